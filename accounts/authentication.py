@@ -1,0 +1,91 @@
+"""Bearer-token authentication that touches neither the database nor the cache.
+
+``request.user`` is a lazy user: its id and staff flag come from the token; the first
+access to any other attribute loads the row (once per request).  Views that only need
+the id (most of them) never load it.
+"""
+
+from __future__ import annotations
+
+from django.utils.functional import LazyObject, empty
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from rest_framework import authentication, exceptions
+
+from accounts.tokens import InvalidToken, decode_access_token
+from config import db_router
+
+
+class TokenUser(LazyObject):
+    """A user known by its token; the row is loaded on first use of another attribute."""
+
+    def __init__(self, claims):
+        super().__init__()
+        self.__dict__["_claims"] = claims
+
+    def _setup(self):
+        from accounts.models import User
+
+        try:
+            user = User.objects.get(pk=self._claims.user_id)
+        except User.DoesNotExist as exc:
+            raise exceptions.AuthenticationFailed("User no longer exists.") from exc
+        if not user.is_active:
+            raise exceptions.AuthenticationFailed("User is deactivated.")
+        self._wrapped = user
+
+    @property
+    def pk(self):
+        return self._claims.user_id
+
+    id = pk
+
+    @property
+    def session_id(self):
+        return self._claims.session_id
+
+    is_authenticated = True
+    is_anonymous = False
+
+    @property
+    def is_staff(self):
+        return self._claims.is_staff if self._wrapped is empty else self._wrapped.is_staff
+
+    def __eq__(self, other):
+        return getattr(other, "pk", None) == self.pk
+
+    def __hash__(self):
+        return hash(self.pk)
+
+
+class AccessTokenAuthentication(authentication.BaseAuthentication):
+    keyword = "Bearer"
+
+    def authenticate(self, request):
+        header = authentication.get_authorization_header(request)
+        if not header:
+            return None
+        try:
+            parts = header.decode("ascii").split()
+        except UnicodeDecodeError as exc:
+            raise exceptions.AuthenticationFailed("Authorization header must be ASCII.") from exc
+        if not parts or parts[0].lower() != self.keyword.lower():
+            return None
+        if len(parts) != 2:
+            raise exceptions.AuthenticationFailed("Authorization header must be 'Bearer <access token>'.")
+        try:
+            claims = decode_access_token(parts[1])
+        except InvalidToken as exc:
+            raise exceptions.AuthenticationFailed(str(exc)) from exc
+        db_router.set_user(claims.user_id)
+        return TokenUser(claims), claims
+
+    def authenticate_header(self, request):
+        return self.keyword
+
+
+class AccessTokenScheme(OpenApiAuthenticationExtension):
+    target_class = "accounts.authentication.AccessTokenAuthentication"
+    name = "bearerAuth"
+
+    def get_security_definition(self, auto_schema):
+        return {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}

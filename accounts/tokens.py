@@ -1,0 +1,101 @@
+"""Access and refresh tokens.
+
+Access tokens are short-lived JWTs (HS256) checked with no database or cache round trip:
+a revoked session's access token keeps working only until it expires
+(``ACCESS_TOKEN_TTL``, 5 minutes by default).
+
+Refresh tokens belong to a :class:`~accounts.models.Session` and rotate on every use.
+A refresh token is ``<session id>.<generation>.<random>.<mac>``: the database keeps only
+the SHA-256 of the current one; the MAC proves that an older token was really issued by
+us, so presenting one again (a stolen token replayed) revokes the whole session without
+letting anyone revoke sessions with made-up tokens.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import jwt
+from django.conf import settings
+
+
+@dataclass(frozen=True)
+class AccessClaims:
+    user_id: uuid.UUID
+    session_id: uuid.UUID
+    is_staff: bool
+
+
+class InvalidToken(Exception):
+    pass
+
+
+def issue_access_token(user, session_id) -> str:
+    now = datetime.now(UTC)
+    payload = {
+        "sub": str(user.pk),
+        "sid": str(session_id),
+        "stf": bool(user.is_staff),
+        "typ": "access",
+        "iat": int(now.timestamp()),
+        "exp": int((now + settings.ACCESS_TOKEN_TTL).timestamp()),
+    }
+    return jwt.encode(payload, settings.JWT_SIGNING_KEY, algorithm=settings.JWT_ALGORITHM)
+
+
+def decode_access_token(token: str) -> AccessClaims:
+    try:
+        payload = jwt.decode(
+            token,
+            settings.JWT_SIGNING_KEY,
+            algorithms=[settings.JWT_ALGORITHM],
+            options={"require": ["exp", "sub", "sid", "typ"]},
+        )
+        if payload["typ"] != "access":
+            raise InvalidToken("not an access token")
+        return AccessClaims(uuid.UUID(payload["sub"]), uuid.UUID(payload["sid"]), bool(payload.get("stf")))
+    except jwt.ExpiredSignatureError as exc:
+        raise InvalidToken("Access token has expired.") from exc
+    except (jwt.PyJWTError, ValueError, TypeError, KeyError) as exc:
+        raise InvalidToken("Access token is invalid.") from exc
+
+
+def _mac(body: str) -> str:
+    key = hashlib.sha256(("refresh:" + settings.JWT_SIGNING_KEY).encode()).digest()
+    return hmac.new(key, body.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def make_refresh_token(session_id, generation: int) -> str:
+    body = f"{session_id}.{generation}.{secrets.token_urlsafe(24)}"
+    return f"{body}.{_mac(body)}"
+
+
+def hash_refresh_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class RefreshParts:
+    session_id: uuid.UUID
+    generation: int
+
+
+def parse_refresh_token(token: str) -> RefreshParts:
+    """Check the token's MAC and return its parts; raise InvalidToken when it was not ours."""
+    if not isinstance(token, str) or len(token) > 200:
+        raise InvalidToken("Refresh token is invalid.")
+    parts = token.split(".")
+    if len(parts) != 4:
+        raise InvalidToken("Refresh token is invalid.")
+    body, mac = ".".join(parts[:3]), parts[3]
+    if not hmac.compare_digest(_mac(body), mac):
+        raise InvalidToken("Refresh token is invalid.")
+    try:
+        return RefreshParts(uuid.UUID(parts[0]), int(parts[1]))
+    except ValueError as exc:
+        raise InvalidToken("Refresh token is invalid.") from exc

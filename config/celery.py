@@ -1,0 +1,19 @@
+"""The Celery app and its beat schedule: every periodic job of the project is listed here."""
+
+from __future__ import annotations
+
+import os
+
+from celery import Celery
+from celery.schedules import crontab  # noqa: F401  (used by schedule entries)
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+app = Celery("crossings")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
+
+# One place for the whole schedule (issue: analytics/operations).  Each entry names a task
+# in an app's tasks.py; tasks are idempotent, time-limited and retried with backoff.
+BEAT_SCHEDULE: dict[str, dict] = {}
+app.conf.beat_schedule = BEAT_SCHEDULE

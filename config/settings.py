@@ -1,0 +1,375 @@
+"""Settings for Crossings, read from the environment (every variable is listed in README.md).
+
+With no DATABASE_URL / REDIS_URL, the embedded servers of config/embedded.py are started
+and used; nothing is switched off in that mode.
+"""
+
+from __future__ import annotations
+
+import secrets
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+import dj_database_url
+
+from config import embedded
+from config.env import env_bool, env_float, env_int, env_list, env_str
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+DATA_DIR = embedded.DATA_DIR
+TESTING = "pytest" in sys.modules or env_bool("CROSSINGS_TESTING", False)
+
+# ----------------------------------------------------------------------------- core
+
+
+def _secret_key() -> str:
+    key = env_str("SECRET_KEY")
+    if key:
+        return key
+    # Development: one random key per checkout, kept under .data/ so tokens survive restarts.
+    path = DATA_DIR / "secret_key"
+    if not path.exists():
+        DATA_DIR.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(64))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+SECRET_KEY = _secret_key()
+DEBUG = env_bool("DEBUG", False)
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver")
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
+
+INSTALLED_APPS = [
+    "django_prometheus",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "cachalot",
+    # ours, in dependency order (an app may use those above it, never those below)
+    "config",
+    "accounts",
+    "locations",
+    "crossings",
+    "connections",
+    "stories",
+    "analytics",
+]
+
+MIDDLEWARE = [
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    "config.middleware.RequestContextMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.middleware.gzip.GZipMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+ASGI_APPLICATION = "config.asgi.application"
+AUTH_USER_MODEL = "accounts.User"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "config" / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+# ------------------------------------------------------------------------- database
+
+# Pool limits default to the plan's (section 1.1): max 100, min/idle 25, lifetime 5 min,
+# idle 2 min.  They are per process and per alias: size them to max_connections.
+DB_POOL = {
+    "min_size": env_int("DB_POOL_MIN_SIZE", 25),
+    "max_size": env_int("DB_POOL_MAX_SIZE", 100),
+    "max_lifetime": env_float("DB_POOL_MAX_LIFETIME_S", 300),
+    "max_idle": env_float("DB_POOL_MAX_IDLE_S", 120),
+    "timeout": env_float("DB_POOL_TIMEOUT_S", 10),
+}
+DB_POOL_ENABLED = env_bool("DB_POOL", True)
+# Server-side binding lets psycopg prepare statements executed more than
+# DB_PREPARE_THRESHOLD times per connection (plan section 5.4).
+DB_SERVER_SIDE_BINDING = env_bool("DB_SERVER_SIDE_BINDING", True)
+DB_PREPARE_THRESHOLD = env_int("DB_PREPARE_THRESHOLD", 5)
+DB_STATEMENT_TIMEOUT_MS = env_int("DB_STATEMENT_TIMEOUT_MS", 30_000)
+
+
+def _database(url: str) -> dict:
+    config = dj_database_url.parse(url, conn_max_age=0, conn_health_checks=False)
+    config["ENGINE"] = "django_prometheus.db.backends.postgresql"
+    options = config.setdefault("OPTIONS", {})
+    if DB_POOL_ENABLED:
+        options["pool"] = dict(DB_POOL)
+    else:
+        config["CONN_MAX_AGE"] = env_int("DB_CONN_MAX_AGE", 0)
+    if DB_SERVER_SIDE_BINDING:
+        options["server_side_binding"] = True
+        options["prepare_threshold"] = DB_PREPARE_THRESHOLD
+    options["options"] = f"-c statement_timeout={DB_STATEMENT_TIMEOUT_MS}"
+    return config
+
+
+DATABASE_URL = env_str("DATABASE_URL") or embedded.postgres_url()
+DATABASES = {"default": _database(DATABASE_URL)}
+if TESTING:
+    # One test database per pytest process, so that several runs can share a server.
+    import os
+
+    DATABASES["default"]["TEST"] = {"NAME": f"test_crossings_{os.getpid()}"}
+    DB_POOL["min_size"] = min(DB_POOL["min_size"], 2)
+
+REPLICA_ALIASES: list[str] = []
+for _index, _url in enumerate(env_list("DATABASE_REPLICA_URLS"), start=1):
+    _alias = f"replica{_index}"
+    DATABASES[_alias] = _database(_url)
+    DATABASES[_alias]["TEST"] = {"MIRROR": "default"}
+    REPLICA_ALIASES.append(_alias)
+if TESTING and not REPLICA_ALIASES:
+    # Tests run with a mirrored replica so that the router's read path is exercised.
+    DATABASES["replica1"] = {**_database(DATABASE_URL), "TEST": {"MIRROR": "default"}}
+    REPLICA_ALIASES.append("replica1")
+
+DATABASE_ROUTERS = ["config.db_router.PrimaryReplicaRouter"]
+# After a user writes, their reads stay on the primary this long (the fallback when the
+# replica's replay position cannot be compared with the write's WAL position).
+REPLICA_PIN_SECONDS = env_float("REPLICA_PIN_SECONDS", 5.0)
+REPLICA_MAX_LAG_S = env_float("REPLICA_MAX_LAG_S", 5.0)
+
+# ---------------------------------------------------------------------------- cache
+
+REDIS_URL = env_str("REDIS_URL") or embedded.redis_url(db=0)
+CACHE_KEY_PREFIX = env_str("CACHE_KEY_PREFIX", "crossings")
+if TESTING:
+    import os
+
+    CACHE_KEY_PREFIX = f"test{os.getpid()}"
+
+CACHES = {
+    "default": {
+        "BACKEND": "django_prometheus.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": CACHE_KEY_PREFIX,
+        "TIMEOUT": 300,
+        "OPTIONS": {
+            "CLIENT_CLASS": "django_redis.client.DefaultClient",
+            "SOCKET_CONNECT_TIMEOUT": env_float("REDIS_CONNECT_TIMEOUT_S", 0.5),
+            "SOCKET_TIMEOUT": env_float("REDIS_SOCKET_TIMEOUT_S", 0.5),
+            "CONNECTION_POOL_KWARGS": {"max_connections": env_int("REDIS_MAX_CONNECTIONS", 200)},
+        },
+    },
+}
+
+# django-cachalot caches ORM queries, but only on tables that are written rarely;
+# everything hot is cached explicitly by the apps with versioned keys.
+CACHALOT_ENABLED = env_bool("CACHALOT_ENABLED", True)
+CACHALOT_ONLY_CACHABLE_TABLES = frozenset(
+    {"locations_city", "django_content_type", "auth_group", "auth_permission", "auth_group_permissions"}
+)
+CACHALOT_TIMEOUT = 3600
+# A write on the primary must invalidate what a replica alias cached (see config/cachalot.py).
+CACHALOT_TABLE_KEYGEN = "config.cachalot_keys.get_table_cache_key"
+# django-prometheus's RedisCache is django-redis's with metrics; cachalot only knows the
+# latter by name, so its "unsupported backend" warning does not apply.
+SILENCED_SYSTEM_CHECKS = ["cachalot.W001"]
+
+# ----------------------------------------------------------------------------- celery
+
+
+
+def _broker_url() -> str:
+    """The Celery broker: CELERY_BROKER_URL, else database 1 of the cache's Redis."""
+    if env_str("CELERY_BROKER_URL"):
+        return env_str("CELERY_BROKER_URL")
+    if env_str("REDIS_URL"):
+        from urllib.parse import urlsplit, urlunsplit
+
+        parts = urlsplit(REDIS_URL)
+        return urlunsplit(parts._replace(path="/1"))
+    return f"redis+socket://{embedded.redis_socket()}?virtual_host=1"
+
+
+CELERY_BROKER_URL = _broker_url()
+if TESTING and not env_str("CELERY_BROKER_URL"):
+    # Keep tests' tasks away from a dev worker consuming the same Redis.
+    CELERY_BROKER_URL = CELERY_BROKER_URL.replace("virtual_host=1", "virtual_host=3").replace("/1", "/3")
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_TIME_LIMIT = 300
+CELERY_TASK_SOFT_TIME_LIMIT = 240
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 600}
+CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
+CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
+# The beat schedule lives in config/celery.py, beside the Celery app.
+
+# ------------------------------------------------------------------------ API / DRF
+
+REST_FRAMEWORK = {
+    "DEFAULT_RENDERER_CLASSES": ["config.rest.OrjsonRenderer"],
+    "DEFAULT_PARSER_CLASSES": [
+        "config.rest.OrjsonParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
+    "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.authentication.AccessTokenAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PAGINATION_CLASS": "config.rest.NewestFirstCursorPagination",
+    "PAGE_SIZE": 20,
+    "DEFAULT_THROTTLE_CLASSES": ["config.throttling.UserRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {
+        "user": env_str("RATE_LIMIT_USER", "100/minute"),
+        "auth_ip": env_str("RATE_LIMIT_AUTH_IP", "30/minute"),
+        "auth_phone": env_str("RATE_LIMIT_AUTH_PHONE", "10/minute"),
+        "code_phone": env_str("RATE_LIMIT_CODE_PHONE", "5/hour"),
+    },
+    "EXCEPTION_HANDLER": "config.rest.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "UNAUTHENTICATED_USER": None,
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
+}
+RATE_LIMIT_ENABLED = env_bool("RATE_LIMIT_ENABLED", True)
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Crossings API",
+    "DESCRIPTION": "People who cross paths in the street find each other later. See shared/API.md.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
+
+# Request bodies: JSON bodies are small; media uploads are limited separately.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 1_048_576)
+DATA_UPLOAD_MAX_NUMBER_FIELDS = 1000
+
+# ----------------------------------------------------------------------- auth tokens
+
+ACCESS_TOKEN_TTL = timedelta(seconds=env_int("ACCESS_TOKEN_TTL_S", 300))
+REFRESH_TOKEN_TTL = timedelta(days=env_int("REFRESH_TOKEN_TTL_DAYS", 30))
+JWT_SIGNING_KEY = env_str("JWT_SIGNING_KEY") or SECRET_KEY
+JWT_ALGORITHM = "HS256"
+SMS_BACKEND = env_str("SMS_BACKEND", "accounts.sms.ConsoleSMSBackend")
+PHONE_CODE_TTL = timedelta(seconds=env_int("PHONE_CODE_TTL_S", 600))
+PHONE_CODE_MAX_ATTEMPTS = env_int("PHONE_CODE_MAX_ATTEMPTS", 5)
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 8}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+if TESTING:
+    # Hashing cost is not what tests measure.
+    PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+# ------------------------------------------------------------------ static and media
+
+STATIC_URL = "/static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+MEDIA_URL = env_str("MEDIA_URL", "/media/")
+MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(DATA_DIR / "media")))
+MEDIA_CDN_URL = env_str("MEDIA_CDN_URL")  # e.g. https://cdn.example.com/ ; empty serves MEDIA_URL
+STORAGES = {
+    "default": {"BACKEND": env_str("MEDIA_STORAGE_BACKEND", "django.core.files.storage.FileSystemStorage")},
+    "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+        if (DEBUG or TESTING)
+        else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+    },
+}
+
+# --------------------------------------------------------------------- security / TLS
+
+# Set HTTPS=1 in production behind TLS: it turns on redirects, HSTS and secure cookies.
+HTTPS = env_bool("HTTPS", False)
+SECURE_SSL_REDIRECT = HTTPS
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("TRUST_X_FORWARDED_PROTO", HTTPS) else None
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31_536_000 if HTTPS else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = HTTPS
+SECURE_HSTS_PRELOAD = HTTPS
+SECURE_REDIRECT_EXEMPT = [r"^health/", r"^metrics$"]
+SESSION_COOKIE_SECURE = HTTPS
+CSRF_COOKIE_SECURE = HTTPS
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+
+# ---------------------------------------------------------------- domain parameters
+
+CROSSING_RADIUS_M = env_float("CROSSING_RADIUS_M", 150.0)
+CROSSING_WINDOW_S = env_int("CROSSING_WINDOW_S", 600)
+CROSSING_REPEAT_GAP_S = env_int("CROSSING_REPEAT_GAP_S", 3600)
+CROSSING_RETENTION_DAYS = env_int("CROSSING_RETENTION_DAYS", 7)
+PING_RETENTION_HOURS = env_int("PING_RETENTION_HOURS", 24)
+MAX_PLAUSIBLE_SPEED_KMH = env_float("MAX_PLAUSIBLE_SPEED_KMH", 300.0)
+STORY_TTL_HOURS = env_int("STORY_TTL_HOURS", 24)
+
+# ------------------------------------------------------------------------- logging
+
+LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
+LOG_JSON = env_bool("LOG_JSON", not DEBUG)
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"request_id": {"()": "config.middleware.RequestIdLogFilter"}},
+    "formatters": {
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s",
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+        },
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "json" if LOG_JSON else "plain",
+            "filters": ["request_id"],
+        }
+    },
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {"django.db.backends": {"level": "INFO"}},
+}
+
+SENTRY_DSN = env_str("SENTRY_DSN")
+if SENTRY_DSN:  # pragma: no cover - needs a Sentry server
+    import sentry_sdk
+
+    sentry_sdk.init(dsn=SENTRY_DSN, traces_sample_rate=env_float("SENTRY_TRACES_SAMPLE_RATE", 0.0),
+                    send_default_pii=False)
+
+PROMETHEUS_METRIC_NAMESPACE = ""

@@ -1,0 +1,24 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from config import health
+
+api_v1 = [
+    path("", include("accounts.api.urls")),
+    path("", include("locations.api.urls")),
+    path("", include("crossings.api.urls")),
+    path("", include("connections.api.urls")),
+    path("", include("stories.api.urls")),
+    path("", include("analytics.api.urls")),
+]
+
+urlpatterns = [
+    path("health/", health.live, name="health-live"),
+    path("health/ready/", health.ready, name="health-ready"),
+    path("", include("django_prometheus.urls")),  # /metrics
+    path("admin/", admin.site.urls),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("api/v1/", include((api_v1, "api"), namespace="v1")),
+]

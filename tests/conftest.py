@@ -1,0 +1,51 @@
+"""Shared fixtures: API clients, users, and a clean cache for every test."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.cache import cache
+from rest_framework.test import APIClient
+
+from accounts.tokens import issue_access_token
+from tests.factories import make_user
+
+
+@pytest.fixture(autouse=True)
+def _clean_cache():
+    """Every test starts with an empty cache (only this run's keys: the prefix is per run)."""
+    cache.delete_pattern("*")
+    yield
+
+
+@pytest.fixture
+def api():
+    return APIClient()
+
+
+def client_for(user) -> APIClient:
+    """An API client authenticated as ``user`` through a real session."""
+    from accounts import services
+
+    client = APIClient()
+    _session, access, _refresh = services.open_session(user, user_agent="pytest", ip="127.0.0.1")
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {access}")
+    client.user = user
+    return client
+
+
+@pytest.fixture
+def user(db):
+    return make_user(display_name="Alice")
+
+
+@pytest.fixture
+def other_user(db):
+    return make_user(display_name="Bob")
+
+
+@pytest.fixture
+def auth_client(user):
+    return client_for(user)
+
+
+__all__ = ["client_for", "issue_access_token"]
