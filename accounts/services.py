@@ -64,3 +64,53 @@ def revoke_session(session_id, *, user_id=None) -> bool:
 
 def revoke_all_sessions(user_id) -> int:
     return Session.objects.filter(user_id=user_id, revoked_at__isnull=True).update(revoked_at=timezone.now())
+
+
+# ---------------------------------------------------------------------- blocks
+
+
+def _after_commit_blocks_changed(a_id, b_id) -> None:
+    from accounts import selectors
+
+    def invalidate():
+        selectors.bump_hidden_generation(a_id)
+        selectors.bump_hidden_generation(b_id)
+
+    transaction.on_commit(invalidate)
+
+
+@transaction.atomic
+def block_user(*, blocker_id, blocked_id) -> bool:
+    """``blocker`` blocks ``blocked`` (idempotent); returns True when a new block was made."""
+    from accounts.models import Block
+    from accounts.signals import user_blocked
+
+    if str(blocker_id) == str(blocked_id):
+        raise ValueError("cannot block oneself")
+    _block, created = Block.objects.get_or_create(blocker_id=blocker_id, blocked_id=blocked_id)
+    if created:
+        user_blocked.send(sender=Block, blocker_id=blocker_id, blocked_id=blocked_id)
+        _after_commit_blocks_changed(blocker_id, blocked_id)
+    return created
+
+
+@transaction.atomic
+def unblock_user(*, blocker_id, blocked_id) -> bool:
+    """Lift a block; returns False when there was none."""
+    from accounts.models import Block
+    from accounts.signals import user_unblocked
+
+    deleted, _ = Block.objects.filter(blocker_id=blocker_id, blocked_id=blocked_id).delete()
+    if deleted:
+        user_unblocked.send(sender=Block, blocker_id=blocker_id, blocked_id=blocked_id)
+        _after_commit_blocks_changed(blocker_id, blocked_id)
+    return bool(deleted)
+
+
+def profile_changed(user_id) -> None:
+    """Tell other apps and the profile cache that ``user_id``'s profile or flags changed."""
+    from accounts import selectors
+    from accounts.signals import profile_changed as signal
+
+    signal.send(sender=User, user_id=user_id)
+    transaction.on_commit(lambda: selectors.invalidate_profiles([user_id]))

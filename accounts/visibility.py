@@ -1,0 +1,61 @@
+"""Who may see whose profile: a registry that apps below ``accounts`` extend.
+
+``accounts`` alone only lets a user see themself (and staff see everyone).  The crossings
+and connections apps widen that ("you crossed paths", "you are connected") by registering
+a rule in their AppConfig.ready()::
+
+    from accounts.visibility import register_profile_visibility
+
+    @register_profile_visibility
+    def crossed(viewer_id, target_id) -> bool:
+        return selectors.have_crossed(viewer_id, target_id)
+
+A rule can only *widen*: blocks (either way), deactivation and shadow bans are checked
+first and always win, so no rule can leak a hidden profile.  Rules are called in
+registration order, stopping at the first True; keep them cheap (cached reads).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from accounts import selectors
+
+logger = logging.getLogger(__name__)
+
+VisibilityRule = Callable[[object, object], bool]
+_rules: list[VisibilityRule] = []
+
+
+def register_profile_visibility(fn: VisibilityRule) -> VisibilityRule:
+    """Add ``fn(viewer_id, target_id) -> bool``; registering the same function twice is a no-op."""
+    if fn not in _rules:
+        _rules.append(fn)
+    return fn
+
+
+def unregister_profile_visibility(fn: VisibilityRule) -> None:
+    """Remove a rule (for tests)."""
+    if fn in _rules:
+        _rules.remove(fn)
+
+
+def can_view_profile(viewer, target_id) -> bool:
+    """May ``viewer`` (a user, a TokenUser, or None) see the profile of ``target_id``?"""
+    target = selectors._as_uuid(target_id)
+    viewer_id = selectors._as_uuid(getattr(viewer, "pk", None)) if viewer is not None else None
+    if target is None or viewer_id is None:
+        return False
+    is_active, is_shadow_banned = selectors.profile_flags([target]).get(target, (False, False))
+    if not is_active:
+        return False
+    if viewer_id == target:
+        return True
+    if selectors.is_blocked_between(viewer_id, target):
+        return False
+    if getattr(viewer, "is_staff", False):
+        return True
+    if is_shadow_banned:
+        return False
+    return any(rule(viewer_id, target) for rule in list(_rules))
