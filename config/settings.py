@@ -373,3 +373,12 @@ if SENTRY_DSN:  # pragma: no cover - needs a Sentry server
                     send_default_pii=False)
 
 PROMETHEUS_METRIC_NAMESPACE = ""
+
+# ----------------------------------------------------------------- benchmarks (bench/)
+
+# Off unless a benchmark turns them on: bench-only floor views (config/urls.py) and a
+# middleware that reports each request's database queries and cache hits in headers.
+BENCH_FLOOR_VIEWS = env_bool("BENCH_FLOOR_VIEWS", False)
+BENCH_QUERY_COUNT = env_bool("BENCH_QUERY_COUNT", False)
+if BENCH_QUERY_COUNT:
+    MIDDLEWARE.insert(1, "bench.middleware.QueryCountMiddleware")
