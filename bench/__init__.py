@@ -1,0 +1,1 @@
+"""Benchmarks: the load model, the harness, the plan's claims measured (see bench/README.md)."""

@@ -1,0 +1,105 @@
+"""What every benchmark shares: where results go, what machine produced them, their format.
+
+Every script writes ``bench/results/<name>.json``::
+
+    {"name": ..., "measured_at": ISO time, "machine": {...}, "scale": {...},
+     "figures": {...}, "how": "the command and what it does"}
+
+``make bench`` (bench/report.py) reads every such file, ours and other areas', into
+docs/BENCHMARKS.md, so a figure is never typed by hand.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import platform
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+RESULTS_DIR = Path(os.environ.get("BENCH_RESULTS_DIR", BASE_DIR / "bench" / "results"))
+
+
+def machine() -> dict:
+    """The facts a reader needs to weigh a figure: CPU, cores, memory, versions."""
+    import psutil
+
+    cpu = platform.processor() or ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
+        "python": platform.python_version(),
+        "os": f"{platform.system()} {platform.release()}",
+        "note": os.environ.get("BENCH_MACHINE_NOTE", "2-core shared VM (other engineers' tests running)"),
+    }
+
+
+def now_iso() -> str:
+    return dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat()
+
+
+def write_result(name: str, figures: dict, how: str, scale: dict | None = None, **extra) -> Path:
+    """Write one result file in the common format and return its path."""
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    doc = {
+        "name": name,
+        "measured_at": now_iso(),
+        "machine": machine(),
+        "scale": scale or {},
+        "figures": figures,
+        "how": how,
+        **extra,
+    }
+    path = RESULTS_DIR / f"{name}.json"
+    path.write_text(json.dumps(doc, indent=2, sort_keys=False, default=str) + "\n")
+    return path
+
+
+def read_result(name: str) -> dict | None:
+    path = RESULTS_DIR / f"{name}.json"
+    if not path.exists():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except ValueError:
+        return None
+
+
+def all_results() -> list[dict]:
+    """Every readable result file, sorted by name (unreadable files are skipped, not fatal)."""
+    docs = []
+    for path in sorted(RESULTS_DIR.glob("*.json")):
+        try:
+            doc = json.loads(path.read_text())
+        except ValueError:
+            continue
+        if isinstance(doc, dict) and "figures" in doc:
+            doc.setdefault("name", path.stem)
+            docs.append(doc)
+    return docs
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    """The q-th percentile (0-100) by linear interpolation between ranks, or None for no values."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = (len(ordered) - 1) * q / 100
+    low = int(rank)
+    high = min(low + 1, len(ordered) - 1)
+    return float(ordered[low] + (ordered[high] - ordered[low]) * (rank - low))
+
+
+def ratio(a: float | None, b: float | None) -> float | None:
+    if a is None or b is None or b == 0:
+        return None
+    return round(a / b, 2)
