@@ -174,6 +174,19 @@ if TESTING:
 
     CACHE_KEY_PREFIX = f"test{os.getpid()}"
 
+
+
+def _redis_retry():
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    return Retry(NoBackoff(), env_int("REDIS_RETRIES", 1))
+
+
+DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True
+# After a Redis error, config.cachekeys skips Redis this long instead of waiting on it per call.
+CACHE_BREAKER_SECONDS = env_float("CACHE_BREAKER_SECONDS", 2.0)
+
 CACHES = {
     "default": {
         "BACKEND": "django_prometheus.cache.backends.redis.RedisCache",
@@ -184,7 +197,15 @@ CACHES = {
             "CLIENT_CLASS": "django_redis.client.DefaultClient",
             "SOCKET_CONNECT_TIMEOUT": env_float("REDIS_CONNECT_TIMEOUT_S", 0.5),
             "SOCKET_TIMEOUT": env_float("REDIS_SOCKET_TIMEOUT_S", 0.5),
-            "CONNECTION_POOL_KWARGS": {"max_connections": env_int("REDIS_MAX_CONNECTIONS", 200)},
+            "CONNECTION_POOL_KWARGS": {
+                "max_connections": env_int("REDIS_MAX_CONNECTIONS", 200),
+                # redis-py 8 retries 3 times with up to 10 s backoff: a Redis outage would
+                # stall every request for seconds.  One immediate retry covers a dropped socket.
+                "retry": _redis_retry(),
+            },
+            # Redis down: cache reads are misses and writes are dropped, so every endpoint
+            # answers from the database (connections/ and stories/ test this on a real outage).
+            "IGNORE_EXCEPTIONS": env_bool("REDIS_IGNORE_EXCEPTIONS", True),
         },
     },
 }
@@ -337,6 +358,26 @@ CROSSING_RETENTION_DAYS = env_int("CROSSING_RETENTION_DAYS", 7)
 PING_RETENTION_HOURS = env_int("PING_RETENTION_HOURS", 24)
 MAX_PLAUSIBLE_SPEED_KMH = env_float("MAX_PLAUSIBLE_SPEED_KMH", 300.0)
 STORY_TTL_HOURS = env_int("STORY_TTL_HOURS", 24)
+# Stories (connections/ and stories/): media limits, nearby search, cache TTLs.  Media go to
+# STORAGES["default"]: local files, or S3-compatible storage with
+# MEDIA_STORAGE_BACKEND=storages.backends.s3.S3Storage (needs boto3) and the AWS_* below.
+STORY_MAX_IMAGE_BYTES = env_int("STORY_MAX_IMAGE_BYTES", 10 * 1024 * 1024)
+STORY_MAX_VIDEO_BYTES = env_int("STORY_MAX_VIDEO_BYTES", 50 * 1024 * 1024)
+STORY_MAX_IMAGE_PIXELS = env_int("STORY_MAX_IMAGE_PIXELS", 40_000_000)
+STORY_NEARBY_RADII_KM = [float(r) for r in env_list("STORY_NEARBY_RADII_KM", "5,10,15,20")]
+STORY_NEARBY_ENOUGH = env_int("STORY_NEARBY_ENOUGH", 10)
+STORY_NEARBY_CACHE_S = env_int("STORY_NEARBY_CACHE_S", 60)
+CONNECTIONS_CACHE_S = env_int("CONNECTIONS_CACHE_S", 300)  # the plan: connection lists, 5 min
+STORY_FEED_CACHE_S = env_int("STORY_FEED_CACHE_S", 300)
+CHAT_MAX_MESSAGE_CHARS = env_int("CHAT_MAX_MESSAGE_CHARS", 2000)
+AWS_STORAGE_BUCKET_NAME = env_str("AWS_STORAGE_BUCKET_NAME")
+AWS_S3_ENDPOINT_URL = env_str("AWS_S3_ENDPOINT_URL") or None  # e.g. MinIO, R2, Spaces
+AWS_S3_REGION_NAME = env_str("AWS_S3_REGION_NAME") or None
+AWS_S3_CUSTOM_DOMAIN = env_str("AWS_S3_CUSTOM_DOMAIN") or None
+AWS_QUERYSTRING_AUTH = env_bool("AWS_QUERYSTRING_AUTH", False)  # public media behind the CDN
+AWS_DEFAULT_ACL = None
+AWS_S3_FILE_OVERWRITE = False
+AWS_S3_OBJECT_PARAMETERS = {"CacheControl": "public, max-age=86400, immutable"}
 
 # ------------------------------------------------------------------------- logging
 
