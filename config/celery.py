@@ -13,7 +13,16 @@ app = Celery("crossings")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
+from config import celery_signals  # noqa: E402,F401  (request id into tasks, task metrics and logs)
+
 # One place for the whole schedule (issue: analytics/operations).  Each entry names a task
 # in an app's tasks.py; tasks are idempotent, time-limited and retried with backoff.
-BEAT_SCHEDULE: dict[str, dict] = {}
+BEAT_SCHEDULE: dict[str, dict] = {
+    # Staff statistics (analytics): the materialized views, refreshed concurrently.
+    "refresh-stats": {
+        "task": "analytics.refresh_stats",
+        "schedule": 300.0,
+        "options": {"expires": 290},
+    },
+}
 app.conf.beat_schedule = BEAT_SCHEDULE

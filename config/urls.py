@@ -3,7 +3,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from config import health
+from config import health, metrics
 
 api_v1 = [
     path("", include("accounts.api.urls")),
@@ -17,7 +17,8 @@ api_v1 = [
 urlpatterns = [
     path("health/", health.live, name="health-live"),
     path("health/ready/", health.ready, name="health-ready"),
-    path("", include("django_prometheus.urls")),  # /metrics
+    # /metrics: every process's metrics in multiprocess mode, plus scrape-time collectors.
+    path("metrics", metrics.metrics_view, name="prometheus-django-metrics"),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),

@@ -1,1 +1,7 @@
-urlpatterns: list = []
+from django.urls import path
+
+from analytics.api.views import StatsView
+
+urlpatterns = [
+    path("admin/stats/", StatsView.as_view(), name="admin-stats"),
+]

@@ -1,0 +1,59 @@
+"""The statistics page in the admin: the same figures as ``GET /api/v1/admin/stats/``.
+
+The view is registered through its read-only model so that it appears in the admin index
+under "Analytics" and obeys the admin's permissions (view permission on statistics).
+"""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.http import HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+
+from analytics import selectors, services
+from analytics.models import UserStats
+
+
+@admin.register(UserStats)
+class StatisticsAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def get_urls(self):
+        urls = super().get_urls()
+        refresh = path("refresh/", self.admin_site.admin_view(self.refresh_view), name="analytics_refresh")
+        return [refresh, *urls]
+
+    def changelist_view(self, request, extra_context=None):
+        if not self.has_view_permission(request):
+            from django.core.exceptions import PermissionDenied
+
+            raise PermissionDenied
+        figures = selectors.stats()
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Statistics",
+            "opts": self.model._meta,
+            "figures": figures,
+            "user_rows": [(name.replace("_", " "), value) for name, value in figures["users"].items()],
+            "can_refresh": request.user.is_superuser,
+        }
+        return TemplateResponse(request, "admin/analytics/stats.html", context)
+
+    def refresh_view(self, request):
+        """POST: refresh now (superusers), instead of waiting for beat's next run."""
+        if request.method != "POST" or not request.user.is_superuser:
+            return HttpResponseRedirect(reverse("admin:analytics_userstats_changelist"))
+        result = services.refresh_stats()
+        if result.refreshed:
+            messages.success(request, "Statistics refreshed.")
+        else:
+            messages.warning(request, "A refresh is already running; try again in a moment.")
+        return HttpResponseRedirect(reverse("admin:analytics_userstats_changelist"))

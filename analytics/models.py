@@ -1,0 +1,25 @@
+"""Read-only models over the statistics materialized views (created by migrations)."""
+
+from __future__ import annotations
+
+from django.db import models
+
+
+class UserStats(models.Model):
+    """The one row of ``user_stats_mv``: site-wide figures, as of ``refreshed_at``."""
+
+    id = models.IntegerField(primary_key=True)
+    total_users = models.BigIntegerField()
+    new_users_24h = models.BigIntegerField()
+    active_users_24h = models.BigIntegerField()
+    verified_users = models.BigIntegerField()
+    refreshed_at = models.DateTimeField()
+
+    class Meta:
+        managed = False
+        db_table = "user_stats_mv"
+        verbose_name = "statistics"
+        verbose_name_plural = "statistics"
+
+    def __str__(self) -> str:
+        return f"statistics as of {self.refreshed_at:%Y-%m-%d %H:%M:%S}"

@@ -1,0 +1,177 @@
+"""The statistics view, its refresh, and who may read it."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+import pytest
+from django.core.management import call_command
+from django.db import connections, transaction
+from django.utils import timezone
+
+from analytics import selectors, services
+from tests.conftest import client_for
+from tests.factories import make_user
+
+
+def _refresh():
+    result = services.refresh_stats()
+    assert result.refreshed
+    return result
+
+
+@pytest.mark.django_db
+def test_view_counts_users_after_refresh():
+    now = timezone.now()
+    make_user(is_verified=True, last_active_at=now - timedelta(hours=1))
+    make_user(created_at=now - timedelta(days=3), last_active_at=now - timedelta(days=2))
+    make_user(is_verified=True, created_at=now - timedelta(days=10))
+    before = selectors.stats()
+    _refresh()
+    after = selectors.stats()
+    assert after["users"] == {"total_users": 3, "new_users_24h": 1, "active_users_24h": 1, "verified_users": 2}
+    assert after["refreshed_at"] > before["refreshed_at"]
+
+
+@pytest.mark.django_db
+def test_figures_are_the_views_until_the_next_refresh():
+    _refresh()
+    make_user()
+    assert selectors.stats()["users"]["total_users"] == 0
+    _refresh()
+    assert selectors.stats()["users"]["total_users"] == 1
+
+
+@pytest.mark.django_db
+def test_unknown_view_is_refused():
+    with pytest.raises(ValueError, match="not a statistics view"):
+        services.refresh_stats(views=["users; DROP TABLE users"])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_reads_do_not_block_and_a_second_refresh_is_skipped_while_one_runs():
+    """A refresh holds its lock until commit; meanwhile reads answer and a rival skips."""
+    make_user()
+    started, release, outcome = threading.Event(), threading.Event(), {}
+
+    def slow_refresh():
+        try:
+            with transaction.atomic():
+                outcome["first"] = services.refresh_stats()
+                started.set()
+                release.wait(10)
+        finally:
+            connections.close_all()
+
+    worker = threading.Thread(target=slow_refresh)
+    worker.start()
+    try:
+        assert started.wait(10)
+        with transaction.atomic(), connections["default"].cursor() as cursor:
+            cursor.execute("SET LOCAL lock_timeout = '1s'")
+            cursor.execute("SELECT total_users FROM user_stats_mv")
+            assert cursor.fetchone()[0] == 0  # the previous figures, not blocked by the refresh
+        assert services.refresh_stats().skipped
+    finally:
+        release.set()
+        worker.join(10)
+    assert outcome["first"].refreshed
+    assert selectors.stats()["users"]["total_users"] == 1
+    assert services.refresh_stats().refreshed  # the lock went with the first transaction
+
+
+@pytest.mark.django_db
+def test_refresh_task_runs_the_service():
+    from analytics.tasks import refresh_stats
+
+    make_user()
+    result = refresh_stats.apply().get()
+    assert result["refreshed"] is True
+    assert "user_stats_mv" in result["seconds"]
+    assert selectors.stats()["users"]["total_users"] == 1
+
+
+# --- the staff API -------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_staff_reads_stats(api):
+    staff = make_user(is_staff=True)
+    make_user(is_verified=True)
+    _refresh()
+    response = client_for(staff).get("/api/v1/admin/stats/")
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["users"]["total_users"] == 2
+    assert body["users"]["verified_users"] == 1
+    assert body["refreshed_at"]
+
+
+@pytest.mark.django_db
+def test_non_staff_get_404_and_anonymous_401(api, auth_client):
+    assert auth_client.get("/api/v1/admin/stats/").status_code == 404
+    assert api.get("/api/v1/admin/stats/").status_code == 401
+
+
+@pytest.mark.django_db
+def test_stats_endpoint_refuses_writes():
+    staff = make_user(is_staff=True)
+    assert client_for(staff).post("/api/v1/admin/stats/", {}).status_code == 405
+
+
+# --- the admin page ------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_admin_page_shows_figures_and_refreshed_at(client):
+    admin = make_user(is_staff=True, is_superuser=True)
+    make_user()
+    _refresh()
+    client.force_login(admin)
+    response = client.get("/admin/analytics/userstats/")
+    assert response.status_code == 200
+    text = response.content.decode()
+    assert "Refreshed at" in text
+    assert 'id="refreshed-at"' in text and "never" not in text
+    assert "Total users" in text
+    index = client.get("/admin/").content.decode()
+    assert "/admin/analytics/userstats/" in index
+
+
+@pytest.mark.django_db
+def test_admin_refresh_button_refreshes(client):
+    admin = make_user(is_staff=True, is_superuser=True)
+    client.force_login(admin)
+    response = client.post("/admin/analytics/userstats/refresh/")
+    assert response.status_code == 302
+    assert selectors.stats()["users"]["total_users"] == 1
+
+
+@pytest.mark.django_db
+def test_admin_page_is_closed_to_staff_without_permission(client):
+    staff = make_user(is_staff=True)
+    client.force_login(staff)
+    assert client.get("/admin/analytics/userstats/").status_code == 403
+    client.logout()
+    assert client.get("/admin/analytics/userstats/").status_code == 302  # to the login page
+
+
+# --- the commands --------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_refresh_stats_command(capsys):
+    make_user()
+    call_command("refresh_stats")
+    out = capsys.readouterr().out
+    assert "user_stats_mv" in out and "Refreshed at" in out
+    assert selectors.stats()["users"]["total_users"] == 1
+
+
+@pytest.mark.django_db
+def test_refresh_stats_dry_run_changes_nothing(capsys):
+    make_user()
+    call_command("refresh_stats", "--dry-run")
+    assert "Dry run" in capsys.readouterr().out
+    assert selectors.stats()["users"]["total_users"] == 0
