@@ -1,0 +1,154 @@
+"""Reads about crossings that other apps and the API may call.
+
+Visibility is decided at read time, so that blocks, deactivation and shadow bans act at
+once (CROSSINGS.md): the SQL leaves out pairs with a deactivated or shadow-banned other
+user and users hidden by a block; the profile filter (``accounts.selectors.visible_profiles``)
+is applied again to every page, cached or not.  The viewer always sees their own crossings
+(a shadow-banned user included).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from django.db.models import Q, QuerySet
+
+from accounts import selectors as account_selectors
+from crossings import cache as cx_cache
+from crossings.models import Crossing
+
+
+def _as_uuid(value) -> uuid.UUID | None:
+    if isinstance(value, uuid.UUID):
+        return value
+    try:
+        return uuid.UUID(str(getattr(value, "pk", value)))
+    except (TypeError, ValueError, AttributeError):
+        return None
+
+
+def pair(a_id, b_id) -> tuple[uuid.UUID, uuid.UUID]:
+    """The ordered (low, high) pair of two user ids, as stored."""
+    a, b = _as_uuid(a_id), _as_uuid(b_id)
+    return (a, b) if a < b else (b, a)
+
+
+def _crossed_ids_from_db(user_id: uuid.UUID) -> set[uuid.UUID]:
+    rows = Crossing.objects.filter(Q(user_low_id=user_id) | Q(user_high_id=user_id)).values_list(
+        "user_low_id", "user_high_id"
+    )
+    return {high if low == user_id else low for low, high in rows}
+
+
+def _all_crossed_ids(user_id: uuid.UUID) -> set[uuid.UUID]:
+    """Everyone with a crossing record with ``user_id`` (no visibility applied), cached."""
+    from django.core.cache import cache
+
+    key = cx_cache.user_key(user_id, "ids")
+    cached = cache.get(key)
+    if cached is not None:
+        return {uuid.UUID(value) for value in cached}
+    ids = _crossed_ids_from_db(user_id)
+    cache.set(key, [str(value) for value in ids], cx_cache.FEED_TTL_S)
+    return ids
+
+
+def crossed_user_ids(user_id) -> set[uuid.UUID]:
+    """Users ``user_id`` visibly crossed: blocked, deactivated and shadow-banned users left out."""
+    uid = _as_uuid(user_id)
+    if uid is None:
+        return set()
+    ids = _all_crossed_ids(uid)
+    if not ids:
+        return set()
+    return set(account_selectors.visible_profiles(uid, ids))
+
+
+def have_crossed(a_id, b_id) -> bool:
+    """True when ``a`` and ``b`` have a crossing that ``a`` may see (no block, ``b`` visible)."""
+    a, b = _as_uuid(a_id), _as_uuid(b_id)
+    if a is None or b is None or a == b:
+        return False
+    if b not in _all_crossed_ids(a):
+        return False
+    return b in account_selectors.visible_profiles(a, [b])
+
+
+def crossed_rule(viewer_id, target_id) -> bool:
+    """Profile visibility rule registered with accounts: having crossed shows the profile."""
+    return have_crossed(viewer_id, target_id)
+
+
+def visible_crossings(user_id) -> QuerySet[Crossing]:
+    """The user's crossings that they may see, for the feed (order it yourself)."""
+    uid = _as_uuid(user_id)
+    hidden = account_selectors.hidden_user_ids(uid)
+    as_low = Q(user_low_id=uid, user_high__is_active=True) & (
+        Q(user_high__is_shadow_banned=False)
+    )
+    as_high = Q(user_high_id=uid, user_low__is_active=True) & Q(user_low__is_shadow_banned=False)
+    if hidden:
+        as_low &= ~Q(user_high_id__in=hidden)
+        as_high &= ~Q(user_low_id__in=hidden)
+    return Crossing.objects.filter(as_low | as_high).defer("encounter_starts", "encounter_ends")
+
+
+def get_visible_crossing(user_id, crossing_id) -> Crossing | None:
+    cid = _as_uuid(crossing_id)
+    if cid is None:
+        return None
+    return visible_crossings(user_id).filter(pk=cid).first()
+
+
+def _minute(value: datetime) -> datetime:
+    return value.replace(second=0, microsecond=0)
+
+
+def crossing_row(crossing: Crossing, viewer_id) -> dict:
+    """What may be shown of a crossing to ``viewer_id`` (no profile yet): coarse place and times."""
+    return {
+        "id": str(crossing.pk),
+        "user_id": str(crossing.other_user_id(viewer_id)),
+        "first_crossed_at": _minute(crossing.first_crossed_at),
+        "last_crossed_at": _minute(crossing.last_crossed_at),
+        "times": crossing.times,
+        "place": {
+            "lat": round(crossing.place_lat, 5),
+            "lng": round(crossing.place_lng, 5),
+            "cell": crossing.place_cell,
+            "city": _city_name(crossing.city_id),
+        },
+    }
+
+
+def _city_name(city_id) -> str | None:
+    if city_id is None:
+        return None
+    from locations.models import City  # written rarely: cachalot caches this table
+
+    return City.objects.filter(pk=city_id).values_list("name", flat=True).first()
+
+
+def with_profiles(viewer_id, rows: list[dict]) -> list[dict]:
+    """Attach public profiles, dropping rows whose other user the viewer may not see (now)."""
+    profiles = account_selectors.visible_profiles(viewer_id, [row["user_id"] for row in rows])
+    items = []
+    for row in rows:
+        profile = profiles.get(uuid.UUID(row["user_id"]))
+        if profile is None:
+            continue
+        item = {key: value for key, value in row.items() if key != "user_id"}
+        item["user"] = profile
+        items.append(item)
+    return items
+
+
+def crossings_page(user_id, *, limit: int = 20) -> list[dict]:
+    """The newest ``limit`` visible crossings of the user, ready for the API (no cursor)."""
+    uid = _as_uuid(user_id)
+    rows = [
+        crossing_row(crossing, uid)
+        for crossing in visible_crossings(uid).order_by("-last_crossed_at", "-id")[:limit]
+    ]
+    return with_profiles(uid, rows)
