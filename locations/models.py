@@ -1,0 +1,82 @@
+"""Cities and location pings.
+
+``Ping`` lives in a partitioned table made by raw SQL (migration 0001): LIST by ``city_id``,
+then RANGE by UTC day on ``recorded_at`` inside each city.  Django knows the table through
+``state_operations`` and a composite primary key, which must hold every partitioning
+column.  Two columns exist only in SQL, because Django has nothing to say about them:
+``ingest_xid`` (``xid8 DEFAULT pg_current_xact_id()``, the detector's watermark) and the
+sequence behind ``id``.
+"""
+
+from __future__ import annotations
+
+from django.contrib.postgres.indexes import BrinIndex
+from django.db import models
+from django.db.models.functions import Now
+from django.utils import timezone
+
+#: ``city_id`` of a ping outside every city; it is routed to the DEFAULT list partition.
+NO_CITY = 0
+
+
+class City(models.Model):
+    """A city: a circle on the map.  Its id is the LIST value of its partition."""
+
+    id = models.AutoField(primary_key=True)
+    slug = models.SlugField(max_length=50, unique=True)
+    name = models.CharField(max_length=100)
+    lat = models.FloatField(help_text="Latitude of the centre, degrees.")
+    lng = models.FloatField(help_text="Longitude of the centre, degrees.")
+    radius_km = models.FloatField(help_text="Pings within this distance of the centre belong to the city.")
+    active = models.BooleanField(default=True, help_text="Inactive cities keep their partitions but get no pings.")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name_plural = "cities"
+        ordering = ["slug"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(lat__gte=-90, lat__lte=90), name="city_lat_range"),
+            models.CheckConstraint(condition=models.Q(lng__gte=-180, lng__lte=180), name="city_lng_range"),
+            models.CheckConstraint(condition=models.Q(radius_km__gt=0, radius_km__lte=500), name="city_radius_range"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class PingStatus(models.IntegerChoices):
+    MATCHABLE = 0, "matchable"
+    IMPLAUSIBLE = 1, "implausible"
+    GHOST = 2, "ghost"
+
+
+class Ping(models.Model):
+    """One location ping.  Never joined by foreign key (the table is partitioned)."""
+
+    pk = models.CompositePrimaryKey("city_id", "recorded_at", "id")
+    id = models.BigIntegerField(
+        db_default=models.Func(models.Value("locations_ping_id_seq"), function="nextval",
+                               output_field=models.BigIntegerField()),
+        editable=False,
+    )
+    user_id = models.UUIDField()
+    city_id = models.IntegerField(default=NO_CITY)
+    recorded_at = models.DateTimeField()
+    lat = models.FloatField()
+    lng = models.FloatField()
+    accuracy_m = models.FloatField(null=True, blank=True)  # real in SQL
+    status = models.SmallIntegerField(choices=PingStatus.choices, default=PingStatus.MATCHABLE)
+    expires_at = models.DateTimeField()
+    received_at = models.DateTimeField(db_default=Now())
+
+    class Meta:
+        db_table = "locations_ping"
+        indexes = [
+            models.Index(fields=["user_id", "recorded_at"], name="idx_locations_user_recorded"),
+            models.Index(fields=["expires_at"], name="idx_locations_expires_at"),
+            # Block-range index: tiny, and enough for the detector to find recent arrivals.
+            BrinIndex(fields=["received_at"], name="idx_locations_received_brin"),
+        ]
+
+    def __str__(self) -> str:
+        return f"ping {self.id} of {self.user_id} at {self.recorded_at:%Y-%m-%d %H:%M:%S}"
