@@ -24,5 +24,11 @@ BEAT_SCHEDULE: dict[str, dict] = {
         "schedule": 300.0,
         "options": {"expires": 290},
     },
+    # accounts: last_active_at hot counter, from Redis to the users table in one batched UPDATE.
+    "flush-last-active": {
+        "task": "accounts.tasks.flush_last_active",
+        "schedule": 60.0,
+        "options": {"expires": 55},
+    },
 }
 app.conf.beat_schedule = BEAT_SCHEDULE
