@@ -39,11 +39,12 @@ class ReplicaLagCollector:
         yield up
 
 
-def _broker_queue_lengths() -> dict[str, int]:
+def _broker_queue_lengths(queues: list[str] | None = None) -> dict[str, int]:
     """Messages waiting per Celery queue (LLEN of each priority list in the broker's Redis)."""
     from config.celery import app
 
-    queues = {q.name for q in (app.conf.task_queues or [])} or {app.conf.task_default_queue or "celery"}
+    if queues is None:
+        queues = {q.name for q in (app.conf.task_queues or [])} or {app.conf.task_default_queue or "celery"}
     lengths: dict[str, int] = {}
     with app.connection_for_read() as conn:
         channel = conn.default_channel

@@ -19,3 +19,23 @@ errorlog = "-"
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 # Load the app after forking: every worker gets its own database pool and Redis connections.
 preload_app = False
+
+
+# Prometheus multiprocess mode (PROMETHEUS_MULTIPROC_DIR, set by `manage.py serve`): /metrics
+# aggregates the metric files of every worker.  The directory must start empty, and the
+# files of a worker that exits must stop counting in "live" gauges.
+def on_starting(server):
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if directory and not os.environ.get("PROMETHEUS_MULTIPROC_CLEANED"):
+        import shutil
+
+        shutil.rmtree(directory, ignore_errors=True)
+    if directory:
+        os.makedirs(directory, exist_ok=True)
+
+
+def child_exit(server, worker):
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)

@@ -3,13 +3,29 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
+
+
+def prometheus_multiproc_env() -> dict[str, str]:
+    """Metrics of every gunicorn and Celery process, aggregated by /metrics (config/metrics.py).
+
+    The directory is emptied here, before any process starts, so that counters of a previous
+    run do not add up with this one's; gunicorn's ``child_exit`` hook drops dead workers' gauges.
+    """
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or str(settings.DATA_DIR / "prometheus")
+    path = Path(directory)
+    if path.exists():
+        shutil.rmtree(path)
+    path.mkdir(parents=True)
+    return {"PROMETHEUS_MULTIPROC_DIR": str(path), "PROMETHEUS_MULTIPROC_CLEANED": "1"}
 
 
 class Command(BaseCommand):
@@ -23,6 +39,7 @@ class Command(BaseCommand):
     def handle(self, *args, bind, workers, no_celery, **options):
         python = sys.executable
         env = dict(os.environ)
+        env.update(prometheus_multiproc_env())
         gunicorn = [python, "-m", "gunicorn", "config.wsgi:application", "-c", "deploy/gunicorn.conf.py",
                     "--bind", bind]
         if workers:
