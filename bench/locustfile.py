@@ -1,0 +1,433 @@
+"""One concurrent user of LOAD_MODEL.md, for Locust; run it through ``make loadtest``.
+
+A simulated user logs in once (``POST auth/login/``, or a session opened beforehand when
+``BENCH_LOGIN=token``), learns whom it crossed and its connections, then makes the mix of
+LOAD_MODEL.md: about 6 requests a minute, think time exponential (mean 60/6.07 s divided
+by ``BENCH_SPEEDUP``), so N users arrive as a Poisson stream of N x 0.101 x speedup req/s
+whatever the latency: a fixed arrival rate, below saturation.
+
+The measured window opens when every user has finished logging in, after a warm-up of
+``BENCH_WARMUP`` seconds (stats are reset then), and lasts ``BENCH_DURATION`` seconds.  At
+its edges the file samples the CPU time of the app, PostgreSQL and Redis process trees
+(``BENCH_CPU_PIDS``) and Redis' keyspace counters, and at the end it writes everything to
+``BENCH_OUT`` (JSON): per endpoint the requests, errors, exact latency percentiles,
+database queries, cache gets/hits and bytes.
+
+Other user classes, chosen on the command line: ``FloorDjangoUser``, ``FloorDRFUser``,
+``FloorDRFQueryUser`` (the framework floor, same arrival process) and ``AbuserUser`` (one
+client hammering an endpoint, for the rate-limiting claim).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import itertools
+import json
+import os
+import random
+import time
+from collections import defaultdict
+
+import gevent
+from locust import HttpUser, constant, events, task
+
+from bench.common import percentile
+
+MIX_PER_MINUTE = {  # LOAD_MODEL.md, "One concurrent user"
+    "ping": 2, "crossings": 1, "feed": 1, "profile": 0.5, "me": 0.25, "connections": 0.25,
+    "messages": 0.5, "send_message": 0.5, "connect": 0.05, "story": 0.02,
+}
+REQUESTS_PER_MINUTE = sum(MIX_PER_MINUTE.values())  # 6.07
+SPEEDUP = float(os.environ.get("BENCH_SPEEDUP", "1"))
+MEAN_THINK_S = 60.0 / REQUESTS_PER_MINUTE / SPEEDUP
+DURATION_S = float(os.environ.get("BENCH_DURATION", "30"))
+WARMUP_S = float(os.environ.get("BENCH_WARMUP", "3"))
+LOGIN_MODE = os.environ.get("BENCH_LOGIN", "api")
+API = "/api/v1"
+
+
+def exponential_think(_user=None) -> float:
+    return random.expovariate(1.0 / MEAN_THINK_S)
+
+
+def _load_users() -> list[dict]:
+    path = os.environ.get("BENCH_USERS_FILE")
+    if not path or not os.path.exists(path):
+        return []
+    with open(path) as fh:
+        return json.load(fh)
+
+
+_USERS = _load_users()
+_user_index = itertools.count()
+
+
+def _tiny_png() -> bytes:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (8, 8), (200, 80, 40)).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+# ------------------------------------------------------------------- measured window
+
+
+class Window:
+    """The measured part of the run: opened once all users are in, closed after DURATION_S."""
+
+    def __init__(self):
+        self.open = False
+        self.ready = 0
+        self.records: dict[str, list] = defaultdict(list)
+        self.started_at = None
+        self.cpu_before = None
+        self.redis_before = None
+        self.environment = None
+
+    def user_ready(self, environment) -> None:
+        self.ready += 1
+        expected = int(os.environ.get("BENCH_EXPECTED_USERS") or environment.parsed_options.num_users or 0)
+        if not self.open and self.ready == expected:
+            # A short warm-up first: each worker's first requests import and compile lazily.
+            gevent.spawn_later(WARMUP_S, self.start, environment)
+
+    def start(self, environment) -> None:
+        self.environment = environment
+        environment.runner.stats.reset_all()
+        self.records.clear()
+        self.cpu_before = _tiers().sample() if _tiers() else None
+        self.redis_before = _redis_stats()
+        self.started_at = time.monotonic()
+        self.open = True
+        gevent.spawn_later(DURATION_S, self.finish)
+
+    def record(self, name, response_time, length, response, exception) -> None:
+        if not self.open:
+            return
+        headers = getattr(response, "headers", None) or {}
+        self.records[name].append((
+            response_time, length, exception is None,
+            _int(headers.get("X-Bench-Queries")), _int(headers.get("X-Bench-Queries-Replica")),
+            _int(headers.get("X-Bench-Cache-Gets")), _int(headers.get("X-Bench-Cache-Hits")),
+            getattr(response, "status_code", 0),
+        ))
+
+    def finish(self) -> None:
+        if not self.open:
+            return
+        self.open = False
+        elapsed = time.monotonic() - self.started_at
+        cpu = None
+        if self.cpu_before is not None:
+            from bench.cpu import Tiers
+
+            cpu = Tiers.delta(self.cpu_before, _tiers().sample())
+        redis_after = _redis_stats()
+        result = summarise(self.records, elapsed, cpu, self.redis_before, redis_after)
+        out = os.environ.get("BENCH_OUT")
+        if out:
+            with open(out, "w") as fh:
+                json.dump(result, fh, indent=2)
+        self.environment.runner.quit()
+
+
+WINDOW = Window()
+_TIERS = None
+
+
+def _tiers():
+    global _TIERS
+    if _TIERS is None and os.environ.get("BENCH_CPU_PIDS"):
+        from bench.cpu import Tiers
+
+        _TIERS = Tiers(json.loads(os.environ["BENCH_CPU_PIDS"]))
+    return _TIERS
+
+
+def _int(value) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _redis_stats() -> dict | None:
+    url = os.environ.get("BENCH_REDIS_URL")
+    if not url:
+        return None
+    import redis
+
+    try:
+        info = redis.Redis.from_url(url).info("stats")
+    except Exception:
+        return None
+    return {k: info.get(k, 0) for k in ("keyspace_hits", "keyspace_misses", "total_commands_processed")}
+
+
+@events.request.add_listener
+def _on_request(request_type, name, response_time, response_length, response=None, exception=None, **_kw):
+    WINDOW.record(name, response_time, response_length, response, exception)
+
+
+def _endpoint_summary(rows: list, elapsed: float) -> dict:
+    times = [r[0] for r in rows]
+    queries = [r[3] for r in rows if r[3] is not None]
+    replica = [r[4] for r in rows if r[4] is not None]
+    gets = sum(r[5] or 0 for r in rows)
+    hits = sum(r[6] or 0 for r in rows)
+    statuses: dict[str, int] = defaultdict(int)
+    for r in rows:
+        statuses[str(r[7])] += 1
+    return {
+        "requests": len(rows),
+        "errors": sum(1 for r in rows if not r[2]),
+        "rate_per_s": round(len(rows) / elapsed, 2) if elapsed else None,
+        "p50_ms": _round(percentile(times, 50)),
+        "p95_ms": _round(percentile(times, 95)),
+        "p99_ms": _round(percentile(times, 99)),
+        "mean_ms": _round(sum(times) / len(times)) if times else None,
+        "mean_bytes": round(sum(r[1] or 0 for r in rows) / len(rows)) if rows else None,
+        "db_queries_per_request": round(sum(queries) / len(queries), 2) if queries else None,
+        "replica_queries_per_request": round(sum(replica) / len(replica), 2) if replica else None,
+        "requests_without_db_query": round(sum(1 for q in queries if q == 0) / len(queries), 3) if queries else None,
+        "django_cache_gets": gets,
+        "django_cache_hits": hits,
+        "statuses": dict(statuses),
+    }
+
+
+def _round(value):
+    return None if value is None else round(value, 2)
+
+
+def summarise(records: dict, elapsed: float, cpu: dict | None, redis_before, redis_after) -> dict:
+    all_rows = [row for rows in records.values() for row in rows]
+    endpoints = {name: _endpoint_summary(rows, elapsed) for name, rows in sorted(records.items())}
+    normal = [row for name, rows in records.items() if not name.startswith("abuse:") for row in rows]
+    overall = _endpoint_summary(normal, elapsed)
+    result = {"elapsed_s": round(elapsed, 2), "overall": overall, "endpoints": endpoints,
+              "all_requests_including_abuse": len(all_rows)}
+    served = len(all_rows)
+    if cpu is not None and served:
+        result["cpu_s"] = {tier: round(v, 3) for tier, v in cpu.items()}
+        result["cpu_ms_per_request"] = {tier: round(v * 1000 / served, 3) for tier, v in cpu.items()}
+    if redis_before and redis_after:
+        hits = redis_after["keyspace_hits"] - redis_before["keyspace_hits"]
+        misses = redis_after["keyspace_misses"] - redis_before["keyspace_misses"]
+        commands = redis_after["total_commands_processed"] - redis_before["total_commands_processed"]
+        result["redis"] = {
+            "keyspace_hits": hits, "keyspace_misses": misses,
+            "hit_rate": round(hits / (hits + misses), 3) if hits + misses else None,
+            "commands_per_request": round(commands / served, 2) if served else None,
+        }
+    return result
+
+
+# ---------------------------------------------------------------------- the users
+
+
+def _ids_in(payload, keys=("user", "other_user", "person", "author")) -> list[str]:
+    """User ids found in a list response, whatever the exact item shape."""
+    items = payload.get("results", payload) if isinstance(payload, dict) else payload
+    ids = []
+    for item in items if isinstance(items, list) else []:
+        if not isinstance(item, dict):
+            continue
+        for key in keys:
+            value = item.get(key)
+            if isinstance(value, dict) and value.get("id"):
+                ids.append(value["id"])
+                break
+        else:
+            if item.get("user_id"):
+                ids.append(item["user_id"])
+    return ids
+
+
+class MobileUser(HttpUser):
+    """A signed-in phone with the app open (LOAD_MODEL.md)."""
+
+    wait_time = exponential_think
+
+    def on_start(self):
+        index = next(_user_index)
+        self.account = _USERS[index % len(_USERS)] if _USERS else {}
+        self.lat = self.account.get("lat", 52.52) + random.uniform(-0.01, 0.01)
+        self.lng = self.account.get("lng", 13.405) + random.uniform(-0.01, 0.01)
+        self.crossed: list[str] = []
+        self.connections: list[dict] = []
+        self.access = None
+        self.login()
+        self.refresh_state()
+        WINDOW.user_ready(self.environment)
+
+    # -- session
+
+    def login(self):
+        if LOGIN_MODE == "api" and self.account.get("password"):
+            with self.client.post(f"{API}/auth/login/", json={"phone": self.account["phone"],
+                                  "password": self.account["password"]}, name="POST /auth/login/",
+                                  catch_response=True) as resp:
+                if resp.status_code == 200:
+                    self.access = resp.json().get("access")
+                    resp.success()
+                else:
+                    resp.failure(f"login {resp.status_code}")
+        if not self.access:
+            self.access = self.account.get("access")
+        self.client.headers["Authorization"] = f"Bearer {self.access}"
+
+    def refresh_state(self):
+        """What a freshly opened app loads: whom I crossed, my connections (outside the window)."""
+        resp = self.client.get(f"{API}/crossings/", name="GET /crossings/")
+        if resp.ok:
+            self.crossed = _ids_in(resp.json())
+        resp = self.client.get(f"{API}/connections/?status=accepted", name="GET /connections/")
+        if resp.ok:
+            body = resp.json()
+            self.connections = body.get("results", []) if isinstance(body, dict) else []
+
+    def _check(self, resp, allowed=(200, 201, 204, 409)):
+        if resp.status_code == 401:  # the access token expired (5 minutes): log in again
+            self.login()
+        if resp.status_code in allowed:
+            resp.success()
+        else:
+            resp.failure(f"{resp.status_code}: {resp.text[:120]}")
+
+    # -- the mix (weights are per-minute rates x 100)
+
+    @task(200)
+    def ping(self):
+        self.lat += random.uniform(-0.0003, 0.0003)
+        self.lng += random.uniform(-0.0003, 0.0003)
+        now = dt.datetime.now(dt.UTC)
+        count = 1 if random.random() < 0.8 else random.randint(2, 10)
+        pings = [{"lat": round(self.lat, 6), "lng": round(self.lng, 6),
+                  "recorded_at": (now - dt.timedelta(seconds=30 * i)).isoformat(), "accuracy_m": 10}
+                 for i in reversed(range(count))]
+        with self.client.post(f"{API}/locations/", json={"pings": pings}, name="POST /locations/",
+                              catch_response=True) as resp:
+            self._check(resp)
+
+    @task(100)
+    def crossings(self):
+        with self.client.get(f"{API}/crossings/", name="GET /crossings/", catch_response=True) as resp:
+            self._check(resp, allowed=(200,))
+            if resp.status_code == 200:
+                self.crossed = _ids_in(resp.json()) or self.crossed
+
+    @task(100)
+    def feed(self):
+        with self.client.get(f"{API}/stories/feed/", name="GET /stories/feed/", catch_response=True) as resp:
+            self._check(resp, allowed=(200,))
+
+    @task(50)
+    def profile(self):
+        if not self.crossed:
+            return self.me()
+        with self.client.get(f"{API}/users/{random.choice(self.crossed)}/", name="GET /users/[id]/",
+                             catch_response=True) as resp:
+            self._check(resp, allowed=(200, 404))  # 404: blocked or no longer visible since listed
+
+    @task(25)
+    def me(self):
+        with self.client.get(f"{API}/me/", name="GET /me/", catch_response=True) as resp:
+            self._check(resp, allowed=(200,))
+
+    @task(25)
+    def connections_list(self):
+        with self.client.get(f"{API}/connections/?status=accepted", name="GET /connections/",
+                             catch_response=True) as resp:
+            self._check(resp, allowed=(200,))
+            if resp.status_code == 200:
+                self.connections = resp.json().get("results", []) or self.connections
+
+    @task(50)
+    def messages(self):
+        if not self.connections:
+            return self.connections_list()
+        conn = random.choice(self.connections)
+        with self.client.get(f"{API}/connections/{conn['id']}/messages/", name="GET /connections/[id]/messages/",
+                             catch_response=True) as resp:
+            self._check(resp, allowed=(200, 404))
+
+    @task(50)
+    def send_message(self):
+        if not self.connections:
+            return self.connections_list()
+        conn = random.choice(self.connections)
+        with self.client.post(f"{API}/connections/{conn['id']}/messages/", json={"text": "see you there?"},
+                              name="POST /connections/[id]/messages/", catch_response=True) as resp:
+            self._check(resp, allowed=(201, 404))
+
+    @task(5)
+    def connect(self):
+        if not self.crossed:
+            return self.connections_list()
+        with self.client.post(f"{API}/connections/", json={"user_id": random.choice(self.crossed)},
+                              name="POST /connections/", catch_response=True) as resp:
+            self._check(resp, allowed=(200, 201, 403, 404, 409))
+
+    @task(2)
+    def story(self):
+        files = {"media": ("story.png", _tiny_png(), "image/png")}
+        with self.client.post(f"{API}/stories/", data={"caption": "bench", "visibility": "public"}, files=files,
+                              name="POST /stories/", catch_response=True) as resp:
+            self._check(resp, allowed=(201,))
+
+
+# ------------------------------------------------------------------ floor and abuse
+
+
+class _FloorUser(HttpUser):
+    """The same arrival process as MobileUser, on a bench-only floor view."""
+
+    abstract = True
+    wait_time = exponential_think
+    path = ""
+
+    def on_start(self):
+        WINDOW.user_ready(self.environment)
+
+    @task
+    def hit(self):
+        self.client.get(self.path, name=f"GET {self.path}")
+
+
+class FloorDjangoUser(_FloorUser):
+    path = "/bench/floor/django/"
+
+
+class FloorDRFUser(_FloorUser):
+    path = "/bench/floor/drf/"
+
+
+class FloorDRFQueryUser(_FloorUser):
+    path = "/bench/floor/drf-query/"
+
+    @task
+    def hit(self):
+        user_id = random.choice(_USERS)["id"] if _USERS and "id" in _USERS[0] else ""
+        self.client.get(f"{self.path}?id={user_id}", name=f"GET {self.path}")
+
+
+class AbuserUser(HttpUser):
+    """One account hammering the crossings list as fast as it can (abuse, for the rate-limit claim)."""
+
+    wait_time = constant(float(os.environ.get("BENCH_ABUSE_WAIT_S", "0.01")))
+    weight = 0
+    fixed_count = int(os.environ.get("BENCH_ABUSERS", "0"))
+
+    def on_start(self):
+        account = _USERS[-1] if _USERS else {}
+        self.client.headers["Authorization"] = f"Bearer {account.get('access')}"
+        WINDOW.user_ready(self.environment)
+
+    @task
+    def hammer(self):
+        with self.client.get(f"{API}/crossings/", name="abuse:GET /crossings/", catch_response=True) as resp:
+            if resp.status_code in (200, 429):
+                resp.success()

@@ -1,0 +1,126 @@
+"""Pre-create the simulated users' accounts and write them to a JSON file for the locustfile.
+
+Run inside the app's environment (the bench servers' DATABASE_URL)::
+
+    python -m bench.prepare --users 200 --out bench/results/.users.json [--tokens]
+
+It takes users that ``seed_demo`` made (or makes plain ones when there are too few: they
+then have no crossings or connections, and the figures say so), gives the chosen ones one
+known password (one hash computed once, stored for all: the login cost is then the real
+per-request check, the seed cost is not N hashes), finds each one's last position (their
+latest ping, else their city's centre) and, with ``--tokens``, opens a session for each so
+that runs that do not measure logging in need no password check at all.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+BENCH_PASSWORD = "bench-password-2026"
+BENCH_PHONE_BASE = 2_125_550_000  # +1 212 555 xxxx style numbers, unique per index
+
+
+def _setup_django() -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    import django
+
+    django.setup()
+
+
+def ensure_users(count: int) -> int:
+    """Make sure at least ``count`` active, non-staff users exist; return how many were created."""
+    from django.contrib.auth.hashers import make_password
+
+    from accounts.models import User
+
+    existing = User.objects.filter(is_active=True, is_staff=False).count()
+    missing = count - existing
+    if missing <= 0:
+        return 0
+    password = make_password(BENCH_PASSWORD)
+    taken = set(User.objects.values_list("phone", flat=True))
+    rows, n = [], 0
+    while len(rows) < missing:
+        phone = f"+1{BENCH_PHONE_BASE + n:010d}"
+        n += 1
+        if phone in taken:
+            continue
+        rows.append(User(phone=phone, password=password, display_name=f"Bench {n}", is_verified=True))
+    User.objects.bulk_create(rows, batch_size=1000)
+    return len(rows)
+
+
+def _positions(user_ids: list) -> dict:
+    """Latest ping position per user, where the locations app keeps them (best effort)."""
+    from django.db import connection
+
+    positions = {}
+    try:
+        from locations import selectors  # noqa: F401 - present once the locations app landed
+
+        with connection.cursor() as cur:
+            cur.execute(
+                "SELECT DISTINCT ON (user_id) user_id::text, lat, lng FROM locations_ping "
+                "WHERE user_id = ANY(%s) ORDER BY user_id, recorded_at DESC",
+                [[str(u) for u in user_ids]],
+            )
+            positions = {row[0]: (float(row[1]), float(row[2])) for row in cur.fetchall()}
+    except Exception:  # another table layout, or no pings yet: the city centres below
+        connection.rollback() if connection.in_atomic_block else None
+    return positions
+
+
+def _city_centres() -> list[tuple[float, float]]:
+    try:
+        from locations.models import City
+
+        centres = [(float(c.center_lat), float(c.center_lng)) for c in City.objects.all()]
+        if centres:
+            return centres
+    except Exception:
+        pass
+    # The five cities of the load model, if the locations app has none yet.
+    return [(52.52, 13.405), (48.8566, 2.3522), (51.5074, -0.1278), (40.7128, -74.006), (37.7749, -122.4194)]
+
+
+def prepare(count: int, tokens: bool) -> list[dict]:
+    from django.contrib.auth.hashers import make_password
+
+    from accounts import services
+    from accounts.models import User
+
+    created = ensure_users(count)
+    users = list(User.objects.filter(is_active=True, is_staff=False).order_by("created_at", "id")[:count])
+    User.objects.filter(pk__in=[u.pk for u in users]).update(password=make_password(BENCH_PASSWORD))
+    positions = _positions([u.pk for u in users])
+    centres = _city_centres()
+    out = []
+    for i, user in enumerate(users):
+        lat, lng = positions.get(str(user.pk), centres[i % len(centres)])
+        row = {"id": str(user.pk), "phone": user.phone, "password": BENCH_PASSWORD, "lat": lat, "lng": lng}
+        if tokens:
+            _session, access, _refresh = services.open_session(user, user_agent="bench", ip="127.0.0.1")
+            row["access"] = access
+        out.append(row)
+    print(json.dumps({"users": len(out), "created": created, "with_positions": len(positions)}))
+    return out
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--users", type=int, required=True)
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--tokens", action="store_true")
+    args = parser.parse_args(argv)
+    _setup_django()
+    rows = prepare(args.users, args.tokens)
+    with open(args.out, "w") as fh:
+        json.dump(rows, fh)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
