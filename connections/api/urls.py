@@ -1,1 +1,12 @@
-urlpatterns: list = []
+from django.urls import path
+
+from connections.api import views
+
+urlpatterns = [
+    path("connections/", views.ConnectionListView.as_view(), name="connections"),
+    path("connections/<str:connection_id>/", views.ConnectionDetailView.as_view(), name="connection-detail"),
+    path("connections/<str:connection_id>/accept/", views.ConnectionAcceptView.as_view(), name="connection-accept"),
+    path("connections/<str:connection_id>/decline/", views.ConnectionDeclineView.as_view(),
+         name="connection-decline"),
+    path("connections/<str:connection_id>/messages/", views.MessageListView.as_view(), name="connection-messages"),
+]

@@ -1,0 +1,62 @@
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from config.rest import StrictFieldsMixin
+
+
+class ConnectionRequestIn(StrictFieldsMixin, serializers.Serializer):
+    user_id = serializers.UUIDField()
+
+
+class MessageIn(StrictFieldsMixin, serializers.Serializer):
+    body = serializers.CharField(max_length=2000, allow_blank=False, trim_whitespace=True)
+
+
+class ProfileOut(serializers.Serializer):
+    id = serializers.UUIDField()
+    display_name = serializers.CharField()
+    bio = serializers.CharField()
+    avatar_url = serializers.CharField(allow_null=True)
+    is_verified = serializers.BooleanField()
+
+
+class ConnectionOut(serializers.Serializer):
+    id = serializers.UUIDField()
+    user = ProfileOut()
+    status = serializers.ChoiceField(choices=["pending", "accepted", "declined"])
+    direction = serializers.ChoiceField(choices=["incoming", "outgoing"])
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+    responded_at = serializers.DateTimeField(allow_null=True)
+    unread_count = serializers.IntegerField()
+
+
+class MessageOut(serializers.Serializer):
+    id = serializers.UUIDField()
+    sender_id = serializers.UUIDField(allow_null=True)
+    body = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+
+def connection_row(conn, user_id) -> dict:
+    """A connection as cached and listed, without the other user's profile (added at read time)."""
+    other = conn.other(user_id)
+    return {
+        "id": str(conn.id),
+        "user_id": str(other),
+        "status": conn.status,
+        "direction": "outgoing" if str(conn.requester_id) == str(user_id) else "incoming",
+        "created_at": conn.created_at,
+        "updated_at": conn.updated_at,
+        "responded_at": conn.responded_at,
+    }
+
+
+def message_out(message) -> dict:
+    return {
+        "id": str(message.id),
+        "sender_id": str(message.sender_id) if message.sender_id else None,
+        "body": message.body,
+        "created_at": message.created_at,
+    }

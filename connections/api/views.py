@@ -1,0 +1,139 @@
+"""Connections and chat endpoints (API.md): thin views over services and selectors."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status as http_status
+from rest_framework.exceptions import ValidationError
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts import selectors as account_selectors
+from config import cachekeys, db_router
+from config.rest import NewestFirstCursorPagination
+from connections import selectors, services
+from connections.api import serializers as s
+from connections.http import conditional_json
+from connections.models import Message
+
+KINDS = ("accepted", "incoming", "outgoing")
+
+
+class ConnectionPagination(NewestFirstCursorPagination):
+    ordering = ("-updated_at", "-id")
+
+
+class MessagePagination(NewestFirstCursorPagination):
+    ordering = ("-created_at", "-id")
+
+
+def _render_rows(user_id, rows: list[dict], *, with_unread: bool) -> list[dict]:
+    """Attach profiles (batched, cached by accounts) and unread counts to cached rows."""
+    profiles = {str(uid): p for uid, p in
+                account_selectors.visible_profiles(user_id, [row["user_id"] for row in rows]).items()}
+    unread = selectors.unread_counts(user_id) if with_unread else {}
+    out = []
+    for row in rows:
+        profile = profiles.get(row["user_id"])
+        if profile is None:  # blocked, deactivated or shadow-banned since: not shown
+            continue
+        item = {k: v for k, v in row.items() if k != "user_id"}
+        item["user"] = profile
+        item["unread_count"] = unread.get(row["id"], 0)
+        out.append(item)
+    return out
+
+
+class ConnectionListView(APIView):
+    @extend_schema(
+        parameters=[OpenApiParameter("status", enum=list(KINDS), default="accepted"),
+                    OpenApiParameter("cursor", str), OpenApiParameter("page_size", int)],
+        responses=s.ConnectionOut(many=True),
+    )
+    def get(self, request):
+        """Own connections (accepted) or pending requests (incoming, outgoing), newest first."""
+        kind = request.query_params.get("status", "accepted")
+        if kind not in KINDS:
+            raise ValidationError({"status": [f"Must be one of: {', '.join(KINDS)}."]})
+        me = request.user.pk
+        suffix = "list:{}:{}:{}:{}".format(kind, request.query_params.get("cursor", ""),
+                                           request.query_params.get("page_size", ""), request.get_host())
+        page = cachekeys.get_versioned(selectors.CONN_NS, me, lambda: self._load_page(request, kind),
+                                       settings.CONNECTIONS_CACHE_S, suffix=suffix)
+        data = {"next": page["next"], "previous": page["previous"],
+                "results": _render_rows(me, page["rows"], with_unread=kind == "accepted")}
+        return conditional_json(request, data)
+
+    def _load_page(self, request, kind) -> dict:
+        me = request.user.pk
+        paginator = ConnectionPagination()
+        with db_router.use_primary():
+            conns = paginator.paginate_queryset(selectors.connections_for(me, kind), request, view=self)
+            rows = [s.connection_row(conn, me) for conn in conns]
+        return {"rows": rows, "next": paginator.get_next_link(), "previous": paginator.get_previous_link()}
+
+    @extend_schema(request=s.ConnectionRequestIn, responses={200: s.ConnectionOut, 201: s.ConnectionOut})
+    def post(self, request):
+        """Request a connection; toward someone who requested you, it accepts theirs."""
+        data = _valid(s.ConnectionRequestIn, request)
+        conn, created = services.request_connection(requester_id=request.user.pk, target_id=data["user_id"])
+        return Response(_one(request.user.pk, conn),
+                        status=http_status.HTTP_201_CREATED if created else http_status.HTTP_200_OK)
+
+
+def _valid(serializer_class, request) -> dict:
+    serializer = serializer_class(data=request.data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+def _one(user_id, conn) -> dict:
+    row = s.connection_row(conn, user_id)
+    profile = account_selectors.get_public_profile(row.pop("user_id"))
+    return {**row, "user": profile, "unread_count": 0}
+
+
+class ConnectionDetailView(APIView):
+    @extend_schema(responses={204: None})
+    def delete(self, request, connection_id):
+        """Cancel your pending request, or end a connection (its chat goes with it)."""
+        services.remove_connection(user_id=request.user.pk, connection_id=connection_id)
+        return Response(status=http_status.HTTP_204_NO_CONTENT)
+
+
+class ConnectionAcceptView(APIView):
+    @extend_schema(request=None, responses=s.ConnectionOut)
+    def post(self, request, connection_id):
+        conn = services.accept_connection(user_id=request.user.pk, connection_id=connection_id)
+        return Response(_one(request.user.pk, conn))
+
+
+class ConnectionDeclineView(APIView):
+    @extend_schema(request=None, responses=s.ConnectionOut)
+    def post(self, request, connection_id):
+        conn = services.decline_connection(user_id=request.user.pk, connection_id=connection_id)
+        return Response(_one(request.user.pk, conn))
+
+
+class MessageListView(APIView):
+    @extend_schema(parameters=[OpenApiParameter("cursor", str), OpenApiParameter("page_size", int)],
+                   responses=s.MessageOut(many=True))
+    def get(self, request, connection_id):
+        """The conversation, newest first; reading the first page marks it read."""
+        me = request.user.pk
+        conn = services.chat_connection(user_id=me, connection_id=connection_id)
+        paginator = MessagePagination()
+        page = paginator.paginate_queryset(
+            Message.objects.filter(connection_id=conn.pk).only("id", "sender_id", "body", "created_at"),
+            request, view=self)
+        if page and "cursor" not in request.query_params and selectors.unread_counts(me).get(str(conn.pk)):
+            services.mark_read(user_id=me, connection=conn, until=page[0].created_at)
+        return paginator.get_paginated_response([s.message_out(m) for m in page])
+
+    @extend_schema(request=s.MessageIn, responses={201: s.MessageOut})
+    def post(self, request, connection_id):
+        """Send a message to an accepted connection (403 if pending, 404 if gone or blocked)."""
+        data = _valid(s.MessageIn, request)
+        message = services.send_message(user_id=request.user.pk, connection_id=connection_id, body=data["body"])
+        return Response(s.message_out(message), status=http_status.HTTP_201_CREATED)

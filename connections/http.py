@@ -1,0 +1,63 @@
+"""Conditional responses for cacheable reads: ETag, Last-Modified, Cache-Control, Vary, 304.
+
+Everything the API returns is per user (it depends on the token: blocks, connections,
+visibility), so responses are ``private``: a browser or the app may keep them, a shared
+cache or CDN must not.  Lists are ``no-cache`` (kept, but revalidated every time, so a
+client never shows a list older than its last write); the revalidation is cheap because
+the body comes from Redis and a matching ``If-None-Match`` gets an empty 304.  Immutable
+things (a story's content) may add a ``max-age``.  Media files are the only public objects;
+they are served by the storage/CDN with their own long-lived headers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+
+from django.http import HttpResponse
+from django.utils.cache import patch_cache_control, patch_vary_headers
+from django.utils.http import http_date, parse_http_date_safe
+
+from config.rest import dumps
+
+VARY = ("Authorization", "Accept-Encoding")
+
+
+def etag_for(body: bytes) -> str:
+    return '"' + hashlib.blake2b(body, digest_size=16).hexdigest() + '"'
+
+
+def _matches(header: str, etag: str) -> bool:
+    tags = [tag.strip().removeprefix("W/") for tag in header.split(",")]
+    return "*" in tags or etag in tags
+
+
+def _not_modified(request, etag: str, last_modified: datetime | None) -> bool:
+    inm = request.headers.get("If-None-Match")
+    if inm is not None:  # RFC 9110: If-None-Match wins over If-Modified-Since
+        return _matches(inm, etag)
+    ims = request.headers.get("If-Modified-Since")
+    if ims and last_modified is not None:
+        since = parse_http_date_safe(ims)
+        return since is not None and int(last_modified.timestamp()) <= since
+    return False
+
+
+def conditional_json(request, data, *, max_age: int = 0, last_modified: datetime | None = None,
+                     status: int = 200) -> HttpResponse:
+    """A private JSON response with validators; 304 when the client's copy is current."""
+    body = dumps(data)
+    etag = etag_for(body)
+    if status == 200 and _not_modified(request, etag, last_modified):
+        response = HttpResponse(status=304)
+    else:
+        response = HttpResponse(body, status=status, content_type="application/json")
+    response["ETag"] = etag
+    if last_modified is not None:
+        response["Last-Modified"] = http_date(last_modified.timestamp())
+    if max_age:
+        patch_cache_control(response, private=True, max_age=max_age)
+    else:
+        patch_cache_control(response, private=True, no_cache=True)
+    patch_vary_headers(response, VARY)
+    return response

@@ -1,0 +1,126 @@
+"""Reads about connections that other apps (stories, crossings, accounts' visibility) may call.
+
+Everything here is cached under versioned keys (``config.cachekeys``), namespace ``conn`` per
+user, bumped by ``connections.services`` for both sides of every change (request, answer,
+removal, block, erasure).  Misses are loaded from the primary so that a lagging replica
+cannot put an old state under a new version.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+
+from django.conf import settings
+from django.db.models import Count, F, Q
+
+from config import cachekeys, db_router
+from connections.models import Connection, ConnectionStatus, Message
+
+CONN_NS = "conn"  # a user's connection index and list pages
+UNREAD_NS = "unread"  # a user's unread counts per conversation
+
+
+def _ttl() -> int:
+    return settings.CONNECTIONS_CACHE_S
+
+
+def _as_uuid(value) -> uuid.UUID | None:
+    if isinstance(value, uuid.UUID):
+        return value
+    try:
+        return uuid.UUID(str(value))
+    except (TypeError, ValueError, AttributeError):
+        return None
+
+
+def _load_index(user_id) -> dict[str, tuple[str, str, str]]:
+    """``{other_id: (connection_id, status, "incoming"|"outgoing"|"accepted")}``, declined left out."""
+    with db_router.use_primary():
+        rows = Connection.objects.filter(
+            Q(user_low_id=user_id) | Q(user_high_id=user_id), status__in=[ConnectionStatus.PENDING,
+                                                                           ConnectionStatus.ACCEPTED]
+        ).values_list("id", "user_low_id", "user_high_id", "requester_id", "status")
+        index = {}
+        for conn_id, low, high, requester, status in rows:
+            other = high if str(low) == str(user_id) else low
+            if status == ConnectionStatus.ACCEPTED:
+                kind = "accepted"
+            else:
+                kind = "outgoing" if str(requester) == str(user_id) else "incoming"
+            index[str(other)] = (str(conn_id), status, kind)
+        return index
+
+
+def connection_indexes(user_ids: Iterable) -> dict[str, dict]:
+    """Connection indexes of many users in two round trips (one query for all misses)."""
+    batch = cachekeys.get_many_versioned(CONN_NS, user_ids, suffix="idx")
+    missing = batch.missing()
+    if missing:
+        batch.fill({uid: _load_index(uid) for uid in missing}, _ttl())
+    return batch.hits
+
+
+def connection_index(user_id) -> dict[str, tuple[str, str, str]]:
+    uid = _as_uuid(user_id)
+    if uid is None:
+        return {}
+    return cachekeys.get_versioned(CONN_NS, uid, lambda: _load_index(uid), _ttl(), suffix="idx")
+
+
+def accepted_connection_ids(user_id) -> set[uuid.UUID]:
+    """Users connected with ``user_id`` (cached 5 min, invalidated on every change)."""
+    return {uuid.UUID(other) for other, (_c, status, _k) in connection_index(user_id).items()
+            if status == ConnectionStatus.ACCEPTED}
+
+
+def are_connected(a_id, b_id) -> bool:
+    entry = connection_index(a_id).get(str(b_id))
+    return entry is not None and entry[1] == ConnectionStatus.ACCEPTED
+
+
+def is_related(viewer_id, target_id) -> bool:
+    """Connected, or a pending request either way: the other's profile is then visible."""
+    return str(target_id) in connection_index(viewer_id)
+
+
+def connections_for(user_id, kind: str):
+    """Queryset of ``user_id``'s connections of one kind: accepted, incoming or outgoing."""
+    mine = Q(user_low_id=user_id) | Q(user_high_id=user_id)
+    qs = Connection.objects.filter(mine)
+    if kind == "accepted":
+        return qs.filter(status=ConnectionStatus.ACCEPTED)
+    qs = qs.filter(status=ConnectionStatus.PENDING)
+    if kind == "incoming":
+        return qs.exclude(requester_id=user_id)
+    return qs.filter(requester_id=user_id)
+
+
+def get_member_connection(user_id, connection_id) -> Connection | None:
+    """The connection if ``user_id`` is one of its two users, else None (absent or not yours)."""
+    cid = _as_uuid(connection_id)
+    if cid is None:
+        return None
+    return (Connection.objects.filter(pk=cid).filter(Q(user_low_id=user_id) | Q(user_high_id=user_id))
+            .first())
+
+
+def _load_unread(user_id) -> dict[str, int]:
+    """Unread messages per accepted conversation of ``user_id``: one aggregate query."""
+    with db_router.use_primary():
+        as_low = Q(connection__user_low_id=user_id) & (
+            Q(connection__low_last_read_at__isnull=True) | Q(created_at__gt=F("connection__low_last_read_at")))
+        as_high = Q(connection__user_high_id=user_id) & (
+            Q(connection__high_last_read_at__isnull=True) | Q(created_at__gt=F("connection__high_last_read_at")))
+        rows = (Message.objects.filter(connection__status=ConnectionStatus.ACCEPTED)
+                .filter(as_low | as_high).exclude(sender_id=user_id).exclude(sender__isnull=True)
+                .values("connection_id").annotate(n=Count("id")).values_list("connection_id", "n"))
+        return {str(cid): n for cid, n in rows}
+
+
+def unread_counts(user_id) -> dict[str, int]:
+    """``{connection_id: unread}`` for ``user_id`` (conversations with no unread are left out)."""
+    uid = _as_uuid(user_id)
+    if uid is None:
+        return {}
+    return cachekeys.get_versioned(UNREAD_NS, uid, lambda: _load_unread(uid), _ttl())

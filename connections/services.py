@@ -1,0 +1,269 @@
+"""Connection requests, their answers, removal, and chat: every write of the app.
+
+The state machine (one row per pair, whatever the direction):
+
+    (none) --request--> pending --accept (the other side)--> accepted
+                         |  \\--decline (the other side)--> declined
+                         |   \\--cancel (the requester)--> (none)
+                         \\--request back (the other side)--> accepted   (mutual request)
+    accepted --remove (either side) or block--> (none)
+    declined --request (by the side that declined)--> pending
+
+A request is allowed toward someone the requester crossed, or who requested them.  The
+requester of a declined request cannot ask again (the other side still can).
+
+Every change bumps the cache versions of both users after commit (``_invalidate``).
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.db.models import Q
+from django.http import Http404
+from django.utils import timezone
+
+from accounts import selectors as account_selectors
+from accounts.models import User
+from config import cachekeys
+from config.rest import Conflict
+from connections.models import Connection, ConnectionStatus, Message
+from connections.selectors import CONN_NS, UNREAD_NS
+from connections.signals import connection_removed
+
+
+def _pair(a, b) -> tuple[uuid.UUID, uuid.UUID]:
+    a, b = uuid.UUID(str(a)), uuid.UUID(str(b))
+    return (a, b) if a < b else (b, a)
+
+
+def _invalidate(*user_ids, unread: bool = False) -> None:
+    pairs = [(CONN_NS, uid) for uid in user_ids]
+    if unread:
+        pairs += [(UNREAD_NS, uid) for uid in user_ids]
+    cachekeys.bump_on_commit(pairs)
+
+
+def _have_crossed(a, b) -> bool:
+    from crossings import selectors as crossing_selectors
+
+    return crossing_selectors.have_crossed(a, b)
+
+
+def _target_or_404(requester_id, target_id) -> uuid.UUID:
+    try:
+        target = uuid.UUID(str(target_id))
+    except (TypeError, ValueError, AttributeError):
+        raise ValidationError({"user_id": ["Must be a user id."]})
+    if str(target) == str(requester_id):
+        raise ValidationError({"user_id": ["You cannot connect with yourself."]})
+    if account_selectors.is_blocked_between(requester_id, target):
+        raise Http404
+    if not User.objects.filter(pk=target, is_active=True, is_shadow_banned=False).exists():
+        raise Http404
+    return target
+
+
+@transaction.atomic
+def request_connection(*, requester_id, target_id) -> tuple[Connection, bool]:
+    """Ask ``target`` to connect.  Returns ``(connection, created)``.
+
+    Safe under two simultaneous requests from both sides: the row is inserted with
+    ``INSERT ... ON CONFLICT DO NOTHING`` and then locked; the second request waits for the
+    first to commit and, finding the other side's pending request, accepts it.
+    """
+    target = _target_or_404(requester_id, target_id)
+    low, high = _pair(requester_id, target)
+    now = timezone.now()
+    existing = Connection.objects.filter(user_low_id=low, user_high_id=high).first()
+    if existing is None and not _have_crossed(requester_id, target):
+        raise Http404  # not someone you crossed: as if they did not exist
+    fresh = Connection(user_low_id=low, user_high_id=high, requester_id=requester_id,
+                       status=ConnectionStatus.PENDING, created_at=now, updated_at=now)
+    if existing is None:
+        Connection.objects.bulk_create([fresh], ignore_conflicts=True)
+    conn = Connection.objects.select_for_update().get(user_low_id=low, user_high_id=high)
+    if conn.pk == fresh.pk:
+        _invalidate(low, high)
+        return conn, True
+    return _request_existing(conn, requester_id, now), False
+
+
+def _request_existing(conn: Connection, requester_id, now) -> Connection:
+    mine = str(conn.requester_id) == str(requester_id)
+    if conn.status == ConnectionStatus.ACCEPTED:
+        raise Conflict("You are already connected.")
+    if conn.status == ConnectionStatus.PENDING:
+        if mine:
+            return conn  # asking twice is harmless
+        return _accept(conn, now)  # they asked me first: a mutual request accepts
+    # declined
+    if mine:
+        raise Conflict("This request was declined.")
+    conn.requester_id = requester_id
+    conn.status = ConnectionStatus.PENDING
+    conn.updated_at = now
+    conn.responded_at = None
+    conn.save(update_fields=["requester", "status", "updated_at", "responded_at"])
+    _invalidate(conn.user_low_id, conn.user_high_id)
+    return conn
+
+
+def _accept(conn: Connection, now) -> Connection:
+    conn.status = ConnectionStatus.ACCEPTED
+    conn.updated_at = conn.responded_at = now
+    conn.save(update_fields=["status", "updated_at", "responded_at"])
+    _invalidate(conn.user_low_id, conn.user_high_id)
+    return conn
+
+
+def _locked_member_connection(user_id, connection_id) -> Connection:
+    try:
+        cid = uuid.UUID(str(connection_id))
+    except (TypeError, ValueError, AttributeError):
+        raise Http404
+    conn = Connection.objects.select_for_update().filter(pk=cid).first()
+    if conn is None or not conn.is_member(user_id):
+        raise Http404
+    if account_selectors.is_blocked_between(conn.user_low_id, conn.user_high_id):
+        raise Http404
+    return conn
+
+
+@transaction.atomic
+def accept_connection(*, user_id, connection_id) -> Connection:
+    """The requested side accepts a pending request."""
+    conn = _locked_member_connection(user_id, connection_id)
+    if conn.status != ConnectionStatus.PENDING:
+        raise Conflict(f"The request is {conn.status}, not pending.")
+    if str(conn.requester_id) == str(user_id):
+        raise PermissionDenied("Only the requested user can accept.")
+    return _accept(conn, timezone.now())
+
+
+@transaction.atomic
+def decline_connection(*, user_id, connection_id) -> Connection:
+    """The requested side declines a pending request; the requester cannot ask again."""
+    conn = _locked_member_connection(user_id, connection_id)
+    if conn.status != ConnectionStatus.PENDING:
+        raise Conflict(f"The request is {conn.status}, not pending.")
+    if str(conn.requester_id) == str(user_id):
+        raise PermissionDenied("Only the requested user can decline; cancel your own request instead.")
+    conn.status = ConnectionStatus.DECLINED
+    conn.updated_at = conn.responded_at = timezone.now()
+    conn.save(update_fields=["status", "updated_at", "responded_at"])
+    _invalidate(conn.user_low_id, conn.user_high_id)
+    return conn
+
+
+@transaction.atomic
+def remove_connection(*, user_id, connection_id) -> None:
+    """Cancel one's own pending request, or end an accepted connection (either side).
+
+    Removing a connection deletes its chat as well: messages are kept only while both
+    people are connected.
+    """
+    conn = _locked_member_connection(user_id, connection_id)
+    if conn.status == ConnectionStatus.PENDING and str(conn.requester_id) != str(user_id):
+        raise PermissionDenied("Decline the request instead.")
+    if conn.status == ConnectionStatus.DECLINED:
+        raise Conflict("The request was declined.")
+    _delete(conn)
+
+
+def _delete(conn: Connection) -> None:
+    was_accepted = conn.status == ConnectionStatus.ACCEPTED
+    low, high = conn.user_low_id, conn.user_high_id
+    conn.delete()
+    if was_accepted:
+        connection_removed.send(sender=Connection, user_a_id=low, user_b_id=high)
+    _invalidate(low, high, unread=True)
+
+
+def remove_pair(a_id, b_id) -> None:
+    """Delete whatever links two users (a block: nothing must remain either way)."""
+    low, high = _pair(a_id, b_id)
+    with transaction.atomic():
+        conn = Connection.objects.select_for_update().filter(user_low_id=low, user_high_id=high).first()
+        if conn is not None:
+            _delete(conn)
+        else:
+            _invalidate(low, high)
+
+
+# ------------------------------------------------------------------------------ chat
+
+
+def _chat_connection(user_id, connection_id) -> Connection:
+    """The accepted connection to chat in; 404 if absent or not yours, 403 if not accepted."""
+    try:
+        cid = uuid.UUID(str(connection_id))
+    except (TypeError, ValueError, AttributeError):
+        raise Http404
+    conn = Connection.objects.filter(pk=cid).first()
+    if conn is None or not conn.is_member(user_id):
+        raise Http404
+    if account_selectors.is_blocked_between(conn.user_low_id, conn.user_high_id):
+        raise Http404
+    if conn.status != ConnectionStatus.ACCEPTED:
+        raise PermissionDenied("You can chat only with accepted connections.")
+    return conn
+
+
+def chat_connection(*, user_id, connection_id) -> Connection:
+    return _chat_connection(user_id, connection_id)
+
+
+def _clean_body(body) -> str:
+    if not isinstance(body, str):
+        raise ValidationError({"body": ["Must be text."]})
+    body = body.strip()
+    if not body:
+        raise ValidationError({"body": ["A message cannot be empty."]})
+    limit = settings.CHAT_MAX_MESSAGE_CHARS
+    if len(body) > limit:
+        raise ValidationError({"body": [f"At most {limit} characters."]})
+    if "\x00" in body:
+        raise ValidationError({"body": ["Null characters are not allowed."]})
+    return body
+
+
+def send_message(*, user_id, connection_id, body) -> Message:
+    """Post a message; refused (and stored nowhere) unless both are still connected."""
+    body = _clean_body(body)
+    with transaction.atomic():
+        conn = _chat_connection(user_id, connection_id)
+        # Lock the row (key share): a concurrent removal waits, or we see it gone.
+        locked = Connection.objects.select_for_update(no_key=True).filter(
+            pk=conn.pk, status=ConnectionStatus.ACCEPTED).first()
+        if locked is None:
+            raise Http404
+        message = Message.objects.create(connection=locked, sender_id=user_id, body=body)
+        cachekeys.bump_on_commit([(UNREAD_NS, locked.other(user_id))])
+    return message
+
+
+def mark_read(*, user_id, connection: Connection, until=None) -> bool:
+    """Move ``user_id``'s read marker of ``connection`` forward (never back)."""
+    until = until or timezone.now()
+    field = "low_last_read_at" if str(connection.user_low_id) == str(user_id) else "high_last_read_at"
+    updated = Connection.objects.filter(pk=connection.pk).filter(
+        Q(**{f"{field}__isnull": True}) | Q(**{f"{field}__lt": until})).update(**{field: until})
+    if updated:
+        cachekeys.bump_on_commit([(UNREAD_NS, user_id)])
+    return bool(updated)
+
+
+def erase_messages_of(user_id) -> int:
+    """Blank the text of every message ``user_id`` sent (their account is being erased)."""
+    count = Message.objects.filter(sender_id=user_id).update(body="", erased=True)
+    others = set()
+    for low, high in Connection.objects.filter(
+            Q(user_low_id=user_id) | Q(user_high_id=user_id)).values_list("user_low_id", "user_high_id"):
+        others.update((low, high))
+    _invalidate(user_id, *others, unread=True)
+    return count
+
