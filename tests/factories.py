@@ -44,3 +44,31 @@ def make_crossing(a, b, at=None, times=1, *, lat=52.52, lng=13.405):
     )
     cx_cache.bump_users([low, high])
     return crossing
+
+
+def make_city(slug="berlin", *, name=None, lat=52.52, lng=13.405, radius_km=25.0, active=True):
+    """A city with its partitions (through the service, as the admin and add_city do)."""
+    from locations import services
+
+    return services.create_city(slug=slug, name=name or slug.title(), lat=lat, lng=lng,
+                                radius_km=radius_km, active=active)
+
+
+def ingest(user, *pings, now=None):
+    """Ingest pings given as ``(lat, lng, recorded_at[, accuracy_m])`` through the service."""
+    from locations import services
+    from locations.validation import PingIn
+
+    return services.ingest_pings(user, [PingIn(p[2], p[0], p[1], p[3] if len(p) > 3 else None) for p in pings],
+                                 now=now)
+
+
+def make_ping(user, lat=52.52, lng=13.405, recorded_at=None, accuracy_m=None):
+    """Store one ping of ``user`` (plausibility applies) and return the stored row."""
+    from django.utils import timezone
+
+    from locations.models import Ping
+
+    recorded_at = recorded_at or timezone.now()
+    ingest(user, (lat, lng, recorded_at, accuracy_m))
+    return Ping.objects.get(user_id=user.pk, recorded_at=recorded_at)
