@@ -3,6 +3,9 @@
 ``request.user`` is a lazy user: its id and staff flag come from the token; the first
 access to any other attribute loads the row (once per request).  Views that only need
 the id (most of them) never load it.
+
+Authentication also marks the user active for ``last_active_at`` (a Redis hot counter,
+at most one write per user a minute, flushed to the database in batches by beat).
 """
 
 from __future__ import annotations
@@ -57,6 +60,15 @@ class TokenUser(LazyObject):
         return hash(self.pk)
 
 
+def load_user(user):
+    """The ``User`` row behind ``request.user`` (loading a TokenUser's row once)."""
+    if isinstance(user, TokenUser):
+        if user._wrapped is empty:
+            user._setup()
+        return user._wrapped
+    return user
+
+
 class AccessTokenAuthentication(authentication.BaseAuthentication):
     keyword = "Bearer"
 
@@ -77,6 +89,9 @@ class AccessTokenAuthentication(authentication.BaseAuthentication):
         except InvalidToken as exc:
             raise exceptions.AuthenticationFailed(str(exc)) from exc
         db_router.set_user(claims.user_id)
+        from accounts.services import mark_active
+
+        mark_active(claims.user_id)  # hot counter in Redis, at most once a minute per user
         return TokenUser(claims), claims
 
     def authenticate_header(self, request):

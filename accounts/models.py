@@ -75,7 +75,10 @@ class User(AbstractBaseUser, PermissionsMixin):
         constraints = [models.UniqueConstraint(fields=["phone"], name="idx_users_phone")]
         indexes = [
             models.Index(fields=["created_at"], name="idx_users_created_at"),
-            # The admin's search by name: a prefix match on the upper-cased name.
+            # The admin's search by name: a prefix match (LIKE 'ABC%') on the upper-cased name.
+            # In the database it is built with text_pattern_ops (migration 0002) so that a
+            # B-tree serves LIKE prefixes under any collation; Django cannot express that
+            # opclass on an expression index correctly, hence the RunSQL.
             models.Index(models.functions.Upper("display_name"), name="idx_users_display_name_upper"),
         ]
 

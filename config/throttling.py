@@ -7,10 +7,12 @@ availability of the API matters more than the limit for the seconds Redis is awa
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 
 from django.conf import settings
+from rest_framework.settings import api_settings
 from rest_framework.throttling import SimpleRateThrottle
 
 from config.cache import redis_client
@@ -24,6 +26,11 @@ class RedisRateThrottle(SimpleRateThrottle):
     def __init__(self):
         super().__init__()
         self._wait = None
+
+    def get_rate(self):
+        """The rate for ``scope``, read at call time so ``override_settings`` applies in tests."""
+        rates = api_settings.DEFAULT_THROTTLE_RATES or {}
+        return rates.get(self.scope)
 
     def get_cache_key(self, request, view):  # pragma: no cover - subclasses say what they count
         raise NotImplementedError
@@ -79,3 +86,53 @@ class IPRateThrottle(RedisRateThrottle):
 
     def get_cache_key(self, request, view):
         return self.get_ident(request)
+
+
+def _phone_key(raw) -> str | None:
+    """A key for a phone number from untrusted input: E.164 when valid, else a digest of it."""
+    if not isinstance(raw, str) or not raw.strip():
+        return None
+    from django.core.exceptions import ValidationError
+
+    from accounts.models import normalize_phone
+
+    try:
+        return normalize_phone(raw)
+    except ValidationError:
+        # Still counted, so that garbage variants of a number are limited too.
+        return "raw:" + hashlib.sha256(raw.strip()[:64].encode()).hexdigest()[:32]
+
+
+class PhoneRateThrottle(RedisRateThrottle):
+    """Login and verification attempts per phone number (from the JSON body), across all IPs.
+
+    Reading ``request.data`` here parses the body: malformed or oversized bodies raise their
+    own 4xx (ParseError, 413) exactly as the view would; a body without a phone is not
+    counted here (the per-IP limit still applies).
+    """
+
+    scope = "auth_phone"
+
+    def get_cache_key(self, request, view):
+        data = request.data
+        if not hasattr(data, "get"):
+            return None
+        return _phone_key(data.get("phone"))
+
+
+class UserPhoneRateThrottle(RedisRateThrottle):
+    """SMS codes per phone number of the signed-in user (stops SMS bombing and cost abuse)."""
+
+    scope = "code_phone"
+
+    def get_cache_key(self, request, view):
+        user = getattr(request, "user", None)
+        if user is None or not user.is_authenticated:
+            return None
+        return _phone_key(user.phone)
+
+
+class UserPhoneAttemptThrottle(UserPhoneRateThrottle):
+    """Code verification attempts per phone number of the signed-in user."""
+
+    scope = "auth_phone"
