@@ -1,20 +1,25 @@
-"""Primary/replica routing with read-your-writes.
+"""Primary/replica routing with read-your-writes by WAL position.
 
 Writes always go to ``default`` (the primary).  Reads go to a replica only inside an HTTP
 request (``request_scope``) and only when nothing forces the primary:
 
 * the request itself has written (its later reads must see that write);
-* the user wrote recently (``remember_write`` keeps a marker in Redis for
-  ``REPLICA_PIN_SECONDS``), so a user who posts and then reloads sees their post;
-* the primary connection is inside a transaction (reads in a transaction belong with it).
+* the primary connection is inside a transaction (reads in a transaction belong with it);
+* the user wrote recently and no healthy replica has replayed that write yet.  At the end
+  of a request that wrote, ``remember_write`` stores the primary's WAL position in the
+  cache under the user's id (shared by every app instance) for ``REPLICA_PIN_SECONDS``;
+  the user's reads go to a replica only once its replay position is past it.  If the
+  position cannot be read, the marker says "pinned" and the user reads from the primary
+  for that time.
 
 Outside a request (Celery tasks, management commands) everything uses the primary: tasks
 write, and a task that reads what another just wrote must not see a stale replica.
 
-The marker's value is the primary's WAL position at the write where it is known
-(``replica_health`` can then prefer replicas that have replayed past it); the pin time is
-the fallback.  Replica health (down, lagging past ``REPLICA_MAX_LAG_S``) is consulted
-through ``config.replica_health``, which caches it so no query pays for the check.
+Replica health (down, lagging past ``REPLICA_MAX_LAG_S``) comes from
+``config.replica_health``, cached per process, so the hot path makes no extra round trip.
+A query that fails on a replica marks it down; ``ReplicaFallbackMiddleware`` then serves a
+read-only request again, from the primary, so that a replica dying under load costs no
+request.  With no replica configured, routing is a single settings lookup.
 """
 
 from __future__ import annotations
@@ -23,12 +28,15 @@ import contextlib
 import contextvars
 import logging
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.db import connections
+from django.core.signals import got_request_exception
+from django.db import DatabaseError, connections
 
 logger = logging.getLogger(__name__)
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 @dataclass
@@ -37,6 +45,9 @@ class _Scope:
     wrote: bool = False
     pinned: bool | None = None  # None: not decided yet (decided lazily, on the first read)
     wait_for_wal: str | None = None
+    replicas_used: set[str] = field(default_factory=set)
+    replica_failed: bool = False
+    primary_only: bool = False
 
 
 _scope: contextvars.ContextVar[_Scope | None] = contextvars.ContextVar("db_router_scope", default=None)
@@ -44,9 +55,9 @@ _force_primary: contextvars.ContextVar[bool] = contextvars.ContextVar("db_router
 
 
 @contextlib.contextmanager
-def request_scope():
+def request_scope(primary_only: bool = False):
     """Route reads of the enclosed request to replicas where read-your-writes allows."""
-    token = _scope.set(_Scope())
+    token = _scope.set(_Scope(primary_only=primary_only))
     try:
         yield
     finally:
@@ -77,7 +88,14 @@ def _marker_key(user_id: str) -> str:
     return f"rw:{user_id}"
 
 
+def _pin_seconds() -> float:
+    # A marker must outlive the longest lag a replica may have and still be used: after it
+    # expires, any healthy replica is at most REPLICA_MAX_LAG_S behind.
+    return max(settings.REPLICA_PIN_SECONDS, settings.REPLICA_MAX_LAG_S + 2 * settings.REPLICA_HEALTH_TTL_S)
+
+
 def remember_write(user_id) -> None:
+    """Remember the primary's WAL position at this user's write (no-op without replicas)."""
     from config.replica_health import primary_wal_position
 
     if not settings.REPLICA_ALIASES:
@@ -85,8 +103,8 @@ def remember_write(user_id) -> None:
     from django.core.cache import cache
 
     try:
-        cache.set(_marker_key(str(user_id)), primary_wal_position() or "pinned", settings.REPLICA_PIN_SECONDS)
-    except Exception:  # Redis down: without the marker, the fallback below reads the primary
+        cache.set(_marker_key(str(user_id)), primary_wal_position() or "pinned", _pin_seconds())
+    except Exception:  # cache down: the reads below cannot see a marker, so they use the primary
         logger.warning("could not remember a write of user %s for read-your-writes", user_id, exc_info=True)
 
 
@@ -107,11 +125,27 @@ def _user_pinned(user_id: str | None) -> tuple[bool, str | None]:
     return False, marker
 
 
+def _guard_replica(execute, sql, params, many, context):
+    """Execute wrapper on replica connections: a failing replica is marked down at once."""
+    try:
+        return execute(sql, params, many, context)
+    except DatabaseError:
+        from config import replica_health
+
+        alias = context["connection"].alias
+        replica_health.mark_down(alias)
+        scope = _scope.get()
+        if scope is not None:
+            scope.replica_failed = True
+        logger.warning("query failed on replica %s; marked down", alias, exc_info=True)
+        raise
+
+
 class PrimaryReplicaRouter:
     def db_for_read(self, model, **hints):
         replicas = settings.REPLICA_ALIASES
         scope = _scope.get()
-        if not replicas or scope is None or scope.wrote or _force_primary.get():
+        if not replicas or scope is None or scope.wrote or scope.primary_only or _force_primary.get():
             return "default"
         if connections["default"].in_atomic_block:
             return "default"
@@ -124,7 +158,12 @@ class PrimaryReplicaRouter:
         candidates = replica_health.usable_replicas(replicas, scope.wait_for_wal)
         if not candidates:
             return "default"
-        return random.choice(candidates)
+        alias = random.choice(candidates)
+        wrappers = connections[alias].execute_wrappers
+        if _guard_replica not in wrappers:
+            wrappers.append(_guard_replica)
+        scope.replicas_used.add(alias)
+        return alias
 
     def db_for_write(self, model, **hints):
         scope = _scope.get()
@@ -137,3 +176,55 @@ class PrimaryReplicaRouter:
 
     def allow_migrate(self, db, app_label, model_name=None, **hints):
         return db == "default"
+
+
+def _note_replica_error(sender, request=None, **kwargs):
+    """A request died on a database error after reading from a replica: let it be retried."""
+    import sys
+
+    scope = _scope.get()
+    exc = sys.exc_info()[1]
+    if scope is not None and scope.replicas_used and isinstance(exc, DatabaseError):
+        from config import replica_health
+
+        for alias in scope.replicas_used:  # the error may have come from connecting to one of them
+            replica_health.mark_down(alias)
+        scope.replica_failed = True
+
+
+got_request_exception.connect(_note_replica_error, dispatch_uid="db_router_replica_error")
+
+
+class ReplicaFallbackMiddleware:
+    """Serve a read-only request again from the primary when a replica failed under it.
+
+    Placed right after ``RequestContextMiddleware`` (settings add it when replicas are
+    configured).  Only GET/HEAD/OPTIONS that did not write are retried, once: they have no
+    effect to repeat.  Without it, every request in flight on a replica that goes down
+    would fail until the next health probe.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        outer = _scope.get()
+        if request.method not in SAFE_METHODS or outer is None:
+            return self.get_response(request)
+        token = _scope.set(_Scope(user_id=outer.user_id))
+        try:
+            response = self.get_response(request)
+            attempt = _scope.get()
+        finally:
+            _scope.reset(token)
+        outer.user_id = attempt.user_id or outer.user_id
+        outer.wrote = attempt.wrote
+        if not (attempt.replica_failed and not attempt.wrote and response.status_code >= 500):
+            return response
+        logger.warning("replica failed during %s %s; serving it from the primary", request.method, request.path)
+        for alias in attempt.replicas_used:
+            connections[alias].close()
+        outer.primary_only = True
+        response = self.get_response(request)
+        outer.wrote = outer.wrote or attempt.wrote
+        return response

@@ -1,9 +1,20 @@
-"""Which replicas may serve reads right now.
+"""Which replicas may serve reads right now, checked cheaply.
 
-The check is cheap: each process remembers, per replica, whether it was healthy and until
-when that answer holds (``REPLICA_HEALTH_TTL_S``).  Only when that expires does it ask the
-replica for its replay lag.  With ``wait_for_wal`` (a WAL position the user's last write
-reached on the primary) a replica is used only once it has replayed past that position.
+Each process remembers, per replica, whether it was healthy, how far it had replayed and
+until when that answer holds (``REPLICA_HEALTH_TTL_S``).  Only when the answer expires does
+it ask the replica again, so no query pays for the check; a query that fails on a replica
+marks it down at once (:func:`mark_down`).
+
+A replica is healthy when it answers and its replay lag is at most ``REPLICA_MAX_LAG_S``.
+The lag is measured on the replica: zero when it has replayed all it received, otherwise the
+age of the last transaction it replayed.  A replica that was down is probed with a fresh
+connection and a short connect timeout, never through its pool: a pool waits for a
+connection up to its own timeout, and a dead server must cost a request nothing.
+
+With ``wait_for_wal`` (the primary's WAL position at a user's last write) a replica is used
+only if its cached replay position is already past it; otherwise the primary serves.  The
+cached position is at most one TTL old, so a user reads from the primary for about one TTL
+after writing, and no extra probe runs on their behalf.
 """
 
 from __future__ import annotations
@@ -11,46 +22,72 @@ from __future__ import annotations
 import logging
 import time
 
+import psycopg
 from django.conf import settings
 from django.db import connections
 
 logger = logging.getLogger(__name__)
 
+_PROBE_SQL = (
+    "SELECT pg_is_in_recovery(),"
+    " CASE WHEN pg_last_wal_receive_lsn() IS NULL OR pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn()"
+    "      THEN 0 ELSE COALESCE(EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp()), 0) END,"
+    " pg_last_wal_replay_lsn()::text"
+)
+
 _HEALTH: dict[str, tuple[float, bool, str | None]] = {}  # alias -> (valid until, healthy, replay lsn)
 
 
 def _ttl() -> float:
-    return getattr(settings, "REPLICA_HEALTH_TTL_S", 2.0)
+    return getattr(settings, "REPLICA_HEALTH_TTL_S", 1.0)
 
 
-def _probe(alias: str) -> tuple[bool, str | None]:
-    try:
+def _connect_timeout() -> int:
+    return max(1, int(getattr(settings, "REPLICA_CONNECT_TIMEOUT_S", 1)))
+
+
+def _fetch_state(alias: str, fresh_connection: bool) -> tuple:
+    if not fresh_connection:
         with connections[alias].cursor() as cursor:
-            cursor.execute(
-                "SELECT pg_is_in_recovery(),"
-                " COALESCE(EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp()), 0),"
-                " pg_last_wal_replay_lsn()::text,"
-                " pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn()"
-            )
-            in_recovery, lag, replay_lsn, caught_up = cursor.fetchone()
+            cursor.execute(_PROBE_SQL)
+            return cursor.fetchone()
+    params = connections[alias].get_connection_params()
+    for key in ("pool", "server_side_binding", "prepare_threshold", "cursor_factory", "context"):
+        params.pop(key, None)
+    params["connect_timeout"] = _connect_timeout()
+    with psycopg.connect(**params, autocommit=True) as conn:
+        return conn.execute(_PROBE_SQL).fetchone()
+
+
+def _probe(alias: str, was_healthy: bool) -> tuple[bool, str | None]:
+    try:
+        in_recovery, lag, replay_lsn = _fetch_state(alias, fresh_connection=not was_healthy)
     except Exception:
         logger.warning("replica %s is unreachable; reads go elsewhere", alias, exc_info=True)
         return False, None
     if not in_recovery:
         return True, None  # a mirror of the primary (tests) or a promoted server: always current
-    # An idle primary makes replay_timestamp old although nothing is missing: caught_up says so.
-    healthy = bool(caught_up) or float(lag) <= settings.REPLICA_MAX_LAG_S
+    healthy = float(lag) <= settings.REPLICA_MAX_LAG_S
+    if not healthy:
+        logger.warning("replica %s lags %.1fs (limit %ss); reads go elsewhere", alias, lag,
+                       settings.REPLICA_MAX_LAG_S)
     return healthy, replay_lsn
 
 
 def replica_state(alias: str) -> tuple[bool, str | None]:
+    """(healthy, replay position) of ``alias``, probed at most once per TTL per process."""
     now = time.monotonic()
     cached = _HEALTH.get(alias)
     if cached and cached[0] > now:
         return cached[1], cached[2]
-    healthy, lsn = _probe(alias)
-    _HEALTH[alias] = (now + _ttl(), healthy, lsn)
+    healthy, lsn = _probe(alias, was_healthy=cached is None or cached[1])
+    _HEALTH[alias] = (time.monotonic() + _ttl(), healthy, lsn)
     return healthy, lsn
+
+
+def mark_down(alias: str) -> None:
+    """A query failed on ``alias``: skip it until the next probe (one TTL from now) says otherwise."""
+    _HEALTH[alias] = (time.monotonic() + _ttl(), False, None)
 
 
 def forget() -> None:
@@ -58,32 +95,36 @@ def forget() -> None:
     _HEALTH.clear()
 
 
-def _lsn_value(lsn: str) -> int:
+def lsn_value(lsn: str) -> int:
+    """A PostgreSQL LSN ('16/B374D848') as a comparable integer."""
     high, low = lsn.split("/")
     return (int(high, 16) << 32) + int(low, 16)
 
 
 def usable_replicas(aliases: list[str], wait_for_wal: str | None = None) -> list[str]:
+    """The healthy replicas among ``aliases`` that have replayed past ``wait_for_wal``."""
     usable = []
+    wanted = lsn_value(wait_for_wal) if wait_for_wal else None
     for alias in aliases:
         healthy, replay_lsn = replica_state(alias)
         if not healthy:
             continue
-        if wait_for_wal and replay_lsn is not None and _lsn_value(replay_lsn) < _lsn_value(wait_for_wal):
-            # Maybe it has caught up since the cached probe: ask again before giving up on it.
-            _HEALTH.pop(alias, None)
-            healthy, replay_lsn = replica_state(alias)
-            if not healthy or (replay_lsn is not None and _lsn_value(replay_lsn) < _lsn_value(wait_for_wal)):
-                continue
+        if wanted is not None and replay_lsn is not None and lsn_value(replay_lsn) < wanted:
+            continue
         usable.append(alias)
     return usable
 
 
 def primary_wal_position() -> str | None:
-    """The primary's current WAL insert position, or None if the primary is not replicating."""
+    """The primary's WAL insert position: past the commit record of every finished write.
+
+    ``pg_current_wal_insert_lsn`` rather than ``pg_current_wal_lsn``: with
+    ``synchronous_commit = off`` a commit record may still sit in the WAL buffers, before
+    the write position, and a replica that replayed up to the write position would miss it.
+    """
     try:
         with connections["default"].cursor() as cursor:
-            cursor.execute("SELECT pg_current_wal_lsn()::text")
+            cursor.execute("SELECT pg_current_wal_insert_lsn()::text")
             return cursor.fetchone()[0]
     except Exception:
         logger.warning("could not read the primary's WAL position", exc_info=True)
