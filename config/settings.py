@@ -164,6 +164,15 @@ DATABASE_ROUTERS = ["config.db_router.PrimaryReplicaRouter"]
 # replica's replay position cannot be compared with the write's WAL position).
 REPLICA_PIN_SECONDS = env_float("REPLICA_PIN_SECONDS", 5.0)
 REPLICA_MAX_LAG_S = env_float("REPLICA_MAX_LAG_S", 5.0)
+# Each process re-checks a replica's health and replay position at most this often.
+REPLICA_HEALTH_TTL_S = env_float("REPLICA_HEALTH_TTL_S", 1.0)
+REPLICA_CONNECT_TIMEOUT_S = env_int("REPLICA_CONNECT_TIMEOUT_S", 1)
+for _alias in REPLICA_ALIASES:
+    DATABASES[_alias]["OPTIONS"]["connect_timeout"] = REPLICA_CONNECT_TIMEOUT_S
+if REPLICA_ALIASES:
+    # A read-only request whose replica died under it is served again from the primary.
+    MIDDLEWARE.insert(MIDDLEWARE.index("config.middleware.RequestContextMiddleware") + 1,
+                      "config.db_router.ReplicaFallbackMiddleware")
 
 # ---------------------------------------------------------------------------- cache
 
@@ -209,6 +218,28 @@ CACHES = {
         },
     },
 }
+
+# A Redis Cluster for the cache (config/cluster_cache.py) when REDIS_CLUSTER_URLS lists its
+# nodes; the Celery broker stays on one Redis (CELERY_BROKER_URL or REDIS_URL).
+REDIS_CLUSTER_URLS = env_list("REDIS_CLUSTER_URLS")
+if REDIS_CLUSTER_URLS:
+    CACHES["default"] = {
+        "BACKEND": "config.cluster_cache.RedisClusterCache",
+        "LOCATION": REDIS_CLUSTER_URLS,
+        "KEY_PREFIX": CACHE_KEY_PREFIX,
+        "TIMEOUT": 300,
+        "OPTIONS": {
+            "SOCKET_CONNECT_TIMEOUT": env_float("REDIS_CONNECT_TIMEOUT_S", 0.5),
+            "SOCKET_TIMEOUT": env_float("REDIS_SOCKET_TIMEOUT_S", 0.5),
+            "MAX_CONNECTIONS": env_int("REDIS_MAX_CONNECTIONS", 200),
+            # A master's failover takes about cluster-node-timeout plus an election.
+            "RETRY_SECONDS": env_float("REDIS_CLUSTER_RETRY_S", 5.0),
+            # Writes wait until a replica has them, so a failover cannot lose an invalidation.
+            "WAIT_REPLICAS": env_int("REDIS_CLUSTER_WAIT_REPLICAS", 1),
+            "WAIT_TIMEOUT_MS": env_int("REDIS_CLUSTER_WAIT_TIMEOUT_MS", 100),
+            "IGNORE_EXCEPTIONS": env_bool("REDIS_IGNORE_EXCEPTIONS", True),
+        },
+    }
 
 # django-cachalot caches ORM queries, but only on tables that are written rarely;
 # everything hot is cached explicitly by the apps with versioned keys.
