@@ -154,9 +154,10 @@ def create_day_partition(list_name: str, day: date) -> int:
                 [start, end],
             )
             moved = cursor.rowcount
+        # DDL takes no bind parameters: the bounds are literals we formatted ourselves.
         cursor.execute(
-            f"CREATE TABLE {_q(name)} PARTITION OF {_q(list_name)} FOR VALUES FROM (%s) TO (%s)",
-            [start.isoformat(), end.isoformat()],
+            f"CREATE TABLE {_q(name)} PARTITION OF {_q(list_name)} "
+            f"FOR VALUES FROM ('{start:%Y-%m-%d %H:%M:%S}+00') TO ('{end:%Y-%m-%d %H:%M:%S}+00')"
         )
         if has_rows:
             cursor.execute(f"INSERT INTO {_q(name)} SELECT * FROM _moved_pings")

@@ -14,6 +14,9 @@ from tests.factories import make_user
 def _clean_cache():
     """Every test starts with an empty cache (only this run's keys: the prefix is per run)."""
     cache.delete_pattern("*")
+    from locations.selectors import clear_city_cache  # cities are also cached in-process
+
+    clear_city_cache()
     yield
 
 

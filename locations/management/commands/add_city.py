@@ -1,0 +1,36 @@
+"""manage.py add_city SLUG --name ... --lat ... --lng ... --radius-km ..."""
+
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError
+
+from locations import services
+from locations.models import City
+
+
+class Command(BaseCommand):
+    help = ("Add a city (a circle: centre and radius) or update the one with this slug, and create its "
+            "partitions (the city's LIST partition, a DEFAULT day partition and the days around today).")
+
+    def add_arguments(self, parser):
+        parser.add_argument("slug", help="Short unique name, e.g. san-francisco.")
+        parser.add_argument("--name", required=True, help="Display name, e.g. 'San Francisco'.")
+        parser.add_argument("--lat", type=float, required=True, help="Latitude of the centre, degrees.")
+        parser.add_argument("--lng", type=float, required=True, help="Longitude of the centre, degrees.")
+        parser.add_argument("--radius-km", type=float, required=True, help="Radius of the city, km (0 to 500).")
+        parser.add_argument("--inactive", action="store_true", help="Create it inactive (gets no pings).")
+        parser.add_argument("--dry-run", action="store_true", help="Validate, say what would happen; change nothing.")
+
+    def handle(self, *args, slug, name, lat, lng, radius_km, inactive, dry_run, **options):
+        city = City.objects.filter(slug=slug).first() or City(slug=slug)
+        verb = "update" if city.pk else "create"
+        city.name, city.lat, city.lng, city.radius_km, city.active = name, lat, lng, radius_km, not inactive
+        try:
+            city.full_clean(validate_unique=city.pk is None)
+        except ValidationError as exc:
+            raise CommandError("; ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items()))
+        if dry_run:
+            self.stdout.write(f"Would {verb} city {slug} ({name}) at {lat}, {lng}, radius {radius_km} km.")
+            return
+        city = services.save_city(city)
+        self.stdout.write(self.style.SUCCESS(
+            f"{verb.capitalize()}d city {city.slug} (id {city.id}); partition locations_ping_city{city.id} ready."))

@@ -1,0 +1,117 @@
+"""Reads about cities and pings that other apps (and our API) may call."""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from dataclasses import dataclass
+
+from django.db.models.signals import post_delete, post_save
+
+from locations.models import City, Ping
+
+EARTH_RADIUS_M = 6_371_008.8
+#: Other processes notice a changed city within this many seconds (cachalot, behind this
+#: in-process copy, is invalidated at once; this copy saves even its Redis round trip).
+CITY_CACHE_SECONDS = 30.0
+
+
+def haversine_m(lat1: float, lng1: float, lat2: float, lng2: float) -> float:
+    """Great-circle distance in metres (the definition CROSSINGS.md uses)."""
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lng2 - lng1)
+    h = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(h)))
+
+
+@dataclass(frozen=True)
+class _CityShape:
+    """A city with a bounding box around its circle, so most points are rejected cheaply."""
+
+    city: City
+    min_lat: float
+    max_lat: float
+    min_lng: float
+    max_lng: float
+    radius_m: float
+
+    @classmethod
+    def of(cls, city: City) -> _CityShape:
+        radius_m = city.radius_km * 1000.0
+        dlat = math.degrees(radius_m / EARTH_RADIUS_M)
+        cos_lat = math.cos(math.radians(min(89.0, abs(city.lat) + dlat)))
+        dlng = min(180.0, dlat / max(cos_lat, 1e-6))
+        return cls(city, city.lat - dlat, city.lat + dlat, city.lng - dlng, city.lng + dlng, radius_m)
+
+    def distance_if_inside(self, lat: float, lng: float) -> float | None:
+        if not (self.min_lat <= lat <= self.max_lat):
+            return None
+        if not (self.min_lng <= lng <= self.max_lng) and not (self.min_lng < -180 or self.max_lng > 180):
+            return None
+        d = haversine_m(self.city.lat, self.city.lng, lat, lng)
+        return d if d <= self.radius_m else None
+
+
+class _CityCache:
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._loaded_at = -math.inf
+        self._shapes: tuple[_CityShape, ...] = ()
+
+    def shapes(self) -> tuple[_CityShape, ...]:
+        if time.monotonic() - self._loaded_at > CITY_CACHE_SECONDS:
+            with self._lock:
+                if time.monotonic() - self._loaded_at > CITY_CACHE_SECONDS:
+                    # cachalot caches this query in Redis (locations_city is a cachable table).
+                    cities = list(City.objects.filter(active=True).order_by("id"))
+                    self._shapes = tuple(_CityShape.of(c) for c in cities)
+                    self._loaded_at = time.monotonic()
+        return self._shapes
+
+    def clear(self, **kwargs) -> None:
+        self._loaded_at = -math.inf
+
+
+_city_cache = _CityCache()
+post_save.connect(_city_cache.clear, sender=City, dispatch_uid="locations.city_cache.save")
+post_delete.connect(_city_cache.clear, sender=City, dispatch_uid="locations.city_cache.delete")
+
+
+def clear_city_cache() -> None:
+    """Forget the in-process copy of the cities (tests call this between tests)."""
+    _city_cache.clear()
+
+
+def cities() -> list[City]:
+    """Active cities, from the in-process cache."""
+    return [shape.city for shape in _city_cache.shapes()]
+
+
+def city_for_point(lat: float, lng: float) -> City | None:
+    """The active city whose circle holds the point (the nearest centre if several do)."""
+    best, best_d = None, math.inf
+    for shape in _city_cache.shapes():
+        d = shape.distance_if_inside(lat, lng)
+        if d is not None and d < best_d:
+            best, best_d = shape.city, d
+    return best
+
+
+def city_ids_for_points(points) -> list[int]:
+    """``city_id`` (0 outside every city) for each ``(lat, lng)``: one cache read for all."""
+    shapes = _city_cache.shapes()
+    result = []
+    for lat, lng in points:
+        best, best_d = 0, math.inf
+        for shape in shapes:
+            d = shape.distance_if_inside(lat, lng)
+            if d is not None and d < best_d:
+                best, best_d = shape.city.id, d
+        result.append(best)
+    return result
+
+
+def user_pings(user_id):
+    """A user's own stored pings, newest first (only ever shown to that user)."""
+    return Ping.objects.filter(user_id=user_id).order_by("-recorded_at")

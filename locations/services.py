@@ -1,0 +1,337 @@
+"""Location use cases: ingest, cities and their partitions, expiry.
+
+Ingest is the hottest write of the project (about a third of all requests): one request
+costs one Redis GET (the user's last accepted ping), one batched INSERT of every ping
+through ``unnest`` (a single statement whatever the batch size, so psycopg prepares it on
+the server after a few uses) and one Redis SET.  The database is read for plausibility
+only when the cached last ping cannot answer (cold cache, late pings).
+"""
+
+from __future__ import annotations
+
+import bisect
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import connection, transaction
+from django.utils import timezone
+
+from locations import partitions, selectors
+from locations.models import City, Ping, PingStatus
+from locations.validation import PingIn, clean_pings
+
+logger = logging.getLogger(__name__)
+
+#: Distance under which two pings are never implausible, whatever the time between them:
+#: GPS jitter of a phone standing still can reach tens of metres between two fixes.
+PLAUSIBILITY_SLACK_M = 100.0
+#: How many rows one expiry DELETE statement removes (keeps each statement short).
+DELETE_BATCH = 10_000
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    accepted: int
+    implausible: int
+
+
+def retention() -> timedelta:
+    return timedelta(hours=settings.PING_RETENTION_HOURS)
+
+
+# ------------------------------------------------------------------------------- ingest
+
+
+def _last_ping_key(user_id) -> str:
+    return f"loc:last:{user_id}"
+
+
+@dataclass(frozen=True, order=True)
+class _Anchor:
+    """An accepted ping of the user, as far as plausibility needs it."""
+
+    recorded_at: datetime
+    lat: float
+    lng: float
+
+
+def _too_fast(a: _Anchor | PingIn, b: _Anchor | PingIn) -> bool:
+    distance = selectors.haversine_m(a.lat, a.lng, b.lat, b.lng)
+    if distance <= PLAUSIBILITY_SLACK_M:
+        return False
+    seconds = max(abs((b.recorded_at - a.recorded_at).total_seconds()), 1.0)
+    return (distance - PLAUSIBILITY_SLACK_M) / seconds * 3.6 > settings.MAX_PLAUSIBLE_SPEED_KMH
+
+
+def _cached_last(user_id) -> _Anchor | bool | None:
+    """The cached last accepted ping; None if the user has none; False if not cached."""
+    try:
+        raw = cache.get(_last_ping_key(user_id))
+    except Exception:  # Redis down: the database answers
+        logger.warning("last-ping cache unavailable", exc_info=True)
+        return False
+    if raw is None:
+        return False
+    if raw == "":
+        return None
+    ts, lat, lng = raw.split(",")
+    return _Anchor(datetime.fromtimestamp(float(ts), tz=UTC), float(lat), float(lng))
+
+
+def _remember_last(user_id, anchor: _Anchor) -> None:
+    ttl = (anchor.recorded_at + retention() - timezone.now()).total_seconds()
+    if ttl <= 0:
+        return
+    try:
+        cache.set(_last_ping_key(user_id), f"{anchor.recorded_at.timestamp()},{anchor.lat},{anchor.lng}", int(ttl))
+    except Exception:
+        logger.warning("last-ping cache unavailable", exc_info=True)
+
+
+_NEIGHBOURS_SQL = f"""
+(SELECT recorded_at, lat, lng FROM {Ping._meta.db_table}
+  WHERE user_id = %(u)s::uuid AND status <> 1 AND recorded_at < %(lo)s AND expires_at > %(now)s
+  ORDER BY recorded_at DESC LIMIT 1)
+UNION ALL
+(SELECT recorded_at, lat, lng FROM {Ping._meta.db_table}
+  WHERE user_id = %(u)s::uuid AND status <> 1 AND recorded_at >= %(lo)s AND recorded_at <= %(hi)s
+  ORDER BY recorded_at LIMIT 1000)
+UNION ALL
+(SELECT recorded_at, lat, lng FROM {Ping._meta.db_table}
+  WHERE user_id = %(u)s::uuid AND status <> 1 AND recorded_at > %(hi)s
+  ORDER BY recorded_at LIMIT 1)
+"""
+
+
+def _stored_neighbours(user_id, lo: datetime, hi: datetime, now: datetime) -> list[_Anchor]:
+    """The user's accepted pings around [lo, hi]: the one before, those inside, the one after."""
+    with connection.cursor() as cursor:
+        cursor.execute(_NEIGHBOURS_SQL, {"u": user_id, "lo": lo, "hi": hi, "now": now})
+        return sorted(_Anchor(*row) for row in cursor.fetchall())
+
+
+def _anchors_for(user_id, batch: Sequence[PingIn], now: datetime) -> list[_Anchor]:
+    """Stored accepted pings the batch must be checked against, sorted by time.
+
+    A live client sends pings in order, so the cached last accepted ping is all that is
+    needed; a late or out-of-order batch (or a cold cache) asks the database.
+    """
+    cached = _cached_last(user_id)
+    if cached is None:
+        return []
+    if cached is not False and cached.recorded_at < batch[0].recorded_at:
+        return [cached]
+    return _stored_neighbours(user_id, batch[0].recorded_at, batch[-1].recorded_at, now)
+
+
+def _plausibility(batch: Sequence[PingIn], anchors: list[_Anchor]) -> list[int]:
+    """Status per ping of a time-sorted batch: MATCHABLE, or IMPLAUSIBLE if it implies a speed
+    above MAX_PLAUSIBLE_SPEED_KMH from the accepted ping before it or to the one after it.
+
+    Pings of the batch accepted so far count as "before" for later ones; a late ping is
+    checked against both its stored neighbours in time.
+    """
+    statuses = []
+    times = [a.recorded_at for a in anchors]
+    last_in_batch: PingIn | None = None
+    for ping in batch:
+        i = bisect.bisect_right(times, ping.recorded_at)
+        before = anchors[i - 1] if i else None
+        if last_in_batch is not None and (before is None or last_in_batch.recorded_at >= before.recorded_at):
+            before = last_in_batch
+        after = anchors[i] if i < len(anchors) else None
+        bad = (before is not None and _too_fast(before, ping)) or (after is not None and _too_fast(ping, after))
+        statuses.append(PingStatus.IMPLAUSIBLE if bad else PingStatus.MATCHABLE)
+        if not bad:
+            last_in_batch = ping
+    return statuses
+
+
+def _insert_sql() -> str:
+    from accounts.models import User
+
+    # Ghost mode is read inside the INSERT: no extra round trip, and the flag in force at
+    # ingest is the one that counts.  Implausible stays implausible.
+    return f"""
+    INSERT INTO {Ping._meta.db_table} (user_id, city_id, recorded_at, lat, lng, accuracy_m, status, expires_at)
+    SELECT %s::uuid, u.city_id, u.recorded_at, u.lat, u.lng, u.accuracy_m,
+           CASE WHEN u.status = 0 AND g.ghost THEN 2 ELSE u.status END,
+           u.recorded_at + %s::interval
+    FROM unnest(%s::integer[], %s::timestamptz[], %s::float8[], %s::float8[], %s::real[], %s::smallint[])
+         AS u(city_id, recorded_at, lat, lng, accuracy_m, status)
+    CROSS JOIN (SELECT coalesce((SELECT ghost_mode FROM {User._meta.db_table} WHERE id = %s::uuid), false) AS ghost) g
+    """
+
+
+def ingest_pings(user, pings: Iterable[PingIn | dict], *, now: datetime | None = None) -> IngestResult:
+    """Store a batch of pings of ``user`` (a user or its id) and say how many were plausible.
+
+    Dicts are validated as the API validates them (``validation.clean_pings``, which
+    raises ``PingsInvalid``); ``PingIn`` values are trusted.  Every ping is stored: an
+    implausible one with status IMPLAUSIBLE (never matched), one sent in ghost mode with
+    status GHOST (never matched; see README "Locations" for why they are kept).
+    """
+    user_id = getattr(user, "pk", user)
+    now = now or timezone.now()
+    items = list(pings)
+    if items and isinstance(items[0], dict):
+        items = clean_pings(items, now=now)
+    if not items:
+        return IngestResult(0, 0)
+    batch = sorted(items, key=lambda p: p.recorded_at)
+    anchors = _anchors_for(user_id, batch, now)
+    statuses = _plausibility(batch, anchors)
+    city_ids = selectors.city_ids_for_points((p.lat, p.lng) for p in batch)
+    with connection.cursor() as cursor:
+        cursor.execute(_insert_sql(), [
+            user_id, retention(), city_ids,
+            [p.recorded_at for p in batch], [p.lat for p in batch], [p.lng for p in batch],
+            [p.accuracy_m for p in batch], [int(s) for s in statuses], user_id,
+        ])
+    implausible = sum(1 for s in statuses if s == PingStatus.IMPLAUSIBLE)
+    accepted = [p for p, s in zip(batch, statuses, strict=True) if s != PingStatus.IMPLAUSIBLE]
+    if accepted:
+        newest = _Anchor(accepted[-1].recorded_at, accepted[-1].lat, accepted[-1].lng)
+        _remember_last(user_id, max(newest, anchors[-1]) if anchors else newest)
+    return IngestResult(accepted=len(accepted), implausible=implausible)
+
+
+def delete_user_pings(user_id) -> int:
+    """Delete every stored ping of a user (their own request, or account erasure)."""
+    deleted, _ = Ping.objects.filter(user_id=user_id).delete()
+    try:
+        cache.delete(_last_ping_key(user_id))
+    except Exception:
+        logger.warning("last-ping cache unavailable", exc_info=True)
+    return deleted
+
+
+# ------------------------------------------------------------------ cities, partitions
+
+
+@transaction.atomic
+def save_city(city: City) -> City:
+    """Save a city (new or changed) and make sure its partitions exist, in one transaction."""
+    city.full_clean()
+    city.save()
+    partitions.create_list_partition(city.id)
+    today = timezone.now().astimezone(UTC).date()
+    list_name = partitions.list_partition(city.id)
+    for offset in range(-1, 3):
+        partitions.create_day_partition(list_name, today + timedelta(days=offset))
+    return city
+
+
+def create_city(*, slug: str, name: str, lat: float, lng: float, radius_km: float, active: bool = True) -> City:
+    return save_city(City(slug=slug, name=name, lat=lat, lng=lng, radius_km=radius_km, active=active))
+
+
+@dataclass
+class EnsureResult:
+    created: list[str] = field(default_factory=list)
+    moved_rows: int = 0
+
+
+def missing_partitions(days_ahead: int = 3, now: datetime | None = None) -> list[tuple[str, object]]:
+    """Partitions that ``ensure_partitions`` would create, as (name, creator-arguments)."""
+    now = (now or timezone.now()).astimezone(UTC)
+    tables = partitions.existing_tables()
+    wanted: list[tuple[str, object]] = []
+    list_names = [partitions.NOCITY]
+    for city_id in City.objects.order_by("id").values_list("id", flat=True):
+        name = partitions.list_partition(city_id)
+        if name not in tables:
+            wanted.append((name, ("list", city_id)))
+        list_names.append(name)
+    first_day = (now - retention()).date()
+    last_day = (now + timedelta(days=days_ahead)).date()
+    for list_name in list_names:
+        day = first_day
+        while day <= last_day:
+            name = partitions.day_partition(list_name, day)
+            if name not in tables:
+                wanted.append((name, ("day", list_name, day)))
+            day += timedelta(days=1)
+    return wanted
+
+
+def ensure_partitions(days_ahead: int = 3, now: datetime | None = None, *, progress=None) -> EnsureResult:
+    """Create every missing city partition and day partition from the oldest retained day to
+    ``days_ahead`` days ahead.  Idempotent; rows caught meanwhile by a DEFAULT partition are
+    moved into the day they belong to."""
+    result = EnsureResult()
+    for name, spec in missing_partitions(days_ahead, now):
+        if spec[0] == "list":
+            partitions.create_list_partition(spec[1])
+        else:
+            result.moved_rows += partitions.create_day_partition(spec[1], spec[2])
+        result.created.append(name)
+        if progress:
+            progress(name)
+    return result
+
+
+# ------------------------------------------------------------------------------ expiry
+
+
+@dataclass
+class SweepResult:
+    dropped: list[str] = field(default_factory=list)
+    deleted_rows: int = 0
+
+
+def _expired_leaves(tables: set[str]) -> list[str]:
+    days = {p.name for p in partitions.day_partitions(tables)}
+    defaults = {t for t in tables if t.endswith("_pdefault")}
+    return sorted(days | defaults)
+
+
+def sweep_expired(now: datetime | None = None, dry_run: bool = False, *, progress=None) -> SweepResult:
+    """Remove expired pings: whole day partitions by DROP, the expired edge by bounded DELETEs.
+
+    A day partition goes once its day is over and none of its rows is still live (rows
+    expire ``PING_RETENTION_HOURS`` after being recorded, so normally a day after the day
+    ends).  Rows that expired inside a day still holding live ones are deleted in batches
+    of ``DELETE_BATCH`` by ctid, partition by partition, so no statement runs long.
+    """
+    now = now or timezone.now()
+    result = SweepResult()
+    tables = partitions.existing_tables()
+    for partition in partitions.day_partitions(tables):
+        if partitions.day_bounds(partition.day)[1] > now or partitions.partition_has_live_rows(partition.name, now):
+            continue
+        if not dry_run:
+            partitions.drop_day_partition(partition)
+        tables.discard(partition.name)
+        result.dropped.append(partition.name)
+        if progress:
+            progress(f"dropped {partition.name}" if not dry_run else f"would drop {partition.name}")
+    for leaf in _expired_leaves(tables):
+        deleted = _count_expired(leaf, now) if dry_run else _delete_expired(leaf, now)
+        result.deleted_rows += deleted
+        if deleted and progress:
+            progress(f"{'would delete' if dry_run else 'deleted'} {deleted} rows from {leaf}")
+    return result
+
+
+def _count_expired(table: str, now: datetime) -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT count(*) FROM {partitions._q(table)} WHERE expires_at <= %s", [now])
+        return cursor.fetchone()[0]
+
+
+def _delete_expired(table: str, now: datetime) -> int:
+    total = 0
+    sql = (f"DELETE FROM {partitions._q(table)} WHERE ctid = ANY(ARRAY("
+           f"SELECT ctid FROM {partitions._q(table)} WHERE expires_at <= %s LIMIT {DELETE_BATCH}))")
+    while True:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(sql, [now])
+            deleted = cursor.rowcount
+        total += deleted
+        if deleted < DELETE_BATCH:
+            return total

@@ -1,0 +1,57 @@
+"""The expiry sweep's extension point: each app registers one step for its own data.
+
+``manage.py sweep_expired`` and the beat task run every registered sweeper in order.
+Pings come first (registered here); stories and crossings add theirs from their
+``apps.py`` ``ready()``::
+
+    from locations.sweepers import register_sweeper
+
+    @register_sweeper("stories")
+    def sweep_stories(now, dry_run, progress):
+        ...  # delete what expired before ``now``; return how many rows (would) go
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from django.utils import timezone
+
+Sweeper = Callable[[datetime, bool, Callable[[str], None]], int]
+_SWEEPERS: dict[str, Sweeper] = {}
+
+
+def register_sweeper(name: str):
+    """Decorator: register ``func(now, dry_run, progress) -> int`` under ``name`` (idempotent)."""
+
+    def decorator(func: Sweeper) -> Sweeper:
+        _SWEEPERS[name] = func
+        return func
+
+    return decorator
+
+
+def sweepers() -> dict[str, Sweeper]:
+    return dict(_SWEEPERS)
+
+
+def run_sweepers(now: datetime | None = None, dry_run: bool = False, progress=None,
+                 only: list[str] | None = None) -> dict[str, int]:
+    """Run every registered sweeper (or those named in ``only``); return rows removed by each."""
+    now = now or timezone.now()
+    progress = progress or (lambda message: None)
+    results = {}
+    for name, func in _SWEEPERS.items():
+        if only and name not in only:
+            continue
+        results[name] = func(now, dry_run, progress)
+    return results
+
+
+@register_sweeper("pings")
+def _sweep_pings(now, dry_run, progress) -> int:
+    from locations import services
+
+    result = services.sweep_expired(now=now, dry_run=dry_run, progress=progress)
+    return result.deleted_rows
