@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: run test test-all test-cluster setup venv migrate stop demo lint format clean-data help
+.PHONY: run test test-all test-cluster cluster cluster-stop setup venv migrate stop demo lint format clean-data help
 
 help:
 	@echo "make run     - set up everything and serve the app with its Celery worker and beat"
@@ -45,6 +45,22 @@ test-all: venv
 
 stop: venv
 	$(PY) -m config.embedded stop
+
+# The scale-out topology on loopback (deploy/cluster/): PostgreSQL primary + 2 replicas,
+# Redis Cluster 3+3 + broker, 3 gunicorn behind nginx on :8080, Celery worker + beat.
+# nginx comes from the system: `apt-get install -y nginx-light` when missing.
+cluster: setup
+	@command -v nginx >/dev/null || test -x /usr/sbin/nginx || { echo "nginx missing: sudo apt-get update && sudo apt-get install -y nginx-light"; exit 1; }
+	$(PY) deploy/cluster/cluster.py start
+
+cluster-stop: venv
+	$(PY) deploy/cluster/cluster.py stop
+
+# Integration tests against real replicas, a Redis Cluster and nginx (tests/cluster/).
+test-cluster: venv
+	$(PY) -m config.embedded start
+	@command -v nginx >/dev/null || test -x /usr/sbin/nginx || { echo "nginx missing: sudo apt-get update && sudo apt-get install -y nginx-light"; exit 1; }
+	$(PY) -m pytest -m cluster tests/cluster $(PYTEST_ARGS)
 
 lint: venv
 	$(VENV)/bin/ruff check .
