@@ -14,6 +14,15 @@ from tests.factories import make_user
 def _clean_cache():
     """Every test starts with an empty cache (only this run's keys: the prefix is per run)."""
     cache.delete_pattern("*")
+    # Raw Redis keys under the run's prefix too (rate-limit counters, hot counters).
+    from django.conf import settings
+
+    from config.cache import redis_client
+
+    client = redis_client()
+    raw_keys = list(client.scan_iter(match=f"{settings.CACHE_KEY_PREFIX}:*", count=1000))
+    if raw_keys:
+        client.delete(*raw_keys)
     from locations.selectors import clear_city_cache  # cities are also cached in-process
 
     clear_city_cache()
