@@ -72,3 +72,33 @@ def make_ping(user, lat=52.52, lng=13.405, recorded_at=None, accuracy_m=None):
     recorded_at = recorded_at or timezone.now()
     ingest(user, (lat, lng, recorded_at, accuracy_m))
     return Ping.objects.get(user_id=user.pk, recorded_at=recorded_at)
+
+
+def make_connection(a, b, status="accepted"):
+    """A connection between users ``a`` (the requester) and ``b``, with caches invalidated."""
+    from django.utils import timezone
+
+    from config import cachekeys
+    from connections.models import Connection
+    from connections.selectors import CONN_NS
+
+    low, high = sorted([a.pk, b.pk])
+    now = timezone.now()
+    conn = Connection.objects.create(user_low_id=low, user_high_id=high, requester_id=a.pk, status=status,
+                                     responded_at=now if status != "pending" else None)
+    cachekeys.bump_many([(CONN_NS, low), (CONN_NS, high)])
+    return conn
+
+
+def make_story(author, text="hello", visibility="connections", *, lat=None, lng=None, hours_left=None):
+    """A text story through the service (``hours_left`` backdates it so it expires sooner)."""
+    from datetime import timedelta
+
+    from stories import services
+    from stories.models import Story
+
+    story = services.create_story(author_id=author.pk, text=text, visibility=visibility, lat=lat, lng=lng)
+    if hours_left is not None:
+        Story.objects.filter(pk=story.pk).update(expires_at=story.created_at + timedelta(hours=hours_left))
+        story.refresh_from_db()
+    return story
