@@ -23,3 +23,24 @@ class UserStats(models.Model):
 
     def __str__(self) -> str:
         return f"statistics as of {self.refreshed_at:%Y-%m-%d %H:%M:%S}"
+
+
+class CityStats(models.Model):
+    """One row of ``city_stats_mv`` per city: pings and crossings of the last 24 hours."""
+
+    city_id = models.IntegerField(primary_key=True)
+    slug = models.CharField(max_length=50)
+    name = models.CharField(max_length=100)
+    pings_24h = models.BigIntegerField()
+    crossings_24h = models.BigIntegerField()
+    refreshed_at = models.DateTimeField()
+
+    class Meta:
+        managed = False
+        db_table = "city_stats_mv"
+        ordering = ["slug"]
+        verbose_name = "city statistics"
+        verbose_name_plural = "city statistics"
+
+    def __str__(self) -> str:
+        return f"{self.name}: {self.pings_24h} pings, {self.crossings_24h} crossings"

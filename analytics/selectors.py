@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from analytics.models import UserStats
+from analytics.models import CityStats, UserStats
 
 USER_FIGURES = ("total_users", "new_users_24h", "active_users_24h", "verified_users")
 
@@ -21,8 +21,22 @@ def user_stats() -> dict:
     return row
 
 
+def city_stats() -> list[dict]:
+    """Pings and crossings of the last 24 hours, per city (cities added since the last refresh
+    appear after the next one)."""
+    return list(CityStats.objects.order_by("slug").values("slug", "name", "pings_24h", "crossings_24h"))
+
+
 def stats() -> dict:
-    """Everything a staff member sees on the statistics page."""
+    """Everything a staff member sees on the statistics page.
+
+    ``refreshed_at`` is that of user_stats_mv; every view is refreshed in the same run.
+    """
     users = user_stats()
     refreshed_at: datetime | None = users.pop("refreshed_at")
-    return {"refreshed_at": refreshed_at, "users": users}
+    cities = city_stats()
+    totals = {
+        "pings_24h": sum(city["pings_24h"] for city in cities),
+        "crossings_24h": sum(city["crossings_24h"] for city in cities),
+    }
+    return {"refreshed_at": refreshed_at, "users": users, "totals": totals, "cities": cities}

@@ -34,6 +34,17 @@ class StatsView(APIView):
             {
                 "refreshed_at": serializers.DateTimeField(allow_null=True),
                 "users": serializers.DictField(child=serializers.IntegerField()),
+                "totals": serializers.DictField(child=serializers.IntegerField()),
+                "cities": inline_serializer(
+                    "StaffCityStats",
+                    {
+                        "slug": serializers.CharField(),
+                        "name": serializers.CharField(),
+                        "pings_24h": serializers.IntegerField(),
+                        "crossings_24h": serializers.IntegerField(),
+                    },
+                    many=True,
+                ),
             },
         ),
     )

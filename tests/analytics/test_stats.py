@@ -175,3 +175,26 @@ def test_refresh_stats_dry_run_changes_nothing(capsys):
     call_command("refresh_stats", "--dry-run")
     assert "Dry run" in capsys.readouterr().out
     assert selectors.stats()["users"]["total_users"] == 0
+
+
+@pytest.mark.django_db
+def test_city_view_counts_pings_and_crossings_of_the_last_day():
+    from crossings.models import Crossing
+    from tests.factories import make_city, make_crossing, make_ping
+
+    now = timezone.now()
+    berlin = make_city("berlin", lat=52.52, lng=13.405)
+    make_city("paris", lat=48.8566, lng=2.3522)
+    a, b, c = make_user(), make_user(), make_user()
+    make_ping(a, 52.52, 13.405, now - timedelta(minutes=5))
+    make_ping(b, 52.521, 13.405, now - timedelta(minutes=4))
+    make_ping(c, 48.8566, 2.3522, now - timedelta(minutes=3))
+    fresh = make_crossing(a, b, at=now - timedelta(minutes=4))
+    old = make_crossing(a, c, at=now - timedelta(days=2))
+    Crossing.objects.filter(pk__in=[fresh.pk, old.pk]).update(city_id=berlin.id)
+    _refresh()
+    figures = selectors.stats()
+    cities = {city["slug"]: city for city in figures["cities"]}
+    assert cities["berlin"] == {"slug": "berlin", "name": "Berlin", "pings_24h": 2, "crossings_24h": 1}
+    assert cities["paris"]["pings_24h"] == 1 and cities["paris"]["crossings_24h"] == 0
+    assert figures["totals"] == {"pings_24h": 3, "crossings_24h": 1}
