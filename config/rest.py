@@ -53,10 +53,17 @@ class OrjsonParser(BaseParser):
     media_type = "application/json"
 
     def parse(self, stream, media_type=None, parser_context=None):
+        # DRF hands us the HttpRequest itself as the stream, and HttpRequest.read() does not
+        # apply DATA_UPLOAD_MAX_MEMORY_SIZE (only .body does): read one byte past the limit.
+        from django.conf import settings
+
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
         try:
-            raw = stream.read() if stream is not None else b""
+            raw = (stream.read(limit + 1) if limit is not None else stream.read()) if stream is not None else b""
         except RequestDataTooBig as exc:
             raise PayloadTooLarge() from exc
+        if limit is not None and len(raw) > limit:
+            raise PayloadTooLarge()
         if not raw:
             return {}
         try:
