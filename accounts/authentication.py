@@ -98,6 +98,17 @@ class AccessTokenAuthentication(authentication.BaseAuthentication):
         return self.keyword
 
 
+class AnonymousEndpointAuthentication(authentication.BaseAuthentication):
+    """For sign-up/in endpoints: ignores any Authorization header (a stale token must not
+    block logging in again) but still lets failures there answer 401 with a challenge."""
+
+    def authenticate(self, request):
+        return None
+
+    def authenticate_header(self, request):
+        return AccessTokenAuthentication.keyword
+
+
 class AccessTokenScheme(OpenApiAuthenticationExtension):
     target_class = "accounts.authentication.AccessTokenAuthentication"
     name = "bearerAuth"

@@ -93,7 +93,7 @@ def parse_refresh_token(token: str) -> RefreshParts:
     if len(parts) != 4:
         raise InvalidToken("Refresh token is invalid.")
     body, mac = ".".join(parts[:3]), parts[3]
-    if not hmac.compare_digest(_mac(body), mac):
+    if not hmac.compare_digest(_mac(body).encode(), mac.encode("utf-8", "surrogatepass")):
         raise InvalidToken("Refresh token is invalid.")
     try:
         return RefreshParts(uuid.UUID(parts[0]), int(parts[1]))

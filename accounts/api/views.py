@@ -11,7 +11,7 @@ from rest_framework.response import Response
 
 from accounts import report_targets, selectors, services
 from accounts.api import serializers as s
-from accounts.authentication import load_user
+from accounts.authentication import AnonymousEndpointAuthentication, load_user
 from accounts.models import Block, User
 from accounts.tokens import InvalidToken
 from accounts.visibility import can_view_profile
@@ -48,7 +48,7 @@ def _validated(serializer_class, request, **kwargs) -> dict:
 class _AnonymousAuthView(generics.GenericAPIView):
     """Sign-up/in endpoints: no token needed (a stale one in the header is ignored)."""
 
-    authentication_classes: tuple = ()
+    authentication_classes = (AnonymousEndpointAuthentication,)
     permission_classes = (AllowAny,)
     throttle_classes = (IPRateThrottle, PhoneRateThrottle)
 

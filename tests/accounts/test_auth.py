@@ -1,0 +1,339 @@
+"""Register, login, refresh, logout and sessions, with their failure cases."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import jwt
+import pytest
+from django.conf import settings
+from django.utils import timezone
+
+from accounts.models import Session, User
+from accounts.tokens import make_refresh_token
+from tests.conftest import client_for
+from tests.factories import DEFAULT_PASSWORD, make_user
+
+pytestmark = pytest.mark.django_db
+
+REGISTER = "/api/v1/auth/register/"
+LOGIN = "/api/v1/auth/login/"
+REFRESH = "/api/v1/auth/refresh/"
+LOGOUT = "/api/v1/auth/logout/"
+SESSIONS = "/api/v1/auth/sessions/"
+ME = "/api/v1/me/"
+
+
+def _register(api, headers=None, **overrides):
+    body = {"phone": "+1 (202) 555-0142", "password": "a-long-passphrase", "display_name": "Zoe"}
+    body.update(overrides)
+    return api.post(REGISTER, body, format="json", **(headers or {}))
+
+
+def _bearer(api, access):
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {access}")
+    return api
+
+
+# ------------------------------------------------------------------ register
+
+
+def test_register_creates_user_and_session_with_e164_phone(api):
+    response = _register(api, headers={"HTTP_USER_AGENT": "Crossings/1.0 (iPhone)"})
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert set(body) == {"user", "access", "refresh"}
+    assert body["user"]["phone"] == "+12025550142"
+    assert body["user"]["display_name"] == "Zoe"
+    assert body["user"]["is_verified"] is False
+    user = User.objects.get(pk=body["user"]["id"])
+    assert user.check_password("a-long-passphrase")
+    session = Session.objects.get(user=user)
+    assert session.refresh_token_hash != body["refresh"]  # only a hash is stored
+    assert _bearer(api, body["access"]).get(ME).status_code == 200
+
+
+def test_register_duplicate_phone_is_a_field_error(api):
+    make_user(phone="+12025550142")
+    response = _register(api, phone="+1 202 555 0142")
+    assert response.status_code == 400
+    assert response.json() == {"phone": ["An account with this phone number already exists."]}
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        ({"phone": "12345"}, "phone"),
+        ({"phone": "+1 555"}, "phone"),
+        ({"phone": "+999 1234567"}, "phone"),
+        ({"phone": ""}, "phone"),
+        ({"phone": 12025550142}, "phone"),
+        ({"phone": ["+12025550142"]}, "phone"),
+        ({"phone": None}, "phone"),
+        ({"password": "short"}, "password"),
+        ({"password": "12345678901"}, "password"),
+        ({"password": 123456789012}, "password"),
+        ({"display_name": ""}, "display_name"),
+        ({"display_name": "x" * 51}, "display_name"),
+        ({"display_name": {"a": 1}}, "display_name"),
+        ({"display_name": "nul\x00byte"}, "display_name"),
+    ],
+)
+def test_register_rejects_bad_fields(api, overrides, field):
+    response = _register(api, **overrides)
+    assert response.status_code == 400, response.content
+    assert field in response.json()
+    assert not User.objects.exists()
+
+
+def test_register_rejects_unknown_and_missing_fields(api):
+    response = _register(api, is_staff=True)
+    assert response.status_code == 400
+    assert response.json() == {"is_staff": ["Unknown field."]}
+    response = api.post(REGISTER, {"phone": "+12025550142"}, format="json")
+    assert response.status_code == 400
+    assert {"password", "display_name"} <= set(response.json())
+
+
+@pytest.mark.parametrize("raw", [b"{not json", b"[1, 2]", b'"a string"', b"null", b"\xff\xfe"])
+def test_register_rejects_malformed_or_non_object_json(api, raw):
+    response = api.post(REGISTER, raw, content_type="application/json")
+    assert response.status_code == 400, response.content
+    assert "detail" in response.json() or "non_field_errors" in response.json()
+
+
+def test_huge_body_is_413(api):
+    body = b'{"phone": "+12025550142", "display_name": "' + b"x" * (2 * 1024 * 1024) + b'"}'
+    response = api.post(REGISTER, body, content_type="application/json")
+    assert response.status_code == 413
+
+
+def test_unsupported_media_type_is_415(api):
+    response = api.post(REGISTER, b"phone=1", content_type="text/plain")
+    assert response.status_code == 415
+
+
+# --------------------------------------------------------------------- login
+
+
+def test_login_opens_a_new_session(api, user):
+    response = api.post(LOGIN, {"phone": user.phone, "password": DEFAULT_PASSWORD}, format="json",
+                        HTTP_USER_AGENT="Android 15")
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["user"]["id"] == str(user.pk)
+    session = Session.objects.get(user=user)
+    assert session.user_agent == "Android 15"
+    assert session.ip == "127.0.0.1"
+    assert _bearer(api, body["access"]).get(ME).json()["id"] == str(user.pk)
+
+
+def test_login_accepts_any_phone_format(api, user):
+    national = f"+1 ({user.phone[2:5]}) {user.phone[5:8]}-{user.phone[8:]}"
+    response = api.post(LOGIN, {"phone": national, "password": DEFAULT_PASSWORD}, format="json")
+    assert response.status_code == 200
+
+
+def test_login_wrong_password_and_unknown_phone_get_the_same_answer(api, user):
+    wrong = api.post(LOGIN, {"phone": user.phone, "password": "not-the-password"}, format="json")
+    unknown = api.post(LOGIN, {"phone": "+12025550999", "password": DEFAULT_PASSWORD}, format="json")
+    assert wrong.status_code == unknown.status_code == 401
+    assert wrong.json() == unknown.json() == {"detail": "Phone number or password is incorrect."}
+    assert not Session.objects.exists()
+
+
+def test_login_invalid_phone_and_bad_types(api):
+    assert api.post(LOGIN, {"phone": "abc", "password": "x"}, format="json").status_code == 400
+    assert api.post(LOGIN, {"phone": 5, "password": "x"}, format="json").status_code == 400
+    assert api.post(LOGIN, {"phone": "+12025550142", "password": ["x"]}, format="json").status_code == 400
+    assert api.post(LOGIN, {"phone": "+12025550142", "password": "x", "otp": 1},
+                    format="json").status_code == 400
+
+
+def test_login_refused_for_deactivated_user(api):
+    user = make_user(is_active=False)
+    response = api.post(LOGIN, {"phone": user.phone, "password": DEFAULT_PASSWORD}, format="json")
+    assert response.status_code == 403
+    assert not Session.objects.exists()
+
+
+def test_login_ignores_a_stale_bearer_header(api, user):
+    api.credentials(HTTP_AUTHORIZATION="Bearer garbage")
+    response = api.post(LOGIN, {"phone": user.phone, "password": DEFAULT_PASSWORD}, format="json")
+    assert response.status_code == 200
+
+
+# ------------------------------------------------------------------- refresh
+
+
+def _login(api, user):
+    return api.post(LOGIN, {"phone": user.phone, "password": DEFAULT_PASSWORD}, format="json").json()
+
+
+def test_refresh_rotates_the_token(api, user):
+    first = _login(api, user)
+    response = api.post(REFRESH, {"refresh": first["refresh"]}, format="json")
+    assert response.status_code == 200, response.content
+    second = response.json()
+    assert set(second) == {"access", "refresh"}
+    assert second["refresh"] != first["refresh"]
+    third = api.post(REFRESH, {"refresh": second["refresh"]}, format="json")
+    assert third.status_code == 200
+    session = Session.objects.get(user=user)
+    assert session.generation == 2
+    assert _bearer(api, third.json()["access"]).get(ME).status_code == 200
+
+
+def test_reusing_a_rotated_refresh_token_revokes_the_session(api, user):
+    first = _login(api, user)
+    second = api.post(REFRESH, {"refresh": first["refresh"]}, format="json").json()
+    replay = api.post(REFRESH, {"refresh": first["refresh"]}, format="json")
+    assert replay.status_code == 401
+    assert "revoked" in replay.json()["detail"]
+    assert Session.objects.get(user=user).revoked_at is not None
+    # The legitimate holder's newer token dies with the session too.
+    assert api.post(REFRESH, {"refresh": second["refresh"]}, format="json").status_code == 401
+
+
+def test_forged_and_garbage_refresh_tokens_are_401_and_revoke_nothing(api, user):
+    tokens = _login(api, user)
+    session = Session.objects.get(user=user)
+    forged = f"{session.id}.0.{'A' * 32}.{'0' * 32}"  # right shape, wrong MAC
+    for bad in ["garbage", forged, "a.b.c.d", "x" * 300, tokens["access"], "....", "\u00e9.\u00e9.\u00e9.\u00e9"]:
+        response = api.post(REFRESH, {"refresh": bad}, format="json")
+        assert response.status_code in (400, 401), (bad, response.content)
+    session.refresh_from_db()
+    assert session.revoked_at is None
+    assert api.post(REFRESH, {"refresh": tokens["refresh"]}, format="json").status_code == 200
+
+
+def test_refresh_with_wrong_types_is_400(api):
+    assert api.post(REFRESH, {"refresh": 42}, format="json").status_code == 400
+    assert api.post(REFRESH, {}, format="json").status_code == 400
+    assert api.post(REFRESH, {"refresh": "x", "extra": 1}, format="json").status_code == 400
+
+
+def test_refresh_of_an_unknown_session_is_401(api):
+    token = make_refresh_token(uuid.uuid4(), 0)  # a valid MAC, but no such session
+    assert api.post(REFRESH, {"refresh": token}, format="json").status_code == 401
+
+
+def test_refresh_refused_after_expiry_and_for_deactivated_users(api, user):
+    tokens = _login(api, user)
+    Session.objects.filter(user=user).update(expires_at=timezone.now() - timedelta(seconds=1))
+    assert api.post(REFRESH, {"refresh": tokens["refresh"]}, format="json").status_code == 401
+
+    other = make_user()
+    tokens = _login(api, other)
+    User.objects.filter(pk=other.pk).update(is_active=False)
+    assert api.post(REFRESH, {"refresh": tokens["refresh"]}, format="json").status_code == 401
+
+
+# -------------------------------------------------------------- access tokens
+
+
+def _token(payload_overrides=None, key=None):
+    now = datetime.now(UTC)
+    payload = {"sub": str(uuid.uuid4()), "sid": str(uuid.uuid4()), "stf": False, "typ": "access",
+               "iat": int(now.timestamp()), "exp": int((now + timedelta(minutes=5)).timestamp())}
+    payload.update(payload_overrides or {})
+    return jwt.encode(payload, key or settings.JWT_SIGNING_KEY, algorithm="HS256")
+
+
+def test_bad_access_tokens_are_401(api, user):
+    past = int((datetime.now(UTC) - timedelta(minutes=1)).timestamp())
+    cases = {
+        "expired": _token({"sub": str(user.pk), "exp": past}),
+        "forged": _token({"sub": str(user.pk)}, key="not-our-key-" * 4),
+        "wrong type": _token({"sub": str(user.pk), "typ": "refresh"}),
+        "bad subject": _token({"sub": "not-a-uuid"}),
+        "garbage": "garbage",
+        "empty parts": "..",
+        "alg none": jwt.encode({"sub": str(user.pk), "sid": str(uuid.uuid4()), "typ": "access",
+                                "exp": 9999999999}, None, algorithm="none"),
+    }
+    for name, token in cases.items():
+        response = api.get(ME, HTTP_AUTHORIZATION=f"Bearer {token}")
+        assert response.status_code == 401, (name, response.content)
+        assert response.json()["detail"]
+    assert api.get(ME, HTTP_AUTHORIZATION="Bearer").status_code == 401
+    assert api.get(ME, HTTP_AUTHORIZATION="Bearer a b").status_code == 401
+    assert api.get(ME, HTTP_AUTHORIZATION="Bearer tok\u00e9n".encode()).status_code == 401
+    assert api.get(ME).status_code == 401
+    assert api.get(ME).headers["WWW-Authenticate"] == "Bearer"
+
+
+def test_expired_token_message_says_so(api, user):
+    past = int((datetime.now(UTC) - timedelta(minutes=1)).timestamp())
+    response = api.get(ME, HTTP_AUTHORIZATION=f"Bearer {_token({'sub': str(user.pk), 'exp': past})}")
+    assert response.json() == {"detail": "Access token has expired."}
+
+
+def test_token_of_a_deactivated_or_deleted_user_stops_working(user):
+    client = client_for(user)
+    User.objects.filter(pk=user.pk).update(is_active=False)
+    assert client.get(ME).status_code == 401
+    other = make_user()
+    client = client_for(other)
+    other.delete()
+    assert client.get(ME).status_code == 401
+
+
+# ------------------------------------------------------------ logout, sessions
+
+
+def test_logout_ends_the_current_session_only(api, user):
+    phone_tokens = _login(api, user)
+    laptop_tokens = _login(api, user)
+    response = _bearer(api, phone_tokens["access"]).post(LOGOUT)
+    assert response.status_code == 204
+    assert api.post(REFRESH, {"refresh": phone_tokens["refresh"]}, format="json").status_code == 401
+    assert api.post(REFRESH, {"refresh": laptop_tokens["refresh"]}, format="json").status_code == 200
+
+
+def test_revoked_sessions_access_token_lasts_until_expiry_but_refresh_fails(api, user):
+    tokens = _login(api, user)
+    _bearer(api, tokens["access"])
+    assert api.post(LOGOUT).status_code == 204
+    # Access tokens are checked without the database: valid for the rest of their short life.
+    assert api.get(ME).status_code == 200
+    api.credentials()
+    assert api.post(REFRESH, {"refresh": tokens["refresh"]}, format="json").status_code == 401
+
+
+def test_logout_requires_a_token(api):
+    assert api.post(LOGOUT).status_code == 401
+
+
+def test_sessions_list_marks_the_current_one_and_hides_ended_ones(api, user):
+    first = _login(api, user)
+    _login(api, user)
+    ended = _login(api, user)
+    _bearer(api, ended["access"]).post(LOGOUT)
+    response = _bearer(api, first["access"]).get(SESSIONS)
+    assert response.status_code == 200
+    results = response.json()["results"]
+    assert len(results) == 2
+    assert [item["current"] for item in results].count(True) == 1
+    assert {"id", "user_agent", "ip", "created_at", "last_used_at", "expires_at", "current"} == set(results[0])
+    other = make_user()
+    _login(api, other)
+    assert len(_bearer(api, first["access"]).get(SESSIONS).json()["results"]) == 2
+
+
+def test_revoke_a_session(api, user):
+    first = _login(api, user)
+    second = _login(api, user)
+    second_id = Session.objects.filter(user=user).order_by("-created_at").first().pk
+    response = _bearer(api, first["access"]).delete(f"{SESSIONS}{second_id}/")
+    assert response.status_code == 204
+    assert api.post(REFRESH, {"refresh": second["refresh"]}, format="json").status_code == 401
+    # Revoking again, someone else's session, or garbage: 404.
+    assert _bearer(api, first["access"]).delete(f"{SESSIONS}{second_id}/").status_code == 404
+    other_session = Session.objects.create(user=make_user(), refresh_token_hash="x",
+                                           expires_at=timezone.now() + timedelta(days=1))
+    assert api.delete(f"{SESSIONS}{other_session.pk}/").status_code == 404
+    assert api.delete(f"{SESSIONS}not-a-uuid/").status_code == 404
+    other_session.refresh_from_db()
+    assert other_session.revoked_at is None
