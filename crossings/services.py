@@ -16,3 +16,43 @@ def coarse_place(lat: float, lng: float) -> tuple[float, float, str]:
     cell = h3.latlng_to_cell(lat, lng, PLACE_RESOLUTION)
     centre_lat, centre_lng = h3.cell_to_latlng(cell)
     return centre_lat, centre_lng, cell
+
+
+def sweep_expired_crossings(now=None, dry_run: bool = False, progress=None) -> int:
+    """Delete crossings whose last match is older than CROSSING_RETENTION_DAYS (CROSSINGS.md).
+
+    It holds the detector's lock, so a running detection never merges into a record that
+    is being deleted.  Returns how many records were (or, with ``dry_run``, would be) deleted.
+    """
+    from datetime import timedelta
+
+    from django.conf import settings
+    from django.db import transaction
+    from django.utils import timezone
+
+    from crossings import cache as cx_cache
+    from crossings.models import Crossing, DetectorState
+
+    now = now or timezone.now()
+    cutoff = now - timedelta(days=settings.CROSSING_RETENTION_DAYS)
+    expired = Crossing.objects.filter(last_crossed_at__lt=cutoff)
+    if dry_run:
+        count = expired.count()
+        if progress and count:
+            progress(f"would delete {count} crossings last crossed before {cutoff:%Y-%m-%d %H:%M}")
+        return count
+    total = 0
+    while True:
+        with transaction.atomic():
+            DetectorState.objects.get_or_create(pk=1)
+            DetectorState.objects.select_for_update().filter(pk=1).first()
+            batch = list(expired.values_list("id", "user_low_id", "user_high_id")[:5000])
+            if not batch:
+                break
+            Crossing.objects.filter(pk__in=[row[0] for row in batch]).delete()
+            users = {uid for _id, low, high in batch for uid in (low, high)}
+            transaction.on_commit(lambda users=users: cx_cache.bump_users(users))
+        total += len(batch)
+        if progress:
+            progress(f"deleted {len(batch)} expired crossings")
+    return total

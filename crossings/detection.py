@@ -1,0 +1,318 @@
+"""The exact crossing detector's core: pure numpy, no database.
+
+Input: a *context* of matchable pings (user code, time in epoch microseconds, lat, lng,
+city) and a mask of the *new* ones.  Output: every match between a new ping and any
+context ping (CROSSINGS.md: haversine <= radius and |dt| <= window, different users),
+reduced to encounter intervals per pair.
+
+How candidates are found (exactly, whatever the grid):
+
+* Latitude rows of height ``radius / R`` (a little more): two pings within the radius are
+  at most one row apart, since haversine >= the latitude difference.
+* In each row, longitude columns of width ``w(row)``: the largest longitude difference two
+  pings within the radius can have at the latitudes of that row and its neighbours.  A
+  ping in row r looks in rows r-1..r+1, and in each at the three columns around its own
+  longitude (computed with that row's width), so no pair is missed at a cell edge.
+* Pings are sorted by (cell, user, time); a (cell, user) *group* is one contiguous run.
+  For each new ping and each of its nine neighbour cells, the groups of that cell are
+  found with ``searchsorted``; every ping of those groups is a candidate, tested on time,
+  then by a cheap planar distance, then (only in a thin band around the radius, or near
+  the poles) by the haversine predicate ``within_radius`` that the reference uses.
+* Matches are reduced per (new ping, group) to the earliest and latest match time with
+  ``reduceat`` (all matches of a new ping lie within ``window`` of each other, so they
+  belong to one encounter), then merged per pair into encounters: a new encounter starts
+  where a match is more than ``repeat_gap`` after every earlier one.
+
+Longitudes are not wrapped at +-180 degrees (no city straddles the antimeridian here).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+EARTH_RADIUS_M = 6_371_008.8
+_BAND = 1e-3  # relative width of the band around the radius tested with the exact haversine
+_PLANAR_MAX_LAT = 80.0  # beyond this latitude every candidate gets the exact haversine
+_QUERY_CHUNK = 20_000  # new pings per vectorised chunk (bounds memory)
+
+
+def haversine_h(lat1, lng1, lat2, lng2):
+    """The haversine term h (distance = 2 R asin(sqrt(h))); symmetric in its two points."""
+    p1, p2 = np.radians(lat1), np.radians(lat2)
+    dlat = np.radians(np.asarray(lat2, dtype=np.float64) - lat1)
+    dlng = np.radians(np.asarray(lng2, dtype=np.float64) - lng1)
+    return np.sin(dlat * 0.5) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dlng * 0.5) ** 2
+
+
+def radius_h(radius_m: float) -> float:
+    """The value of ``haversine_h`` at exactly ``radius_m``."""
+    return float(np.sin(radius_m / (2 * EARTH_RADIUS_M)) ** 2)
+
+
+def within_radius(lat1, lng1, lat2, lng2, radius_m: float):
+    """The distance predicate of CROSSINGS.md; the detector and the reference both use it."""
+    return haversine_h(lat1, lng1, lat2, lng2) <= radius_h(radius_m)
+
+
+# ------------------------------------------------------------------------- the grid
+
+
+@dataclass(frozen=True)
+class Grid:
+    radius_m: float
+
+    @property
+    def row_height(self) -> float:
+        return float(np.degrees(self.radius_m / EARTH_RADIUS_M)) * (1 + 1e-6)
+
+    def rows(self, lat):
+        return np.floor(np.asarray(lat) / self.row_height).astype(np.int64)
+
+    def col_width(self, rows):
+        """Longitude width (degrees) of the cells of ``rows``: the largest longitude gap two
+        pings within the radius can have anywhere in rows r-1..r+1."""
+        h = self.row_height
+        far = np.maximum(np.abs(rows - 1), np.abs(rows + 2)) * h
+        far = np.minimum(far, 89.999)
+        ratio = np.sin(self.radius_m / (2 * EARTH_RADIUS_M)) / np.cos(np.radians(far))
+        width = np.degrees(2 * np.arcsin(np.minimum(ratio, 1.0))) * (1 + 1e-6)
+        return np.minimum(width, 360.0)
+
+    def cols(self, lng, rows):
+        return np.floor(np.asarray(lng) / self.col_width(rows)).astype(np.int64)
+
+
+_ROW_OFFSET = 1 << 20
+_COL_OFFSET = 1 << 22
+
+
+def _cell_ids(rows, cols):
+    return ((rows + _ROW_OFFSET) << 24) | (cols + _COL_OFFSET)
+
+
+# --------------------------------------------------------------------- the matcher
+
+
+@dataclass
+class Context:
+    """Pings to match, as parallel arrays (one element per ping)."""
+
+    user: np.ndarray  # int64 user codes (dense, >= 0)
+    t: np.ndarray  # int64 epoch microseconds
+    lat: np.ndarray  # float64 degrees
+    lng: np.ndarray
+    city: np.ndarray  # int64 city ids (0: none)
+    new: np.ndarray  # bool: the pings whose matches are wanted
+
+    def __len__(self) -> int:
+        return len(self.t)
+
+
+@dataclass
+class Segments:
+    """Matches reduced per (new ping, other user's group): one row per non-empty group."""
+
+    user_a: np.ndarray
+    user_b: np.ndarray
+    start: np.ndarray  # earliest match time (us)
+    end: np.ndarray  # latest match time (us)
+    place_lat: np.ndarray  # the later ping of the latest match
+    place_lng: np.ndarray
+    place_city: np.ndarray
+    matches: int = 0  # ping pairs within the bounds (for reporting density)
+
+    @classmethod
+    def empty(cls) -> Segments:
+        i, f = np.empty(0, np.int64), np.empty(0, np.float64)
+        return cls(i, i, i, i, f, f, i, 0)
+
+    @classmethod
+    def concat(cls, parts: list[Segments]) -> Segments:
+        parts = [p for p in parts if len(p.user_a)] or [cls.empty()]
+        fields = ("user_a", "user_b", "start", "end", "place_lat", "place_lng", "place_city")
+        merged = {name: np.concatenate([getattr(p, name) for p in parts]) for name in fields}
+        return cls(**merged, matches=sum(p.matches for p in parts))
+
+
+def _expand(starts: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For ranges [starts[i], starts[i] + counts[i]): (owner i of each element, element index)."""
+    total = int(counts.sum())
+    owner = np.repeat(np.arange(len(counts)), counts)
+    offsets = np.cumsum(counts) - counts
+    index = np.arange(total, dtype=np.int64) - np.repeat(offsets - starts, counts)
+    return owner, index
+
+
+class _Sorted:
+    """The context sorted by (cell, user, time), with its (cell, user) groups."""
+
+    def __init__(self, ctx: Context, grid: Grid):
+        rows = grid.rows(ctx.lat)
+        cells = _cell_ids(rows, grid.cols(ctx.lng, rows))
+        user_bits = max(1, int(ctx.user.max(initial=0)).bit_length())
+        # (cell, user) fits one int64: cell ids use 44 bits, users up to 19 bits.
+        if user_bits > 19:
+            raise ValueError("too many users in one context")
+        group_key = (cells << user_bits) | ctx.user
+        order = np.lexsort((ctx.t, group_key))
+        self.order = order
+        self.t = ctx.t[order]
+        self.lat = ctx.lat[order]
+        self.lng = ctx.lng[order]
+        self.city = ctx.city[order]
+        self.user = ctx.user[order]
+        keys = group_key[order]
+        boundaries = np.flatnonzero(keys[1:] != keys[:-1]) + 1
+        self.group_start = np.concatenate(([0], boundaries)).astype(np.int64)
+        self.group_count = np.diff(np.concatenate((self.group_start, [len(keys)])))
+        self.group_cell = keys[self.group_start] >> user_bits
+        self.group_user = self.user[self.group_start]
+
+
+def find_segments(ctx: Context, *, radius_m: float, window_us: int) -> Segments:
+    """Every match of a new ping, reduced per (new ping, group) to [first, last] match time."""
+    if len(ctx) == 0 or not ctx.new.any():
+        return Segments.empty()
+    grid = Grid(radius_m)
+    s = _Sorted(ctx, grid)
+    new_sorted = np.flatnonzero(ctx.new[s.order])
+    parts = [
+        _match_chunk(s, grid, new_sorted[i:i + _QUERY_CHUNK], radius_m, window_us)
+        for i in range(0, len(new_sorted), _QUERY_CHUNK)
+    ]
+    return Segments.concat(parts)
+
+
+def _neighbour_groups(s: _Sorted, grid: Grid, q: np.ndarray):
+    """(query, group) pairs: each query with every group in its nine neighbour cells."""
+    q_rows = grid.rows(s.lat[q])
+    lo_parts, hi_parts = [], []
+    for dr in (-1, 0, 1):
+        rows = q_rows + dr
+        base_cols = grid.cols(s.lng[q], rows)
+        for dc in (-1, 0, 1):
+            cell = _cell_ids(rows, base_cols + dc)
+            lo_parts.append(np.searchsorted(s.group_cell, cell, "left"))
+            hi_parts.append(np.searchsorted(s.group_cell, cell, "right"))
+    lo = np.concatenate(lo_parts)
+    counts = np.concatenate(hi_parts) - lo
+    owner, groups = _expand(lo, counts)
+    queries = np.tile(q, 9)[owner]
+    keep = s.group_user[groups] != s.user[queries]
+    return queries[keep], groups[keep]
+
+
+def _match_chunk(s: _Sorted, grid: Grid, q: np.ndarray, radius_m: float, window_us: int) -> Segments:
+    qg_query, qg_group = _neighbour_groups(s, grid, q)
+    if len(qg_query) == 0:
+        return Segments.empty()
+    seg_of_cand, cand = _expand(s.group_start[qg_group], s.group_count[qg_group])
+    cq = qg_query[seg_of_cand]
+    # Time, exactly, in integer microseconds.
+    dt = s.t[cand] - s.t[cq]
+    ok = np.abs(dt) <= window_us
+    # Distance: a planar test decides all but a thin band around the radius.
+    lat_q = s.lat[cq]
+    dy = s.lat[cand] - lat_q
+    dx = (s.lng[cand] - s.lng[cq]) * np.cos(np.radians(lat_q))
+    d2 = (dx * dx + dy * dy) * (np.radians(1.0) * EARTH_RADIUS_M) ** 2
+    inner = (radius_m * (1 - _BAND)) ** 2
+    outer = (radius_m * (1 + _BAND)) ** 2
+    polar = np.abs(lat_q) >= _PLANAR_MAX_LAT
+    band = ok & (((d2 > inner) & (d2 <= outer)) | polar)
+    ok &= (d2 <= inner) | band
+    if band.any():
+        idx = np.flatnonzero(band)
+        ok[idx] = within_radius(s.lat[cq[idx]], s.lng[cq[idx]], s.lat[cand[idx]], s.lng[cand[idx]], radius_m)
+    n_matches = int(ok.sum())
+    if n_matches == 0:
+        return Segments.empty()
+    # Match time: the later recorded_at; its place: the later ping.
+    later_is_cand = dt >= 0
+    match_t = np.where(later_is_cand, s.t[cand], s.t[cq])
+    big = np.iinfo(np.int64).max
+    t_min = np.where(ok, match_t, big)
+    t_max = np.where(ok, match_t, -1)
+    seg_starts = np.concatenate(([0], np.cumsum(s.group_count[qg_group])[:-1]))
+    seg_min = np.minimum.reduceat(t_min, seg_starts)
+    seg_max = np.maximum.reduceat(t_max, seg_starts)
+    has = seg_max >= 0
+    # The later ping of the segment's latest match (first one reaching the maximum).
+    at_max = ok & (t_max == seg_max[seg_of_cand])
+    first_at_max = np.full(len(seg_starts), -1, np.int64)
+    idx = np.flatnonzero(at_max)[::-1]
+    first_at_max[seg_of_cand[idx]] = idx  # reversed: the first one wins
+    pick = first_at_max[has]
+    place_ping = np.where(later_is_cand[pick], cand[pick], cq[pick])
+    return Segments(
+        user_a=s.user[qg_query[has]],
+        user_b=s.group_user[qg_group[has]],
+        start=seg_min[has],
+        end=seg_max[has],
+        place_lat=s.lat[place_ping],
+        place_lng=s.lng[place_ping],
+        place_city=s.city[place_ping],
+        matches=n_matches,
+    )
+
+
+# ------------------------------------------------------------------- encounters
+
+
+@dataclass
+class Encounters:
+    """Merged encounter intervals, sorted by (low, high, start); one row per encounter."""
+
+    low: np.ndarray
+    high: np.ndarray
+    start: np.ndarray
+    end: np.ndarray
+    place_lat: np.ndarray  # place of the latest match inside this encounter
+    place_lng: np.ndarray
+    place_city: np.ndarray
+
+
+def merge_intervals(seg: Segments, *, repeat_gap_us: int) -> Encounters:
+    """Merge [start, end] intervals per unordered pair into encounters (gap > repeat_gap splits).
+
+    Exact for any mix of old and new intervals: inside an interval, consecutive matches
+    are at most ``repeat_gap`` apart, so two intervals belong to one encounter exactly when
+    the later starts no more than ``repeat_gap`` after the earlier ends.
+    """
+    low = np.minimum(seg.user_a, seg.user_b)
+    high = np.maximum(seg.user_a, seg.user_b)
+    if len(low) == 0:
+        e = np.empty(0, np.int64)
+        return Encounters(e, e, e, e, np.empty(0), np.empty(0), e)
+    order = np.lexsort((-seg.end, seg.start, high, low))
+    low, high = low[order], high[order]
+    start, end = seg.start[order], seg.end[order]
+    same_pair = np.concatenate(([False], (low[1:] == low[:-1]) & (high[1:] == high[:-1])))
+    # Running maximum of ends inside each pair: shift each pair's times above the previous one's.
+    pair_no = np.cumsum(~same_pair)
+    span = int(end.max() - start.min()) + repeat_gap_us + 1
+    running_end = np.maximum.accumulate(end - start.min() + pair_no * span) - pair_no * span + start.min()
+    prev_end = np.concatenate(([0], running_end[:-1]))
+    new_encounter = ~same_pair | (start - prev_end > repeat_gap_us)
+    first = np.flatnonzero(new_encounter)
+    enc_end = np.maximum.reduceat(end, first)
+    # The place of each encounter: that of its interval with the latest end.
+    enc_no = np.cumsum(new_encounter) - 1
+    at_end = np.flatnonzero(end == enc_end[enc_no])
+    pick = np.full(len(first), -1, np.int64)
+    pick[enc_no[at_end[::-1]]] = at_end[::-1]
+    return Encounters(
+        low=low[first], high=high[first], start=start[first], end=enc_end,
+        place_lat=seg.place_lat[order][pick], place_lng=seg.place_lng[order][pick],
+        place_city=seg.place_city[order][pick],
+    )
+
+
+def detect(ctx: Context, *, radius_m: float, window_us: int, repeat_gap_us: int) -> tuple[Encounters, int]:
+    """Encounters made by the new pings of ``ctx`` (and the number of ping pairs matched)."""
+    if window_us > repeat_gap_us:
+        raise ValueError("CROSSING_WINDOW_S must not exceed CROSSING_REPEAT_GAP_S")
+    seg = find_segments(ctx, radius_m=radius_m, window_us=window_us)
+    return merge_intervals(seg, repeat_gap_us=repeat_gap_us), seg.matches

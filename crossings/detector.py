@@ -1,0 +1,432 @@
+"""The detector's database side: claim a batch, load pings, record crossings, move the watermark.
+
+One run is one transaction:
+
+1. Lock the single ``DetectorState`` row (``FOR UPDATE``; the beat task skips the run when
+   another detector holds it, the command waits).  Runs are therefore serial, and a crash
+   rolls back the crossings written *and* the watermark together: nothing lost, nothing
+   counted twice (the merge is idempotent anyway).
+2. The batch: matchable pings with ``watermark <= ingest_xid < horizon`` where ``horizon`` is
+   the oldest transaction still running in this database.  Every row below it is final
+   (committed or rolled back), so a transaction that commits late is never skipped: its
+   rows stay above the next watermark.  (The role running the detector must see other
+   sessions' ``backend_xid``: the app's own role, or a member of ``pg_read_all_stats``.)
+   ``received_at >= received_after`` only lets the BRIN index prune;
+   ``received_after`` is the start of the oldest transaction open when the run began.
+3. Context: every matchable ping (any city: border crossings) recorded within the window
+   of a batch ping, loaded by binary COPY straight into numpy, in time clusters so that a
+   few late pings do not pull in hours of traffic.  ``crossings.detection`` matches them.
+4. Encounters are merged with those already stored (SQL, one statement) and upserted;
+   unchanged records are not touched.  After commit: both users' caches are bumped and
+   ``crossing_recorded`` is sent.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+from django.conf import settings
+from django.db import connection, transaction
+
+from crossings import cache as cx_cache
+from crossings import signals
+from crossings.detection import Context, Encounters, Segments, detect, merge_intervals
+from crossings.models import DetectorState
+from crossings.services import coarse_place
+from locations.models import Ping, PingStatus
+
+logger = logging.getLogger(__name__)
+
+PG_EPOCH_US = 946_684_800_000_000  # 2000-01-01 in Unix microseconds (binary timestamptz origin)
+US = 1_000_000
+CLUSTER_SLACK_US = 5 * 60 * US  # time clusters closer than this are loaded together
+
+_ROW = np.dtype([
+    ("nfields", ">i2"),
+    ("l_user", ">i4"), ("user_hi", ">u8"), ("user_lo", ">u8"),
+    ("l_t", ">i4"), ("t", ">i8"),
+    ("l_lat", ">i4"), ("lat", ">f8"),
+    ("l_lng", ">i4"), ("lng", ">f8"),
+    ("l_city", ">i4"), ("city", ">i4"),
+    ("l_new", ">i4"), ("new", "u1"),
+])
+_COPY_HEADER = 19
+
+
+@dataclass
+class DetectionResult:
+    skipped: bool = False
+    pings: int = 0
+    context_pings: int = 0
+    matches: int = 0
+    pairs: int = 0
+    changed: int = 0
+    seconds: float = 0.0
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def summary(self) -> str:
+        if self.skipped:
+            return "another detector is running; skipped"
+        return (f"{self.pings} new pings (context {self.context_pings}), {self.matches} ping pairs matched, "
+                f"{self.pairs} pairs, {self.changed} crossings created or changed, in {self.seconds:.2f} s")
+
+
+def _params():
+    return (float(settings.CROSSING_RADIUS_M), int(settings.CROSSING_WINDOW_S) * US,
+            int(settings.CROSSING_REPEAT_GAP_S) * US)
+
+
+# ------------------------------------------------------------------------- claim
+
+
+def _claim(wait: bool) -> DetectorState | None:
+    DetectorState.objects.get_or_create(pk=1)
+    query = DetectorState.objects.select_for_update(skip_locked=not wait)
+    return query.filter(pk=1).first()
+
+
+def _horizon(cursor) -> tuple[int, object]:
+    """(xid horizon, received_after for the next run).
+
+    The horizon is the oldest transaction id still running *in this database* (or the next
+    id): every ping below it is final.  Not ``pg_snapshot_xmin``, which waits for every
+    transaction of the cluster (another database's long transaction would stall detection).
+    The next id is read first and the activity after it (in one fresh statistics snapshot),
+    so a transaction that got its id in between is still seen running.
+    """
+    cursor.execute("SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint")
+    next_xid = cursor.fetchone()[0]
+    cursor.execute("SELECT pg_stat_clear_snapshot()")
+    cursor.execute(
+        "SELECT array_agg(backend_xid::text::bigint) "
+        "FILTER (WHERE backend_xid IS NOT NULL AND pid <> pg_backend_pid()), "
+        "least(now(), min(xact_start)) - interval '1 second' "
+        "FROM pg_stat_activity WHERE datid = (SELECT oid FROM pg_database WHERE datname = current_database())"
+    )
+    running, received_after = cursor.fetchone()
+    horizon = next_xid
+    for xid32 in running or []:
+        horizon = min(horizon, widen_xid(xid32, next_xid))
+    return horizon, received_after
+
+
+def widen_xid(xid32: int, next_xid: int) -> int:
+    """The 64-bit id of a running transaction's 32-bit ``xid`` (it is at most ``next_xid``)."""
+    full = (next_xid & ~0xFFFFFFFF) | xid32
+    return full - (1 << 32) if full > next_xid else full
+
+
+# -------------------------------------------------------------------------- load
+
+_MATCHABLE = f"status = {int(PingStatus.MATCHABLE)} AND expires_at > now()"
+
+
+def _batch_times(cursor, state: DetectorState, xmin: int) -> np.ndarray:
+    table = Ping._meta.db_table
+    sql = (f"SELECT recorded_at FROM {table} WHERE {_MATCHABLE} "
+           "AND ingest_xid >= %s::text::xid8 AND ingest_xid < %s::text::xid8")
+    params = [state.xid_watermark, xmin]
+    if state.received_after is not None:
+        sql += " AND received_at >= %s"
+        params.append(state.received_after)
+    copied = _copy_out(cursor, sql, params)
+    rows = np.frombuffer(copied, dtype=np.dtype([("n", ">i2"), ("l", ">i4"), ("t", ">i8")]),
+                         offset=_COPY_HEADER, count=(len(copied) - _COPY_HEADER - 2) // 14)
+    return np.sort(rows["t"].astype(np.int64) + PG_EPOCH_US)
+
+
+def _copy_out(cursor, sql: str, params) -> bytes:
+    """Run ``COPY (sql) TO STDOUT (FORMAT BINARY)`` and return the raw bytes (COPY takes no
+    bound parameters, so they are merged client-side)."""
+    import psycopg
+
+    conn = cursor.connection
+    query = psycopg.ClientCursor(conn).mogrify(sql, params)
+    chunks = []
+    with conn.cursor().copy(f"COPY ({query}) TO STDOUT (FORMAT BINARY)") as copy:
+        for data in copy:
+            chunks.append(bytes(data))
+    return b"".join(chunks)
+
+
+def time_clusters(times_us: np.ndarray, window_us: int) -> list[tuple[int, int, int, int]]:
+    """Group sorted batch times into clusters: (first, last, i0, i1) with [i0, i1) the pings."""
+    if len(times_us) == 0:
+        return []
+    breaks = np.flatnonzero(np.diff(times_us) > 2 * window_us + CLUSTER_SLACK_US) + 1
+    bounds = np.concatenate(([0], breaks, [len(times_us)]))
+    return [(int(times_us[a]), int(times_us[b - 1]), int(a), int(b)) for a, b in itertools.pairwise(bounds)]
+
+
+def _load_context(cursor, lo_us: int, hi_us: int, watermark: int, xmin: int) -> np.ndarray:
+    table = Ping._meta.db_table
+    sql = (
+        f"SELECT user_id, recorded_at, lat, lng, city_id, "
+        f"(ingest_xid >= %s::text::xid8 AND ingest_xid < %s::text::xid8) "
+        f"FROM {table} WHERE {_MATCHABLE} AND recorded_at BETWEEN %s AND %s"
+    )
+    lo = np.datetime64(lo_us, "us").astype(object).replace(tzinfo=_utc())
+    hi = np.datetime64(hi_us, "us").astype(object).replace(tzinfo=_utc())
+    copied = _copy_out(cursor, sql, [watermark, xmin, lo, hi])
+    count = (len(copied) - _COPY_HEADER - 2) // _ROW.itemsize
+    return np.frombuffer(copied, dtype=_ROW, offset=_COPY_HEADER, count=count)
+
+
+def _utc():
+    from datetime import UTC
+
+    return UTC
+
+
+@dataclass
+class _Users:
+    """Dense codes for user ids; code order is uuid order (so low/high follow uuids)."""
+
+    hi: np.ndarray
+    lo: np.ndarray
+
+    def uuid(self, code: int):
+        import uuid
+
+        return uuid.UUID(int=(int(self.hi[code]) << 64) | int(self.lo[code]))
+
+
+def _context_from_rows(rows: np.ndarray) -> tuple[Context, _Users]:
+    hi = rows["user_hi"].astype(np.uint64)
+    lo = rows["user_lo"].astype(np.uint64)
+    order = np.lexsort((lo, hi))
+    first = np.ones(len(order), dtype=bool)
+    first[1:] = (hi[order][1:] != hi[order][:-1]) | (lo[order][1:] != lo[order][:-1])
+    codes_sorted = np.cumsum(first) - 1
+    codes = np.empty(len(order), dtype=np.int64)
+    codes[order] = codes_sorted
+    users = _Users(hi=hi[order][first], lo=lo[order][first])
+    ctx = Context(
+        user=codes,
+        t=rows["t"].astype(np.int64) + PG_EPOCH_US,
+        lat=rows["lat"].astype(np.float64),
+        lng=rows["lng"].astype(np.float64),
+        city=rows["city"].astype(np.int64),
+        new=rows["new"].astype(bool),
+    )
+    return ctx, users
+
+
+# -------------------------------------------------------------------------- store
+
+
+@dataclass
+class PairEncounters:
+    """Encounters found in one run, keyed by user uuid pairs, ready to merge into records."""
+
+    low: list
+    high: list
+    starts: list[list[int]]
+    ends: list[list[int]]
+    place_lat: list[float]
+    place_lng: list[float]
+    place_cell: list[str]
+    city: list[int | None]
+
+    def __len__(self) -> int:
+        return len(self.low)
+
+
+def _to_pairs(enc: Encounters, users: _Users) -> PairEncounters:
+    out = PairEncounters([], [], [], [], [], [], [], [])
+    if len(enc.low) == 0:
+        return out
+    boundaries = np.flatnonzero((enc.low[1:] != enc.low[:-1]) | (enc.high[1:] != enc.high[:-1])) + 1
+    starts = np.concatenate(([0], boundaries))
+    ends = np.concatenate((boundaries, [len(enc.low)]))
+    uuid_of = {}
+    for a, b in zip(starts.tolist(), ends.tolist(), strict=True):
+        low, high = int(enc.low[a]), int(enc.high[a])
+        for code in (low, high):
+            if code not in uuid_of:
+                uuid_of[code] = users.uuid(code)
+        latest = a + int(np.argmax(enc.end[a:b]))
+        lat, lng, cell = coarse_place(float(enc.place_lat[latest]), float(enc.place_lng[latest]))
+        out.low.append(uuid_of[low])
+        out.high.append(uuid_of[high])
+        out.starts.append(enc.start[a:b].tolist())
+        out.ends.append(enc.end[a:b].tolist())
+        out.place_lat.append(lat)
+        out.place_lng.append(lng)
+        out.place_cell.append(cell)
+        city = int(enc.place_city[latest])
+        out.city.append(city or None)
+    return out
+
+
+_MERGE_SQL = """
+WITH iv AS (
+    SELECT n.low, n.high, u.s, u.e
+    FROM crossings_incoming n, unnest(n.starts, n.ends) AS u(s, e)
+    UNION ALL
+    SELECT c.user_low_id, c.user_high_id, u.s, u.e
+    FROM crossings c
+    JOIN crossings_incoming n ON c.user_low_id = n.low AND c.user_high_id = n.high,
+    unnest(c.encounter_starts, c.encounter_ends) AS u(s, e)
+), ordered AS (
+    SELECT low, high, s, e, max(e) OVER (PARTITION BY low, high ORDER BY s, e
+                                         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS prev_end
+    FROM iv
+), grouped AS (
+    SELECT low, high, s, e,
+           count(*) FILTER (WHERE prev_end IS NULL OR s - prev_end > %(gap)s)
+               OVER (PARTITION BY low, high ORDER BY s, e ROWS UNBOUNDED PRECEDING) AS g
+    FROM ordered
+), merged AS (
+    SELECT low, high, min(s) AS s, max(e) AS e FROM grouped GROUP BY low, high, g
+), agg AS (
+    SELECT low, high, array_agg(s ORDER BY s) AS starts, array_agg(e ORDER BY s) AS ends,
+           count(*) AS times, min(s) AS first_us, max(e) AS last_us
+    FROM merged GROUP BY low, high
+)
+INSERT INTO crossings AS c (id, user_low_id, user_high_id, first_crossed_at, last_crossed_at, times,
+                            place_lat, place_lng, place_cell, city_id, encounter_starts, encounter_ends,
+                            updated_at)
+SELECT n.id, a.low, a.high,
+       timestamptz 'epoch' + a.first_us * interval '1 microsecond',
+       timestamptz 'epoch' + a.last_us * interval '1 microsecond',
+       a.times, n.place_lat, n.place_lng, n.place_cell, n.city_id, a.starts, a.ends, now()
+FROM agg a JOIN crossings_incoming n ON n.low = a.low AND n.high = a.high
+ON CONFLICT (user_low_id, user_high_id) DO UPDATE SET
+    first_crossed_at = EXCLUDED.first_crossed_at,
+    last_crossed_at = EXCLUDED.last_crossed_at,
+    times = EXCLUDED.times,
+    encounter_starts = EXCLUDED.encounter_starts,
+    encounter_ends = EXCLUDED.encounter_ends,
+    place_lat = CASE WHEN EXCLUDED.last_crossed_at > c.last_crossed_at THEN EXCLUDED.place_lat ELSE c.place_lat END,
+    place_lng = CASE WHEN EXCLUDED.last_crossed_at > c.last_crossed_at THEN EXCLUDED.place_lng ELSE c.place_lng END,
+    place_cell = CASE WHEN EXCLUDED.last_crossed_at > c.last_crossed_at THEN EXCLUDED.place_cell ELSE c.place_cell END,
+    city_id = CASE WHEN EXCLUDED.last_crossed_at > c.last_crossed_at THEN EXCLUDED.city_id ELSE c.city_id END,
+    updated_at = now()
+WHERE (c.encounter_starts, c.encounter_ends) IS DISTINCT FROM (EXCLUDED.encounter_starts, EXCLUDED.encounter_ends)
+RETURNING c.id, c.user_low_id, c.user_high_id
+"""
+
+
+def store_pairs(cursor, pairs: PairEncounters) -> list[tuple]:
+    """Merge the run's encounters into the crossing records; returns (id, low, high) of changed ones."""
+    from config.ids import uuid7
+
+    if not pairs:
+        return []
+    cursor.execute(
+        "CREATE TEMP TABLE crossings_incoming (id uuid, low uuid, high uuid, starts bigint[], ends bigint[], "
+        "place_lat float8, place_lng float8, place_cell text, city_id integer) ON COMMIT DROP"
+    )
+    raw = cursor.connection.cursor()
+    with raw.copy("COPY crossings_incoming FROM STDIN") as copy:
+        for i in range(len(pairs)):
+            copy.write_row((uuid7(), pairs.low[i], pairs.high[i], pairs.starts[i], pairs.ends[i],
+                            pairs.place_lat[i], pairs.place_lng[i], pairs.place_cell[i], pairs.city[i]))
+    cursor.execute("ANALYZE crossings_incoming")
+    cursor.execute(_MERGE_SQL, {"gap": int(settings.CROSSING_REPEAT_GAP_S) * US})
+    changed = cursor.fetchall()
+    cursor.execute("DROP TABLE crossings_incoming")
+    return changed
+
+
+# --------------------------------------------------------------------------- run
+
+
+def _find(cursor, state: DetectorState, xmin: int, result: DetectionResult, progress) -> PairEncounters:
+    radius, window, gap = _params()
+    tick = time.perf_counter()
+    times = _batch_times(cursor, state, xmin)
+    result.pings = len(times)
+    result.timings["batch"] = time.perf_counter() - tick
+    parts = []
+    for first, last, a, b in time_clusters(times, window):
+        tick = time.perf_counter()
+        rows = _load_context(cursor, first - window, last + window, state.xid_watermark, xmin)
+        ctx, users = _context_from_rows(rows)
+        result.timings["load"] = result.timings.get("load", 0) + time.perf_counter() - tick
+        tick = time.perf_counter()
+        enc, matches = detect(ctx, radius_m=radius, window_us=window, repeat_gap_us=gap)
+        result.timings["match"] = result.timings.get("match", 0) + time.perf_counter() - tick
+        result.context_pings += len(ctx)
+        result.matches += matches
+        parts.append((enc, users))
+        if progress:
+            progress(f"  {b - a} new pings recorded {_fmt(first)}..{_fmt(last)}: context {len(ctx)}, "
+                     f"{matches} ping pairs matched, {len(enc.low)} encounters")
+    tick = time.perf_counter()
+    pairs = _combine(parts)
+    result.timings["pairs"] = time.perf_counter() - tick
+    result.pairs = len(pairs)
+    return pairs
+
+
+def _combine(parts: list[tuple[Encounters, _Users]]) -> PairEncounters:
+    if len(parts) == 1:
+        return _to_pairs(*parts[0])
+    # Clusters have their own user codes: recode into one shared code space by uuid.
+    all_hi = np.concatenate([u.hi for _, u in parts] or [np.empty(0, np.uint64)])
+    all_lo = np.concatenate([u.lo for _, u in parts] or [np.empty(0, np.uint64)])
+    order = np.lexsort((all_lo, all_hi))
+    first = np.ones(len(order), dtype=bool)
+    first[1:] = (all_hi[order][1:] != all_hi[order][:-1]) | (all_lo[order][1:] != all_lo[order][:-1])
+    code_sorted = np.cumsum(first) - 1
+    global_code = np.empty(len(order), dtype=np.int64)
+    global_code[order] = code_sorted
+    users = _Users(hi=all_hi[order][first], lo=all_lo[order][first])
+    segs, offset = [], 0
+    for enc, u in parts:
+        remap = global_code[offset:offset + len(u.hi)]
+        offset += len(u.hi)
+        segs.append(Segments(user_a=remap[enc.low], user_b=remap[enc.high], start=enc.start, end=enc.end,
+                             place_lat=enc.place_lat, place_lng=enc.place_lng, place_city=enc.place_city))
+    merged = merge_intervals(Segments.concat(segs), repeat_gap_us=_params()[2])
+    return _to_pairs(merged, users)
+
+
+def _fmt(us: int) -> str:
+    return str(np.datetime64(us, "us").astype("datetime64[s]")).replace("T", " ")
+
+
+def run_detection(*, wait: bool = True, dry_run: bool = False, progress=None) -> DetectionResult:
+    """Process every pending ping once (see the module docstring); idempotent and serial."""
+    started = time.perf_counter()
+    result = DetectionResult()
+    with transaction.atomic(), connection.cursor() as cursor:
+        state = _claim(wait)
+        if state is None:
+            result.skipped = True
+            return result
+        xmin, received_after = _horizon(cursor)
+        pairs = _find(cursor, state, xmin, result, progress)
+        if dry_run:
+            transaction.set_rollback(True)
+        else:
+            tick = time.perf_counter()
+            changed = store_pairs(cursor, pairs)
+            result.timings["store"] = time.perf_counter() - tick
+            result.changed = len(changed)
+            result.seconds = time.perf_counter() - started
+            DetectorState.objects.filter(pk=1).update(
+                xid_watermark=xmin, received_after=received_after, last_batch_pings=result.pings,
+                last_batch_matches=result.matches, last_batch_seconds=result.seconds,
+            )
+            if changed:
+                transaction.on_commit(lambda: _after_commit(changed))
+    result.seconds = time.perf_counter() - started
+    logger.info("detect_crossings: %s", result.summary(), extra={"timings": result.timings})
+    return result
+
+
+def _after_commit(changed: list[tuple]) -> None:
+    user_ids = {uid for _id, low, high in changed for uid in (low, high)}
+    try:
+        cx_cache.bump_users(user_ids)
+    except Exception:  # Redis down: pages expire on their TTL; never lose the batch for it
+        logger.warning("could not invalidate crossing caches", exc_info=True)
+    signals.crossing_recorded.send(sender=DetectorState, user_ids=sorted(user_ids, key=str),
+                                   crossing_ids=[row[0] for row in changed])

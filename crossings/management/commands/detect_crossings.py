@@ -1,0 +1,31 @@
+"""``manage.py detect_crossings``: process every pending ping now, print what was done, exit."""
+
+from __future__ import annotations
+
+from django.core.management.base import BaseCommand
+
+
+class Command(BaseCommand):
+    help = (
+        "Detect crossings in every ping ingested since the last run (the same work the beat task "
+        "does every minute), then exit.  Safe to run beside the beat task: runs take turns."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--dry-run", action="store_true",
+                            help="Find matches and report them, but write nothing and keep the watermark.")
+        parser.add_argument("--no-wait", action="store_true",
+                            help="Exit at once if another detector is running instead of waiting for it.")
+
+    def handle(self, *args, dry_run=False, no_wait=False, verbosity=1, **options):
+        from crossings.detector import run_detection
+
+        progress = self.stdout.write if verbosity >= 1 else None
+        if progress:
+            progress("detect_crossings: claiming the next batch" + (" (dry run)" if dry_run else ""))
+        result = run_detection(wait=not no_wait, dry_run=dry_run, progress=progress)
+        prefix = "dry run: would record " if dry_run else ""
+        self.stdout.write(self.style.SUCCESS(f"{prefix}{result.summary()}"))
+        if verbosity >= 2:
+            for name, seconds in result.timings.items():
+                self.stdout.write(f"  {name}: {seconds:.3f} s")

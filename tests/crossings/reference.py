@@ -1,0 +1,31 @@
+"""The brute-force reference: every pair of pings, O(n^2), straight from CROSSINGS.md."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from crossings.detection import within_radius
+
+
+def reference_crossings(pings, *, radius_m=150.0, window_us=600_000_000, repeat_gap_us=3_600_000_000):
+    """``pings``: (user, t_us, lat, lng) tuples.  Returns {(low, high): (first, last, times)}."""
+    if not pings:
+        return {}
+    users = np.array([p[0] for p in pings])
+    t = np.array([p[1] for p in pings], dtype=np.int64)
+    lat = np.array([p[2] for p in pings], dtype=np.float64)
+    lng = np.array([p[3] for p in pings], dtype=np.float64)
+    match_times: dict[tuple, list[int]] = {}
+    for i in range(len(pings)):
+        j = np.arange(i + 1, len(pings))
+        ok = (users[j] != users[i]) & (np.abs(t[j] - t[i]) <= window_us)
+        ok &= within_radius(lat[i], lng[i], lat[j], lng[j], radius_m)
+        for k in j[ok]:
+            key = (min(users[i], users[k]), max(users[i], users[k]))
+            match_times.setdefault(key, []).append(int(max(t[i], t[k])))
+    result = {}
+    for key, times in match_times.items():
+        times.sort()
+        encounters = 1 + sum(1 for a, b in zip(times, times[1:]) if b - a > repeat_gap_us)
+        result[key] = (times[0], times[-1], encounters)
+    return result
