@@ -30,5 +30,18 @@ BEAT_SCHEDULE: dict[str, dict] = {
         "schedule": 60.0,
         "options": {"expires": 55},
     },
+    # locations: day partitions of the pings table, created days ahead (a missed run is harmless).
+    "ensure-partitions": {
+        "task": "locations.ensure_partitions",
+        "schedule": 3600.0,
+        "options": {"expires": 3000},
+    },
+    # locations (+ registered sweepers): expired pings leave by DROP of whole days, the edge by
+    # bounded DELETEs; "gone within one sweep interval" (CROSSINGS.md Privacy).
+    "sweep-expired": {
+        "task": "locations.sweep_expired",
+        "schedule": 600.0,
+        "options": {"expires": 540},
+    },
 }
 app.conf.beat_schedule = BEAT_SCHEDULE
