@@ -1,23 +1,14 @@
-"""Receivers: a user's pings go when the account is erased."""
+"""Receivers: a user's pings go when the account is erased (pings have no FK to cascade)."""
 
 from __future__ import annotations
 
-import logging
-
-logger = logging.getLogger(__name__)
+from accounts import signals as account_signals
 
 
-def _erase_pings(sender, user_id=None, user=None, **kwargs):
+def _erase_pings(sender, user_id, **kwargs):
     from locations import services
 
-    target = user_id if user_id is not None else getattr(user, "pk", None)
-    if target is not None:
-        services.delete_user_pings(target)
+    services.delete_user_pings(user_id)
 
 
-try:  # the accounts app publishes ``user_erasing`` once account erasure exists
-    from accounts.signals import user_erasing
-except ImportError:  # pragma: no cover - depends on the accounts engineer's progress
-    user_erasing = None
-else:
-    user_erasing.connect(_erase_pings, dispatch_uid="locations.erase_pings")
+account_signals.user_erasing.connect(_erase_pings, dispatch_uid="locations.erase_pings")

@@ -1,0 +1,97 @@
+"""Operator commands: add_city, ensure_partitions, partitions, sweep_expired; and migrations."""
+
+from __future__ import annotations
+
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.utils import timezone
+
+from locations import partitions
+from locations.models import City
+from tests.factories import ingest
+
+pytestmark = pytest.mark.django_db
+
+
+def run(*args) -> str:
+    out = StringIO()
+    call_command(*args, stdout=out)
+    return out.getvalue()
+
+
+def test_add_city_creates_the_city_and_its_partition():
+    out = run("add_city", "paris", "--name", "Paris", "--lat", "48.8566", "--lng", "2.3522", "--radius-km", "20")
+    city = City.objects.get(slug="paris")
+    assert "Created city paris" in out
+    assert f"locations_ping_city{city.id}" in partitions.existing_tables()
+    assert f"locations_ping_city{city.id}_pdefault" in partitions.existing_tables()
+    out = run("add_city", "paris", "--name", "Paris", "--lat", "48.8566", "--lng", "2.3522", "--radius-km", "25")
+    assert "Updated city paris" in out
+    assert City.objects.get(slug="paris").radius_km == 25
+
+
+def test_add_city_dry_run_and_bad_input():
+    out = run("add_city", "rome", "--name", "Rome", "--lat", "41.9", "--lng", "12.5", "--radius-km", "15", "--dry-run")
+    assert "Would create city rome" in out
+    assert not City.objects.filter(slug="rome").exists()
+    with pytest.raises(CommandError, match="lat"):
+        run("add_city", "nowhere", "--name", "X", "--lat", "91", "--lng", "0", "--radius-km", "5")
+    with pytest.raises(CommandError, match="slug"):
+        run("add_city", "not a slug", "--name", "X", "--lat", "1", "--lng", "0", "--radius-km", "5")
+
+
+def test_ensure_partitions_command(berlin):
+    dry = run("ensure_partitions", "--days-ahead", "4", "--dry-run")
+    assert "would create locations_ping_nocity_p" in dry
+    before = partitions.existing_tables()
+    out = run("ensure_partitions", "--days-ahead", "4")
+    created = partitions.existing_tables() - before
+    assert created and f"{len(created)} partitions created" in out
+    assert "[1/" in out  # progress
+    assert "0 partitions created" in run("ensure_partitions", "--days-ahead", "4")
+    with pytest.raises(CommandError):
+        run("ensure_partitions", "--days-ahead", "-1")
+
+
+def test_partitions_command_lists_rows_and_sizes(user, berlin):
+    ingest(user, (52.52, 13.405, timezone.now()))
+    out = run("partitions")
+    today = f"locations_ping_city{berlin.id}_p{timezone.now():%Y%m%d}"
+    line = next(line for line in out.splitlines() if today in line)
+    assert " 1 " in line and "kB" in line
+    assert "locations_ping_nocity" in out
+
+
+def test_sweep_expired_command_lists_sweepers(user):
+    out = run("sweep_expired")
+    assert "pings: removed 0 rows" in out
+    with pytest.raises(CommandError, match="Unknown sweeper"):
+        run("sweep_expired", "--only", "nothing")
+
+
+@pytest.mark.parametrize("command", ["add_city", "ensure_partitions", "partitions", "sweep_expired"])
+def test_commands_have_help(command, capsys):
+    with pytest.raises(SystemExit):
+        call_command(command, "--help")
+    assert len(capsys.readouterr().out) > 200
+
+
+def test_no_missing_migrations():
+    call_command("makemigrations", "locations", "--check", "--dry-run", verbosity=0)
+
+
+def test_beat_schedule_runs_the_upkeep():
+    from config.celery import app
+
+    tasks = {entry["task"] for entry in app.conf.beat_schedule.values()}
+    assert {"locations.ensure_partitions", "locations.sweep_expired"} <= tasks
+
+
+def test_tasks_run(berlin):
+    from locations.tasks import ensure_partitions_task, sweep_expired_task
+
+    assert isinstance(ensure_partitions_task.apply().get(), list)
+    assert sweep_expired_task.apply().get()["pings"] == 0
