@@ -99,6 +99,9 @@ def make_story(author, text="hello", visibility="connections", *, lat=None, lng=
 
     story = services.create_story(author_id=author.pk, text=text, visibility=visibility, lat=lat, lng=lng)
     if hours_left is not None:
+        from config import cachekeys
+
         Story.objects.filter(pk=story.pk).update(expires_at=story.created_at + timedelta(hours=hours_left))
+        cachekeys.bump("stories", author.pk)
         story.refresh_from_db()
     return story
