@@ -192,15 +192,16 @@ def erase_user(user_id) -> None:
     user = User.objects.select_for_update().filter(pk=user_id).first()
     if user is None:
         return
-    partners = selectors._load_hidden_user_ids(user.pk)
+    user_id = user.pk  # delete() sets user.pk to None
+    partners = selectors._load_hidden_user_ids(user_id)
     avatar = user.avatar.name if user.avatar else ""
-    signals.user_erasing.send(sender=User, user_id=user.pk)
+    signals.user_erasing.send(sender=User, user_id=user_id)
     user.delete()
     _delete_file_after_commit(avatar)
 
     def invalidate():
-        selectors.invalidate_profiles([user.pk])
-        for other in partners | {user.pk}:
+        selectors.invalidate_profiles([user_id])
+        for other in partners | {user_id}:
             selectors.bump_hidden_generation(other)
 
     transaction.on_commit(invalidate)
