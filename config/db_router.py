@@ -7,7 +7,9 @@ request (``request_scope``) and only when nothing forces the primary:
 * the primary connection is inside a transaction (reads in a transaction belong with it);
 * the user wrote recently and no healthy replica has replayed that write yet.  At the end
   of a request that wrote, ``remember_write`` stores the primary's WAL position in the
-  cache under the user's id (shared by every app instance) for ``REPLICA_PIN_SECONDS``;
+  cache under the user's id (shared by every app instance) for ``REPLICA_PIN_SECONDS``
+  (a signed-out request that saves a user or a row with a ``user_id``, as sign-up and
+  sign-in do, counts as that user's write: their next request must find those rows);
   the user's reads go to a replica only once its replay position is past it.  If the
   position cannot be read, the marker says "pinned" and the user reads from the primary
   for that time.
@@ -141,6 +143,20 @@ def _guard_replica(execute, sql, params, many, context):
         raise
 
 
+def _acting_user(model, instance) -> str | None:
+    """The user an anonymous request writes for: sign-up saves a user, sign-in a session.
+
+    Their next request (now with a token) must find those rows, so the write is remembered
+    for that user as if they had been signed in.
+    """
+    if instance is None:
+        return None
+    if model._meta.label == settings.AUTH_USER_MODEL:
+        return str(instance.pk) if instance.pk else None
+    user_id = getattr(instance, "user_id", None)
+    return str(user_id) if user_id else None
+
+
 class PrimaryReplicaRouter:
     def db_for_read(self, model, **hints):
         replicas = settings.REPLICA_ALIASES
@@ -169,6 +185,8 @@ class PrimaryReplicaRouter:
         scope = _scope.get()
         if scope is not None:
             scope.wrote = True
+            if scope.user_id is None:
+                scope.user_id = _acting_user(model, hints.get("instance"))
         return "default"
 
     def allow_relation(self, obj1, obj2, **hints):

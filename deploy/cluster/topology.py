@@ -53,6 +53,26 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def _port_free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def free_redis_port() -> int:
+    """A free port whose cluster bus port (port + 10000) is valid and free too."""
+    import random
+
+    for _ in range(200):
+        port = random.randint(20000, 45000)
+        if _port_free(port) and _port_free(port + 10000):
+            return port
+    raise RuntimeError("no free port pair for a Redis Cluster node")
+
+
 def _wait(check, timeout: float, what: str, interval: float = 0.1):
     deadline = time.monotonic() + timeout
     while True:
@@ -92,7 +112,7 @@ class Topology:
 
     root: Path
     pg_ports: list[int] = field(default_factory=lambda: [free_port() for _ in range(3)])
-    redis_ports: list[int] = field(default_factory=lambda: [free_port() for _ in range(6)])
+    redis_ports: list[int] = field(default_factory=lambda: [free_redis_port() for _ in range(6)])
     broker_port: int = field(default_factory=free_port)
     app_ports: list[int] = field(default_factory=lambda: [free_port() for _ in range(3)])
     nginx_port: int = field(default_factory=free_port)
