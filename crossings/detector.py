@@ -115,9 +115,13 @@ def _horizon(cursor) -> tuple[int, object]:
 
 
 def widen_xid(xid32: int, next_xid: int) -> int:
-    """The 64-bit id of a running transaction's 32-bit ``xid`` (it is at most ``next_xid``)."""
-    full = (next_xid & ~0xFFFFFFFF) | xid32
-    return full - (1 << 32) if full > next_xid else full
+    """The 64-bit id of a running transaction's 32-bit ``xid``, near ``next_xid``.
+
+    Running ids are within 2**31 of the next id; one assigned after ``next_xid`` was read
+    comes out at or above it (so it never lowers the horizon).
+    """
+    diff = (xid32 - next_xid) % (1 << 32)
+    return next_xid + diff if diff < (1 << 31) else next_xid - ((1 << 32) - diff)
 
 
 # -------------------------------------------------------------------------- load

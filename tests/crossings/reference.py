@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 from crossings.detection import within_radius
@@ -26,6 +28,6 @@ def reference_crossings(pings, *, radius_m=150.0, window_us=600_000_000, repeat_
     result = {}
     for key, times in match_times.items():
         times.sort()
-        encounters = 1 + sum(1 for a, b in zip(times, times[1:]) if b - a > repeat_gap_us)
+        encounters = 1 + sum(1 for a, b in itertools.pairwise(times) if b - a > repeat_gap_us)
         result[key] = (times[0], times[-1], encounters)
     return result

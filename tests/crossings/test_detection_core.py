@@ -115,3 +115,13 @@ def test_a_late_match_between_two_encounters_merges_them():
     pings = a + b + late
     assert _incremental(pings, [0, 0, 1, 1, 2, 2]) == {(0, 1): (0, 7000 * US, 1)}
     assert _incremental(pings[:4], [0, 0, 1, 1]) == {(0, 1): (0, 7000 * US, 2)}
+
+
+def test_widen_xid_handles_epochs_and_newer_ids():
+    from crossings.detector import widen_xid
+
+    next_xid = (3 << 32) + 100
+    assert widen_xid(90, next_xid) == (3 << 32) + 90
+    assert widen_xid(0xFFFFFFF0, next_xid) == (3 << 32) - 16  # previous epoch
+    assert widen_xid(150, next_xid) == (3 << 32) + 150  # assigned after next_xid was read
+    assert widen_xid(150, 100) == 150

@@ -1,0 +1,216 @@
+"""The detector on real PostgreSQL: exact against the reference over the stored pings,
+across cities (partitions), batches and late arrivals; idempotent; crash-safe; concurrent."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+import numpy as np
+import pytest
+from django.db import connection, connections
+from django.utils import timezone
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from crossings import detector
+from crossings.detection import EARTH_RADIUS_M
+from crossings.detector import run_detection
+from crossings.models import Crossing, DetectorState
+from tests.crossings.helpers import clear_pings_and_crossings, epoch_us, matchable_pings, records
+from tests.crossings.reference import reference_crossings
+from tests.factories import ingest, make_city, make_user
+
+pytestmark = pytest.mark.django_db(transaction=True, databases="__all__")
+
+M_PER_DEG = np.radians(1.0) * EARTH_RADIUS_M
+# Two cities 2 km apart, 1 km radius each: their border (and the no-city partition) is here.
+BORDER_LAT, BORDER_LNG = 52.52, 13.405 + 1000 / (M_PER_DEG * np.cos(np.radians(52.52)))
+
+
+@pytest.fixture
+def cities(db):
+    west = make_city("west", lat=52.52, lng=13.405, radius_km=1.0)
+    east = make_city("east", lat=52.52, lng=13.405 + 2000 / (M_PER_DEG * np.cos(np.radians(52.52))), radius_km=1.0)
+    return west, east
+
+
+def _point(dx_m, dy_m):
+    return (BORDER_LAT + dy_m / M_PER_DEG, BORDER_LNG + dx_m / (M_PER_DEG * np.cos(np.radians(BORDER_LAT))))
+
+
+def _reference_by_uuid():
+    pings = matchable_pings()
+    return reference_crossings(pings)
+
+
+_ping = st.tuples(
+    st.integers(0, 4),  # user
+    st.integers(-4, 4), st.integers(-4, 4), st.floats(-0.05, 0.05),  # 75 m lattice + jitter
+    st.integers(0, 20), st.sampled_from([-1, 0, 1]),  # 300 s lattice + microseconds
+    st.integers(0, 2),  # arrival batch
+)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.lists(_ping, min_size=1, max_size=25))
+def test_detector_equals_reference_over_batches_cities_and_late_pings(cities, raws):
+    clear_pings_and_crossings()
+    users = [make_user() for _ in range(5)]
+    base = timezone.now().replace(microsecond=0) - timedelta(hours=2)
+    for batch in range(3):
+        by_user: dict[int, list] = {}
+        for user, ix, iy, j, it, jt, arrival in raws:
+            if arrival == batch:
+                lat, lng = _point(ix * 75 + j, iy * 75 - j)
+                by_user.setdefault(user, []).append((lat, lng, base + timedelta(seconds=it * 300, microseconds=jt)))
+        for user, pings in by_user.items():
+            ingest(users[user], *pings)
+        run_detection()
+    assert records() == _reference_by_uuid()
+
+
+def _two_users_crossing(minutes_ago=5):
+    a, b = make_user(), make_user()
+    at = timezone.now() - timedelta(minutes=minutes_ago)
+    ingest(a, (52.52, 13.405, at))
+    ingest(b, (52.5205, 13.4055, at + timedelta(seconds=30)))
+    return a, b
+
+
+def test_first_run_records_and_second_run_changes_nothing(cities):
+    a, b = _two_users_crossing()
+    first = run_detection()
+    assert first.pings == 2 and first.changed == 1
+    crossing = Crossing.objects.get()
+    assert {crossing.user_low_id, crossing.user_high_id} == {a.pk, b.pk}
+    assert crossing.times == 1
+    assert crossing.city_id is not None
+    again = run_detection()
+    assert again.pings == 0 and again.changed == 0
+    assert Crossing.objects.get().updated_at == crossing.updated_at
+
+
+def test_reprocessing_the_same_pings_changes_nothing(cities):
+    _two_users_crossing()
+    run_detection()
+    before = list(Crossing.objects.values())
+    DetectorState.objects.filter(pk=1).update(xid_watermark=0, received_after=None)  # a duplicated batch
+    result = run_detection()
+    assert result.pings == 2 and result.changed == 0
+    assert list(Crossing.objects.values()) == before
+
+
+def test_a_crash_mid_batch_loses_nothing(cities, monkeypatch):
+    _two_users_crossing()
+
+    def crash(*args, **kwargs):
+        raise RuntimeError("worker died")
+
+    monkeypatch.setattr(detector, "store_pairs", crash)
+    with pytest.raises(RuntimeError):
+        run_detection()
+    assert not Crossing.objects.exists()
+    assert not DetectorState.objects.filter(xid_watermark__gt=0).exists()
+    monkeypatch.undo()
+    assert run_detection().changed == 1
+    assert records() == _reference_by_uuid()
+
+
+def test_dry_run_writes_nothing(cities):
+    _two_users_crossing()
+    result = run_detection(dry_run=True)
+    assert result.pings == 2 and result.pairs == 1
+    assert not Crossing.objects.exists()
+    assert run_detection().changed == 1
+
+
+def test_an_uncommitted_ingest_is_picked_up_by_a_later_run(cities):
+    """A transaction that commits after a run started is not skipped by the watermark."""
+    a, b = make_user(), make_user()
+    at = timezone.now() - timedelta(minutes=3)
+    ingest(a, (52.52, 13.405, at))
+    started, release = threading.Event(), threading.Event()
+
+    def slow_ingest():
+        from django.db import transaction
+
+        with transaction.atomic():
+            ingest(b, (52.52, 13.405, at + timedelta(seconds=10)))
+            started.set()
+            release.wait(10)
+        connections.close_all()
+
+    thread = threading.Thread(target=slow_ingest)
+    thread.start()
+    started.wait(10)
+    run_detection()  # b's ping is not final yet: it must wait for the next run
+    release.set()
+    thread.join()
+    assert not Crossing.objects.exists()
+    run_detection()
+    assert Crossing.objects.count() == 1
+
+
+def test_two_detectors_at_once_give_the_same_records(cities):
+    users = [make_user() for _ in range(6)]
+    now = timezone.now()
+    rng = np.random.default_rng(7)
+    for user in users:
+        ingest(user, *[(52.52 + rng.normal(0, 0.0008), 13.405 + rng.normal(0, 0.0012),
+                        now - timedelta(minutes=int(m))) for m in sorted(rng.integers(1, 60, 8))])
+    results, errors = [], []
+
+    def work():
+        try:
+            results.append(run_detection())
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=work) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    assert sum(r.pings for r in results) == len(matchable_pings())  # each ping in exactly one batch
+    expected = _reference_by_uuid()
+    assert expected and records() == expected
+
+
+def test_ghost_and_implausible_pings_never_match(cities):
+    a, b, c = make_user(), make_user(ghost_mode=True), make_user()
+    at = timezone.now() - timedelta(minutes=5)
+    ingest(a, (52.52, 13.405, at))
+    ingest(b, (52.52, 13.405, at))
+    ingest(c, (40.0, 10.0, at - timedelta(seconds=10)), (52.52, 13.405, at))  # an impossible jump
+    run_detection()
+    assert not Crossing.objects.exists()
+
+
+def test_pings_matched_across_a_city_border(cities):
+    a, b = make_user(), make_user()
+    at = timezone.now() - timedelta(minutes=5)
+    ingest(a, (*_point(-40, 0), at))
+    ingest(b, (*_point(40, 0), at))
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(DISTINCT city_id) FROM locations_ping")
+        assert cursor.fetchone()[0] == 2
+    run_detection()
+    assert Crossing.objects.count() == 1
+
+
+def test_times_and_first_last(cities):
+    a, b = make_user(), make_user()
+    now = timezone.now().replace(microsecond=0)
+    for minutes in (200, 190, 60):  # two encounters: 200/190 min ago, then 60 min ago
+        at = now - timedelta(minutes=minutes)
+        ingest(a, (52.52, 13.405, at))
+        ingest(b, (52.52, 13.405, at + timedelta(seconds=20)))
+    run_detection()
+    crossing = Crossing.objects.get()
+    assert crossing.times == 2
+    assert epoch_us(crossing.first_crossed_at) == epoch_us(now - timedelta(minutes=200, seconds=-20))
+    assert epoch_us(crossing.last_crossed_at) == epoch_us(now - timedelta(minutes=60, seconds=-20))
