@@ -1,0 +1,117 @@
+"""Chat between accepted connections: permissions, limits, pagination, unread counts, erasure."""
+
+from __future__ import annotations
+
+import pytest
+
+from connections.models import Message
+from tests.conftest import client_for
+from tests.factories import make_connection, make_user
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def chat():
+    a, b = make_user(display_name="Ann"), make_user(display_name="Ben")
+    conn = make_connection(a, b)
+    return conn, a, b, client_for(a), client_for(b)
+
+
+def url(conn) -> str:
+    return f"/api/v1/connections/{conn.pk}/messages/"
+
+
+def send(client, conn, body):
+    return client.post(url(conn), {"body": body}, format="json")
+
+
+def test_connections_chat_newest_first(chat):
+    conn, _a, b, ca, cb = chat
+    assert send(ca, conn, "hi").status_code == 201
+    assert send(cb, conn, "  hello  ").status_code == 201
+    body = ca.get(url(conn)).json()
+    assert [m["body"] for m in body["results"]] == ["hello", "hi"]
+    assert body["results"][0]["sender_id"] == str(b.pk)
+
+
+def test_pages_with_a_cursor(chat):
+    conn, _a, _b, ca, cb = chat
+    for i in range(5):
+        send(ca, conn, f"m{i}")
+    first = cb.get(url(conn) + "?page_size=3").json()
+    assert [m["body"] for m in first["results"]] == ["m4", "m3", "m2"]
+    second = cb.get(first["next"]).json()
+    assert [m["body"] for m in second["results"]] == ["m1", "m0"] and second["next"] is None
+
+
+@pytest.mark.parametrize("body", ["", "   ", "x" * 2001, None, ["x"], {"a": 1}, "a\x00b"])
+def test_bad_messages_are_a_400(chat, body):
+    conn, _a, _b, ca, _cb = chat
+    assert send(ca, conn, body).status_code == 400
+    assert not Message.objects.exists()
+
+
+def test_only_accepted_connections_chat(chat):
+    conn, a, _b, ca, _cb = chat
+    stranger = client_for(make_user())
+    assert send(stranger, conn, "hey").status_code == 404
+    assert stranger.get(url(conn)).status_code == 404
+    pending = make_connection(make_user(), a, status="pending")
+    assert send(ca, pending, "hey").status_code == 403
+    assert ca.get(url(pending)).status_code == 403
+    assert ca.get("/api/v1/connections/nope/messages/").status_code == 404
+    assert not Message.objects.exists()
+
+
+def test_removed_or_blocked_connection_refuses_and_stores_nothing(chat, django_capture_on_commit_callbacks):
+    from accounts import services as account_services
+
+    conn, a, b, ca, cb = chat
+    send(ca, conn, "before")
+    assert cb.delete(f"/api/v1/connections/{conn.pk}/").status_code == 204
+    assert send(ca, conn, "after removal").status_code == 404
+    assert not Message.objects.exists()  # the conversation went with the connection
+    conn2 = make_connection(a, b)
+    with django_capture_on_commit_callbacks(execute=True):
+        account_services.block_user(blocker_id=a.pk, blocked_id=b.pk)
+    assert send(cb, conn2, "after block").status_code == 404
+    assert cb.get(url(conn2)).status_code == 404
+    assert not Message.objects.exists()
+
+
+def _unread(client) -> dict:
+    return {item["user"]["display_name"]: item["unread_count"]
+            for item in client.get("/api/v1/connections/").json()["results"]}
+
+
+def test_unread_counts_per_conversation(chat):
+    conn, _a, b, ca, cb = chat
+    c = make_user(display_name="Cat")
+    conn_c = make_connection(c, b)
+    cc = client_for(c)
+    assert _unread(cb) == {"Ann": 0, "Cat": 0}  # cached
+    send(ca, conn, "1")
+    send(ca, conn, "2")
+    send(cc, conn_c, "3")
+    assert _unread(cb) == {"Ann": 2, "Cat": 1}
+    assert _unread(ca) == {"Ben": 0}  # own messages are not unread
+    cb.get(url(conn))  # reading marks the conversation read
+    assert _unread(cb) == {"Ann": 0, "Cat": 1}
+    send(ca, conn, "4")
+    assert _unread(cb) == {"Ann": 1, "Cat": 1}
+
+
+def test_erasing_an_account_deletes_its_messages_content(chat, django_capture_on_commit_callbacks):
+    from accounts import services as account_services
+    from connections import services
+
+    conn, a, b, ca, cb = chat
+    send(ca, conn, "secret")
+    send(cb, conn, "reply")
+    services.erase_messages_of(a.pk)  # what the user_erasing receiver does
+    assert Message.objects.get(sender=a).body == ""
+    assert Message.objects.get(sender=b).body == "reply"
+    with django_capture_on_commit_callbacks(execute=True):
+        account_services.erase_user(a.pk)
+    assert not Message.objects.filter(body="secret").exists()
