@@ -1,0 +1,292 @@
+"""The plan's claims that need the running app, each switched off and on in one run.
+
+    python -m bench.claims [floor mix pooling prepared replicas ratelimit caching micro areas]
+
+Every comparison is two (or three) short load tests of bench/loadtest.py at the same
+arrival rate on the same machine, one after the other, differing in one setting only.
+The figure that transfers to other machines is CPU per request (app + database); latency
+is reported beside it.  Results: ``bench/results/claim-<name>.json`` and the runs'
+own ``bench/results/<run>.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from bench import servers
+from bench.common import BASE_DIR, RESULTS_DIR, all_results, ratio, read_result, write_result
+from bench.loadtest import loadtest
+
+DURATION = float(os.environ.get("BENCH_CLAIM_DURATION", "15"))
+USERS = int(os.environ.get("BENCH_CLAIM_USERS", "60"))
+SPEEDUP = float(os.environ.get("BENCH_CLAIM_SPEEDUP", "4"))  # 60 users x 0.101 x 4 = 24 req/s
+WORKERS = int(os.environ.get("BENCH_WORKERS", "2"))
+
+
+def _run(name: str, classes: list[str], app_env: dict | None = None, login: str = "token",
+         users: int = USERS, locust_env: dict | None = None) -> dict:
+    doc = loadtest(name=name, users=users, duration=DURATION, speedup=SPEEDUP, workers=WORKERS, classes=classes,
+                   app_env=app_env, login=login, locust_env=locust_env)
+    f = doc["figures"]
+    print(f"  {name}: {f['overall']['requests']} req, {f['overall']['errors']} errors, "
+          f"app {f.get('cpu_ms_per_request', {}).get('app')} ms, db {f.get('cpu_ms_per_request', {}).get('db')} ms, "
+          f"p95 {f['overall']['p95_ms']} ms", flush=True)
+    return doc
+
+
+def _cpu(doc: dict, tier: str) -> float | None:
+    return doc["figures"].get("cpu_ms_per_request", {}).get(tier)
+
+
+def _app_db(doc: dict) -> float | None:
+    app, db = _cpu(doc, "app"), _cpu(doc, "db")
+    return None if app is None or db is None else round(app + db, 3)
+
+
+def _brief(doc: dict) -> dict:
+    f = doc["figures"]
+    return {"run": doc["name"], "requests": f["overall"]["requests"], "errors": f["overall"]["errors"],
+            "rate_per_s": f["overall"]["rate_per_s"], "app_ms": _cpu(doc, "app"), "db_ms": _cpu(doc, "db"),
+            "redis_ms": _cpu(doc, "redis"), "app_plus_db_ms": _app_db(doc), "p50_ms": f["overall"]["p50_ms"],
+            "p95_ms": f["overall"]["p95_ms"], "p99_ms": f["overall"]["p99_ms"],
+            "db_queries_per_request": f["overall"]["db_queries_per_request"]}
+
+
+def mix_works() -> bool:
+    """True when the mix runs against real endpoints (the domain apps have landed)."""
+    doc = read_result("loadtest-mix")
+    if not doc:
+        return False
+    overall = doc["figures"]["overall"]
+    return overall["requests"] > 0 and overall["errors"] / overall["requests"] < 0.05
+
+
+def _workload() -> tuple[list[str], str]:
+    """The mix when it works, else the DRF one-query floor view (a stand-in, said so in the result)."""
+    if mix_works():
+        return ["MobileUser"], "the LOAD_MODEL mix"
+    return ["FloorDRFQueryUser"], "the DRF one-query floor view (the mix's endpoints were not all served yet)"
+
+
+# -------------------------------------------------------------------------- runs
+
+
+def floor() -> dict:
+    """The framework floor and the app beside it."""
+    runs = {cls: _run(f"floor-{label}", [cls]) for label, cls in
+            [("django", "FloorDjangoUser"), ("drf", "FloorDRFUser"), ("drf-query", "FloorDRFQueryUser")]}
+    figures = {label: _brief(doc) for label, doc in zip(("django", "drf", "drf_query"), runs.values(), strict=True)}
+    write_result("floor", figures, "python -m bench.claims floor: bare Django JsonResponse, bare DRF APIView and a "
+                 "DRF view with one primary-key query (bench/floor_views.py), same gunicorn settings and middleware, "
+                 f"{USERS} users x speedup {SPEEDUP}, {DURATION:.0f} s each",
+                 scale={"users": USERS, "speedup": SPEEDUP, "workers": WORKERS})
+    return figures
+
+
+def mix(users: int = 100, speedup: float = 2.5, duration: float | None = None) -> dict:
+    doc = loadtest(name="loadtest-mix", users=users, duration=duration or max(DURATION, 30), speedup=speedup,
+                   workers=WORKERS, login="api")
+    return _brief(doc)
+
+
+def pooling() -> dict:
+    classes, what = _workload()
+    on = _run("pooling-on", classes, {"DB_POOL": "1"})
+    off = _run("pooling-off", classes, {"DB_POOL": "0", "DB_CONN_MAX_AGE": "0"})
+    persistent = _run("pooling-persistent", classes, {"DB_POOL": "0", "DB_CONN_MAX_AGE": "600"})
+    capacity = ratio(_app_db(off), _app_db(on))
+    figures = {
+        "workload": what, "on": _brief(on), "off": _brief(off), "persistent_connections": _brief(persistent),
+        "capacity_ratio": capacity,
+        "plan": "2-3x capacity (connection pooling)",
+        "measured": f"{capacity}x less app+DB CPU per request with the pool than with a new connection per "
+                    f"request ({_app_db(off)} -> {_app_db(on)} ms); Django's persistent connections "
+                    f"(CONN_MAX_AGE) give {ratio(_app_db(off), _app_db(persistent))}x",
+        "holds": bool(capacity and capacity >= 2),
+    }
+    write_result("claim-pooling", figures, f"python -m bench.claims pooling: {what}, DB_POOL=1 (psycopg pool) vs "
+                 "DB_POOL=0 CONN_MAX_AGE=0 (connect per request) vs DB_POOL=0 CONN_MAX_AGE=600, same rate")
+    return figures
+
+
+def prepared() -> dict:
+    classes, what = _workload()
+    on = _run("prepared-on", classes, {"DB_SERVER_SIDE_BINDING": "1"})
+    off = _run("prepared-off", classes, {"DB_SERVER_SIDE_BINDING": "0"})
+    db_saving = 1 - (_cpu(on, "db") or 0) / (_cpu(off, "db") or 1)
+    total_saving = 1 - (_app_db(on) or 0) / (_app_db(off) or 1)
+    micro = read_result("claim-prepared")
+    figures = {
+        "workload": what, "on": _brief(on), "off": _brief(off),
+        "db_cpu_saving": round(db_saving, 3), "app_plus_db_saving": round(total_saving, 3),
+        "micro": (micro or {}).get("figures", {}).get("measured"),
+        "plan": "30% faster queries (prepared statements)",
+        "measured": f"in the app: {round(100 * db_saving)} % less DB CPU, {round(100 * total_saving)} % less "
+                    "app+DB CPU per request",
+        "holds": db_saving >= 0.3,
+    }
+    write_result("claim-prepared-app", figures, f"python -m bench.claims prepared: {what}, "
+                 "DB_SERVER_SIDE_BINDING=1 (prepare_threshold 5) vs 0, same rate")
+    return figures
+
+
+def replicas() -> dict:
+    classes, what = _workload()
+    doc = _run("replicas-mirror", classes, {"DATABASE_REPLICA_URLS": servers.database_url()})
+    overall = doc["figures"]["overall"]
+    total, replica = overall["db_queries_per_request"] or 0, overall["replica_queries_per_request"] or 0
+    share = replica / total if total else 0.0
+    per_endpoint = {name: {"queries": e["db_queries_per_request"], "replica": e["replica_queries_per_request"]}
+                    for name, e in doc["figures"]["endpoints"].items()}
+    gain = round(1 / (1 - share), 2) if share < 1 else None
+    figures = {
+        "workload": what, "run": _brief(doc), "replica_share_of_queries": round(share, 3), "per_endpoint": per_endpoint,
+        "primary_capacity_gain": gain,
+        "plan": "4x read capacity (read replicas)",
+        "measured": f"{round(100 * share)} % of the queries went to the replica alias, so the primary serves "
+                    f"{gain}x the traffic for the same query load (reads after a write stay on the primary)",
+        "holds": bool(gain and gain >= 4),
+    }
+    write_result("claim-replicas", figures, f"python -m bench.claims replicas: {what} with a replica alias that "
+                 "mirrors the primary (DATABASE_REPLICA_URLS = the bench database), queries per alias counted "
+                 "per request by bench/middleware.py")
+    return figures
+
+
+def ratelimit() -> dict:
+    if not mix_works():
+        figures = {"plan": "prevent abuse, stable performance (rate limiting)", "holds": None,
+                   "measured": "not measured: needs the mix's endpoints (run after the domain apps land)"}
+        write_result("claim-ratelimit", figures, "python -m bench.claims ratelimit")
+        return figures
+    abuse = {"BENCH_ABUSERS": "1", "BENCH_ABUSE_WAIT_S": os.environ.get("BENCH_ABUSE_WAIT_S", "0.01")}
+    users = USERS + 1
+    base = _run("ratelimit-baseline", ["MobileUser"], {"RATE_LIMIT_ENABLED": "1"})
+    on = _run("ratelimit-on", ["MobileUser", "AbuserUser"], {"RATE_LIMIT_ENABLED": "1"}, users=users, locust_env=abuse)
+    off = _run("ratelimit-off", ["MobileUser", "AbuserUser"], {"RATE_LIMIT_ENABLED": "0"}, users=users,
+               locust_env=abuse)
+
+    def abuse_stats(doc):
+        e = doc["figures"]["endpoints"].get("abuse:GET /crossings/", {})
+        return {"requests": e.get("requests"), "statuses": e.get("statuses")}
+
+    figures = {
+        "baseline": _brief(base), "abuse_limited": _brief(on), "abuse_unlimited": _brief(off),
+        "abuser_limited": abuse_stats(on), "abuser_unlimited": abuse_stats(off),
+        "p95_ratio_limited": ratio(on["figures"]["overall"]["p95_ms"], base["figures"]["overall"]["p95_ms"]),
+        "p95_ratio_unlimited": ratio(off["figures"]["overall"]["p95_ms"], base["figures"]["overall"]["p95_ms"]),
+        "plan": "rate limiting prevents abuse, stable performance",
+        "measured": f"normal users' p95 {base['figures']['overall']['p95_ms']} ms alone, "
+                    f"{on['figures']['overall']['p95_ms']} ms beside an abuser with the limit, "
+                    f"{off['figures']['overall']['p95_ms']} ms without it",
+    }
+    figures["holds"] = bool(figures["p95_ratio_limited"] and figures["p95_ratio_unlimited"]
+                            and figures["p95_ratio_limited"] < figures["p95_ratio_unlimited"])
+    write_result("claim-ratelimit", figures, "python -m bench.claims ratelimit: the mix alone, then the mix plus one "
+                 "client hammering GET crossings/ (up to 100 req/s) with RATE_LIMIT_ENABLED=1 and =0; normal users' "
+                 "latency only")
+    return figures
+
+
+def caching() -> dict:
+    doc = read_result("loadtest-mix")
+    if not doc:
+        figures = {"plan": "80% cache hit rate", "holds": None, "measured": "not measured: run the mix first"}
+        write_result("claim-caching", figures, "python -m bench.claims caching")
+        return figures
+    f = doc["figures"]
+    gets = {name: e for name, e in f["endpoints"].items() if name.startswith("GET")}
+    served_from_cache = {name: e["requests_without_db_query"] for name, e in gets.items()}
+    n = sum(e["requests"] for e in gets.values())
+    share = sum((e["requests_without_db_query"] or 0) * e["requests"] for e in gets.values()) / n if n else None
+    redis_rate = f.get("redis", {}).get("hit_rate")
+    figures = {
+        "redis_keyspace_hit_rate": redis_rate, "get_requests_without_db_query": round(share, 3) if share else share,
+        "per_endpoint_without_db_query": served_from_cache, "source_run": "loadtest-mix",
+        "plan": "80% cache hit rate",
+        "measured": f"Redis keyspace hit rate {redis_rate}; {round(100 * (share or 0))} % of the mix's GETs "
+                    "were answered without any database query",
+        "holds": bool(redis_rate and redis_rate >= 0.8),
+    }
+    write_result("claim-caching", figures, "from the loadtest-mix run: Redis INFO keyspace_hits/misses over the "
+                 "window, and per GET endpoint the share of requests that sent no query to any database")
+    return figures
+
+
+def micro() -> None:
+    env = servers.env()
+    body_file = _api_bodies(env)
+    if body_file:
+        env["BENCH_GZIP_BODIES"] = body_file
+    result = subprocess.run([sys.executable, "-m", "bench.micro"], cwd=BASE_DIR, env=env, capture_output=True,
+                            text=True)
+    print(result.stdout, result.stderr[-2000:] if result.returncode else "", flush=True)
+
+
+def _api_bodies(env) -> str | None:
+    """Real responses of the mix's GET endpoints for one seeded user (for the gzip claim)."""
+    users = sorted(RESULTS_DIR.glob(".users-*.json"))
+    if not users:
+        return None
+    path = RESULTS_DIR / ".api-bodies.json"
+    script = f"""
+import json, django, os
+django.setup()
+from django.test import Client
+users = json.load(open({str(users[-1])!r}))
+c = Client()
+bodies = {{}}
+for u in users[:20]:
+    auth = {{"HTTP_AUTHORIZATION": "Bearer " + u.get("access", "")}}
+    for label, path in [("GET crossings/", "/api/v1/crossings/"), ("GET stories/feed/", "/api/v1/stories/feed/"),
+                        ("GET connections/", "/api/v1/connections/?status=accepted"), ("GET me/", "/api/v1/me/")]:
+        r = c.get(path, **auth)
+        if r.status_code == 200 and len(r.content) > len(bodies.get(label, "")):
+            bodies[label] = r.content.decode()
+json.dump(bodies, open({str(path)!r}, "w"))
+"""
+    result = subprocess.run([sys.executable, "-c", script], cwd=BASE_DIR, env=env, capture_output=True, text=True)
+    if result.returncode != 0 or not path.exists() or json.loads(path.read_text()) == {}:
+        return None
+    return str(path)
+
+
+AREA_CLAIMS = {  # claim -> (result-name prefixes of other areas, their docs page)
+    "partitioning": (("locations_", "locations-"), "docs/benchmarks/locations.md", "10x database capacity"),
+    "materialized view": (("stats_", "stats-", "analytics"), "docs/benchmarks/stats.md", "100x faster stats"),
+}
+
+
+def areas() -> dict:
+    """Claims measured by other areas' benchmarks: point at their results (JSON or Markdown)."""
+    found = {}
+    for claim, (prefixes, doc, plan) in AREA_CLAIMS.items():
+        results = [r for r in all_results() if r["name"].startswith(prefixes)]
+        page = Path(BASE_DIR / doc)
+        found[claim] = {"plan": plan, "results": [r["name"] for r in results],
+                        "doc": doc if page.exists() else None,
+                        "measured": "; ".join(str(r["figures"].get("measured") or r["figures"].get("summary") or "")
+                                              for r in results if r["figures"].get("measured") or
+                                              r["figures"].get("summary")) or
+                        (f"see {doc}" if page.exists() else "not measured yet by its area")}
+    write_result("claim-areas", found, "python -m bench.claims areas: read from the areas' own results")
+    return found
+
+
+STEPS = {"floor": floor, "mix": mix, "pooling": pooling, "prepared": prepared, "replicas": replicas,
+         "ratelimit": ratelimit, "caching": caching, "micro": micro, "areas": areas}
+
+
+def main(argv: list[str]) -> int:
+    for name in argv or list(STEPS):
+        print(f"== {name}", flush=True)
+        STEPS[name]()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
