@@ -18,6 +18,7 @@ class Progress:
         self.started = time.monotonic()
         self._tty = bool(getattr(self.stream, "isatty", lambda: False)())
         self._last_decile = -1
+        self._last_printed = -1
         self._last_draw = 0.0
 
     def __enter__(self):
@@ -52,7 +53,7 @@ class Progress:
             self.stream.flush()
             return
         decile = int(fraction * 10)
-        if force or decile > self._last_decile:
-            self._last_decile = decile
+        if (force and self.done != self._last_printed) or decile > self._last_decile:
+            self._last_decile, self._last_printed = decile, self.done
             self.stream.write(f"{self.label}: {self.done}/{self.total} ({fraction:.0%}) {elapsed:.1f}s\n")
             self.stream.flush()

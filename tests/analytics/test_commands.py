@@ -1,0 +1,100 @@
+"""The operator commands of analytics: seed_demo, replica_status (refresh_stats: test_stats.py)."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from accounts.models import User
+from analytics import demo, selectors
+
+
+def _run(*args) -> str:
+    out = io.StringIO()
+    call_command(*args, stdout=out, stderr=io.StringIO())
+    return out.getvalue()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_seed_demo_generates_every_part():
+    from connections.models import Connection, Message
+    from crossings.models import Crossing
+    from locations.models import City, Ping
+    from stories.models import Story
+
+    out = _run("seed_demo", "--users", "60", "--hours", "0.25", "--seed", "7", "--connect-fraction", "1")
+    assert "Demo data ready" in out
+    demo_users = User.objects.filter(phone__startswith=demo.DEMO_PHONE_PREFIX)
+    assert demo_users.count() == 60
+    assert City.objects.count() == 5
+    steps = int(0.25 * 3600 // 30)
+    assert Ping.objects.count() == 60 * steps
+    # Half of each city's users share a small centre: the real detector finds crossings.
+    crossings = Crossing.objects.count()
+    assert crossings > 0
+    assert Connection.objects.count() == crossings
+    assert Message.objects.exists()
+    assert Story.objects.exists()
+    assert selectors.stats()["users"]["total_users"] == 60  # stats refreshed at the end
+    assert "Log in as a demo user: phone +49152" in out
+    # Pings stay inside their city and are correctly typed.
+    ping = Ping.objects.first()
+    city = City.objects.get(pk=ping.city_id)
+    assert abs(ping.lat - city.lat) < 0.1 and abs(ping.lng - city.lng) < 0.1
+    assert (ping.expires_at - ping.recorded_at).total_seconds() == 24 * 3600
+
+
+@pytest.mark.django_db
+def test_seed_demo_dry_run_writes_nothing():
+    from locations.models import City
+
+    out = _run("seed_demo", "--users", "100", "--dry-run")
+    assert "Dry run" in out and "100 users" in out and "12000 pings" in out
+    assert not User.objects.exists()
+    assert not City.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_seed_demo_if_empty_and_adding_more():
+    _run("seed_demo", "--users", "10", "--hours", "0.05", "--no-detect")
+    assert "nothing to do" in _run("seed_demo", "--users", "10", "--if-empty")
+    _run("seed_demo", "--users", "5", "--hours", "0.05", "--no-detect")
+    phones = list(User.objects.order_by("phone").values_list("phone", flat=True))
+    assert len(phones) == len(set(phones)) == 15
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("args", [["--users", "0"], ["--hours", "25"], ["--density", "0"],
+                                  ["--connect-fraction", "2"], ["--ping-interval", "1"]])
+def test_seed_demo_rejects_bad_options(args):
+    with pytest.raises(CommandError):
+        _run("seed_demo", *args)
+
+
+def test_seed_demo_help_text():
+    parser = __import__("analytics.management.commands.seed_demo", fromlist=["Command"]).Command().create_parser(
+        "manage.py", "seed_demo")
+    text = parser.format_help()
+    assert "--users" in text and "--dry-run" in text and "COPY" in text
+
+
+def test_area_keeps_load_model_density():
+    assert demo.area_sides_km(100_000) == (10.0, 30.0)
+    centre, outer = demo.area_sides_km(1000)
+    assert round(centre, 3) == 1.0 and round(outer, 3) == 3.0
+    assert demo.scaled_sides_km(100_000, 0.25) == (20.0, 35.0)  # capped inside the city circle
+
+
+@pytest.mark.django_db(databases="__all__")
+def test_replica_status_reports_each_replica():
+    out = _run("replica_status")
+    assert "replica1" in out and "yes" in out  # the test replica mirrors the primary: no lag
+    _run("replica_status", "--fail-over", "5")
+
+
+@pytest.mark.django_db
+def test_replica_status_without_replicas(settings):
+    settings.REPLICA_ALIASES = []
+    assert "no replicas configured" in _run("replica_status")
