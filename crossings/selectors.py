@@ -91,7 +91,8 @@ def visible_crossings(user_id) -> QuerySet[Crossing]:
     if hidden:
         as_low &= ~Q(user_high_id__in=hidden)
         as_high &= ~Q(user_low_id__in=hidden)
-    return Crossing.objects.filter(as_low | as_high).defer("encounter_starts", "encounter_ends")
+    return (Crossing.objects.filter(as_low | as_high).select_related("city")
+            .defer("encounter_starts", "encounter_ends"))
 
 
 def get_visible_crossing(user_id, crossing_id) -> Crossing | None:
@@ -117,17 +118,9 @@ def crossing_row(crossing: Crossing, viewer_id) -> dict:
             "lat": round(crossing.place_lat, 5),
             "lng": round(crossing.place_lng, 5),
             "cell": crossing.place_cell,
-            "city": _city_name(crossing.city_id),
+            "city": crossing.city.name if crossing.city_id and crossing.city else None,
         },
     }
-
-
-def _city_name(city_id) -> str | None:
-    if city_id is None:
-        return None
-    from locations.models import City  # written rarely: cachalot caches this table
-
-    return City.objects.filter(pk=city_id).values_list("name", flat=True).first()
 
 
 def with_profiles(viewer_id, rows: list[dict]) -> list[dict]:

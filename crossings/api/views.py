@@ -1,0 +1,118 @@
+"""``GET crossings/`` and ``GET crossings/{id}/``: thin views over crossings.selectors.
+
+Pagination is keyset on (last_crossed_at, id), newest first.  The cursor is a crossing id
+(plus a direction), never a time: a time cursor would carry another user's exact ping time.
+The first page of each user is cached 15 minutes under the user's crossings version
+(bumped for both users when their crossing changes, and on blocks and profile changes);
+profiles and visibility are applied again on every request, so a block acts at once.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.core.cache import cache
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.response import Response
+from rest_framework.utils.urls import remove_query_param, replace_query_param
+from rest_framework.views import APIView
+
+from crossings import cache as cx_cache
+from crossings import selectors
+from crossings.api.serializers import CrossingOut, CrossingPageOut
+
+DEFAULT_PAGE_SIZE = 20
+MAX_PAGE_SIZE = 100
+
+
+def _page_size(request) -> int:
+    raw = request.query_params.get("page_size")
+    if raw is None:
+        return DEFAULT_PAGE_SIZE
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValidationError({"page_size": ["Must be an integer."]})
+    if not 1 <= value <= MAX_PAGE_SIZE:
+        raise ValidationError({"page_size": [f"Must be between 1 and {MAX_PAGE_SIZE}."]})
+    return value
+
+
+def _parse_cursor(raw: str | None) -> tuple[str, uuid.UUID] | None:
+    """``n.<id>`` (after that crossing) or ``p.<id>`` (before it)."""
+    if raw is None:
+        return None
+    direction, _, value = raw.partition(".")
+    try:
+        if direction not in ("n", "p"):
+            raise ValueError(direction)
+        return direction, uuid.UUID(value)
+    except ValueError:
+        raise NotFound("Invalid cursor.")
+
+
+def _rows_page(user_id, cursor: tuple[str, uuid.UUID] | None, size: int) -> tuple[list[dict], bool, bool]:
+    """(rows, has_next, has_previous) of one page, without profiles."""
+    qs = selectors.visible_crossings(user_id)
+    if cursor is None:
+        page = list(qs.order_by("-last_crossed_at", "-id")[: size + 1])
+        return [selectors.crossing_row(c, user_id) for c in page[:size]], len(page) > size, False
+    direction, anchor_id = cursor
+    anchor = qs.filter(pk=anchor_id).values("last_crossed_at", "id").first()
+    if anchor is None:
+        raise NotFound("Invalid cursor.")
+    from django.db.models import Q
+
+    last, aid = anchor["last_crossed_at"], anchor["id"]
+    if direction == "n":
+        after = Q(last_crossed_at__lt=last) | Q(last_crossed_at=last, id__lt=aid)
+        page = list(qs.filter(after).order_by("-last_crossed_at", "-id")[: size + 1])
+        return [selectors.crossing_row(c, user_id) for c in page[:size]], len(page) > size, True
+    before = Q(last_crossed_at__gt=last) | Q(last_crossed_at=last, id__gt=aid)
+    page = list(qs.filter(before).order_by("last_crossed_at", "id")[: size + 1])
+    rows = [selectors.crossing_row(c, user_id) for c in reversed(page[:size])]
+    return rows, True, len(page) > size
+
+
+def _first_page(user_id, size: int) -> tuple[list[dict], bool, bool]:
+    key = cx_cache.user_key(user_id, "page", size)
+    cached = cache.get(key)
+    if cached is not None:
+        return cached["rows"], cached["next"], False
+    rows, has_next, _ = _rows_page(user_id, None, size)
+    cache.set(key, {"rows": rows, "next": has_next}, cx_cache.FEED_TTL_S)
+    return rows, has_next, False
+
+
+class CrossingListView(APIView):
+    @extend_schema(
+        parameters=[OpenApiParameter("cursor", str), OpenApiParameter("page_size", int)],
+        responses=CrossingPageOut,
+    )
+    def get(self, request):
+        """People I crossed paths with, newest encounter first (CROSSINGS.md)."""
+        me = request.user.pk
+        size = _page_size(request)
+        cursor = _parse_cursor(request.query_params.get("cursor"))
+        rows, has_next, has_previous = _first_page(me, size) if cursor is None else _rows_page(me, cursor, size)
+        url = request.build_absolute_uri()
+        results = selectors.with_profiles(me, rows)
+        return Response({
+            "next": replace_query_param(url, "cursor", f"n.{rows[-1]['id']}") if has_next and rows else None,
+            "previous": (replace_query_param(url, "cursor", f"p.{rows[0]['id']}") if rows
+                         else remove_query_param(url, "cursor")) if has_previous else None,
+            "results": results,
+        })
+
+
+class CrossingDetailView(APIView):
+    @extend_schema(responses=CrossingOut)
+    def get(self, request, crossing_id: str):
+        """One crossing of mine, if its other user is visible to me."""
+        me = request.user.pk
+        crossing = selectors.get_visible_crossing(me, crossing_id)
+        items = selectors.with_profiles(me, [selectors.crossing_row(crossing, me)]) if crossing else []
+        if not items:
+            raise NotFound("No such crossing.")
+        return Response(items[0])

@@ -1,0 +1,165 @@
+"""The crossings API: feed, detail, pagination, caching, visibility and privacy."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from accounts import services as account_services
+from crossings import selectors
+from tests.conftest import client_for
+from tests.factories import make_crossing, make_user
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def me(db):
+    return make_user(display_name="Me")
+
+
+def _feed(client, **params):
+    response = client.get("/api/v1/crossings/", params)
+    assert response.status_code == 200, response.content
+    return response.json()
+
+
+def test_feed_newest_first_with_profiles_and_coarse_place(me):
+    now = timezone.now()
+    old, new = make_user(display_name="Old"), make_user(display_name="New")
+    make_crossing(me, old, at=now - timedelta(hours=3))
+    make_crossing(me, new, at=now - timedelta(minutes=5), times=2)
+    body = _feed(client_for(me))
+    assert [item["user"]["display_name"] for item in body["results"]] == ["New", "Old"]
+    item = body["results"][0]
+    assert set(item) == {"id", "user", "first_crossed_at", "last_crossed_at", "times", "place"}
+    assert item["times"] == 2
+    assert set(item["user"]) == {"id", "display_name", "bio", "avatar_url", "is_verified"}
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:00Z", item["last_crossed_at"])
+    assert item["place"]["cell"] and len(item["place"]["cell"]) == 15
+
+
+def test_feed_carries_no_raw_coordinates_phone_or_exact_times(me):
+    other = make_user()
+    at = timezone.now().replace(second=37, microsecond=123456)
+    crossing = make_crossing(me, other, at=at, lat=52.5212345, lng=13.4098765)
+    raw = client_for(me).get("/api/v1/crossings/").content.decode()
+    detail = client_for(me).get(f"/api/v1/crossings/{crossing.pk}/").content.decode()
+    for body in (raw, detail):
+        assert "52.5212345" not in body and "13.4098765" not in body
+        assert other.phone not in body and "123456" not in body and ":37" not in body
+    # The place is the centre of a cell of at least 500 m, not the ping.
+    from crossings.detection import EARTH_RADIUS_M
+
+    place = client_for(me).get(f"/api/v1/crossings/{crossing.pk}/").json()["place"]
+    import numpy as np
+
+    from crossings.detection import haversine_h
+
+    offset = 2 * EARTH_RADIUS_M * np.arcsin(np.sqrt(haversine_h(52.5212345, 13.4098765, place["lat"], place["lng"])))
+    assert offset < 1500
+
+
+def test_pagination_by_opaque_cursor(me):
+    now = timezone.now()
+    others = [make_user(display_name=f"U{i}") for i in range(5)]
+    for i, other in enumerate(others):
+        make_crossing(me, other, at=now - timedelta(minutes=i))
+    client = client_for(me)
+    first = _feed(client, page_size=2)
+    assert [r["user"]["display_name"] for r in first["results"]] == ["U0", "U1"]
+    assert first["previous"] is None and first["next"]
+    cursor = first["next"].split("cursor=")[1].split("&")[0]
+    assert "T" not in cursor and ":" not in cursor  # an id, not a time
+    second = client.get(first["next"]).json()
+    assert [r["user"]["display_name"] for r in second["results"]] == ["U2", "U3"]
+    third = client.get(second["next"]).json()
+    assert [r["user"]["display_name"] for r in third["results"]] == ["U4"] and third["next"] is None
+    back = client.get(third["previous"]).json()
+    assert [r["user"]["display_name"] for r in back["results"]] == ["U2", "U3"]
+
+
+@pytest.mark.parametrize("params,status", [
+    ({"page_size": "x"}, 400), ({"page_size": 0}, 400), ({"page_size": 101}, 400),
+    ({"cursor": "garbage"}, 404), ({"cursor": "n.00000000-0000-0000-0000-000000000000"}, 404),
+])
+def test_bad_input_is_a_clear_4xx(me, params, status):
+    response = client_for(me).get("/api/v1/crossings/", params)
+    assert response.status_code == status
+    assert response.json()
+
+
+def test_detail_and_404s(me):
+    other, stranger = make_user(), make_user()
+    crossing = make_crossing(me, other)
+    assert client_for(me).get(f"/api/v1/crossings/{crossing.pk}/").status_code == 200
+    assert client_for(other).get(f"/api/v1/crossings/{crossing.pk}/").status_code == 200
+    assert client_for(stranger).get(f"/api/v1/crossings/{crossing.pk}/").status_code == 404
+    assert client_for(me).get("/api/v1/crossings/not-a-uuid/").status_code == 404
+    assert client_for(me).get("/api/v1/crossings/").status_code == 200
+
+
+def test_unauthenticated_is_401(api):
+    assert api.get("/api/v1/crossings/").status_code == 401
+
+
+def test_block_hides_an_existing_crossing_at_once_both_ways(me, django_capture_on_commit_callbacks):
+    other = make_user()
+    crossing = make_crossing(me, other)
+    assert len(_feed(client_for(me))["results"]) == 1  # cached now
+    with django_capture_on_commit_callbacks(execute=True):
+        account_services.block_user(blocker_id=other.pk, blocked_id=me.pk)
+    assert _feed(client_for(me))["results"] == []
+    assert _feed(client_for(other))["results"] == []
+    assert client_for(me).get(f"/api/v1/crossings/{crossing.pk}/").status_code == 404
+    assert not selectors.have_crossed(me.pk, other.pk)
+    with django_capture_on_commit_callbacks(execute=True):
+        account_services.unblock_user(blocker_id=other.pk, blocked_id=me.pk)
+    assert len(_feed(client_for(me))["results"]) == 1
+
+
+def test_shadow_banned_user_sees_own_crossings_but_nobody_sees_them(me, django_capture_on_commit_callbacks):
+    banned = make_user()
+    make_crossing(me, banned)
+    assert len(_feed(client_for(me))["results"]) == 1
+    with django_capture_on_commit_callbacks(execute=True):
+        account_services.set_shadow_ban([banned.pk], True)
+    assert _feed(client_for(me))["results"] == []
+    assert [r["user"]["id"] for r in _feed(client_for(banned))["results"]] == [str(me.pk)]
+    assert not selectors.have_crossed(me.pk, banned.pk)
+
+
+def test_deactivated_user_disappears(me, django_capture_on_commit_callbacks):
+    gone = make_user()
+    make_crossing(me, gone)
+    _feed(client_for(me))
+    with django_capture_on_commit_callbacks(execute=True):
+        account_services.deactivate_user(gone.pk)
+    assert _feed(client_for(me))["results"] == []
+
+
+def test_crossing_makes_profile_visible(me):
+    other, stranger = make_user(), make_user()
+    make_crossing(me, other)
+    assert client_for(me).get(f"/api/v1/users/{other.pk}/").status_code == 200
+    assert client_for(me).get(f"/api/v1/users/{stranger.pk}/").status_code == 404
+    assert selectors.have_crossed(other.pk, me.pk)
+    assert selectors.crossed_user_ids(me.pk) == {other.pk}
+
+
+def test_first_page_is_cached_and_invalidated_on_change(me):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    other = make_user()
+    make_crossing(me, other)
+    client = client_for(me)
+    _feed(client)
+    with CaptureQueriesContext(connection) as queries:
+        _feed(client)
+    assert not [q for q in queries.captured_queries if "crossings" in q["sql"]]
+    make_crossing(me, make_user())  # bumps both users' versions, as the detector does
+    assert len(_feed(client)["results"]) == 2
