@@ -43,5 +43,13 @@ BEAT_SCHEDULE: dict[str, dict] = {
         "schedule": 600.0,
         "options": {"expires": 540},
     },
+    # crossings: detect crossings in the pings ingested since the last run (runs take turns
+    # through a row lock; a run that finds the lock taken skips).  Crossings expire through
+    # the "crossings" sweeper registered with sweep-expired above.
+    "detect-crossings": {
+        "task": "crossings.detect",
+        "schedule": 60.0,
+        "options": {"expires": 55},
+    },
 }
 app.conf.beat_schedule = BEAT_SCHEDULE
