@@ -31,8 +31,16 @@ setup: venv
 migrate: venv
 	$(PY) manage.py migrate --no-input
 
+# Demo data: `make run` loads a small demo data set on a fresh database (no users besides
+# staff) so that crossings, feeds and statistics show at once; DEMO=0 skips it, DEMO_USERS
+# sets its size.  `make demo` adds a data set at any time (see docs/operations.md).
+DEMO ?= 1
+DEMO_USERS ?= 1000
+DEMO_ARGS ?= --users $(DEMO_USERS) --hours 1 --density 0.25
+
 run: setup
 	$(PY) manage.py ensure_demo_staff
+	@if [ "$(DEMO)" != "0" ]; then $(PY) manage.py seed_demo --if-fresh $(DEMO_ARGS); fi
 	$(PY) manage.py serve
 
 test: venv
@@ -67,3 +75,6 @@ lint: venv
 
 format: venv
 	$(VENV)/bin/ruff format .
+
+demo: setup
+	$(PY) manage.py seed_demo $(DEMO_ARGS)

@@ -505,6 +505,13 @@ def _best_sample_phone(user_ids: list[str]) -> str | None:
     return row[0] if row else None
 
 
+def database_is_fresh() -> bool:
+    """No users but staff: a new checkout, where demo data helps more than it surprises."""
+    from accounts.models import User
+
+    return not User.objects.filter(is_staff=False).exists()
+
+
 def demo_users_exist() -> bool:
     from accounts.models import User
 

@@ -98,3 +98,12 @@ def test_replica_status_reports_each_replica():
 def test_replica_status_without_replicas(settings):
     settings.REPLICA_ALIASES = []
     assert "no replicas configured" in _run("replica_status")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_seed_demo_if_fresh_only_seeds_a_database_without_users():
+    User.objects.create_superuser("+14155550100", "pw-123456789", display_name="Staff")
+    _run("seed_demo", "--if-fresh", "--users", "8", "--hours", "0.05", "--no-detect")
+    assert User.objects.filter(is_staff=False).count() == 8
+    assert "no demo data added" in _run("seed_demo", "--if-fresh", "--users", "8")
+    assert User.objects.filter(is_staff=False).count() == 8

@@ -33,13 +33,19 @@ class Command(BaseCommand):
         parser.add_argument("--no-detect", action="store_true", help="do not run the crossing detector")
         parser.add_argument("--seed", type=int, default=None, help="random seed, for a reproducible data set")
         parser.add_argument("--if-empty", action="store_true",
-                            help="do nothing if demo users exist already (what `make run DEMO=1` uses)")
+                            help="do nothing if demo users exist already")
+        parser.add_argument("--if-fresh", action="store_true",
+                            help="do nothing unless the database is fresh (no users besides staff): what "
+                                 "`make run` uses to offer demo data once")
         parser.add_argument("--dry-run", action="store_true", help="print what would be generated; write nothing")
 
     def handle(self, *args, **o):
         options = self._options(o)
         if o["if_empty"] and demo.demo_users_exist():
             self.stdout.write("Demo users exist already; nothing to do (drop --if-empty to add more).")
+            return
+        if o["if_fresh"] and not demo.database_is_fresh():
+            self.stdout.write("The database has users already; no demo data added (`make demo` adds some).")
             return
         plan = demo.plan(options)
         self.stdout.write(
