@@ -49,6 +49,11 @@ class TokenUser(LazyObject):
     is_authenticated = True
     is_anonymous = False
 
+    def __bool__(self):
+        # LazyObject's __bool__ would load the row: DRF's IsAuthenticated does
+        # ``bool(request.user and ...)`` on every request.
+        return True
+
     @property
     def is_staff(self):
         return self._claims.is_staff if self._wrapped is empty else self._wrapped.is_staff
