@@ -136,3 +136,26 @@ def _histogram_count(name):
             if sample.name.endswith("_count") and sample.labels.get("task") == name:
                 return sample.value
     return 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_detector_lag_is_the_age_of_the_oldest_unprocessed_ping():
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from analytics.detector import detector_lag_seconds
+    from crossings.detector import run_detection
+    from locations.models import Ping
+    from tests.factories import make_city, make_ping
+
+    make_city()
+    user = make_user()
+    assert detector_lag_seconds() == 0.0
+    make_ping(user, recorded_at=timezone.now() - timedelta(minutes=1))
+    Ping.objects.update(received_at=timezone.now() - timedelta(seconds=90))
+    assert 89 <= detector_lag_seconds() < 120
+    run_detection()
+    assert detector_lag_seconds() == 0.0
+    make_ping(user, recorded_at=timezone.now())
+    assert 0 <= detector_lag_seconds() < 30
