@@ -21,7 +21,8 @@ MOVED), so this is a small ``BaseCache`` of our own.  What differs from a single
 ``LOCATION`` is a list (or comma-separated string) of ``redis://host:port`` start nodes;
 the client discovers the rest.  Values are pickled, integers stored as is so that
 ``incr`` is atomic (as Django's ``RedisCache`` does).  The raw client is
-``cache.redis_client()`` (see ``config.cache.redis_client``).
+``cache.redis_client()`` (see ``config.cache.redis_client``).  ``get`` counts hits, misses
+and failures in django-prometheus's cache metrics, as the single-Redis backend does.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from collections import defaultdict
 from urllib.parse import urlsplit
 
 from django.core.cache.backends.base import DEFAULT_TIMEOUT, BaseCache
+from django_prometheus.cache import metrics
 from redis.cluster import ClusterPipeline, RedisCluster
 
 logger = logging.getLogger(__name__)
@@ -191,8 +193,17 @@ class RedisClusterCache(BaseCache):
 
     def get(self, key, default=None, version=None):
         key = self.make_and_validate_key(key, version=version)
-        value = self._retrying(lambda client: client.get(key), read=True)
-        return default if value is None else _loads(value)
+        metrics.django_cache_get_total.labels(backend="redis_cluster").inc()
+        failed = object()
+        value = self._retrying(lambda client: client.get(key), failed, read=True)
+        if value is failed:
+            metrics.django_cache_get_fail_total.labels(backend="redis_cluster").inc()
+            return default
+        if value is None:
+            metrics.django_cache_misses_total.labels(backend="redis_cluster").inc()
+            return default
+        metrics.django_cache_hits_total.labels(backend="redis_cluster").inc()
+        return _loads(value)
 
     def set(self, key, value, timeout=DEFAULT_TIMEOUT, version=None):
         key = self.make_and_validate_key(key, version=version)

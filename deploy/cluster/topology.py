@@ -307,10 +307,21 @@ class Topology:
 
     def redis_masters(self) -> list[int]:
         """Ports of the nodes that are masters now (they change after a failover)."""
+        return self._nodes_with_role("master")
+
+    def redis_replicas(self) -> list[int]:
+        return self._nodes_with_role("slave")
+
+    def _nodes_with_role(self, role: str) -> list[int]:
+        listing = ""
+        for port in self.redis_ports:  # any node that answers
+            listing = self._redis_cli(port, "CLUSTER", "NODES")
+            if listing.strip():
+                break
         masters = []
-        for line in self._redis_cli(self.redis_ports[0], "CLUSTER", "NODES").splitlines():
+        for line in listing.splitlines():
             parts = line.split()
-            if len(parts) > 2 and "master" in parts[2] and "fail" not in parts[2]:
+            if len(parts) > 2 and role in parts[2].split(",") and "fail" not in parts[2]:
                 masters.append(int(parts[1].split("@")[0].rsplit(":", 1)[1]))
         return masters
 

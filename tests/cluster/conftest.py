@@ -126,7 +126,7 @@ class Load:
             with self._lock:
                 self.result.latencies.append(elapsed)
                 if error:
-                    self.result.failed.append((time.monotonic(), error))
+                    self.result.failed.append((time.monotonic(), index, error))
                 else:
                     self.result.ok += 1
             n += 1
