@@ -190,6 +190,8 @@ class SessionAdmin(BigTableAdminMixin, admin.ModelAdmin):
         return False
 
     def get_search_results(self, request, queryset, search_term):
+        if not search_term.strip():
+            return queryset, False
         try:
             return queryset.filter(user_id=search_term.strip()), False
         except ValidationError:
@@ -240,13 +242,10 @@ class UserReportAdmin(BigTableAdminMixin, admin.ModelAdmin):
                        "resolved_by")
     actions = ("resolve", "dismiss", "deactivate_reported", "shadow_ban_reported")
 
-    def get_queryset(self, request):
+    def get_ordering(self, request):
         open_first = Case(When(status=ReportStatus.OPEN, then=Value(0)), default=Value(1),
                           output_field=IntegerField())
-        return super().get_queryset(request).alias(open_first=open_first)
-
-    def get_ordering(self, request):
-        return ("open_first", "created_at")
+        return (open_first.asc(), "created_at")
 
     def has_add_permission(self, request):
         return False
