@@ -159,3 +159,38 @@ def test_detector_lag_is_the_age_of_the_oldest_unprocessed_ping():
     assert detector_lag_seconds() == 0.0
     make_ping(user, recorded_at=timezone.now())
     assert 0 <= detector_lag_seconds() < 30
+
+
+def _referenced_metrics(text: str) -> set[str]:
+    import re
+
+    return set(re.findall(r"\b((?:django|crossings|celery)_[a-z0-9_]+)", text))
+
+
+@pytest.mark.django_db(transaction=True, databases="__all__")
+def test_dashboard_and_alerts_use_metrics_the_app_exports(api):
+    """Every metric the Grafana panels and alert rules query exists on /metrics."""
+    import json
+    from pathlib import Path
+
+    import yaml
+    from django.conf import settings
+
+    from deploy.grafana.build_dashboard import build
+
+    root = Path(settings.BASE_DIR) / "deploy"
+    dashboard = json.loads((root / "grafana" / "crossings.json").read_text())
+    assert dashboard == build(), "crossings.json is stale: run python deploy/grafana/build_dashboard.py"
+    alerts = yaml.safe_load((root / "prometheus" / "alerts.yml").read_text())
+    names = {rule["alert"] for group in alerts["groups"] for rule in group["rules"]}
+    assert {"CrossingsHighErrorRate", "CrossingsHighP99Latency", "CrossingsReplicaLag", "CrossingsDetectorLag",
+            "CrossingsCeleryQueueLong"} <= names
+    scrape = yaml.safe_load((root / "prometheus" / "prometheus.yml").read_text())
+    assert scrape["scrape_configs"][0]["metrics_path"] == "/metrics"
+
+    api.get("/health/ready/")
+    body = api.get("/metrics").content.decode()
+    referenced = _referenced_metrics(json.dumps(dashboard)) | _referenced_metrics(json.dumps(alerts))
+    # A labelled histogram shows its _bucket series only after a first observation.
+    missing = sorted(name for name in referenced if name not in body and name.removesuffix("_bucket") not in body)
+    assert not missing, missing
