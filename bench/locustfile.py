@@ -359,7 +359,7 @@ class MobileUser(HttpUser):
         if not self.connections:
             return self.connections_list()
         conn = random.choice(self.connections)
-        with self.client.post(f"{API}/connections/{conn['id']}/messages/", json={"text": "see you there?"},
+        with self.client.post(f"{API}/connections/{conn['id']}/messages/", json={"body": "see you there?"},
                               name="POST /connections/[id]/messages/", catch_response=True) as resp:
             self._check(resp, allowed=(201, 404))
 

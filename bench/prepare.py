@@ -59,8 +59,6 @@ def _positions(user_ids: list) -> dict:
 
     positions = {}
     try:
-        from locations import selectors  # noqa: F401 - present once the locations app landed
-
         with connection.cursor() as cur:
             cur.execute(
                 "SELECT DISTINCT ON (user_id) user_id::text, lat, lng FROM locations_ping "
@@ -69,7 +67,7 @@ def _positions(user_ids: list) -> dict:
             )
             positions = {row[0]: (float(row[1]), float(row[2])) for row in cur.fetchall()}
     except Exception:  # another table layout, or no pings yet: the city centres below
-        connection.rollback() if connection.in_atomic_block else None
+        positions = {}
     return positions
 
 
@@ -77,7 +75,7 @@ def _city_centres() -> list[tuple[float, float]]:
     try:
         from locations.models import City
 
-        centres = [(float(c.center_lat), float(c.center_lng)) for c in City.objects.all()]
+        centres = [(float(c.lat), float(c.lng)) for c in City.objects.all()]
         if centres:
             return centres
     except Exception:
@@ -93,7 +91,10 @@ def prepare(count: int, tokens: bool) -> list[dict]:
     from accounts.models import User
 
     created = ensure_users(count)
-    users = list(User.objects.filter(is_active=True, is_staff=False).order_by("created_at", "id")[:count])
+    # Seeded users (with crossings, connections, stories) first; plain bench users only to fill up.
+    active = User.objects.filter(is_active=True, is_staff=False).order_by("created_at", "id")
+    users = list(active.exclude(display_name__startswith="Bench ")[:count])
+    users += list(active.filter(display_name__startswith="Bench ")[: count - len(users)])
     User.objects.filter(pk__in=[u.pk for u in users]).update(password=make_password(BENCH_PASSWORD))
     positions = _positions([u.pk for u in users])
     centres = _city_centres()

@@ -1,0 +1,125 @@
+"""Capacity plan from measured CPU per request: instances and monthly cost per tier.
+
+    make capacity            # from bench/results/loadtest-mix.json
+    python -m bench.capacity --app-ms 1.0 --db-ms 0.25 --redis-ms 0.05
+
+vCPUs per tier = requests/s x CPU ms per request / 1000 / 0.7 (LOAD_MODEL.md: 0.1 req/s
+per concurrent user, 70 % target utilisation).  Instances at the plan's own prices
+(SCALABILITY_PLAN.md, "Scaled (100K users)"), printed beside the plan's table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+
+from bench.common import read_result, write_result
+
+REQ_PER_USER_S = 0.1
+UTILISATION = 0.7
+# The plan's instance types and prices ($/month), from its cost table.
+APP = {"type": "c5.2xlarge", "vcpu": 8, "usd": 120}  # 5 for $600
+DB_PRIMARY = {"type": "db.r5.2xlarge", "vcpu": 8, "usd": 500}
+DB_REPLICA = {"type": "db.r5.large", "vcpu": 2, "usd": 150}  # 3 for $450
+CACHE = {"type": "r5.large (ElastiCache)", "vcpu": 2, "usd": 100}  # 6 for $600
+FIXED = {"load balancer": 20, "CDN": 100, "S3": 50}
+PLAN = {"app": (5, 600), "db primary": (1, 500), "db replicas": (3, 450), "cache": (6, 600), "fixed": (None, 170),
+        "total": (None, 2320)}
+
+
+def vcpus(users: int, cpu_ms: float) -> float:
+    return users * REQ_PER_USER_S * cpu_ms / 1000 / UTILISATION
+
+
+def plan_for(users: int, app_ms: float, db_ms: float, redis_ms: float, read_share: float = 0.8) -> dict:
+    """Instances and cost for ``users`` concurrent users.
+
+    The database's vCPUs are split: writes and the reads that must stay on the primary go
+    to one primary (scaled up to db.r5.2xlarge, then more primaries are needed: sharding
+    by city), the rest to db.r5.large replicas.  Redis needs at least 2 nodes (a replica).
+    """
+    app_v, db_v, redis_v = vcpus(users, app_ms), vcpus(users, db_ms), vcpus(users, redis_ms)
+    app_n = max(1, math.ceil(app_v / APP["vcpu"]))
+    primary_v = db_v * (1 - read_share)
+    replica_v = db_v * read_share
+    primaries = max(1, math.ceil(primary_v / DB_PRIMARY["vcpu"]))
+    replicas = math.ceil(replica_v / DB_REPLICA["vcpu"])
+    cache_n = max(2, math.ceil(redis_v / CACHE["vcpu"]))
+    cost = {
+        "app": app_n * APP["usd"], "db primary": primaries * DB_PRIMARY["usd"],
+        "db replicas": replicas * DB_REPLICA["usd"], "cache": cache_n * CACHE["usd"], "fixed": sum(FIXED.values()),
+    }
+    cost["total"] = sum(cost.values())
+    return {
+        "users": users, "req_per_s": users * REQ_PER_USER_S,
+        "vcpu": {"app": round(app_v, 1), "db": round(db_v, 1), "redis": round(redis_v, 1)},
+        "instances": {"app": app_n, "db primary": primaries, "db replicas": replicas, "cache": cache_n},
+        "cost_usd_month": cost,
+    }
+
+
+def table(plans: list[dict], inputs: dict) -> str:
+    lines = [
+        f"CPU ms per request (measured: {inputs['source']}): app {inputs['app_ms']}, db {inputs['db_ms']}, "
+        f"redis {inputs['redis_ms']}; reads off the primary {round(100 * inputs['read_share'])} %",
+        "",
+        "| tier | plan (100k) | " + " | ".join(f"{p['users']:,} users" for p in plans) + " |",
+        "| --- | --- | " + " | ".join("---" for _ in plans) + " |",
+    ]
+    types = {"app": APP["type"], "db primary": DB_PRIMARY["type"], "db replicas": DB_REPLICA["type"],
+             "cache": CACHE["type"]}
+    for tier, kind in types.items():
+        n, usd = PLAN[tier]
+        cells = [f"{p['instances'][tier]} x {kind}: ${p['cost_usd_month'][tier]:,}" for p in plans]
+        lines.append(f"| {tier} | {n} x {kind}: ${usd:,} | " + " | ".join(cells) + " |")
+    lines.append("| LB + CDN + S3 | $170 | " + " | ".join("$170" for _ in plans) + " |")
+    lines.append("| **total / month** | **$2,320** | " + " | ".join(f"**${p['cost_usd_month']['total']:,}**"
+                                                              for p in plans) + " |")
+    lines.append("| vCPU app / db / redis | 40 / 14 / 12 | " + " | ".join(
+        f"{p['vcpu']['app']} / {p['vcpu']['db']} / {p['vcpu']['redis']}" for p in plans) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def measured_inputs() -> dict:
+    doc = read_result("loadtest-mix")
+    replicas = read_result("claim-replicas")
+    read_share = (replicas or {}).get("figures", {}).get("replica_share_of_queries") or 0.8
+    if not doc or "cpu_ms_per_request" not in doc["figures"]:
+        return {}
+    cpu = doc["figures"]["cpu_ms_per_request"]
+    return {"app_ms": cpu["app"], "db_ms": cpu["db"], "redis_ms": cpu.get("redis", 0.0), "read_share": read_share,
+            "source": f"loadtest-mix of {doc['measured_at']}"}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--app-ms", type=float)
+    parser.add_argument("--db-ms", type=float)
+    parser.add_argument("--redis-ms", type=float)
+    parser.add_argument("--read-share", type=float, help="share of DB work that replicas can take (default: measured)")
+    args = parser.parse_args(argv)
+    inputs = measured_inputs()
+    for key in ("app_ms", "db_ms", "redis_ms", "read_share"):
+        if getattr(args, key) is not None:
+            inputs[key] = getattr(args, key)
+            inputs["source"] = "given on the command line"
+    if not {"app_ms", "db_ms", "redis_ms"} <= inputs.keys():
+        print("No measurement: run `make loadtest` (or give --app-ms/--db-ms/--redis-ms).", file=sys.stderr)
+        return 1
+    inputs.setdefault("read_share", 0.8)
+    plans = [plan_for(u, inputs["app_ms"], inputs["db_ms"], inputs["redis_ms"], inputs["read_share"])
+             for u in (100_000, 1_000_000)]
+    target = plan_for(100_000, 1.0, 0.25, inputs["redis_ms"], inputs["read_share"])
+    text = table(plans, inputs)
+    print(text)
+    print(f"At the targets (app 1.0 ms, db 0.25 ms): 100,000 users need {target['vcpu']['app']} app vCPU and "
+          f"{target['vcpu']['db']} db vCPU, ${target['cost_usd_month']['total']:,}/month.")
+    write_result("capacity", {"inputs": inputs, "plans": plans, "at_targets_100k": target, "plan_total_usd": 2320,
+                              "table_md": text},
+                 "python -m bench.capacity (make capacity): vCPU = users x 0.1 req/s x CPU ms / 1000 / 0.7 per tier")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
