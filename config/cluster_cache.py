@@ -176,6 +176,12 @@ class RedisClusterCache(BaseCache):
 
         return self._retrying(run, default=defaultdict(lambda: [None]))
 
+    def get_backend_timeout(self, timeout=DEFAULT_TIMEOUT):
+        """Seconds to live (BaseCache's default is an absolute time, for memcached), None: forever."""
+        if timeout == DEFAULT_TIMEOUT:
+            timeout = self.default_timeout
+        return None if timeout is None else max(0, timeout)
+
     def _expiry_args(self, timeout) -> tuple:
         timeout = self.get_backend_timeout(timeout)
         if timeout is None:
