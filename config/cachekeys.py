@@ -23,71 +23,89 @@ Correctness rules the callers follow:
 * Loaders of a miss read the primary (``db_router.use_primary``): a lagging replica would
   otherwise put stale data under the new version for a whole TTL.
 
-Redis down: every function degrades to "miss" (reads) or "nothing to do" (bumps), logs a
-warning and opens a short circuit breaker (``CACHE_BREAKER_SECONDS``), so that requests do
-not each wait for a timeout while Redis is away.  The database stays the source of truth;
-values cached before an outage can outlive a bump lost during it by at most their TTL.
+Redis down: every function degrades to "miss" (reads) or "nothing to do" (bumps) and logs
+a warning; the circuit breaker of ``config.redis_breaker`` (shared by every Redis call of the
+process) then fails calls at once for ``CACHE_BREAKER_SECONDS``, so that requests do not each
+wait for a timeout while Redis is away.  The database stays the source of truth.
+A bump lost during an outage would let a value cached before it live on if Redis comes back
+with its data (a partition rather than a restart); so a process that saw Redis fail bumps a
+global *epoch*, part of every value key, on its first successful call afterwards: everything
+cached before the outage becomes unreachable at once.  The epoch is read in the same
+``MGET`` as the versions, so it costs no round trip.
 """
 
 from __future__ import annotations
 
 import logging
 import pickle
-import threading
 import time
 from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, field
 
-from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
+from prometheus_client import Counter
 
+from config import redis_breaker
 from config.cache import redis_client
 
 logger = logging.getLogger(__name__)
 
 VERSION_TTL_S = 7 * 24 * 3600  # far longer than any value's TTL (see _fresh_version)
 
-_breaker_lock = threading.Lock()
-_breaker_open_until = 0.0
+_EPOCH = "__epoch__"
 
-
-def _breaker_seconds() -> float:
-    return float(getattr(settings, "CACHE_BREAKER_SECONDS", 2.0))
+READS = Counter("crossings_cache_versioned_reads", "Values read through config.cachekeys, by namespace and "
+                "result (hit, miss, down)", ["namespace", "result"])
 
 
 def redis_available() -> bool:
-    """False while the breaker is open after a Redis error."""
-    return time.monotonic() >= _breaker_open_until
+    """False while the breaker (config.redis_breaker) is open after a Redis error."""
+    return redis_breaker.available()
 
 
 def _trip(exc: BaseException, what: str) -> None:
-    global _breaker_open_until
-    with _breaker_lock:
-        _breaker_open_until = time.monotonic() + _breaker_seconds()
-    logger.warning("cache unavailable during %s; serving from the database: %s", what, exc)
+    redis_breaker.trip(exc, what)
 
 
 def reset_breaker() -> None:
     """Close the breaker (tests, or an operator who knows Redis is back)."""
-    global _breaker_open_until
-    with _breaker_lock:
-        _breaker_open_until = 0.0
+    redis_breaker.reset()
+
+
+def _client():
+    """The Redis client; after an outage seen by this process, the epoch is bumped first."""
+    client = redis_client()
+    if redis_breaker.take_missed_writes():
+        try:
+            client.incr(_epoch_key())
+        except Exception:
+            redis_breaker.note_missed_writes()
+            raise
+        logger.warning("cache reachable again: epoch bumped, values cached before the outage dropped")
+    return client
+
+
+def _epoch_key() -> str:
+    return cache.make_key(f"v:{_EPOCH}")
 
 
 def _version_key(namespace: str, owner: Hashable) -> str:
     return cache.make_key(f"v:{namespace}:{owner}")
 
 
-def versioned_key(namespace: str, owner: Hashable, version: int, suffix: str = "") -> str:
-    """The full Redis key of ``owner``'s value at ``version`` (``suffix`` tells pages apart)."""
+def versioned_key(namespace: str, owner: Hashable, version, suffix: str = "") -> str:
+    """The full Redis key of ``owner``'s value at ``version`` (``suffix`` tells pages apart).
+
+    ``version`` is ``"<epoch>.<owner's version>"`` as returned in ``Batch.versions``.
+    """
     return cache.make_key(f"c:{namespace}:{owner}:{version}:{suffix}")
 
 
 def _fresh_version() -> int:
     # A version key evicted by memory pressure comes back larger than any value it had
-    # (milliseconds grow faster than bumps), so an old value can never be read again.
-    return time.time_ns() // 1_000_000
+    # (nanoseconds grow faster than bumps, each a round trip), so an old value is never read again.
+    return time.time_ns()
 
 
 def _encode(value) -> bytes:
@@ -117,7 +135,7 @@ class Batch:
         if not values or not redis_available():
             return
         try:
-            pipe = redis_client().pipeline(transaction=False)
+            pipe = _client().pipeline(transaction=False)
             for owner, value in values.items():
                 version = self.versions.get(owner)
                 if version is not None:
@@ -132,20 +150,24 @@ def get_many_versioned(namespace: str, owners: Iterable[Hashable], suffix: str =
     """Cached values of many owners in at most two round trips; misses are left to the caller."""
     ids = list(dict.fromkeys(str(o) for o in owners))
     batch = Batch(namespace=namespace, suffix=suffix, ids=ids)
-    if not ids or not redis_available():
+    if not ids:
+        return batch
+    if not redis_available():
+        READS.labels(namespace, "down").inc(len(ids))
         return batch
     try:
-        client = redis_client()
-        raw_versions = client.mget([_version_key(namespace, owner) for owner in ids])
+        client = _client()
+        raw_epoch, *raw_versions = client.mget([_epoch_key()] + [_version_key(namespace, o) for o in ids])
+        epoch = int(raw_epoch or 0)
         pipe = client.pipeline(transaction=False)
         known, fresh = [], []
         for owner, raw in zip(ids, raw_versions, strict=True):
             if raw is None:
                 version = _fresh_version()
                 pipe.set(_version_key(namespace, owner), version, nx=True, ex=VERSION_TTL_S)
-                fresh.append((owner, version))
+                fresh.append((owner, f"{epoch}.{version}"))
             else:
-                batch.versions[owner] = int(raw)
+                batch.versions[owner] = f"{epoch}.{int(raw)}"
                 known.append(owner)
         if known:
             pipe.mget([versioned_key(namespace, o, batch.versions[o], suffix) for o in known])
@@ -153,6 +175,7 @@ def get_many_versioned(namespace: str, owners: Iterable[Hashable], suffix: str =
     except Exception as exc:
         _trip(exc, f"read {namespace}")
         batch.versions.clear()
+        READS.labels(namespace, "down").inc(len(ids))
         return batch
     for (owner, version), created in zip(fresh, results, strict=False):
         # Lost a SET NX race: another reader set a version first; do not cache under ours.
@@ -165,6 +188,10 @@ def get_many_versioned(namespace: str, owners: Iterable[Hashable], suffix: str =
                     batch.hits[owner] = _decode(raw)
                 except Exception:  # a value from an incompatible release: a miss
                     logger.warning("undecodable cache value for %s:%s", namespace, owner)
+    if batch.hits:
+        READS.labels(namespace, "hit").inc(len(batch.hits))
+    if len(ids) > len(batch.hits):
+        READS.labels(namespace, "miss").inc(len(ids) - len(batch.hits))
     return batch
 
 
@@ -185,7 +212,7 @@ def bump(namespace: str, *owners: Hashable) -> None:
     if not owners:
         return
     try:
-        pipe = redis_client().pipeline(transaction=False)
+        pipe = _client().pipeline(transaction=False)
         for owner in owners:
             _pipe_bump(pipe, _version_key(namespace, owner))
         pipe.execute()
@@ -207,7 +234,7 @@ def bump_many(pairs: Iterable[tuple[str, Hashable]]) -> None:
     if not keys:
         return
     try:
-        pipe = redis_client().pipeline(transaction=False)
+        pipe = _client().pipeline(transaction=False)
         for key in keys:
             _pipe_bump(pipe, key)
         pipe.execute()

@@ -187,13 +187,14 @@ if TESTING:
 
 def _redis_retry():
     from redis.backoff import NoBackoff
-    from redis.retry import Retry
 
-    return Retry(NoBackoff(), env_int("REDIS_RETRIES", 1))
+    from config.redis_breaker import BreakerRetry
+
+    return BreakerRetry(NoBackoff(), env_int("REDIS_RETRIES", 1))
 
 
 DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True
-# After a Redis error, config.cachekeys skips Redis this long instead of waiting on it per call.
+# After a Redis error, every Redis call fails fast this long (config/redis_breaker.py).
 CACHE_BREAKER_SECONDS = env_float("CACHE_BREAKER_SECONDS", 2.0)
 
 CACHES = {

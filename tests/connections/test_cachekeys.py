@@ -1,0 +1,60 @@
+"""config.cachekeys on the real Redis: round trips, invalidation, eviction, outage, recovery."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.cache import cache
+from redis.connection import AbstractConnection
+
+from config import cachekeys
+
+
+@pytest.fixture
+def round_trips(monkeypatch):
+    """Count round trips to Redis (packets sent), passing every call through to the server."""
+    sent = []
+    original = AbstractConnection.send_packed_command
+
+    def counting(self, command, check_health=True):
+        sent.append(1)
+        return original(self, command, check_health)
+
+    monkeypatch.setattr(AbstractConnection, "send_packed_command", counting)
+    return sent
+
+
+def test_many_keys_in_two_round_trips(round_trips):
+    owners = [f"u{i}" for i in range(50)]
+    cachekeys.get_many_versioned("t", owners).fill({o: {"n": o} for o in owners}, 60)
+    round_trips.clear()
+    batch = cachekeys.get_many_versioned("t", owners)
+    assert len(round_trips) == 2
+    assert batch.missing() == [] and batch.hits["u7"] == {"n": "u7"}
+
+
+def test_bump_invalidates_only_its_owners():
+    cachekeys.get_many_versioned("t", ["a", "b"]).fill({"a": 1, "b": 2}, 60)
+    cachekeys.bump("t", "a")
+    batch = cachekeys.get_many_versioned("t", ["a", "b"])
+    assert batch.hits == {"b": 2} and batch.missing() == ["a"]
+
+
+def test_an_evicted_version_never_resurrects_an_old_value():
+    cachekeys.get_many_versioned("t", ["a"]).fill({"a": "old"}, 60)
+    cachekeys.bump("t", "a")
+    cachekeys.get_many_versioned("t", ["a"]).fill({"a": "new"}, 60)
+    cache.delete("v:t:a")  # memory pressure evicts the version key
+    cachekeys.bump("t", "a")  # restarts from a fresh, larger version, not from 1
+    assert cachekeys.get_many_versioned("t", ["a"]).hits == {}
+
+
+def test_get_versioned_loads_once():
+    calls = []
+
+    def loader():
+        calls.append(1)
+        return {"x": 1}
+
+    assert cachekeys.get_versioned("t", "a", loader, 60) == {"x": 1}
+    assert cachekeys.get_versioned("t", "a", loader, 60) == {"x": 1}
+    assert len(calls) == 1
