@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -128,9 +129,18 @@ def markdown(name: str, figures: dict, scale: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _start_py_spy(pid: int, out: str) -> subprocess.Popen:
+    """Sample the app server and its workers (collapsed stacks) until interrupted."""
+    spy = str(Path(PY).with_name("py-spy"))
+    cmd = [spy, "record", "--pid", str(pid), "--subprocesses", "--format", "raw", "--rate", "200", "--gil",
+           "--output", out, "--nonblocking"]
+    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
 def loadtest(*, name: str, users: int, duration: float, speedup: float = 1.0, workers: int = 2,
              classes: list[str] | None = None, app_env: dict | None = None, login: str = "api",
-             url: str | None = None, locust_env: dict | None = None, how: str = "") -> dict:
+             url: str | None = None, locust_env: dict | None = None, how: str = "",
+             profile_out: str | None = None) -> dict:
     """One measured run; returns the result document (also written to bench/results/)."""
     servers.start()
     servers.migrate()
@@ -146,8 +156,14 @@ def loadtest(*, name: str, users: int, duration: float, speedup: float = 1.0, wo
         else:
             app_pids = find_gunicorn_masters()
         cpu_pids = {"app": app_pids, "db": [servers.postmaster_pid()], "redis": [servers.redis_pid()]}
-        figures = run_locust(url, users, duration, speedup, classes or ["MobileUser"], users_file, cpu_pids,
-                             login, locust_env)
+        spy = _start_py_spy(app_pids[0], profile_out) if profile_out else None
+        try:
+            figures = run_locust(url, users, duration, speedup, classes or ["MobileUser"], users_file, cpu_pids,
+                                 login, locust_env)
+        finally:
+            if spy is not None:
+                spy.send_signal(signal.SIGINT)  # py-spy writes its output when interrupted
+                spy.wait(30)
     finally:
         if server is not None:
             server.stop()

@@ -1,0 +1,122 @@
+"""Where the app's CPU goes under the mix: py-spy on gunicorn, stacks grouped by component.
+
+    python -m bench.profile [--users 60 --speedup 4 --duration 20]
+
+Runs the mix (sessions opened beforehand, so password hashing is not in the profile) with
+``py-spy record --subprocesses --gil`` attached to the gunicorn master (only threads holding
+the GIL are sampled: time blocked on a socket is not CPU), then sums the samples
+by the package of the innermost frame ("self") and by components found anywhere on the
+stack ("inclusive").  Writes ``bench/results/profile.json`` and keeps the raw collapsed
+stacks in ``bench/results/profile.txt`` (feed them to any flame-graph tool).
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from collections import Counter
+
+from bench.common import RESULTS_DIR, write_result
+from bench.loadtest import loadtest
+
+# (label, substring of a frame) in priority order for the innermost frame's package.
+SELF_COMPONENTS = [
+    ("prometheus (django-prometheus, prometheus_client)", ("django_prometheus/", "prometheus_client/")),
+    ("psycopg / libpq", ("psycopg/", "psycopg_pool/", "psycopg_binary")),
+    ("redis client (redis-py, django-redis)", ("/redis/", "django_redis/")),
+    ("django-cachalot", ("cachalot/",)),
+    ("DRF", ("rest_framework/",)),
+    ("Django ORM", ("django/db/",)),
+    ("Django (other)", ("django/",)),
+    ("PyJWT", ("/jwt/",)),
+    ("gunicorn", ("gunicorn/",)),
+    ("json/orjson", ("orjson", "json/")),
+]
+OUR_APPS = ("accounts", "locations", "crossings", "connections", "stories", "analytics", "config", "bench")
+INCLUSIVE = [
+    ("prometheus middleware", "django_prometheus/middleware"),
+    ("bench query counter (bench only)", "bench/middleware.py"),
+    ("authentication (token decode)", "accounts/authentication.py"),
+    ("rate limiting", "config/throttling.py"),
+    ("db router", "config/db_router.py"),
+    ("ORM SQL compilation", "django/db/models/sql/compiler.py"),
+    ("database round trips (cursor execute)", "django/db/backends/utils.py"),
+    ("cache (redis client)", "/redis/"),
+    ("serializers (DRF)", "rest_framework/serializers.py"),
+    ("rendering (DRF/orjson)", "rest_framework/response.py"),
+    ("gzip middleware", "django/middleware/gzip.py"),
+    ("sessions/CSRF/messages middleware", "django/contrib/sessions/middleware.py"),
+]
+_FRAME = re.compile(r"^(?P<func>.*?) \((?P<file>[^:()]+)(?::\d+)?\)$")
+
+
+def _file(frame: str) -> str:
+    """The frame's file as an absolute-looking path, so that "/redis/" matches "redis/client.py"."""
+    m = _FRAME.match(frame.strip())
+    path = m.group("file") if m else frame
+    return path if path.startswith(("/", "<")) else f"/{path}"
+
+
+def classify_self(frame: str) -> str:
+    path = _file(frame)
+    for label, needles in SELF_COMPONENTS:
+        if any(n in path for n in needles):
+            return label
+    for app in OUR_APPS:
+        if f"/{app}/" in path:
+            return f"ours: {app}"
+    if "python3" in path or path.startswith("<") or path.count("/") == 1:
+        return "Python stdlib / interpreter"
+    return "other"
+
+
+def aggregate(lines: list[str]) -> dict:
+    selfs: Counter = Counter()
+    inclusive: Counter = Counter()
+    total = 0
+    for line in lines:
+        stack, _, count = line.rstrip().rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        n = int(count)
+        frames = stack.split(";")
+        total += n
+        selfs[classify_self(frames[-1])] += n
+        joined = ";".join(_file(f) for f in frames)
+        for label, needle in INCLUSIVE:
+            if needle in joined:
+                inclusive[label] += n
+    if not total:
+        return {"samples": 0}
+    return {
+        "samples": total,
+        "self_by_component": {k: round(v / total, 3) for k, v in selfs.most_common()},
+        "inclusive": {k: round(v / total, 3) for k, v in inclusive.most_common()},
+    }
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--users", type=int, default=60)
+    parser.add_argument("--speedup", type=float, default=4)
+    parser.add_argument("--duration", type=float, default=20)
+    args = parser.parse_args(argv)
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    raw = RESULTS_DIR / "profile.txt"
+    raw.unlink(missing_ok=True)
+    doc = loadtest(name="profile-run", users=args.users, duration=args.duration, speedup=args.speedup, login="token",
+                   profile_out=str(raw))
+    lines = raw.read_text().splitlines() if raw.exists() else []
+    figures = aggregate(lines)
+    figures["run"] = {"requests": doc["figures"]["overall"]["requests"],
+                      "app_ms": doc["figures"].get("cpu_ms_per_request", {}).get("app")}
+    write_result("profile", figures, f"python -m bench.profile --users {args.users} --speedup {args.speedup} "
+                 f"--duration {args.duration}: py-spy record --subprocesses --rate 200 on gunicorn during the mix")
+    for label, share in figures.get("self_by_component", {}).items():
+        print(f"{share * 100:5.1f} %  {label}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
