@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: run test test-all test-cluster cluster cluster-stop setup venv migrate stop demo lint format clean-data help
+.PHONY: run test test-all test-cluster cluster cluster-stop setup venv migrate stop demo lint format clean-data help loadtest bench capacity
 
 help:
 	@echo "make run     - set up everything and serve the app with its Celery worker and beat"
@@ -14,6 +14,9 @@ help:
 	@echo "make stop    - stop the embedded PostgreSQL and Redis"
 	@echo "make demo    - load demo data (users, pings, crossings, stories)"
 	@echo "make lint    - ruff"
+	@echo "make loadtest USERS=100 DURATION=30 - the LOAD_MODEL mix under Locust (bench/README.md)"
+	@echo "make bench   - the whole benchmark suite; rewrites docs/BENCHMARKS.md"
+	@echo "make capacity - instances and cost for 100k / 1M users from the measured CPU per request"
 
 venv: $(STAMP)
 
@@ -78,3 +81,24 @@ format: venv
 
 demo: setup
 	$(PY) manage.py seed_demo $(DEMO_ARGS)
+
+# Benchmarks (bench/README.md): dedicated PostgreSQL/Redis under .data/bench/, Locust, results
+# in bench/results/.  Rate = USERS x 0.101 x SPEEDUP requests/s.  CLUSTER=1 drives nginx of
+# `make cluster` instead of starting gunicorn; URL= a server already running on the bench servers.
+USERS ?= 100
+DURATION ?= 30
+SPEEDUP ?= 2.5
+WORKERS ?= 2
+SCALE ?= 2000
+URL ?=
+CLUSTER ?=
+
+loadtest: venv
+	$(PY) -m bench.loadtest --users $(USERS) --duration $(DURATION) --speedup $(SPEEDUP) --workers $(WORKERS) \
+		$(if $(CLUSTER),--url cluster,$(if $(URL),--url $(URL),))
+
+bench: venv
+	$(PY) -m bench.run_all --scale $(SCALE) --users $(USERS) --speedup $(SPEEDUP) --duration $(DURATION)
+
+capacity: venv
+	$(PY) -m bench.capacity

@@ -142,20 +142,30 @@ def loadtest(*, name: str, users: int, duration: float, speedup: float = 1.0, wo
              url: str | None = None, locust_env: dict | None = None, how: str = "",
              profile_out: str | None = None) -> dict:
     """One measured run; returns the result document (also written to bench/results/)."""
-    servers.start()
-    servers.migrate()
-    env = servers.env(BENCH_QUERY_COUNT="1", BENCH_FLOOR_VIEWS="1", **(app_env or {}))
+    topology = _cluster() if url == "cluster" else None
+    if topology is not None:  # make cluster: nginx, 3 gunicorn, a primary + 2 replicas, Redis Cluster
+        env = topology.app_env()
+        url = topology.nginx_url
+        locust_env = {**(locust_env or {}), "BENCH_REDIS_URL": ""}  # a Redis Cluster: no single INFO
+        cpu_pids = _cluster_pids(topology)
+    else:
+        servers.start()
+        servers.migrate()
+        env = servers.env(BENCH_QUERY_COUNT="1", BENCH_FLOOR_VIEWS="1", **(app_env or {}))
     users_file = prepare_users(max(users, 2), tokens=True, env=env)
-    # Flush dirty buffers now, so that the checkpointer's work of earlier steps is not billed to this run.
-    servers.psql("CHECKPOINT")
+    if topology is None:
+        # Flush dirty buffers now, so that the checkpointer's work of earlier steps is not billed to this run.
+        servers.psql("CHECKPOINT")
     server = None
     try:
         if url is None:
             server = Gunicorn(env, workers)
             url, app_pids = server.url, [server.proc.pid]
-        else:
+            cpu_pids = {"app": app_pids, "db": [servers.postmaster_pid()], "redis": [servers.redis_pid()]}
+        elif topology is None:  # a server we did not start, on the bench servers
             app_pids = find_gunicorn_masters()
-        cpu_pids = {"app": app_pids, "db": [servers.postmaster_pid()], "redis": [servers.redis_pid()]}
+            cpu_pids = {"app": app_pids, "db": [servers.postmaster_pid()], "redis": [servers.redis_pid()]}
+        app_pids = cpu_pids["app"]
         spy = _start_py_spy(app_pids[0], profile_out) if profile_out else None
         try:
             figures = run_locust(url, users, duration, speedup, classes or ["MobileUser"], users_file, cpu_pids,
@@ -177,6 +187,27 @@ def loadtest(*, name: str, users: int, duration: float, speedup: float = 1.0, wo
     return json.loads(path.read_text())
 
 
+def _cluster():
+    """The running ``make cluster`` topology (deploy/cluster/), or an error saying how to start it."""
+    from deploy.cluster.cluster import ROOT
+    from deploy.cluster.topology import Topology
+
+    topology = Topology.load(ROOT)
+    if topology is None:
+        raise SystemExit("no cluster running: `make cluster` first")
+    return topology
+
+
+def _cluster_pids(topology) -> dict[str, list[int]]:
+    from bench.cpu import pid_from_file
+
+    return {
+        "app": find_gunicorn_masters(),
+        "db": [pid_from_file(topology.pgdata(i) / "postmaster.pid") for i in range(len(topology.pg_ports))],
+        "redis": [topology.redis_pid(port) for port in [*topology.redis_ports, topology.broker_port]],
+    }
+
+
 def _count_users(env) -> int | None:
     try:
         out = servers.psql("SELECT count(*) FROM users", database=servers.DB_NAME)
@@ -194,7 +225,8 @@ def main(argv=None) -> int:
     parser.add_argument("--workers", type=int, default=int(os.environ.get("WORKERS", 2)))
     parser.add_argument("--name", default="loadtest-mix")
     parser.add_argument("--login", choices=["api", "token"], default="api")
-    parser.add_argument("--url", default=None, help="target a running server (e.g. nginx of make cluster)")
+    parser.add_argument("--url", default=None,
+                        help="target a running server on the bench servers, or 'cluster' for make cluster's nginx")
     parser.add_argument("--class", dest="classes", action="append", help="Locust user class (default MobileUser)")
     parser.add_argument("--env", action="append", default=[], help="KEY=VALUE for the app server")
     args = parser.parse_args(argv)

@@ -1,0 +1,62 @@
+"""The whole benchmark suite at a stated scale, then docs/BENCHMARKS.md (``make bench``).
+
+    make bench SCALE=2000 USERS=100 SPEEDUP=2.5 DURATION=30
+
+1. the dedicated bench PostgreSQL/Redis, migrated, loaded by ``seed_demo`` up to SCALE users;
+2. the LOAD_MODEL mix (bench/loadtest.py), then the framework floor and every claim side by
+   side (bench/claims.py), the micro-benchmarks (bench/micro.py), a py-spy profile;
+3. the capacity plan (bench/capacity.py) and the report (bench/report.py).
+
+About 8 minutes of a 2-core machine with the defaults; each step is also a command of its own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from bench import capacity, claims, profile, report, servers
+
+
+def ensure_scale(users: int) -> int:
+    """Load ``seed_demo`` data until the bench database holds ``users`` seeded users."""
+    have = int(servers.psql("SELECT count(*) FROM users WHERE display_name NOT LIKE 'Bench %'",
+                            database=servers.DB_NAME) or 0)
+    if have < users:
+        print(f"seeding {users - have} users with seed_demo ...", flush=True)
+        result = servers.manage("seed_demo", "--users", str(users - have), "--seed", "1", check=False)
+        if result.returncode != 0:
+            raise RuntimeError(f"seed_demo failed:\n{result.stderr[-3000:]}")
+        print(result.stdout.strip().splitlines()[-3] if result.stdout.strip() else "", flush=True)
+    servers.psql("VACUUM ANALYZE", database=servers.DB_NAME)  # no autovacuum inside a measured window
+    return max(have, users)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scale", type=int, default=2000, help="seeded users in the bench database")
+    parser.add_argument("--users", type=int, default=100, help="simulated users of the mix run")
+    parser.add_argument("--speedup", type=float, default=2.5)
+    parser.add_argument("--duration", type=float, default=30)
+    parser.add_argument("--skip", action="append", default=[], help="a step of bench.claims to skip")
+    args = parser.parse_args(argv)
+    servers.start()
+    servers.migrate()
+    ensure_scale(args.scale)
+    print("== mix", flush=True)
+    print(claims.mix(users=args.users, speedup=args.speedup, duration=args.duration), flush=True)
+    for step in ("floor", "pooling", "prepared", "replicas", "ratelimit", "caching", "micro", "areas"):
+        if step in args.skip:
+            continue
+        print(f"== {step}", flush=True)
+        claims.STEPS[step]()
+    if "profile" not in args.skip:
+        print("== profile", flush=True)
+        profile.main(["--duration", "20"])
+    capacity.main([])
+    report.main()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
