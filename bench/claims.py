@@ -1,6 +1,6 @@
 """The plan's claims that need the running app, each switched off and on in one run.
 
-    python -m bench.claims [floor mix pooling prepared replicas ratelimit caching micro areas]
+    python -m bench.claims [floor mix pooling prepared replicas ratelimit caching micro areas endpoints]
 
 Every comparison is two (or three) short load tests of bench/loadtest.py at the same
 arrival rate on the same machine, one after the other, differing in one setting only.
@@ -28,9 +28,9 @@ WORKERS = int(os.environ.get("BENCH_WORKERS", "2"))
 
 
 def _run(name: str, classes: list[str], app_env: dict | None = None, login: str = "token",
-         users: int = USERS, locust_env: dict | None = None) -> dict:
-    doc = loadtest(name=name, users=users, duration=DURATION, speedup=SPEEDUP, workers=WORKERS, classes=classes,
-                   app_env=app_env, login=login, locust_env=locust_env)
+         users: int = USERS, locust_env: dict | None = None, duration: float | None = None) -> dict:
+    doc = loadtest(name=name, users=users, duration=duration or DURATION, speedup=SPEEDUP, workers=WORKERS,
+                   classes=classes, app_env=app_env, login=login, locust_env=locust_env)
     f = doc["figures"]
     print(f"  {name}: {f['overall']['requests']} req, {f['overall']['errors']} errors, "
           f"app {f.get('cpu_ms_per_request', {}).get('app')} ms, db {f.get('cpu_ms_per_request', {}).get('db')} ms, "
@@ -277,8 +277,39 @@ def areas() -> dict:
     return found
 
 
+ENDPOINT_TASKS = {  # locustfile task -> (endpoint, requests per minute in the mix)
+    "ping": ("POST /locations/", 2), "crossings": ("GET /crossings/", 1), "feed": ("GET /stories/feed/", 1),
+    "profile": ("GET /users/[id]/", 0.5), "me": ("GET /me/", 0.25), "connections_list": ("GET /connections/", 0.25),
+    "messages": ("GET /connections/[id]/messages/", 0.5), "send_message": ("POST /connections/[id]/messages/", 0.5),
+}
+
+
+def endpoints() -> dict:
+    """Each endpoint of the mix alone at the mix's rate: its own CPU per request per tier."""
+    rows = {}
+    for task_name, (endpoint, per_minute) in ENDPOINT_TASKS.items():
+        doc = _run(f"endpoint-{task_name}", ["MobileUser"], locust_env={"BENCH_ONLY": task_name},
+                   duration=min(DURATION, 10))
+        rows[endpoint] = {**_brief(doc), "mix_per_minute": per_minute}
+    weight = sum(r["mix_per_minute"] for r in rows.values())
+    predicted = {tier: round(sum((r[f"{tier}_ms"] or 0) * r["mix_per_minute"] for r in rows.values()) / weight, 3)
+                 for tier in ("app", "db", "redis")}
+    costliest = sorted(rows.items(), key=lambda kv: -((kv[1]["app_plus_db_ms"] or 0) * kv[1]["mix_per_minute"]))
+    figures = {
+        "endpoints": rows, "mix_weighted_ms": predicted,
+        "share_of_mix_cpu": {name: round((r["app_plus_db_ms"] or 0) * r["mix_per_minute"] /
+                                         max(1e-9, sum((x["app_plus_db_ms"] or 0) * x["mix_per_minute"]
+                                                       for x in rows.values())), 3) for name, r in costliest},
+        "measured": "costliest share of the mix: " + ", ".join(
+            f"{name} ({(r['app_plus_db_ms'] or 0):.2f} ms app+db)" for name, r in costliest[:3]),
+    }
+    write_result("endpoints", figures, "python -m bench.claims endpoints: the mix restricted to one task at a time "
+                 f"(BENCH_ONLY=<task>), same users and rate, {min(DURATION, 10):.0f} s each")
+    return figures
+
+
 STEPS = {"floor": floor, "mix": mix, "pooling": pooling, "prepared": prepared, "replicas": replicas,
-         "ratelimit": ratelimit, "caching": caching, "micro": micro, "areas": areas}
+         "ratelimit": ratelimit, "caching": caching, "micro": micro, "areas": areas, "endpoints": endpoints}
 
 
 def main(argv: list[str]) -> int:

@@ -39,6 +39,7 @@ def machine() -> dict:
         "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
         "python": platform.python_version(),
         "os": f"{platform.system()} {platform.release()}",
+        "load_avg_1m": round(os.getloadavg()[0], 2),  # other work on the machine when the result was written
         "note": os.environ.get("BENCH_MACHINE_NOTE", "2-core shared VM (other engineers' tests running)"),
     }
 

@@ -118,6 +118,24 @@ def floor_table(mix: dict | None) -> list[str]:
     return lines
 
 
+def endpoints_section() -> list[str]:
+    doc = read_result("endpoints")
+    if not doc:
+        return []
+    f = doc["figures"]
+    lines = ["## Each endpoint alone (what the mix's CPU is made of)", "", f"Command: `{doc['how']}`", "",
+             "| endpoint | per user-minute | app ms/req | db ms/req | redis ms/req | DB queries/req | p95 ms "
+             "| share of the mix's app+db CPU |", "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for name, r in f["endpoints"].items():
+        lines.append(f"| {name} | {_fmt(r['mix_per_minute'])} | {_fmt(r['app_ms'])} | {_fmt(r['db_ms'])} | "
+                     f"{_fmt(r['redis_ms'])} | {_fmt(r['db_queries_per_request'])} | {_fmt(r['p95_ms'])} | "
+                     f"{f['share_of_mix_cpu'].get(name, 0) * 100:.0f} % |")
+    w = f["mix_weighted_ms"]
+    lines += ["", f"Weighted by the mix: app {w['app']} ms, db {w['db']} ms, redis {w['redis']} ms per request "
+              "(compare with the mix run above; logins and the rare writes are left out).", ""]
+    return lines
+
+
 def claims_table() -> list[str]:
     lines = ["## The plan's claims, measured side by side", "",
              "| claim | plan says | measured here | verdict | how |", "| --- | --- | --- | --- | --- |"]
@@ -182,14 +200,46 @@ def others_section() -> list[str]:
 
 
 def closing_note(mix: dict | None) -> list[str]:
-    note = BASE_DIR / "bench" / "CLOSING_NOTE.md"
-    return [note.read_text().strip(), ""] if note.exists() else []
+    """Where the targets are missed, by how much, and what dominates the cost (from the figures)."""
+    if not mix:
+        return []
+    f = mix["figures"]
+    cpu = f.get("cpu_ms_per_request", {})
+    lines = ["## Closing note", ""]
+    misses = []
+    for label, value, limit in (("app CPU", cpu.get("app"), 1.0), ("DB CPU", cpu.get("db"), 0.25),
+                                ("p95", f["overall"]["p95_ms"], 25), ("p99", f["overall"]["p99_ms"], 50)):
+        if value is not None and value > limit:
+            misses.append(f"{label} {value:g} against {limit:g} ({value / limit:.1f}x)")
+    load = (mix.get("machine") or {}).get("load_avg_1m")
+    lines.append("- Targets missed: " + ("; ".join(misses) if misses else "none") +
+                 (f". The machine's 1-minute load average was {load} on {mix['machine'].get('cores')} cores when "
+                  "the mix ran: CPU per request is inflated by contention and latency is mostly queueing; "
+                  "re-run `make bench` on a quiet machine before quoting." if load else "."))
+    endpoints = read_result("endpoints")
+    if endpoints:
+        top = list(endpoints["figures"]["share_of_mix_cpu"].items())[:3]
+        lines.append("- The mix's CPU is dominated by " + ", ".join(f"{n} ({s * 100:.0f} %)" for n, s in top) +
+                     " (each endpoint alone, weighted by its rate).")
+    prof = read_result("profile")
+    if prof and prof["figures"].get("self_by_component"):
+        top = list(prof["figures"]["self_by_component"].items())[:4]
+        inc = list(prof["figures"].get("inclusive", {}).items())[:5]
+        lines.append("- In the app's own CPU (py-spy, GIL-holding samples): " +
+                     ", ".join(f"{n} {s * 100:.0f} %" for n, s in top) + "; on the stack: " +
+                     ", ".join(f"{n} {s * 100:.0f} %" for n, s in inc) + ".")
+    note = BASE_DIR / "bench" / "NOTES.md"
+    if note.exists():
+        lines += ["", note.read_text().strip()]
+    lines.append("")
+    return lines
 
 
 def build() -> str:
     mix = read_result("loadtest-mix")
     caching = read_result("claim-caching")
-    parts = [*header(mix), *targets(mix, caching), *mix_table(mix), *floor_table(mix), *claims_table(),
+    parts = [*header(mix), *targets(mix, caching), *mix_table(mix), *endpoints_section(), *floor_table(mix),
+             *claims_table(),
              *capacity_section(), *profile_section(), *others_section(), *closing_note(mix)]
     return "\n".join(parts).rstrip() + "\n"
 
