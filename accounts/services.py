@@ -432,7 +432,7 @@ WHERE u.id = v.id AND (u.last_active_at IS NULL OR u.last_active_at < to_timesta
 """
 
 
-def flush_last_active(batch_size: int = 5000) -> int:
+def flush_last_active(batch_size: int = 1000) -> int:
     """Write pending ``last_active_at`` marks to the database in batched UPDATEs.
 
     The pending hash is renamed away atomically first, so marks arriving meanwhile go to a
@@ -457,12 +457,15 @@ def flush_last_active(batch_size: int = 5000) -> int:
         ids, stamps = [], []
         for raw_id, raw_ts in chunk:
             try:
-                ids.append(str(uuid.UUID(raw_id.decode() if isinstance(raw_id, bytes) else raw_id)))
-                stamps.append(float(raw_ts))
+                user_id = str(uuid.UUID(raw_id.decode() if isinstance(raw_id, bytes) else raw_id))
+                stamp = float(raw_ts)
             except (ValueError, TypeError):
-                continue
+                continue  # not ours: skip it rather than fail the whole flush
+            ids.append(user_id)
+            stamps.append(stamp)
+        order = sorted(range(len(ids)), key=ids.__getitem__)  # index order: fewer page hops
         with connection.cursor() as cursor:
-            cursor.execute(_FLUSH_SQL, [ids, stamps])
+            cursor.execute(_FLUSH_SQL, [[ids[i] for i in order], [stamps[i] for i in order]])
             updated += cursor.rowcount
     client.delete(flushing)
     return updated

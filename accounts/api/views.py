@@ -59,7 +59,7 @@ class _AnonymousAuthView(generics.GenericAPIView):
 class RegisterView(_AnonymousAuthView):
     serializer_class = s.RegisterSerializer
 
-    @extend_schema(responses={201: s.AuthResponseSerializer})
+    @extend_schema(auth=[], responses={201: s.AuthResponseSerializer})
     def post(self, request):
         data = _validated(s.RegisterSerializer, request)
         user = services.register_user(**data)
@@ -72,7 +72,7 @@ class RegisterView(_AnonymousAuthView):
 class LoginView(_AnonymousAuthView):
     serializer_class = s.LoginSerializer
 
-    @extend_schema(responses={200: s.AuthResponseSerializer})
+    @extend_schema(auth=[], responses={200: s.AuthResponseSerializer})
     def post(self, request):
         data = _validated(s.LoginSerializer, request)
         user = services.authenticate_phone(data["phone"], data["password"])
@@ -93,7 +93,7 @@ class RefreshView(_AnonymousAuthView):
     serializer_class = s.RefreshSerializer
     throttle_classes = ()
 
-    @extend_schema(responses={200: s.TokenPairSerializer})
+    @extend_schema(auth=[], responses={200: s.TokenPairSerializer})
     def post(self, request):
         data = _validated(s.RefreshSerializer, request)
         try:

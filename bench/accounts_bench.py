@@ -1,0 +1,329 @@
+"""Side-by-side micro-benchmarks of the accounts area, each off and on in one process.
+
+    .venv/bin/python -m bench.accounts_bench [--users 200000]
+
+Runs in a throw-away database (created and dropped on the shared embedded PostgreSQL, as
+the tests do) with a per-run Redis key prefix.  Figures are CPU milliseconds of this
+process per operation (``time.process_time``) and wall time, medians of repetitions;
+results go to ``bench/results/accounts.json`` and are written up in
+docs/benchmarks/accounts.md.
+
+1. auth: an authenticated request that needs only the user id (``GET blocks/``), with the
+   lazy TokenUser truthy (the fix) and as it was (``bool()`` loaded the user row).
+2. profiles: 50 public profiles: one ``get_many`` round trip vs 50 ``get`` vs the database.
+3. hidden: ``hidden_user_ids`` cached vs the database query (a user with 20 blocks).
+4. mark_active: the in-process memo, the Redis guard script, vs an UPDATE per request.
+5. flush: ``flush_last_active`` for N pending users (batched UPDATEs) vs one UPDATE per user.
+6. admin: name-prefix search on N users with the expression index vs a sequential scan,
+   and the changelist's row count: COUNT(*) vs the pg_class estimate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+import uuid
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+os.environ["CROSSINGS_TESTING"] = "1"  # per-process database name and cache key prefix
+
+
+def _median_cpu_wall(fn, repeat: int = 5, number: int = 1) -> tuple[float, float]:
+    """Median (cpu ms, wall ms) per call."""
+    cpu, wall = [], []
+    for _ in range(repeat):
+        c0, w0 = time.process_time(), time.perf_counter()
+        for _ in range(number):
+            fn()
+        cpu.append((time.process_time() - c0) * 1000 / number)
+        wall.append((time.perf_counter() - w0) * 1000 / number)
+    return round(statistics.median(cpu), 4), round(statistics.median(wall), 4)
+
+
+def _make_users(count: int) -> list[uuid.UUID]:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            INSERT INTO users (id, password, phone, display_name, bio, avatar, is_verified, ghost_mode,
+                               trust_level, is_shadow_banned, is_active, is_staff, is_superuser, created_at)
+            SELECT gen_random_uuid(), '!', '+1' || (2000000000 + g)::text,
+                   (ARRAY['Alice','Bob','Carol','Dan','Eve','Mallory','Oscar','Peggy','Trent','Walter'])[1 + g %% 10]
+                       || ' ' || md5(g::text),
+                   '', '', false, false, 0, false, true, false, false, now() - (g || ' seconds')::interval
+            FROM generate_series(1, %s) AS g
+            """,
+            [count],
+        )
+        cursor.execute("ANALYZE users")
+        cursor.execute("SELECT id FROM users ORDER BY created_at DESC LIMIT 200")
+        return [row[0] for row in cursor.fetchall()]
+
+
+def bench_auth(user) -> dict:
+    from django.db import connection
+    from django.test import Client
+
+    from accounts import services
+    from accounts.authentication import TokenUser
+
+    _session, access, _refresh = services.open_session(user)
+    client = Client(HTTP_AUTHORIZATION=f"Bearer {access}")
+
+    def request():
+        assert client.get("/api/v1/blocks/").status_code == 200
+
+    def measure():
+        request()  # warm
+        executed = []
+
+        def count(execute, sql, params, many, context):
+            executed.append(sql)
+            return execute(sql, params, many, context)
+
+        with connection.execute_wrapper(count):
+            request()
+        cpu, wall = _median_cpu_wall(request, repeat=5, number=60)
+        return {"cpu_ms": cpu, "wall_ms": wall, "queries": len(executed)}
+
+    fixed = measure()
+    truthy = TokenUser.__bool__
+    del TokenUser.__bool__  # as it was: LazyObject.__bool__ loads the row
+    try:
+        before = measure()
+    finally:
+        TokenUser.__bool__ = truthy
+    return {"before_row_loaded": before, "after_id_only": fixed,
+            "cpu_ratio": round(before["cpu_ms"] / fixed["cpu_ms"], 2)}
+
+
+def bench_profiles(ids) -> dict:
+    from django.core.cache import cache
+
+    from accounts import selectors
+    from accounts.models import User
+
+    ids = ids[:50]
+    selectors.get_public_profiles(ids)  # warm the cache
+    keys = [selectors._profile_key(uid) for uid in ids]
+
+    def one_round_trip():
+        assert len(selectors.get_public_profiles(ids)) == 50
+
+    def key_by_key():
+        assert all(cache.get(key) is not None for key in keys)
+
+    def database():
+        assert len(list(User.objects.filter(pk__in=ids).values(
+            "id", "display_name", "bio", "avatar", "is_verified", "is_active", "is_shadow_banned"))) == 50
+
+    get_many = _median_cpu_wall(one_round_trip, number=50)
+    one_by_one = _median_cpu_wall(key_by_key, number=20)
+    db = _median_cpu_wall(database, number=50)
+    return {"get_many_50": {"cpu_ms": get_many[0], "wall_ms": get_many[1]},
+            "get_x50": {"cpu_ms": one_by_one[0], "wall_ms": one_by_one[1]},
+            "database_50": {"cpu_ms": db[0], "wall_ms": db[1]},
+            "wall_ratio_get_x50_over_get_many": round(one_by_one[1] / get_many[1], 2)}
+
+
+def bench_hidden(ids) -> dict:
+    from accounts import selectors
+    from accounts.models import Block
+
+    me = ids[0]
+    Block.objects.bulk_create([Block(blocker_id=me, blocked_id=other) for other in ids[1:21]])
+    selectors.hidden_user_ids(me)
+    cached = _median_cpu_wall(lambda: selectors.hidden_user_ids(me), number=200)
+    db = _median_cpu_wall(lambda: selectors._load_hidden_user_ids(me), number=200)
+    return {"cached": {"cpu_ms": cached[0], "wall_ms": cached[1]},
+            "database": {"cpu_ms": db[0], "wall_ms": db[1]}}
+
+
+def bench_mark_active(ids) -> dict:
+    from django.utils import timezone
+
+    from accounts import services
+    from accounts.models import User
+
+    services.mark_active(ids[0])
+    memo = _median_cpu_wall(lambda: services.mark_active(ids[0]), number=2000)
+
+    def guarded():
+        services._local_marks.clear()
+        services.mark_active(ids[0])
+
+    script = _median_cpu_wall(guarded, number=500)
+    update = _median_cpu_wall(lambda: User.objects.filter(pk=ids[0]).update(last_active_at=timezone.now()),
+                              number=200)
+    return {"memo_hit": {"cpu_ms": memo[0], "wall_ms": memo[1]},
+            "redis_guard": {"cpu_ms": script[0], "wall_ms": script[1]},
+            "db_update_per_request": {"cpu_ms": update[0], "wall_ms": update[1]}}
+
+
+def _plan_nodes(plan: dict) -> str:
+    children = plan.get("Plans", [])
+    inner = ", ".join(_plan_nodes(child) for child in children)
+    return plan["Node Type"] + (f"({inner})" if inner else "")
+
+
+def bench_flush(user_count: int) -> dict:
+    from django.db import connection
+    from django.utils import timezone
+
+    from accounts import services
+    from accounts.models import User
+    from config.cache import redis_client
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT id FROM users LIMIT %s", [user_count])
+        ids = [row[0] for row in cursor.fetchall()]
+    _, pending, _ = services._active_keys()
+    client = redis_client()
+    now = int(time.time())
+    for start in range(0, len(ids), 5000):
+        client.hset(pending, mapping={str(uid): now for uid in ids[start:start + 5000]})
+    c0, w0 = time.process_time(), time.perf_counter()
+    updated = services.flush_last_active()
+    batched = {"users": updated, "cpu_ms": round((time.process_time() - c0) * 1000, 1),
+               "wall_ms": round((time.perf_counter() - w0) * 1000, 1)}
+    with connection.cursor() as cursor:  # what one 1000-row batch costs, and how
+        batch = sorted(str(uid) for uid in ids[:1000])
+        cursor.execute("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + services._FLUSH_SQL,
+                       [batch, [float(now + 1)] * len(batch)])
+        doc = cursor.fetchone()[0]
+        doc = doc[0] if isinstance(doc, list) else doc
+        cursor.execute("SELECT pg_stat_force_next_flush()")
+        cursor.execute("SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables WHERE relname = 'users'")
+        upd, hot = cursor.fetchone()
+    batched["one_batch_1000"] = {"execution_ms": round(doc["Execution Time"], 1),
+                                 "plan": _plan_nodes(doc["Plan"])}
+    batched["hot_update_share"] = round(hot / upd, 2) if upd else None
+    sample = ids[:2000]
+    c0, w0 = time.process_time(), time.perf_counter()
+    stamp = timezone.now()
+    for uid in sample:
+        User.objects.filter(pk=uid).update(last_active_at=stamp)
+    per_row = {"users": len(sample), "cpu_ms": round((time.process_time() - c0) * 1000, 1),
+               "wall_ms": round((time.perf_counter() - w0) * 1000, 1)}
+    per_user_batched = batched["wall_ms"] / max(1, batched["users"])
+    per_user_row = per_row["wall_ms"] / len(sample)
+    return {"batched": batched, "row_by_row": per_row,
+            "wall_us_per_user": {"batched": round(per_user_batched * 1000, 1),
+                                 "row_by_row": round(per_user_row * 1000, 1)},
+            "wall_ratio": round(per_user_row / per_user_batched, 1)}
+
+
+def _explain_ms(sql: str, params, *, seqscan_only: bool = False) -> tuple[float, str]:
+    from django.db import connection, transaction
+
+    with transaction.atomic(), connection.cursor() as cursor:
+        if seqscan_only:
+            cursor.execute("SET LOCAL enable_indexscan = off")
+            cursor.execute("SET LOCAL enable_bitmapscan = off")
+            cursor.execute("SET LOCAL enable_indexonlyscan = off")
+        times = []
+        plan = ""
+        for _ in range(5):
+            cursor.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + sql, params)
+            doc = cursor.fetchone()[0]
+            doc = doc[0] if isinstance(doc, list) else doc
+            times.append(doc["Execution Time"])
+            plan = doc["Plan"]["Node Type"] + "/" + doc["Plan"].get("Plans", [{}])[0].get("Node Type", "")
+        return round(statistics.median(times), 3), plan
+
+
+def bench_admin(user_count: int) -> dict:
+    from django.db import connection
+    from django.db.models.functions import Upper
+
+    from accounts.admin import EstimatedCountPaginator
+    from accounts.models import User
+
+    queryset = (User.objects.alias(name_upper=Upper("display_name")).filter(name_upper__startswith="MALLORY 0A")
+                .order_by("-created_at")[:50])
+    sql, params = queryset.query.sql_with_params()
+    indexed = _explain_ms(sql, params)
+    seq = _explain_ms(sql, params, seqscan_only=True)
+    count_sql = "SELECT COUNT(*) FROM users"
+    count_ms, _ = _explain_ms(count_sql, [])
+    c0 = time.perf_counter()
+    estimate = EstimatedCountPaginator(User.objects.order_by("-created_at"), 50).count
+    estimate_ms = round((time.perf_counter() - c0) * 1000, 3)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM users")
+        exact = cursor.fetchone()[0]
+    return {
+        "name_prefix_search_ms": {"expression_index": indexed[0], "seq_scan": seq[0],
+                                  "plans": {"index": indexed[1], "seq": seq[1]},
+                                  "ratio": round(seq[0] / max(indexed[0], 0.001), 1)},
+        "changelist_count_ms": {"count_star": count_ms, "reltuples_estimate": estimate_ms,
+                                "estimate": estimate, "exact": exact},
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--users", type=int, default=200_000)
+    args = parser.parse_args(argv)
+
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.db import connection
+    from django.test.utils import setup_test_environment
+
+    from bench.common import write_result
+
+    setup_test_environment()
+    settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["user"] = "1000000/minute"
+    settings.REPLICA_ALIASES = []  # the mirror alias would point at the development database
+    old_name = connection.settings_dict["NAME"]
+    connection.creation.create_test_db(verbosity=0, autoclobber=True)
+    try:
+        from tests.factories import make_user
+
+        user = make_user(display_name="Bench")
+        t0 = time.perf_counter()
+        ids = _make_users(args.users)
+        print(f"made {args.users} users in {time.perf_counter() - t0:.1f}s", flush=True)
+        figures = {}
+        for name, run in [("auth", lambda: bench_auth(user)), ("profiles", lambda: bench_profiles(ids)),
+                          ("hidden", lambda: bench_hidden(ids)), ("mark_active", lambda: bench_mark_active(ids)),
+                          ("flush", lambda: bench_flush(min(args.users, 50_000))),
+                          ("admin", lambda: bench_admin(args.users))]:
+            figures[name] = run()
+            print(name, figures[name], flush=True)
+        path = write_result(
+            "accounts", figures,
+            how="python -m bench.accounts_bench --users N: accounts micro-benchmarks, each off and on in one "
+                "process, in a throw-away database on the embedded PostgreSQL 16 and Redis 6.2",
+            scale={"users": args.users, "flush_users": min(args.users, 50_000)},
+        )
+        print(f"wrote {path}")
+    finally:
+        from django.core.cache import cache
+
+        cache.delete_pattern("*")
+        from config.cache import redis_client
+
+        client = redis_client()
+        keys = list(client.scan_iter(match=f"{settings.CACHE_KEY_PREFIX}:*", count=1000))
+        if keys:
+            client.delete(*keys)
+        from django.db import connections
+
+        for conn in connections.all():
+            if hasattr(conn, "close_pool"):
+                conn.close_pool()
+        connections.close_all()
+        connection.creation.destroy_test_db(old_name, verbosity=0)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
