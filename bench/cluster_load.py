@@ -7,7 +7,8 @@ Cluster 3+3 + broker, 3 gunicorn x ``--workers`` behind nginx, Celery worker + b
 ports in a temporary directory, creates the users in it (bench/prepare.py), runs Locust
 headless against nginx (bench/locustfile.py, MobileUser) and writes
 ``bench/results/<name>.json`` / ``.md``.  CPU ms per request is reported per tier: ``app``
-(3 gunicorn trees), ``db`` (3 postmaster trees), ``redis`` (6 cluster nodes), ``lb`` (nginx).
+(3 gunicorn trees), ``db`` (3 postmaster trees, also split as ``db_primary`` and
+``db_replicas``), ``redis`` (6 cluster nodes), ``lb`` (nginx).
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ def _cpu_pids(topology: Topology) -> dict[str, list[int]]:
     return {
         "app": [topology.pids[f"app{i + 1}"] for i in range(len(topology.app_ports))],
         "db": [pid_from_file(topology.pgdata(i) / "postmaster.pid") for i in range(len(topology.pg_ports))],
+        "db_primary": [pid_from_file(topology.pgdata(0) / "postmaster.pid")],
+        "db_replicas": [pid_from_file(topology.pgdata(i) / "postmaster.pid") for i in range(1, len(topology.pg_ports))],
         "redis": [topology.redis_pid(port) for port in topology.redis_ports],
         "lb": [topology.pids["nginx"]],
     }
