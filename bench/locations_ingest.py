@@ -215,12 +215,14 @@ def _http_phase(label, clients, per_client: int, make_request, tiers, threads: i
     }
 
 
-def http_bench(requests: int, workers: int, users: int = 150) -> dict:
+def http_bench(requests: int, workers: int, users: int = 150, pool: int = 2) -> dict:
     from bench.loadtest import Gunicorn, prepare_users
 
-    env = servers.env(LOG_LEVEL="WARNING")
+    # A sync worker serves one request at a time: a small pool keeps every backend warm (its
+    # catalog caches and prepared statements) instead of cycling requests over 25 cold ones.
+    env = servers.env(LOG_LEVEL="WARNING", DB_POOL_MIN_SIZE=str(pool), DB_POOL_MAX_SIZE=str(pool))
     users_file = prepare_users(users, tokens=True, env=env)
-    user_rows = json.loads(open(users_file).read())  # noqa: SIM115
+    user_rows = json.loads(open(users_file).read())
     user_rows = user_rows if isinstance(user_rows, list) else user_rows["users"]
     server = Gunicorn(env, workers)
     from bench.cpu import Tiers
@@ -234,7 +236,7 @@ def http_bench(requests: int, workers: int, users: int = 150) -> dict:
         post1 = lambda c: c.request("POST", "/api/v1/locations/", c.ping_body(1))  # noqa: E731
         post10 = lambda c: c.request("POST", "/api/v1/locations/", c.ping_body(10))  # noqa: E731
         health = lambda c: c.request("GET", "/health/")  # noqa: E731
-        _http_phase("warm-up", clients, 2, post1, tiers)
+        _http_phase("warm-up", clients, 4, post1, tiers)
         results.append(_http_phase("GET /health/ (floor: bare Django view)", clients, per_client, health, tiers))
         results.append(_http_phase("POST locations/ (1 ping)", clients, per_client, post1, tiers))
         results.append(_http_phase("POST locations/ (10 pings)", clients, max(1, per_client // 3), post10, tiers))
@@ -250,7 +252,9 @@ def main(argv=None) -> int:
     parser.add_argument("--batches", type=int, default=1500, help="batches of 100 pings per bulk path")
     parser.add_argument("--requests", type=int, default=2000, help="HTTP requests per measured phase")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
+    parser.add_argument("--pool", type=int, default=2, help="DB pool size per gunicorn worker (min = max)")
     parser.add_argument("--skip-http", action="store_true")
+    parser.add_argument("--skip-bulk", action="store_true")
     parser.add_argument("--bulk-worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.bulk_worker:
@@ -258,19 +262,23 @@ def main(argv=None) -> int:
         return 0
     servers.start()
     servers.migrate()
-    proc = subprocess.run([sys.executable, "-m", "bench.locations_ingest", "--bulk-worker", "--batches",
-                           str(args.batches)], cwd=BASE_DIR, env=servers.env(), capture_output=True, text=True)
-    if proc.returncode != 0:
-        print(proc.stderr[-4000:], file=sys.stderr)
-        return 1
-    figures = json.loads(proc.stdout.strip().splitlines()[-1])
+    figures = {}
+    if not args.skip_bulk:
+        proc = subprocess.run([sys.executable, "-m", "bench.locations_ingest", "--bulk-worker", "--batches",
+                               str(args.batches)], cwd=BASE_DIR, env=servers.env(), capture_output=True, text=True)
+        if proc.returncode != 0:
+            print(proc.stderr[-4000:], file=sys.stderr)
+            return 1
+        figures = json.loads(proc.stdout.strip().splitlines()[-1])
     if not args.skip_http:
-        figures.update(http_bench(args.requests, args.workers))
+        figures.update(http_bench(args.requests, args.workers, pool=args.pool))
     how = (f"python -m bench.locations_ingest --batches {args.batches} --requests {args.requests} "
-           f"--workers {args.workers}")
-    path = write_result("locations-ingest", figures, how,
+           f"--workers {args.workers} --pool {args.pool}" + (" --skip-bulk" if args.skip_bulk else "")
+           + (" --skip-http" if args.skip_http else ""))
+    name = "locations-ingest" + ("-http" if args.skip_bulk else "") + ("-bulk" if args.skip_http else "")
+    path = write_result(name, figures, how,
                         {"bulk_batches": args.batches, "batch_size": 100, "http_requests": args.requests,
-                         "gunicorn_workers": args.workers})
+                         "gunicorn_workers": args.workers, "db_pool_per_worker": args.pool})
     print(json.dumps(figures, indent=2))
     print(f"written to {path}")
     return 0

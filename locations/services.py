@@ -21,6 +21,7 @@ from django.db import connection, connections, router, transaction
 from django.utils import timezone
 
 from accounts.models import User
+from config.cache import redis_client
 from locations import partitions, selectors
 from locations.models import City, Ping, PingStatus
 from locations.validation import PingIn, clean_pings
@@ -53,7 +54,8 @@ def retention() -> timedelta:
 
 
 def _last_ping_key(user_id) -> str:
-    return f"loc:last:{user_id}"
+    """The full Redis key (Django's cache key format, so the cache's tools see it)."""
+    return cache.make_key(f"loc:last:{user_id}")
 
 
 @dataclass(frozen=True, order=True)
@@ -64,6 +66,14 @@ class _Anchor:
     lat: float
     lng: float
 
+    def encode(self) -> str:
+        return f"{self.recorded_at.timestamp()},{self.lat!r},{self.lng!r}"
+
+    @classmethod
+    def decode(cls, raw) -> _Anchor:
+        ts, lat, lng = (raw.decode() if isinstance(raw, bytes) else raw).split(",")
+        return cls(datetime.fromtimestamp(float(ts), tz=UTC), float(lat), float(lng))
+
 
 def _too_fast(a: _Anchor | PingIn, b: _Anchor | PingIn) -> bool:
     distance = selectors.distance_m(a.lat, a.lng, b.lat, b.lng)
@@ -73,29 +83,51 @@ def _too_fast(a: _Anchor | PingIn, b: _Anchor | PingIn) -> bool:
     return (distance - PLAUSIBILITY_SLACK_M) / seconds * 3.6 > settings.MAX_PLAUSIBLE_SPEED_KMH
 
 
-def _cached_last(user_id) -> _Anchor | bool | None:
-    """The cached last accepted ping; None if the user has none; False if not cached."""
-    try:
-        raw = cache.get(_last_ping_key(user_id))
-    except Exception:  # Redis down: the database answers
-        logger.warning("last-ping cache unavailable", exc_info=True)
-        return False
-    if raw is None:
-        return False
-    if raw == "":
-        return None
-    ts, lat, lng = raw.split(",")
-    return _Anchor(datetime.fromtimestamp(float(ts), tz=UTC), float(lat), float(lng))
+def _ttl(anchor: _Anchor) -> int:
+    """Seconds until the ping expires: the cached copy never outlives the row."""
+    return int((anchor.recorded_at + retention() - timezone.now()).total_seconds())
 
 
-def _remember_last(user_id, anchor: _Anchor) -> None:
-    ttl = (anchor.recorded_at + retention() - timezone.now()).total_seconds()
-    if ttl <= 0:
-        return
-    try:
-        cache.set(_last_ping_key(user_id), f"{anchor.recorded_at.timestamp()},{anchor.lat},{anchor.lng}", int(ttl))
-    except Exception:
-        logger.warning("last-ping cache unavailable", exc_info=True)
+class _LastPing:
+    """The user's last accepted ping, kept in Redis with one round trip on the common path.
+
+    The batch's newest ping is written optimistically with ``SET ... GET``, which returns
+    the previous value in the same round trip.  When that guess turns out wrong (the newest
+    ping is implausible, or the batch is older than the cached ping) the right value is
+    written back: a second round trip on the rare path only.  Redis down: the database answers.
+    """
+
+    def __init__(self, user_id):
+        self.key = _last_ping_key(user_id)
+        self.written: _Anchor | None = None
+        self.previous: _Anchor | None = None
+        self.known = False  # whether ``previous`` came from Redis
+
+    def swap(self, guess: _Anchor) -> None:
+        ttl = _ttl(guess)
+        try:
+            client = redis_client()
+            if ttl > 0:
+                raw = client.set(self.key, guess.encode(), ex=ttl, get=True)
+                self.written = guess
+            else:
+                raw = client.get(self.key)
+        except Exception:
+            logger.warning("last-ping cache unavailable", exc_info=True)
+            return
+        if raw is not None:
+            self.previous, self.known = _Anchor.decode(raw), True
+
+    def settle(self, final: _Anchor | None) -> None:
+        if final == self.written:
+            return
+        try:
+            if final is None or _ttl(final) <= 0:
+                redis_client().delete(self.key)
+            else:
+                redis_client().set(self.key, final.encode(), ex=_ttl(final))
+        except Exception:
+            logger.warning("last-ping cache unavailable", exc_info=True)
 
 
 _NEIGHBOURS_SQL = f"""
@@ -123,17 +155,16 @@ def _stored_neighbours(user_id, lo: datetime, hi: datetime, now: datetime) -> li
         return sorted(_Anchor(*row) for row in cursor.fetchall())
 
 
-def _anchors_for(user_id, batch: Sequence[PingIn], now: datetime) -> list[_Anchor]:
+def _anchors_for(user_id, batch: Sequence[PingIn], now: datetime, last: _LastPing) -> list[_Anchor]:
     """Stored accepted pings the batch must be checked against, sorted by time.
 
     A live client sends pings in order, so the cached last accepted ping is all that is
     needed; a late or out-of-order batch (or a cold cache) asks the database.
     """
-    cached = _cached_last(user_id)
-    if cached is None:
-        return []
-    if cached is not False and cached.recorded_at < batch[0].recorded_at:
-        return [cached]
+    newest = batch[-1]
+    last.swap(_Anchor(newest.recorded_at, newest.lat, newest.lng))
+    if last.known and last.previous.recorded_at < batch[0].recorded_at:
+        return [last.previous]
     return _stored_neighbours(user_id, batch[0].recorded_at, batch[-1].recorded_at, now)
 
 
@@ -203,24 +234,32 @@ def ingest_pings(user, pings: Iterable[PingIn | dict], *, now: datetime | None =
     if not items:
         return IngestResult(0, 0)
     batch = sorted(items, key=lambda p: p.recorded_at)
-    anchors = _anchors_for(user_id, batch, now)
+    last = _LastPing(user_id)
+    anchors = _anchors_for(user_id, batch, now, last)
     statuses = _plausibility(batch, anchors)
     city_ids = selectors.city_ids_for_points((p.lat, p.lng) for p in batch)
     # Through the router, so that the request remembers it wrote (read-your-writes), then
     # straight to psycopg: django-cachalot's hook on raw SQL lists every table of the project
     # on each write statement (~0.2 ms), for a table it never caches.
-    with connections[router.db_for_write(Ping)].cursor() as cursor:
-        cursor.cursor.execute(_INSERT_SQL, [
-            user_id, retention(), _array(city_ids), _array([p.recorded_at.isoformat() for p in batch]),
-            _array([repr(p.lat) for p in batch]), _array([repr(p.lng) for p in batch]),
-            _array(["NULL" if p.accuracy_m is None else repr(p.accuracy_m) for p in batch]),
-            _array([int(s) for s in statuses]), user_id,
-        ])
+    try:
+        with connections[router.db_for_write(Ping)].cursor() as cursor:
+            cursor.cursor.execute(_INSERT_SQL, [
+                user_id, retention(), _array(city_ids), _array([p.recorded_at.isoformat() for p in batch]),
+                _array([repr(p.lat) for p in batch]), _array([repr(p.lng) for p in batch]),
+                _array(["NULL" if p.accuracy_m is None else repr(p.accuracy_m) for p in batch]),
+                _array([int(s) for s in statuses]), user_id,
+            ])
+    except BaseException:
+        last.settle(last.previous)  # nothing was stored: put the previous value back
+        raise
     implausible = sum(1 for s in statuses if s == PingStatus.IMPLAUSIBLE)
     accepted = [p for p, s in zip(batch, statuses, strict=True) if s != PingStatus.IMPLAUSIBLE]
+    candidates = list(anchors[-1:])
+    if last.previous is not None:
+        candidates.append(last.previous)
     if accepted:
-        newest = _Anchor(accepted[-1].recorded_at, accepted[-1].lat, accepted[-1].lng)
-        _remember_last(user_id, max(newest, anchors[-1]) if anchors else newest)
+        candidates.append(_Anchor(accepted[-1].recorded_at, accepted[-1].lat, accepted[-1].lng))
+    last.settle(max(candidates) if candidates else None)
     return IngestResult(accepted=len(accepted), implausible=implausible)
 
 
@@ -228,7 +267,7 @@ def delete_user_pings(user_id) -> int:
     """Delete every stored ping of a user (their own request, or account erasure)."""
     deleted, _ = Ping.objects.filter(user_id=user_id).delete()
     try:
-        cache.delete(_last_ping_key(user_id))
+        redis_client().delete(_last_ping_key(user_id))
     except Exception:
         logger.warning("last-ping cache unavailable", exc_info=True)
     return deleted

@@ -49,7 +49,7 @@ def test_batch_order_does_not_matter(user, now):
 def test_too_fast_across_requests(user, now, cold_cache):
     ingest(user, (*BERLIN, now - timedelta(minutes=5)))
     if cold_cache:  # the previous ping then comes from the database
-        cache.clear()
+        cache.delete_pattern("*")
     result = ingest(user, (*POTSDAM, now))
     assert (result.accepted, result.implausible) == (0, 1)
 
@@ -108,3 +108,20 @@ def test_implausible_counted_in_api_response(user, now):
     response = client.post("/api/v1/locations/", body, format="json")
     assert response.status_code == 201
     assert response.json() == {"accepted": 1, "implausible": 1}
+
+
+def test_cached_last_ping_stays_the_newest_accepted_one(user, now):
+    from config.cache import redis_client
+    from locations.services import _Anchor, _last_ping_key
+
+    def cached():
+        return _Anchor.decode(redis_client().get(_last_ping_key(user.pk))).recorded_at
+
+    ingest(user, (*BERLIN, now - timedelta(minutes=1)))
+    assert cached() == now - timedelta(minutes=1)
+    ingest(user, (*BERLIN, now - timedelta(minutes=10)))  # late: does not move it back
+    assert cached() == now - timedelta(minutes=1)
+    assert ingest(user, (*POTSDAM, now)).implausible == 1  # implausible: not the reference
+    assert cached() == now - timedelta(minutes=1)
+    ingest(user, (*NEARBY, now))
+    assert cached() == now
