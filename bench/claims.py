@@ -313,6 +313,7 @@ STEPS = {"floor": floor, "mix": mix, "pooling": pooling, "prepared": prepared, "
 
 
 def main(argv: list[str]) -> int:
+    os.environ.setdefault("BENCH_INSTANCE", "harness")  # servers of our own (bench/servers.py)
     for name in argv or list(STEPS):
         print(f"== {name}", flush=True)
         STEPS[name]()

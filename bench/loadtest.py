@@ -151,7 +151,12 @@ def loadtest(*, name: str, users: int, duration: float, speedup: float = 1.0, wo
     else:
         servers.start()
         servers.migrate()
-        env = servers.env(BENCH_QUERY_COUNT="1", BENCH_FLOOR_VIEWS="1", **(app_env or {}))
+        # A sync gunicorn worker serves one request at a time, so it only ever uses one pooled
+        # connection; the project's default minimum of 25 per process would put 25 cold backends
+        # per worker in a short window (each warming its catalog caches on first use, FIFO).
+        defaults = {"BENCH_QUERY_COUNT": "1", "BENCH_FLOOR_VIEWS": "1",
+                    "DB_POOL_MIN_SIZE": os.environ.get("BENCH_DB_POOL_MIN_SIZE", "2")}
+        env = servers.env(**{**defaults, **(app_env or {})})
     users_file = prepare_users(max(users, 2), tokens=True, env=env)
     if topology is None:
         # Flush dirty buffers now, so that the checkpointer's work of earlier steps is not billed to this run.
@@ -230,6 +235,7 @@ def main(argv=None) -> int:
     parser.add_argument("--class", dest="classes", action="append", help="Locust user class (default MobileUser)")
     parser.add_argument("--env", action="append", default=[], help="KEY=VALUE for the app server")
     args = parser.parse_args(argv)
+    os.environ.setdefault("BENCH_INSTANCE", "harness")  # servers of our own (bench/servers.py)
     app_env = dict(item.split("=", 1) for item in args.env)
     doc = loadtest(name=args.name, users=args.users, duration=args.duration, speedup=args.speedup,
                    workers=args.workers, classes=args.classes, app_env=app_env, login=args.login, url=args.url)

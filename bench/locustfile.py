@@ -42,7 +42,7 @@ REQUESTS_PER_MINUTE = sum(MIX_PER_MINUTE.values())  # 6.07
 SPEEDUP = float(os.environ.get("BENCH_SPEEDUP", "1"))
 MEAN_THINK_S = 60.0 / REQUESTS_PER_MINUTE / SPEEDUP
 DURATION_S = float(os.environ.get("BENCH_DURATION", "30"))
-WARMUP_S = float(os.environ.get("BENCH_WARMUP", "3"))
+WARMUP_S = float(os.environ.get("BENCH_WARMUP", "5"))
 LOGIN_MODE = os.environ.get("BENCH_LOGIN", "api")
 API = "/api/v1"
 

@@ -376,6 +376,7 @@ CLAIMS = {"json": claim_json, "gzip": claim_gzip, "pipelining": claim_pipelining
 
 
 def main(argv: list[str]) -> int:
+    os.environ.setdefault("BENCH_INSTANCE", "harness")  # servers of our own (bench/servers.py)
     _setup_django()
     names = argv or list(CLAIMS)
     gzip_bodies = os.environ.get("BENCH_GZIP_BODIES")

@@ -13,6 +13,7 @@ stacks in ``bench/results/profile.txt`` (feed them to any flame-graph tool).
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import sys
 from collections import Counter
@@ -102,6 +103,7 @@ def main(argv=None) -> int:
     parser.add_argument("--speedup", type=float, default=4)
     parser.add_argument("--duration", type=float, default=20)
     args = parser.parse_args(argv)
+    os.environ.setdefault("BENCH_INSTANCE", "harness")  # servers of our own (bench/servers.py)
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     raw = RESULTS_DIR / "profile.txt"
     raw.unlink(missing_ok=True)

@@ -13,6 +13,7 @@ About 8 minutes of a 2-core machine with the defaults; each step is also a comma
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from bench import capacity, claims, profile, report, servers
@@ -40,6 +41,7 @@ def main(argv=None) -> int:
     parser.add_argument("--duration", type=float, default=30)
     parser.add_argument("--skip", action="append", default=[], help="a step of bench.claims to skip")
     args = parser.parse_args(argv)
+    os.environ.setdefault("BENCH_INSTANCE", "harness")  # servers of our own (bench/servers.py)
     servers.start()
     servers.migrate()
     ensure_scale(args.scale)

@@ -18,22 +18,41 @@ from pathlib import Path
 from config import embedded
 
 BENCH_DIR = embedded.DATA_DIR / "bench"
-PG_DIR = BENCH_DIR / "postgres"
-REDIS_DIR = BENCH_DIR / "redis"
-SOCKET_DIR = BENCH_DIR / "run"
-PG_PORT = 5433
 DB_NAME = "crossings_bench"
 PG_EXTRA_CONF = "shared_buffers = 256MB\nmax_connections = 500\n"
+# BENCH_INSTANCE=<name> gives a process tree its own pair of servers under .data/bench/<name>/:
+# the harness (make loadtest/bench) uses "harness", so that other areas' benchmarks on the
+# shared bench servers never bill CPU to its runs.
+INSTANCES = {"": ("", 5433), "harness": ("harness", 5434)}
+
+
+def _instance() -> tuple[Path, int]:
+    name = os.environ.get("BENCH_INSTANCE", "")
+    sub, port = INSTANCES.get(name, (name, 5435 + sum(map(ord, name)) % 100))
+    return (BENCH_DIR / sub if sub else BENCH_DIR), port
+
+
+def pg_dir() -> Path:
+    return _instance()[0] / "postgres"
+
+
+def redis_dir() -> Path:
+    return _instance()[0] / "redis"
 
 
 def _socket_dir() -> Path:
-    SOCKET_DIR.mkdir(parents=True, exist_ok=True)
-    SOCKET_DIR.chmod(0o777)  # postgres runs as another Unix user
-    return SOCKET_DIR
+    path = _instance()[0] / "run"
+    path.mkdir(parents=True, exist_ok=True)
+    path.chmod(0o777)  # postgres runs as another Unix user
+    return path
+
+
+def pg_port() -> int:
+    return _instance()[1]
 
 
 def database_url(database: str = DB_NAME) -> str:
-    return f"postgresql://{embedded.PG_USER}@/{database}?host={_socket_dir()}&port={PG_PORT}"
+    return f"postgresql://{embedded.PG_USER}@/{database}?host={_socket_dir()}&port={pg_port()}"
 
 
 def redis_url(db: int = 0) -> str:
@@ -42,7 +61,7 @@ def redis_url(db: int = 0) -> str:
 
 def psql(sql: str, database: str = "postgres") -> str:
     """Run one statement with psql on the bench cluster and return its unaligned output."""
-    cmd = [embedded._pg_bin("psql"), "-h", str(_socket_dir()), "-p", str(PG_PORT), "-U", embedded.PG_USER,
+    cmd = [embedded._pg_bin("psql"), "-h", str(_socket_dir()), "-p", str(pg_port()), "-U", embedded.PG_USER,
            "-d", database, "-v", "ON_ERROR_STOP=1", "-tAc", sql]
     return subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip()
 
@@ -50,25 +69,26 @@ def psql(sql: str, database: str = "postgres") -> str:
 def start() -> None:
     """Start the bench cluster and Redis if they are not running (idempotent)."""
     sock_dir = _socket_dir()
-    if not embedded.postgres_running(PG_DIR):
-        embedded.init_pgdata(PG_DIR, sock_dir, port=PG_PORT, extra_conf=PG_EXTRA_CONF)
-        embedded.pg_ctl(PG_DIR, "-w", "-l", str(PG_DIR / "server.log"), "start")
+    pgdata = pg_dir()
+    if not embedded.postgres_running(pgdata):
+        embedded.init_pgdata(pgdata, sock_dir, port=pg_port(), extra_conf=PG_EXTRA_CONF)
+        embedded.pg_ctl(pgdata, "-w", "-l", str(pgdata / "server.log"), "start")
     if not psql(f"SELECT 1 FROM pg_database WHERE datname = '{DB_NAME}'"):
         psql(f'CREATE DATABASE "{DB_NAME}"')
     sock = sock_dir / "redis.sock"
-    if embedded._pid_alive(REDIS_DIR / "redis.pid") and sock.exists():
+    if embedded._pid_alive(redis_dir() / "redis.pid") and sock.exists():
         return
     with contextlib.suppress(FileNotFoundError):
         sock.unlink()
-    embedded.start_redis_server(REDIS_DIR, {"port": "0", "unixsocket": str(sock), "unixsocketperm": "700"})
+    embedded.start_redis_server(redis_dir(), {"port": "0", "unixsocket": str(sock), "unixsocketperm": "700"})
     deadline = time.monotonic() + 10
     while not sock.exists() and time.monotonic() < deadline:
         time.sleep(0.02)
 
 
 def stop() -> None:
-    embedded.stop_postgres(PG_DIR)
-    pid_file = REDIS_DIR / "redis.pid"
+    embedded.stop_postgres(pg_dir())
+    pid_file = redis_dir() / "redis.pid"
     if embedded._pid_alive(pid_file):
         os.kill(int(pid_file.read_text().split()[0]), 15)
 
@@ -76,13 +96,13 @@ def stop() -> None:
 def postmaster_pid() -> int | None:
     from bench.cpu import pid_from_file
 
-    return pid_from_file(PG_DIR / "postmaster.pid")
+    return pid_from_file(pg_dir() / "postmaster.pid")
 
 
 def redis_pid() -> int | None:
     from bench.cpu import pid_from_file
 
-    return pid_from_file(REDIS_DIR / "redis.pid")
+    return pid_from_file(redis_dir() / "redis.pid")
 
 
 def env(**overrides: str) -> dict[str, str]:
@@ -117,6 +137,7 @@ def migrate() -> None:
 
 
 if __name__ == "__main__":
+    os.environ.setdefault("BENCH_INSTANCE", "harness")  # the harness's pair; BENCH_INSTANCE= for the shared one
     command = sys.argv[1] if len(sys.argv) > 1 else "start"
     if command == "start":
         start()
