@@ -28,10 +28,12 @@ class TokenUser(LazyObject):
     def _setup(self):
         from accounts.models import User
 
-        try:
-            user = User.objects.get(pk=self._claims.user_id)
-        except User.DoesNotExist as exc:
-            raise exceptions.AuthenticationFailed("User no longer exists.") from exc
+        user = User.objects.filter(pk=self._claims.user_id).first()
+        if user is None:  # perhaps a replica that has not replayed the sign-up yet
+            with db_router.use_primary():
+                user = User.objects.filter(pk=self._claims.user_id).first()
+        if user is None:
+            raise exceptions.AuthenticationFailed("User no longer exists.")
         if not user.is_active:
             raise exceptions.AuthenticationFailed("User is deactivated.")
         self._wrapped = user

@@ -15,6 +15,7 @@ from accounts.authentication import AnonymousEndpointAuthentication, load_user
 from accounts.models import Block, User
 from accounts.tokens import InvalidToken
 from accounts.visibility import can_view_profile
+from config import db_router
 from config.rest import Conflict, PayloadTooLarge
 from config.throttling import (
     IPRateThrottle,
@@ -33,6 +34,11 @@ def _client_ip(request) -> str | None:
 
 def _user_agent(request) -> str:
     return request.META.get("HTTP_USER_AGENT", "")[:256]
+
+
+def _signed_in(request, user) -> None:
+    """The request now acts for ``user``: its writes pin their next reads to the primary."""
+    db_router.set_user(user.pk)
 
 
 def _auth_body(user, access: str, refresh: str) -> dict:
@@ -63,6 +69,7 @@ class RegisterView(_AnonymousAuthView):
     def post(self, request):
         data = _validated(s.RegisterSerializer, request)
         user = services.register_user(**data)
+        _signed_in(request, user)
         _session, access, refresh = services.open_session(
             user, user_agent=_user_agent(request), ip=_client_ip(request)
         )
@@ -80,6 +87,7 @@ class LoginView(_AnonymousAuthView):
             raise AuthenticationFailed(LOGIN_FAILED)
         if not user.is_active:
             raise PermissionDenied("This account is deactivated.")
+        _signed_in(request, user)
         _session, access, refresh = services.open_session(
             user, user_agent=_user_agent(request), ip=_client_ip(request)
         )

@@ -337,3 +337,16 @@ def test_revoke_a_session(api, user):
     assert api.delete(f"{SESSIONS}not-a-uuid/").status_code == 404
     other_session.refresh_from_db()
     assert other_session.revoked_at is None
+
+
+def test_sign_up_and_login_pin_the_users_next_reads_to_the_primary(api, user):
+    """Read-your-writes: right after signing up, the next request must not meet a replica
+    that has not replayed the new row yet."""
+    from django.core.cache import cache
+
+    from config import db_router
+
+    body = _register(api).json()
+    assert cache.get(db_router._marker_key(body["user"]["id"])) is not None
+    api.post(LOGIN, {"phone": user.phone, "password": DEFAULT_PASSWORD}, format="json")
+    assert cache.get(db_router._marker_key(str(user.pk))) is not None
