@@ -35,7 +35,7 @@ import numpy as np
 EARTH_RADIUS_M = 6_371_008.8
 _BAND = 1e-3  # relative width of the band around the radius tested with the exact haversine
 _PLANAR_MAX_LAT = 80.0  # beyond this latitude every candidate gets the exact haversine
-_QUERY_CHUNK = 20_000  # new pings per vectorised chunk (bounds memory)
+_QUERY_CHUNK = 1_000  # new pings per vectorised chunk: its arrays stay in the CPU caches
 
 
 def haversine_h(lat1, lng1, lat2, lng2):
@@ -146,7 +146,7 @@ def _expand(starts: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndar
 
 
 class _Sorted:
-    """The context sorted by (cell, user, time), with its (cell, user) groups."""
+    """The context sorted by (cell, user), with its (cell, user) groups."""
 
     def __init__(self, ctx: Context, grid: Grid):
         rows = grid.rows(ctx.lat)
@@ -156,7 +156,8 @@ class _Sorted:
         if user_bits > 19:
             raise ValueError("too many users in one context")
         group_key = (cells << user_bits) | ctx.user
-        order = np.lexsort((ctx.t, group_key))
+        # Time order inside a group is not needed: every ping of a group is a candidate.
+        order = np.argsort(group_key)
         self.order = order
         self.t = ctx.t[order]
         self.lat = ctx.lat[order]
@@ -208,54 +209,58 @@ def _match_chunk(s: _Sorted, grid: Grid, q: np.ndarray, radius_m: float, window_
     qg_query, qg_group = _neighbour_groups(s, grid, q)
     if len(qg_query) == 0:
         return Segments.empty()
-    seg_of_cand, cand = _expand(s.group_start[qg_group], s.group_count[qg_group])
-    cq = qg_query[seg_of_cand]
-    # Time, exactly, in integer microseconds.
-    dt = s.t[cand] - s.t[cq]
+    counts = s.group_count[qg_group]
+    seg_of_cand, cand = _expand(s.group_start[qg_group], counts)
+    # Query-side values go per (query, group) first, then are repeated per candidate.
+    q_t = s.t[qg_query]
+    q_lat = s.lat[qg_query]
+    q_k = _lng_scale(q_lat)
+    c_t = s.t[cand]
+    t_q = np.repeat(q_t, counts)
+    dt = c_t - t_q
     ok = np.abs(dt) <= window_us
     # Distance: a planar test decides all but a thin band around the radius.
-    lat_q = s.lat[cq]
-    dy = s.lat[cand] - lat_q
-    dx = (s.lng[cand] - s.lng[cq]) * np.cos(np.radians(lat_q))
-    d2 = (dx * dx + dy * dy) * (np.radians(1.0) * EARTH_RADIUS_M) ** 2
-    inner = (radius_m * (1 - _BAND)) ** 2
-    outer = (radius_m * (1 + _BAND)) ** 2
-    polar = np.abs(lat_q) >= _PLANAR_MAX_LAT
-    band = ok & (((d2 > inner) & (d2 <= outer)) | polar)
-    ok &= (d2 <= inner) | band
-    if band.any():
-        idx = np.flatnonzero(band)
-        ok[idx] = within_radius(s.lat[cq[idx]], s.lng[cq[idx]], s.lat[cand[idx]], s.lng[cand[idx]], radius_m)
-    n_matches = int(ok.sum())
+    dy = s.lat[cand] - np.repeat(q_lat, counts)
+    dx = (s.lng[cand] - np.repeat(s.lng[qg_query], counts)) * np.repeat(q_k, counts)
+    d2 = dx * dx + dy * dy
+    scale = (np.radians(1.0) * EARTH_RADIUS_M) ** 2
+    inside = d2 <= (radius_m * (1 - _BAND)) ** 2 / scale
+    maybe = ok & ~inside & (d2 <= (radius_m * (1 + _BAND)) ** 2 / scale)
+    polar = np.abs(q_lat) >= _PLANAR_MAX_LAT
+    if polar.any():
+        maybe |= ok & np.repeat(polar, counts)
+        inside &= ~np.repeat(polar, counts)
+    ok &= inside
+    if maybe.any():
+        idx = np.flatnonzero(maybe)
+        cq = qg_query[seg_of_cand[idx]]
+        ok[idx] = within_radius(s.lat[cq], s.lng[cq], s.lat[cand[idx]], s.lng[cand[idx]], radius_m)
+    n_matches = int(np.count_nonzero(ok))
     if n_matches == 0:
         return Segments.empty()
-    # Match time: the later recorded_at; its place: the later ping.
-    later_is_cand = dt >= 0
-    match_t = np.where(later_is_cand, s.t[cand], s.t[cq])
-    big = np.iinfo(np.int64).max
-    t_min = np.where(ok, match_t, big)
-    t_max = np.where(ok, match_t, -1)
-    seg_starts = np.concatenate(([0], np.cumsum(s.group_count[qg_group])[:-1]))
-    seg_min = np.minimum.reduceat(t_min, seg_starts)
-    seg_max = np.maximum.reduceat(t_max, seg_starts)
+    # Match time: the later recorded_at.
+    match_t = np.maximum(c_t, t_q)
+    seg_starts = np.cumsum(counts) - counts
+    seg_min = np.minimum.reduceat(np.where(ok, match_t, np.iinfo(np.int64).max), seg_starts)
+    seg_max = np.maximum.reduceat(np.where(ok, match_t, -1), seg_starts)
     has = seg_max >= 0
-    # The later ping of the segment's latest match (first one reaching the maximum).
-    at_max = ok & (t_max == seg_max[seg_of_cand])
-    first_at_max = np.full(len(seg_starts), -1, np.int64)
-    idx = np.flatnonzero(at_max)[::-1]
-    first_at_max[seg_of_cand[idx]] = idx  # reversed: the first one wins
-    pick = first_at_max[has]
-    place_ping = np.where(later_is_cand[pick], cand[pick], cq[pick])
+    # The place: the new ping itself (within the radius of the match; coarsened later anyway).
+    place = qg_query[has]
     return Segments(
-        user_a=s.user[qg_query[has]],
+        user_a=s.user[place],
         user_b=s.group_user[qg_group[has]],
         start=seg_min[has],
         end=seg_max[has],
-        place_lat=s.lat[place_ping],
-        place_lng=s.lng[place_ping],
-        place_city=s.city[place_ping],
+        place_lat=s.lat[place],
+        place_lng=s.lng[place],
+        place_city=s.city[place],
         matches=n_matches,
     )
+
+
+def _lng_scale(lat):
+    """Degrees of longitude to degrees of latitude at ``lat`` (for the planar distance)."""
+    return np.cos(np.radians(lat))
 
 
 # ------------------------------------------------------------------- encounters
@@ -279,21 +284,67 @@ def merge_intervals(seg: Segments, *, repeat_gap_us: int) -> Encounters:
 
     Exact for any mix of old and new intervals: inside an interval, consecutive matches
     are at most ``repeat_gap`` apart, so two intervals belong to one encounter exactly when
-    the later starts no more than ``repeat_gap`` after the earlier ends.
+    the later starts no more than ``repeat_gap`` after the earlier ends.  Most pairs of a
+    batch are one encounter (their latest start is within ``repeat_gap`` of their earliest
+    end); they are merged with one sort by pair, the others with a full sort.
     """
     low = np.minimum(seg.user_a, seg.user_b)
     high = np.maximum(seg.user_a, seg.user_b)
     if len(low) == 0:
         e = np.empty(0, np.int64)
         return Encounters(e, e, e, e, np.empty(0), np.empty(0), e)
+    high_bits = max(1, int(high.max()).bit_length())
+    if high_bits * 2 > 62:
+        return _merge_general(low, high, seg, repeat_gap_us)
+    code = (low << high_bits) | high
+    order = np.argsort(code)
+    code_s = code[order]
+    first = np.flatnonzero(np.concatenate(([True], code_s[1:] != code_s[:-1])))
+    start_s, end_s = seg.start[order], seg.end[order]
+    min_start = np.minimum.reduceat(start_s, first)
+    max_end = np.maximum.reduceat(end_s, first)
+    simple = np.maximum.reduceat(start_s, first) - np.minimum.reduceat(end_s, first) <= repeat_gap_us
+    pair_of = np.repeat(np.arange(len(first)), np.diff(np.append(first, len(code_s))))
+    # The place of a one-encounter pair: that of its interval with the latest end.
+    at_end = np.flatnonzero(end_s == max_end[pair_of])[::-1]
+    pick = np.empty(len(first), np.int64)
+    pick[pair_of[at_end]] = order[at_end]
+    simple_enc = Encounters(
+        low=low[order[first]][simple], high=high[order[first]][simple],
+        start=min_start[simple], end=max_end[simple],
+        place_lat=seg.place_lat[pick[simple]], place_lng=seg.place_lng[pick[simple]],
+        place_city=seg.place_city[pick[simple]],
+    )
+    if simple.all():
+        return simple_enc
+    rest = order[~simple[pair_of]]
+    complex_enc = _merge_general(low[rest], high[rest], _take(seg, rest), repeat_gap_us)
+    return _concat_encounters(simple_enc, complex_enc)
+
+
+def _take(seg: Segments, idx: np.ndarray) -> Segments:
+    return Segments(seg.user_a[idx], seg.user_b[idx], seg.start[idx], seg.end[idx],
+                    seg.place_lat[idx], seg.place_lng[idx], seg.place_city[idx])
+
+
+def _concat_encounters(a: Encounters, b: Encounters) -> Encounters:
+    fields = ("low", "high", "start", "end", "place_lat", "place_lng", "place_city")
+    merged = {name: np.concatenate((getattr(a, name), getattr(b, name))) for name in fields}
+    order = np.lexsort((merged["start"], merged["high"], merged["low"]))
+    return Encounters(**{name: value[order] for name, value in merged.items()})
+
+
+def _merge_general(low, high, seg: Segments, repeat_gap_us: int) -> Encounters:
+    """The full merge: sort by (pair, start), then split where a start is past the running end."""
     order = np.lexsort((-seg.end, seg.start, high, low))
     low, high = low[order], high[order]
     start, end = seg.start[order], seg.end[order]
     same_pair = np.concatenate(([False], (low[1:] == low[:-1]) & (high[1:] == high[:-1])))
     # Running maximum of ends inside each pair: shift each pair's times above the previous one's.
     pair_no = np.cumsum(~same_pair)
-    span = int(end.max() - start.min()) + repeat_gap_us + 1
-    running_end = np.maximum.accumulate(end - start.min() + pair_no * span) - pair_no * span + start.min()
+    base = start.min()
+    span = int(end.max() - base) + repeat_gap_us + 1
+    running_end = np.maximum.accumulate(end - base + pair_no * span) - pair_no * span + base
     prev_end = np.concatenate(([0], running_end[:-1]))
     new_encounter = ~same_pair | (start - prev_end > repeat_gap_us)
     first = np.flatnonzero(new_encounter)

@@ -36,7 +36,6 @@ from crossings import cache as cx_cache
 from crossings import signals
 from crossings.detection import Context, Encounters, Segments, detect, merge_intervals
 from crossings.models import DetectorState
-from crossings.services import coarse_place
 from locations.models import Ping, PingStatus
 
 logger = logging.getLogger(__name__)
@@ -223,58 +222,67 @@ def _context_from_rows(rows: np.ndarray) -> tuple[Context, _Users]:
 # -------------------------------------------------------------------------- store
 
 
-@dataclass
-class PairEncounters:
-    """Encounters found in one run, keyed by user uuid pairs, ready to merge into records."""
-
-    low: list
-    high: list
-    starts: list[list[int]]
-    ends: list[list[int]]
-    place_lat: list[float]
-    place_lng: list[float]
-    place_cell: list[str]
-    city: list[int | None]
-
-    def __len__(self) -> int:
-        return len(self.low)
+_INCOMING = np.dtype([
+    ("nfields", ">i2"),
+    ("l_low", ">i4"), ("low_hi", ">u8"), ("low_lo", ">u8"),
+    ("l_high", ">i4"), ("high_hi", ">u8"), ("high_lo", ">u8"),
+    ("l_s", ">i4"), ("s", ">i8"),
+    ("l_e", ">i4"), ("e", ">i8"),
+    ("l_lat", ">i4"), ("lat", ">f8"),
+    ("l_lng", ">i4"), ("lng", ">f8"),
+    ("l_cell", ">i4"), ("cell", ">i8"),
+    ("l_city", ">i4"), ("city", ">i4"),
+])
+_COPY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00" + b"\x00" * 8
 
 
-def _to_pairs(enc: Encounters, users: _Users) -> PairEncounters:
-    out = PairEncounters([], [], [], [], [], [], [], [])
-    if len(enc.low) == 0:
-        return out
-    boundaries = np.flatnonzero((enc.low[1:] != enc.low[:-1]) | (enc.high[1:] != enc.high[:-1])) + 1
-    starts = np.concatenate(([0], boundaries))
-    ends = np.concatenate((boundaries, [len(enc.low)]))
-    uuid_of = {}
-    for a, b in zip(starts.tolist(), ends.tolist(), strict=True):
-        low, high = int(enc.low[a]), int(enc.high[a])
-        for code in (low, high):
-            if code not in uuid_of:
-                uuid_of[code] = users.uuid(code)
-        latest = a + int(np.argmax(enc.end[a:b]))
-        lat, lng, cell = coarse_place(float(enc.place_lat[latest]), float(enc.place_lng[latest]))
-        out.low.append(uuid_of[low])
-        out.high.append(uuid_of[high])
-        out.starts.append(enc.start[a:b].tolist())
-        out.ends.append(enc.end[a:b].tolist())
-        out.place_lat.append(lat)
-        out.place_lng.append(lng)
-        out.place_cell.append(cell)
-        city = int(enc.place_city[latest])
-        out.city.append(city or None)
-    return out
+def coarse_cells(lat: np.ndarray, lng: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """H3 resolution-7 cells (as integers) and their centres; h3 is called once per distinct point."""
+    from h3.api import basic_int
 
+    from crossings.services import PLACE_RESOLUTION
+
+    points = np.stack((lat, lng), axis=1)
+    unique, inverse = np.unique(points, axis=0, return_inverse=True)
+    cells = np.fromiter((basic_int.latlng_to_cell(a, b, PLACE_RESOLUTION) for a, b in unique.tolist()),
+                        dtype=np.uint64, count=len(unique))
+    centres = np.array([basic_int.cell_to_latlng(int(c)) for c in cells]).reshape(-1, 2)
+    inverse = inverse.reshape(-1)
+    return cells.astype(np.int64)[inverse], centres[inverse, 0], centres[inverse, 1]
+
+
+def encounter_rows(enc: Encounters, users: _Users) -> bytes:
+    """The encounters as a binary COPY stream (fixed-width rows, built by numpy in one go)."""
+    rows = np.zeros(len(enc.low), dtype=_INCOMING)
+    rows["nfields"] = 8
+    for name, size in (("l_low", 16), ("l_high", 16), ("l_s", 8), ("l_e", 8), ("l_lat", 8), ("l_lng", 8),
+                       ("l_cell", 8), ("l_city", 4)):
+        rows[name] = size
+    rows["low_hi"], rows["low_lo"] = users.hi[enc.low], users.lo[enc.low]
+    rows["high_hi"], rows["high_lo"] = users.hi[enc.high], users.lo[enc.high]
+    rows["s"], rows["e"] = enc.start, enc.end
+    rows["cell"], rows["lat"], rows["lng"] = coarse_cells(enc.place_lat, enc.place_lng)
+    rows["city"] = enc.place_city
+    return _COPY_SIGNATURE + rows.tobytes() + b"\xff\xff"
+
+
+# A UUIDv7 made in SQL (PostgreSQL 16 has no uuidv7()): the millisecond clock in the first 48
+# bits of a random UUID, version bits set to 7.
+_UUID7_SQL = (
+    "encode(set_bit(set_bit(overlay(uuid_send(gen_random_uuid()) placing "
+    "substring(int8send(floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint) FROM 3) "
+    "FROM 1 FOR 6), 52, 1), 53, 1), 'hex')::uuid"
+)
 
 _MERGE_SQL = """
-WITH iv AS (
-    SELECT n.low, n.high, u.s, u.e
-    FROM crossings_incoming n, unnest(n.starts, n.ends) AS u(s, e)
+WITH pairs AS (
+    SELECT DISTINCT low, high FROM crossings_incoming
+), iv AS (
+    SELECT low, high, s, e FROM crossings_incoming
     UNION ALL
     SELECT c.user_low_id, c.user_high_id, u.s, u.e
     FROM crossings c
-    JOIN crossings_incoming n ON c.user_low_id = n.low AND c.user_high_id = n.high,
+    JOIN pairs p ON c.user_low_id = p.low AND c.user_high_id = p.high,
     unnest(c.encounter_starts, c.encounter_ends) AS u(s, e)
 ), ordered AS (
     SELECT low, high, s, e, max(e) OVER (PARTITION BY low, high ORDER BY s, e
@@ -291,15 +299,19 @@ WITH iv AS (
     SELECT low, high, array_agg(s ORDER BY s) AS starts, array_agg(e ORDER BY s) AS ends,
            count(*) AS times, min(s) AS first_us, max(e) AS last_us
     FROM merged GROUP BY low, high
+), place AS (
+    SELECT DISTINCT ON (low, high) low, high, place_lat, place_lng, to_hex(cell) AS cell, nullif(city, 0) AS city
+    FROM crossings_incoming ORDER BY low, high, e DESC, cell
 )
 INSERT INTO crossings AS c (id, user_low_id, user_high_id, first_crossed_at, last_crossed_at, times,
                             place_lat, place_lng, place_cell, city_id, encounter_starts, encounter_ends,
                             updated_at)
-SELECT n.id, a.low, a.high,
+SELECT """ + _UUID7_SQL + """, a.low, a.high,
        timestamptz 'epoch' + a.first_us * interval '1 microsecond',
        timestamptz 'epoch' + a.last_us * interval '1 microsecond',
-       a.times, n.place_lat, n.place_lng, n.place_cell, n.city_id, a.starts, a.ends, now()
-FROM agg a JOIN crossings_incoming n ON n.low = a.low AND n.high = a.high
+       a.times, p.place_lat, p.place_lng, p.cell, p.city, a.starts, a.ends, now()
+FROM agg a JOIN place p ON p.low = a.low AND p.high = a.high
+ORDER BY a.low, a.high
 ON CONFLICT (user_low_id, user_high_id) DO UPDATE SET
     first_crossed_at = EXCLUDED.first_crossed_at,
     last_crossed_at = EXCLUDED.last_crossed_at,
@@ -316,21 +328,16 @@ RETURNING c.id, c.user_low_id, c.user_high_id
 """
 
 
-def store_pairs(cursor, pairs: PairEncounters) -> list[tuple]:
+def store_encounters(cursor, enc: Encounters, users: _Users) -> list[tuple]:
     """Merge the run's encounters into the crossing records; returns (id, low, high) of changed ones."""
-    from config.ids import uuid7
-
-    if not pairs:
+    if len(enc.low) == 0:
         return []
     cursor.execute(
-        "CREATE TEMP TABLE crossings_incoming (id uuid, low uuid, high uuid, starts bigint[], ends bigint[], "
-        "place_lat float8, place_lng float8, place_cell text, city_id integer) ON COMMIT DROP"
+        "CREATE TEMP TABLE crossings_incoming (low uuid, high uuid, s bigint, e bigint, place_lat float8, "
+        "place_lng float8, cell bigint, city integer) ON COMMIT DROP"
     )
-    raw = cursor.connection.cursor()
-    with raw.copy("COPY crossings_incoming FROM STDIN") as copy:
-        for i in range(len(pairs)):
-            copy.write_row((uuid7(), pairs.low[i], pairs.high[i], pairs.starts[i], pairs.ends[i],
-                            pairs.place_lat[i], pairs.place_lng[i], pairs.place_cell[i], pairs.city[i]))
+    with cursor.connection.cursor().copy("COPY crossings_incoming FROM STDIN (FORMAT BINARY)") as copy:
+        copy.write(encounter_rows(enc, users))
     cursor.execute("ANALYZE crossings_incoming")
     cursor.execute(_MERGE_SQL, {"gap": int(settings.CROSSING_REPEAT_GAP_S) * US})
     changed = cursor.fetchall()
@@ -341,7 +348,7 @@ def store_pairs(cursor, pairs: PairEncounters) -> list[tuple]:
 # --------------------------------------------------------------------------- run
 
 
-def _find(cursor, state: DetectorState, xmin: int, result: DetectionResult, progress) -> PairEncounters:
+def _find(cursor, state: DetectorState, xmin: int, result: DetectionResult, progress):
     radius, window, gap = _params()
     tick = time.perf_counter()
     times = _batch_times(cursor, state, xmin)
@@ -363,15 +370,19 @@ def _find(cursor, state: DetectorState, xmin: int, result: DetectionResult, prog
             progress(f"  {b - a} new pings recorded {_fmt(first)}..{_fmt(last)}: context {len(ctx)}, "
                      f"{matches} ping pairs matched, {len(enc.low)} encounters")
     tick = time.perf_counter()
-    pairs = _combine(parts)
-    result.timings["pairs"] = time.perf_counter() - tick
-    result.pairs = len(pairs)
-    return pairs
+    enc, users = _combine(parts)
+    result.timings["merge"] = time.perf_counter() - tick
+    result.pairs = int(np.count_nonzero(np.diff(enc.low) | np.diff(enc.high))) + 1 if len(enc.low) else 0
+    return enc, users
 
 
-def _combine(parts: list[tuple[Encounters, _Users]]) -> PairEncounters:
+def _combine(parts: list[tuple[Encounters, _Users]]) -> tuple[Encounters, _Users]:
+    if not parts:
+        e = np.empty(0, np.int64)
+        return Encounters(e, e, e, e, np.empty(0), np.empty(0), e), _Users(np.empty(0, np.uint64),
+                                                                         np.empty(0, np.uint64))
     if len(parts) == 1:
-        return _to_pairs(*parts[0])
+        return parts[0]
     # Clusters have their own user codes: recode into one shared code space by uuid.
     all_hi = np.concatenate([u.hi for _, u in parts] or [np.empty(0, np.uint64)])
     all_lo = np.concatenate([u.lo for _, u in parts] or [np.empty(0, np.uint64)])
@@ -388,8 +399,7 @@ def _combine(parts: list[tuple[Encounters, _Users]]) -> PairEncounters:
         offset += len(u.hi)
         segs.append(Segments(user_a=remap[enc.low], user_b=remap[enc.high], start=enc.start, end=enc.end,
                              place_lat=enc.place_lat, place_lng=enc.place_lng, place_city=enc.place_city))
-    merged = merge_intervals(Segments.concat(segs), repeat_gap_us=_params()[2])
-    return _to_pairs(merged, users)
+    return merge_intervals(Segments.concat(segs), repeat_gap_us=_params()[2]), users
 
 
 def _fmt(us: int) -> str:
@@ -406,12 +416,12 @@ def run_detection(*, wait: bool = True, dry_run: bool = False, progress=None) ->
             result.skipped = True
             return result
         xmin, received_after = _horizon(cursor)
-        pairs = _find(cursor, state, xmin, result, progress)
+        enc, users = _find(cursor, state, xmin, result, progress)
         if dry_run:
             transaction.set_rollback(True)
         else:
             tick = time.perf_counter()
-            changed = store_pairs(cursor, pairs)
+            changed = store_encounters(cursor, enc, users)
             result.timings["store"] = time.perf_counter() - tick
             result.changed = len(changed)
             result.seconds = time.perf_counter() - started

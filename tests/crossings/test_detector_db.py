@@ -36,7 +36,8 @@ def cities(db):
 
 
 def _point(dx_m, dy_m):
-    return (BORDER_LAT + dy_m / M_PER_DEG, BORDER_LNG + dx_m / (M_PER_DEG * np.cos(np.radians(BORDER_LAT))))
+    lng_scale = M_PER_DEG * np.cos(np.radians(BORDER_LAT))
+    return (float(BORDER_LAT + dy_m / M_PER_DEG), float(BORDER_LNG + dx_m / lng_scale))
 
 
 def _reference_by_uuid():
@@ -86,6 +87,11 @@ def test_first_run_records_and_second_run_changes_nothing(cities):
     assert {crossing.user_low_id, crossing.user_high_id} == {a.pk, b.pk}
     assert crossing.times == 1
     assert crossing.city_id is not None
+    assert crossing.pk.version == 7
+    import h3
+
+    assert h3.is_valid_cell(crossing.place_cell) and h3.get_resolution(crossing.place_cell) == 7
+    assert (crossing.place_lat, crossing.place_lng) == pytest.approx(h3.cell_to_latlng(crossing.place_cell))
     again = run_detection()
     assert again.pings == 0 and again.changed == 0
     assert Crossing.objects.get().updated_at == crossing.updated_at
@@ -107,7 +113,7 @@ def test_a_crash_mid_batch_loses_nothing(cities, monkeypatch):
     def crash(*args, **kwargs):
         raise RuntimeError("worker died")
 
-    monkeypatch.setattr(detector, "store_pairs", crash)
+    monkeypatch.setattr(detector, "store_encounters", crash)
     with pytest.raises(RuntimeError):
         run_detection()
     assert not Crossing.objects.exists()

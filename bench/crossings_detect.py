@@ -1,0 +1,172 @@
+"""Crossing detection throughput at the density of LOAD_MODEL.md.
+
+    .venv/bin/python -m bench.crossings_detect core [--users-per-city 20000] [--cities 5]
+    .venv/bin/python -m bench.crossings_detect db [--users-per-city 20000] [--cities 1]
+
+``core``: the numpy detector alone, in memory, on one core: batches of new pings (10 s, 1 min,
+5 min of traffic) against the 10 minutes of context before them; reports pings/s (CPU time)
+and the density (ping pairs within the bounds per new ping, distinct users matched per ping).
+
+``db``: the whole run of ``manage.py detect_crossings`` on the embedded PostgreSQL, in a
+scratch database: the last minute of traffic arrives after 10 minutes of history, and one
+run loads, matches and upserts it.  One city of 20 000 users has the same density per ping
+as five (the cities are far apart), so the figures per ping carry over.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+import numpy as np
+
+from bench.crossings_traffic import US, generate
+
+
+def _density(ctx, enc_matches, new_count, seg_users):
+    return {
+        "pairs_per_ping": enc_matches / max(new_count, 1),
+        "users_per_ping": seg_users / max(new_count, 1),
+    }
+
+
+def run_core(args) -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    from crossings.detection import Context, find_segments, merge_intervals
+
+    total_minutes = 10 + max(args.batch_seconds) / 60 + 0.5
+    tick = time.perf_counter()
+    traffic = generate(args.users_per_city, args.cities, total_minutes)
+    print(f"generated {len(traffic.t_us):,} pings of {args.users_per_city * args.cities:,} users "
+          f"in {time.perf_counter() - tick:.1f} s")
+    t0 = traffic.t_us.min()
+    for batch_s in args.batch_seconds:
+        batch_start = t0 + 10 * 60 * US
+        batch_end = batch_start + batch_s * US
+        # Context: 10 minutes before the batch and the batch itself (nothing later exists yet).
+        mask = (traffic.t_us >= batch_start - 600 * US) & (traffic.t_us < batch_end)
+        new = (traffic.t_us >= batch_start) & (traffic.t_us < batch_end)
+        ctx = Context(user=traffic.user[mask], t=traffic.t_us[mask], lat=traffic.lat[mask],
+                      lng=traffic.lng[mask], city=traffic.city[mask], new=new[mask])
+        n_new = int(ctx.new.sum())
+        best = None
+        for _ in range(args.repeat):
+            cpu, wall = time.process_time(), time.perf_counter()
+            seg = find_segments(ctx, radius_m=150.0, window_us=600 * US)
+            enc = merge_intervals(seg, repeat_gap_us=3600 * US)
+            cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+            best = min(best or (cpu, wall), (cpu, wall))
+        cpu, wall = best
+        pairs = len(np.unique(enc.low * (1 << 20) + enc.high))
+        print(f"batch {batch_s:>4} s: {n_new:>8,} new pings, context {len(ctx):>9,}; "
+              f"cpu {cpu:6.2f} s, wall {wall:6.2f} s -> {n_new / cpu:>9,.0f} pings/s (cpu); "
+              f"{seg.matches / n_new:6.1f} ping pairs and {len(seg.user_a) / n_new:5.2f} (ping, user) "
+              f"groups per new ping; {pairs:,} user pairs")
+
+
+def run_db(args) -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    os.environ.setdefault("LOG_LEVEL", "WARNING")
+    import django
+    from django.conf import settings
+
+    name = f"bench_crossings_{os.getpid()}"
+    settings.DATABASES["default"]["TEST"] = {"NAME": name}
+    django.setup()
+    from django.db import connection
+
+    old_name = connection.settings_dict["NAME"]
+    connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
+    try:
+        _db_body(args)
+    finally:
+        from django.db import connections
+
+        connections.close_all()
+        connection.creation.destroy_test_db(old_name, verbosity=0)
+
+
+def _copy_pings(traffic, mask, user_ids, city_ids) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from django.db import connection, transaction
+
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    with transaction.atomic(), connection.cursor() as cursor:
+        raw = cursor.connection.cursor()
+        with raw.copy("COPY locations_ping (user_id, city_id, recorded_at, lat, lng, status, expires_at) "
+                      "FROM STDIN") as copy:
+            for u, c, t, la, ln in zip(traffic.user[mask].tolist(), traffic.city[mask].tolist(),
+                                       traffic.t_us[mask].tolist(), traffic.lat[mask].tolist(),
+                                       traffic.lng[mask].tolist(), strict=True):
+                at = epoch + timedelta(microseconds=t)
+                copy.write_row((user_ids[u], city_ids[c], at, la, ln, 0, at + timedelta(hours=24)))
+
+
+def _db_body(args) -> None:
+    import uuid
+
+    from django.db import connection
+
+    from config.ids import uuid7
+    from crossings.detector import run_detection
+    from locations.services import create_city
+
+    now_us = int(time.time() * US)
+    traffic = generate(args.users_per_city, args.cities, 11.0, start_us=now_us - 11 * 60 * US)
+    n_users = args.users_per_city * args.cities
+    user_ids = [uuid7() for _ in range(n_users)]
+    with connection.cursor() as cursor:  # users rows are needed for the crossings' foreign keys
+        raw = cursor.connection.cursor()
+        columns = ("id, phone, password, display_name, bio, avatar, is_verified, ghost_mode, trust_level, "
+                   "is_shadow_banned, is_active, is_staff, is_superuser, created_at")
+        with raw.copy(f"COPY users ({columns}) FROM STDIN") as copy:
+            for i, uid in enumerate(user_ids):
+                copy.write_row((uid, f"+1999{i:09d}", "!", f"bench {i}", "", "", False, False, 0, False, True,
+                                False, False, "2026-01-01T00:00:00Z"))
+    from bench.crossings_traffic import CITY_CENTRES
+
+    city_ids = {i + 1: create_city(slug=f"bench{i}", name=f"Bench {i}", lat=CITY_CENTRES[i][0],
+                                   lng=CITY_CENTRES[i][1], radius_km=25).pk for i in range(args.cities)}
+    split = traffic.t_us.min() + 10 * 60 * US
+    history = traffic.t_us < split
+    tick = time.perf_counter()
+    _copy_pings(traffic, history, user_ids, city_ids)
+    print(f"history: {int(history.sum()):,} pings loaded in {time.perf_counter() - tick:.1f} s")
+    first = run_detection()
+    print(f"first run (10 minutes of traffic at once): {first.summary()}")
+    print("   " + ", ".join(f"{k} {v:.2f} s" for k, v in first.timings.items()))
+    _copy_pings(traffic, ~history, user_ids, city_ids)
+    cpu = time.process_time()
+    result = run_detection()
+    cpu = time.process_time() - cpu
+    print(f"1-minute batch: {result.summary()}")
+    print("   " + ", ".join(f"{k} {v:.2f} s" for k, v in result.timings.items()))
+    print(f"   detector process CPU {cpu:.2f} s -> {result.pings / cpu:,.0f} pings/s per core "
+          f"(wall {result.pings / result.seconds:,.0f} pings/s, PostgreSQL on the same 2 cores)")
+    again = run_detection()
+    print(f"idle run: {again.summary()}")
+    del uuid
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("mode", choices=["core", "db"])
+    parser.add_argument("--users-per-city", type=int, default=20_000)
+    parser.add_argument("--cities", type=int, default=None)
+    parser.add_argument("--batch-seconds", type=int, nargs="+", default=[10, 60, 300])
+    parser.add_argument("--repeat", type=int, default=2)
+    args = parser.parse_args(argv)
+    sys.path.insert(0, os.getcwd())
+    if args.mode == "core":
+        args.cities = args.cities or 5
+        run_core(args)
+    else:
+        args.cities = args.cities or 1
+        run_db(args)
+
+
+if __name__ == "__main__":
+    main()
