@@ -11,10 +11,12 @@ their names; the orphans expire by their TTL.
     batch.fill({author_id: value, ...}, timeout=300)
     batch.hits                                   # {id: value} for every id
 
-Reads cost at most two round trips whatever the number of keys: one ``MGET`` of the
-versions, then one pipeline with the ``MGET`` of the values (and ``SET NX`` of a fresh
-version for owners that have none).  Keys use Django's cache key format (``cache.make_key``),
-so the test suite's per-run prefix and ``cache.delete_pattern`` cover them.
+Reads cost one round trip whatever the number of keys (and namespaces, ``read_entries``): a
+Lua script reads the versions, creates missing ones and reads the values under them.  On
+Redis Cluster, where a script cannot span slots, two: an ``MGET`` of the versions, then a
+pipeline of the values' ``GET``s (and ``SET NX`` of fresh versions).  Keys use Django's
+cache key format (``cache.make_key``), so the test suite's per-run prefix and
+``cache.delete_pattern`` cover them.
 
 Correctness rules the callers follow:
 
@@ -30,8 +32,8 @@ wait for a timeout while Redis is away.  The database stays the source of truth.
 A bump lost during an outage would let a value cached before it live on if Redis comes back
 with its data (a partition rather than a restart); so a process that saw Redis fail bumps a
 global *epoch*, part of every value key, on its first successful call afterwards: everything
-cached before the outage becomes unreachable at once.  The epoch is read in the same
-``MGET`` as the versions, so it costs no round trip.
+cached before the outage becomes unreachable at once.  The epoch is read with the versions,
+so it costs no round trip.
 """
 
 from __future__ import annotations
@@ -118,81 +120,155 @@ def _decode(raw: bytes):
 
 @dataclass
 class Batch:
-    """The result of :func:`get_many_versioned`; ``fill`` stores the values loaded for misses."""
+    """The result of a read; ``fill`` stores the values loaded for misses.
 
-    namespace: str
-    suffix: str
-    versions: dict = field(default_factory=dict)
-    hits: dict = field(default_factory=dict)
+    ``ids`` are owners (``get_many_versioned``: one namespace) or ``(namespace, owner, suffix)``
+    entries (``read_entries``: several namespaces in the same round trip).
+    """
+
+    entries: dict = field(default_factory=dict)  # id -> (namespace, owner, suffix)
+    versions: dict = field(default_factory=dict)  # id -> "<epoch>.<version>"
+    hits: dict = field(default_factory=dict)  # id -> value
     ids: list = field(default_factory=list)
 
     def missing(self) -> list:
-        return [owner for owner in self.ids if owner not in self.hits]
+        return [key for key in self.ids if key not in self.hits]
 
     def fill(self, values: dict, timeout: float) -> None:
-        """Remember ``values`` (owner → value) for owners whose version is known; one round trip."""
+        """Remember ``values`` (id → value) for ids whose version is known; one round trip."""
         self.hits.update(values)
         if not values or not redis_available():
             return
         try:
             pipe = _client().pipeline(transaction=False)
-            for owner, value in values.items():
-                version = self.versions.get(owner)
+            for key, value in values.items():
+                version = self.versions.get(key)
                 if version is not None:
-                    pipe.set(versioned_key(self.namespace, owner, version, self.suffix), _encode(value),
+                    namespace, owner, suffix = self.entries[key]
+                    pipe.set(versioned_key(namespace, owner, version, suffix), _encode(value),
                              ex=max(1, int(timeout)))
             pipe.execute()
         except Exception as exc:
-            _trip(exc, f"fill {self.namespace}")
+            _trip(exc, "fill")
+
+
+# One round trip for any number of keys: read the epoch and each owner's version, create the
+# versions that are missing, and read the values under them.  KEYS: the epoch key, then the
+# owners' version keys; ARGV: a fresh version, its TTL, then for each owner the value key's
+# text before and after "<epoch>.<version>".
+_READ_SCRIPT = """
+local epoch = redis.call('GET', KEYS[1]) or '0'
+local out = {epoch}
+for i = 2, #KEYS do
+  local version = redis.call('GET', KEYS[i])
+  local value = false
+  if version then
+    value = redis.call('GET', ARGV[2 * i - 1] .. epoch .. '.' .. version .. ARGV[2 * i])
+  else
+    redis.call('SET', KEYS[i], ARGV[1], 'EX', ARGV[2])
+    version = ARGV[1]
+  end
+  out[#out + 1] = version
+  out[#out + 1] = value
+end
+return out
+"""
+_script = None
+_MARK = "\x00"
+
+
+def _is_cluster(client) -> bool:
+    from redis.cluster import RedisCluster
+
+    return isinstance(client, RedisCluster)
+
+
+def _read_scripted(client, entries: list[tuple]) -> tuple[str, list]:
+    """``(epoch, [(version, raw value or None), ...])`` in one EVALSHA."""
+    global _script
+    if _script is None:
+        _script = client.register_script(_READ_SCRIPT)
+    args = [_fresh_version(), VERSION_TTL_S]
+    for namespace, owner, suffix in entries:
+        args.extend(versioned_key(namespace, owner, _MARK, suffix).split(_MARK, 1))
+    keys = [_epoch_key()] + [_version_key(ns, owner) for ns, owner, _s in entries]
+    raw = _script(keys=keys, args=args, client=client)
+    epoch = raw[0].decode() if isinstance(raw[0], bytes) else str(raw[0])
+    pairs = [(raw[i].decode() if isinstance(raw[i], bytes) else str(raw[i]), raw[i + 1])
+             for i in range(1, len(raw), 2)]
+    return epoch, pairs
+
+
+def _read_pipelined(client, entries: list[tuple]) -> tuple[str, list]:
+    """The same in two round trips, for Redis Cluster (a script cannot span slots)."""
+    raw_epoch, *raw_versions = client.mget([_epoch_key()] + [_version_key(ns, o) for ns, o, _s in entries])
+    epoch = (raw_epoch or b"0").decode() if isinstance(raw_epoch, bytes) else str(raw_epoch or 0)
+    pipe = client.pipeline(transaction=False)
+    versions = []
+    for (namespace, owner, suffix), raw in zip(entries, raw_versions, strict=True):
+        if raw is None:
+            version = str(_fresh_version())
+            pipe.set(_version_key(namespace, owner), version, nx=True, ex=VERSION_TTL_S)
+            versions.append((version, True))
+        else:
+            version = raw.decode() if isinstance(raw, bytes) else str(raw)
+            pipe.get(versioned_key(namespace, owner, f"{epoch}.{version}", suffix))
+            versions.append((version, False))
+    results = pipe.execute()
+    pairs = []
+    for (version, created), result in zip(versions, results, strict=True):
+        if created:  # lost a SET NX race: another reader set a version; cache nothing under ours
+            pairs.append((version if result else None, None))
+        else:
+            pairs.append((version, result))
+    return epoch, pairs
+
+
+def _read(batch: Batch) -> Batch:
+    if not batch.ids:
+        return batch
+    namespaces = {batch.entries[key][0] for key in batch.ids}
+    label = next(iter(namespaces)) if len(namespaces) == 1 else "mixed"
+    if not redis_available():
+        READS.labels(label, "down").inc(len(batch.ids))
+        return batch
+    entries = [batch.entries[key] for key in batch.ids]
+    try:
+        client = _client()
+        read = _read_pipelined if _is_cluster(client) else _read_scripted
+        epoch, pairs = read(client, entries)
+    except Exception as exc:
+        _trip(exc, f"read {label}")
+        READS.labels(label, "down").inc(len(batch.ids))
+        return batch
+    for key, (version, raw) in zip(batch.ids, pairs, strict=True):
+        if version is not None:
+            batch.versions[key] = f"{epoch}.{version}"
+        if raw is not None:
+            try:
+                batch.hits[key] = _decode(raw)
+            except Exception:  # a value from an incompatible release: a miss
+                logger.warning("undecodable cache value for %s", batch.entries[key])
+    if batch.hits:
+        READS.labels(label, "hit").inc(len(batch.hits))
+    if len(batch.ids) > len(batch.hits):
+        READS.labels(label, "miss").inc(len(batch.ids) - len(batch.hits))
+    return batch
 
 
 def get_many_versioned(namespace: str, owners: Iterable[Hashable], suffix: str = "") -> Batch:
-    """Cached values of many owners in at most two round trips; misses are left to the caller."""
+    """Cached values of many owners of one namespace, keyed by owner; misses left to the caller.
+
+    One round trip (a Lua script); two on Redis Cluster.
+    """
     ids = list(dict.fromkeys(str(o) for o in owners))
-    batch = Batch(namespace=namespace, suffix=suffix, ids=ids)
-    if not ids:
-        return batch
-    if not redis_available():
-        READS.labels(namespace, "down").inc(len(ids))
-        return batch
-    try:
-        client = _client()
-        raw_epoch, *raw_versions = client.mget([_epoch_key()] + [_version_key(namespace, o) for o in ids])
-        epoch = int(raw_epoch or 0)
-        pipe = client.pipeline(transaction=False)
-        known, fresh = [], []
-        for owner, raw in zip(ids, raw_versions, strict=True):
-            if raw is None:
-                version = _fresh_version()
-                pipe.set(_version_key(namespace, owner), version, nx=True, ex=VERSION_TTL_S)
-                fresh.append((owner, f"{epoch}.{version}"))
-            else:
-                batch.versions[owner] = f"{epoch}.{int(raw)}"
-                known.append(owner)
-        if known:
-            pipe.mget([versioned_key(namespace, o, batch.versions[o], suffix) for o in known])
-        results = pipe.execute()
-    except Exception as exc:
-        _trip(exc, f"read {namespace}")
-        batch.versions.clear()
-        READS.labels(namespace, "down").inc(len(ids))
-        return batch
-    for (owner, version), created in zip(fresh, results, strict=False):
-        # Lost a SET NX race: another reader set a version first; do not cache under ours.
-        if created:
-            batch.versions[owner] = version
-    if known:
-        for owner, raw in zip(known, results[-1], strict=True):
-            if raw is not None:
-                try:
-                    batch.hits[owner] = _decode(raw)
-                except Exception:  # a value from an incompatible release: a miss
-                    logger.warning("undecodable cache value for %s:%s", namespace, owner)
-    if batch.hits:
-        READS.labels(namespace, "hit").inc(len(batch.hits))
-    if len(ids) > len(batch.hits):
-        READS.labels(namespace, "miss").inc(len(ids) - len(batch.hits))
-    return batch
+    return _read(Batch(entries={owner: (namespace, owner, suffix) for owner in ids}, ids=ids))
+
+
+def read_entries(entries: Iterable[tuple[str, Hashable, str]]) -> Batch:
+    """Like ``get_many_versioned`` across namespaces: ids are ``(namespace, owner, suffix)``."""
+    ids = list(dict.fromkeys((ns, str(owner), suffix) for ns, owner, suffix in entries))
+    return _read(Batch(entries={key: key for key in ids}, ids=ids))
 
 
 def get_versioned(namespace: str, owner: Hashable, loader, timeout: float, suffix: str = ""):

@@ -105,7 +105,7 @@ def get_member_connection(user_id, connection_id) -> Connection | None:
             .first())
 
 
-def _load_unread(user_id) -> dict[str, int]:
+def load_unread(user_id) -> dict[str, int]:
     """Unread messages per accepted conversation of ``user_id``: one aggregate query."""
     with db_router.use_primary():
         as_low = Q(connection__user_low_id=user_id) & (
@@ -123,4 +123,4 @@ def unread_counts(user_id) -> dict[str, int]:
     uid = _as_uuid(user_id)
     if uid is None:
         return {}
-    return cachekeys.get_versioned(UNREAD_NS, uid, lambda: _load_unread(uid), _ttl())
+    return cachekeys.get_versioned(UNREAD_NS, uid, lambda: load_unread(uid), _ttl())

@@ -28,11 +28,10 @@ class MessagePagination(NewestFirstCursorPagination):
     ordering = ("-created_at", "-id")
 
 
-def _render_rows(user_id, rows: list[dict], *, with_unread: bool) -> list[dict]:
+def _render_rows(user_id, rows: list[dict], unread: dict) -> list[dict]:
     """Attach profiles (batched, cached by accounts) and unread counts to cached rows."""
     profiles = {str(uid): p for uid, p in
                 account_selectors.visible_profiles(user_id, [row["user_id"] for row in rows]).items()}
-    unread = selectors.unread_counts(user_id) if with_unread else {}
     out = []
     for row in rows:
         profile = profiles.get(row["user_id"])
@@ -59,10 +58,18 @@ class ConnectionListView(APIView):
         me = request.user.pk
         suffix = "list:{}:{}:{}:{}".format(kind, request.query_params.get("cursor", ""),
                                            request.query_params.get("page_size", ""), request.get_host())
-        page = cachekeys.get_versioned(selectors.CONN_NS, me, lambda: self._load_page(request, kind),
-                                       settings.CONNECTIONS_CACHE_S, suffix=suffix)
+        # The page and the unread counts: one round trip to Redis when both are cached.
+        page_key, unread_key = (selectors.CONN_NS, str(me), suffix), (selectors.UNREAD_NS, str(me), "")
+        batch = cachekeys.read_entries([page_key, unread_key] if kind == "accepted" else [page_key])
+        fresh = {}
+        if page_key not in batch.hits:
+            fresh[page_key] = self._load_page(request, kind)
+        if kind == "accepted" and unread_key not in batch.hits:
+            fresh[unread_key] = selectors.load_unread(me)
+        batch.fill(fresh, settings.CONNECTIONS_CACHE_S)
+        page = batch.hits[page_key]
         data = {"next": page["next"], "previous": page["previous"],
-                "results": _render_rows(me, page["rows"], with_unread=kind == "accepted")}
+                "results": _render_rows(me, page["rows"], batch.hits.get(unread_key, {}))}
         return conditional_json(request, data)
 
     def _load_page(self, request, kind) -> dict:

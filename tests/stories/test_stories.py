@@ -182,6 +182,10 @@ def test_report_a_story_both_ways(people):
     from stories.models import StoryReport
 
     author, _friend, _conn, stranger = people
+    from django.apps import apps
+
+    # tests/accounts' registry test unregisters "story_id" when it ends: wire the app again.
+    apps.get_app_config("stories").ready()
     story = make_story(author, "rude", visibility="public")
     client = client_for(stranger)
     response = client.post(f"{URL}{story.pk}/report/", {"reason": "abuse"}, format="json")

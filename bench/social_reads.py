@@ -1,0 +1,369 @@
+"""Social reads under gunicorn: app/DB/Redis CPU per request and cache hits, cold and warm.
+
+    python -m bench.social_reads [--users 5000] [--sample 300] [--duration 10] [--rate 40]
+
+On the dedicated bench servers (bench/servers.py) it seeds a realistic data set once
+(``--users`` users with ~40 crossings, ~10 connections, one live story and two close friends
+each), starts gunicorn (2 workers, ``BENCH_QUERY_COUNT=1`` so every response says how many
+SQL statements it ran), then for each read of the issue (crossings page, connections list,
+story feed, a crossed user's profile):
+
+* **cold**: the cache is flushed and each of ``--sample`` users asks once;
+* **warm**: ``--duration`` seconds at ``--rate`` requests/s over the same users (steady state).
+
+CPU time of each tier's process tree (app = gunicorn, db = PostgreSQL, redis) is divided by
+the requests served.  A request counts as a *cache hit* when it ran no more statements than
+the cheapest request of that endpoint (the floor: today one, the token user's row).  It also
+measures the pipelining claim for ``config.cachekeys``: N keys in two round trips against N
+single reads.  Writes bench/results/social-reads.json; figures go into docs/benchmarks/social.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import random
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from urllib.parse import urlsplit
+
+from bench import servers
+from bench.common import BASE_DIR, RESULTS_DIR, write_result
+from bench.cpu import Tiers
+from bench.loadtest import Gunicorn
+
+PY = sys.executable
+NAME_PREFIX = "Social "
+CITIES = [(52.52, 13.405), (48.8566, 2.3522), (51.5074, -0.1278), (40.7128, -74.006), (37.7749, -122.4194)]
+
+
+# ------------------------------------------------------------------- seeding (in a child)
+
+
+def seed(users: int, sample: int, out: str) -> None:
+    """Create the data set once (idempotent by count) and write tokens for the sample."""
+    import django
+
+    django.setup()
+    import h3
+    from django.contrib.auth.hashers import make_password
+    from django.utils import timezone
+
+    from accounts import services as account_services
+    from accounts.models import User
+    from connections.models import Connection
+    from crossings.models import Crossing
+    from stories.models import CloseFriend, Story
+
+    rng = random.Random(42)
+    existing = list(User.objects.filter(display_name__startswith=NAME_PREFIX).values_list("id", flat=True))
+    if len(existing) < users:
+        password = make_password("bench-password-2026")
+        rows = [User(phone=f"+1312{5550000 + i:07d}"[:16], password=password, display_name=f"{NAME_PREFIX}{i}",
+                     is_verified=True) for i in range(len(existing), users)]
+        User.objects.bulk_create(rows, batch_size=2000)
+        ids = list(User.objects.filter(display_name__startswith=NAME_PREFIX).order_by("display_name")
+                   .values_list("id", flat=True))
+        now = timezone.now()
+        home = {uid: CITIES[i % len(CITIES)] for i, uid in enumerate(ids)}
+        by_city = {}
+        for uid, city in home.items():
+            by_city.setdefault(city, []).append(uid)
+        pairs = set()
+        for uid in ids:
+            peers = by_city[home[uid]]
+            for other in rng.sample(peers, min(20, len(peers) - 1)):
+                if other != uid:
+                    pairs.add((min(uid, other), max(uid, other)))
+        crossings = []
+        for low, high in pairs:
+            lat, lng = home[low]
+            cell = h3.latlng_to_cell(lat + rng.uniform(-0.05, 0.05), lng + rng.uniform(-0.05, 0.05), 7)
+            c_lat, c_lng = h3.cell_to_latlng(cell)
+            at = now - timezone.timedelta(hours=rng.uniform(0, 72))
+            crossings.append(Crossing(user_low_id=low, user_high_id=high, first_crossed_at=at, last_crossed_at=at,
+                                      place_lat=c_lat, place_lng=c_lng, place_cell=cell))
+        Crossing.objects.bulk_create(crossings, batch_size=5000, ignore_conflicts=True)
+        pair_list = sorted(pairs)
+        rng.shuffle(pair_list)
+        conns = [Connection(user_low_id=low, user_high_id=high, requester_id=low, status="accepted",
+                            responded_at=now) for low, high in pair_list[: len(pair_list) // 4]]
+        Connection.objects.bulk_create(conns, batch_size=5000, ignore_conflicts=True)
+        stories = []
+        for uid in ids:
+            lat, lng = home[uid]
+            cell = h3.latlng_to_cell(lat + rng.uniform(-0.1, 0.1), lng + rng.uniform(-0.1, 0.1), 7)
+            c_lat, c_lng = h3.cell_to_latlng(cell)
+            created = now - timezone.timedelta(hours=rng.uniform(0, 20))
+            stories.append(Story(author_id=uid, kind="text", text="bench story",
+                                 visibility=rng.choice(["public", "connections", "connections", "close_friends"]),
+                                 place_cell=cell, place_lat=c_lat, place_lng=c_lng, created_at=created,
+                                 expires_at=created + timezone.timedelta(hours=24)))
+        Story.objects.bulk_create(stories, batch_size=5000)
+        friends = {}
+        for conn in conns:
+            friends.setdefault(conn.user_low_id, []).append(conn.user_high_id)
+        CloseFriend.objects.bulk_create([CloseFriend(author_id=a, friend_id=f) for a, fs in friends.items()
+                                         for f in fs[:2]], batch_size=5000, ignore_conflicts=True)
+    # Stories expire: keep the set's stories live for this run.
+    Story.objects.filter(author__display_name__startswith=NAME_PREFIX).update(
+        expires_at=timezone.now() + timezone.timedelta(hours=20))
+    chosen = list(User.objects.filter(display_name__startswith=NAME_PREFIX).order_by("display_name")[:sample])
+    rows = []
+    for user in chosen:
+        crossed = (Crossing.objects.filter(user_low_id=user.pk).values_list("user_high_id", flat=True).first()
+                   or Crossing.objects.filter(user_high_id=user.pk).values_list("user_low_id", flat=True).first())
+        _session, access, _refresh = account_services.open_session(user, user_agent="bench", ip="127.0.0.1")
+        rows.append({"id": str(user.pk), "access": access, "crossed": str(crossed)})
+    counts = {"users": User.objects.filter(display_name__startswith=NAME_PREFIX).count(),
+              "crossings": Crossing.objects.count(), "connections": Connection.objects.count(),
+              "live_stories": Story.objects.filter(expires_at__gt=timezone.now()).count(),
+              "close_friends": CloseFriend.objects.count()}
+    with open(out, "w") as fh:
+        json.dump({"users": rows, "counts": counts, "pipelining": pipelining()}, fh)
+
+
+def pipelining(keys: int = 50, rounds: int = 200) -> dict:
+    """N owners through get_many_versioned (2 round trips) against N get_versioned calls (2 each)."""
+    from config import cachekeys
+
+    owners = [f"bench-{i}" for i in range(keys)]
+    cachekeys.get_many_versioned("benchpipe", owners).fill({o: {"v": o, "pad": "x" * 200} for o in owners}, 300)
+
+    def batched():
+        cachekeys.get_many_versioned("benchpipe", owners)
+
+    def one_by_one():
+        for owner in owners:
+            cachekeys.get_many_versioned("benchpipe", [owner])
+
+    out = {}
+    for name, fn in (("batched", batched), ("one_by_one", one_by_one)):
+        fn()
+        cpu0, t0 = time.process_time(), time.perf_counter()
+        for _ in range(rounds):
+            fn()
+        out[name] = {"ms_per_batch": round((time.perf_counter() - t0) * 1000 / rounds, 3),
+                     "client_cpu_ms_per_batch": round((time.process_time() - cpu0) * 1000 / rounds, 3),
+                     "round_trips": 2 if name == "batched" else 2 * keys}
+    out["keys"] = keys
+    out["speedup"] = round(out["one_by_one"]["ms_per_batch"] / out["batched"]["ms_per_batch"], 1)
+    return out
+
+
+# --------------------------------------------------------------------------- load
+
+
+ENDPOINTS = {
+    "crossings": lambda u: "/api/v1/crossings/",
+    "connections": lambda u: "/api/v1/connections/",
+    "feed": lambda u: "/api/v1/stories/feed/",
+    "profile": lambda u: f"/api/v1/users/{u['crossed']}/",
+}
+
+
+class Client(threading.local):
+    pass
+
+
+def _request(conn_holder, base, path, token) -> tuple[int, int, float]:
+    conn = getattr(conn_holder, "conn", None)
+    if conn is None:
+        parts = urlsplit(base)
+        conn = conn_holder.conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+    t0 = time.perf_counter()
+    try:
+        conn.request("GET", path, headers={"Authorization": f"Bearer {token}", "Accept-Encoding": "gzip"})
+        resp = conn.getresponse()
+        resp.read()
+    except (http.client.HTTPException, OSError):
+        conn_holder.conn = None
+        return 599, -1, time.perf_counter() - t0
+    return resp.status, int(resp.getheader("X-Bench-Queries") or -1), time.perf_counter() - t0
+
+
+def run_phase(base, users, endpoint, *, requests=None, duration=None, rate=None, threads=4) -> list[tuple]:
+    """Either each user once (``requests`` None, cold) or a paced steady run (warm)."""
+    results, lock = [], threading.Lock()
+    holder = Client()
+    if duration is None:
+        queue = list(users)
+        def work():
+            while True:
+                with lock:
+                    if not queue:
+                        return
+                    user = queue.pop()
+                r = _request(holder, base, ENDPOINTS[endpoint](user), user["access"])
+                with lock:
+                    results.append(r)
+    else:
+        rng = random.Random(7)
+        interval = threads / rate
+        deadline = time.monotonic() + duration
+        def work():
+            next_at = time.monotonic()
+            while time.monotonic() < deadline:
+                user = rng.choice(users)
+                r = _request(holder, base, ENDPOINTS[endpoint](user), user["access"])
+                with lock:
+                    results.append(r)
+                next_at += rng.expovariate(1 / interval)
+                time.sleep(max(0.0, next_at - time.monotonic()))
+    workers = [threading.Thread(target=work) for _ in range(threads)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    return results
+
+
+def summarise(results, cpu: dict, floor: int | None = None) -> dict:
+    ok = [r for r in results if r[0] in (200, 304)]
+    queries = [q for _s, q, _t in ok if q >= 0]
+    floor = min(queries) if floor is None and queries else floor
+    hits = sum(1 for q in queries if q <= floor) if queries else 0
+    latencies = sorted(t * 1000 for _s, _q, t in ok)
+    n = len(results)
+    return {
+        "requests": n, "errors": n - len(ok),
+        "app_cpu_ms": round(cpu["app"] * 1000 / n, 3) if n else None,
+        "db_cpu_ms": round(cpu["db"] * 1000 / n, 3) if n else None,
+        "redis_cpu_ms": round(cpu["redis"] * 1000 / n, 3) if n else None,
+        "queries_per_request": round(statistics.mean(queries), 2) if queries else None,
+        "query_floor": floor,
+        "cache_hit_rate": round(hits / len(queries), 3) if queries else None,
+        "p50_ms": round(latencies[len(latencies) // 2], 2) if latencies else None,
+        "p95_ms": round(latencies[int(len(latencies) * 0.95)], 2) if latencies else None,
+    }
+
+
+DB_NAME = "crossings_social_bench"
+REDIS_DIR = servers.BENCH_DIR / "social-redis"
+
+
+class OwnRedis:
+    """A redis-server for this benchmark alone (the bench one is shared by other runs)."""
+
+    def __init__(self):
+        from config.embedded import redis_server_binary
+
+        REDIS_DIR.mkdir(parents=True, exist_ok=True)
+        self.socket = REDIS_DIR / "redis.sock"
+        self.socket.unlink(missing_ok=True)
+        self.proc = subprocess.Popen([redis_server_binary(), "--port", "0", "--unixsocket", str(self.socket),
+                                      "--save", "", "--appendonly", "no", "--dir", str(REDIS_DIR)],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while not self.socket.exists():
+            if time.monotonic() > deadline:
+                raise RuntimeError("redis-server did not start")
+            time.sleep(0.02)
+
+    def url(self, db: int = 0) -> str:
+        return f"unix://{self.socket}?db={db}"
+
+    def flush(self) -> None:
+        import redis
+
+        redis.Redis.from_url(self.url(0)).flushdb()
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(10)
+
+
+def db_backends_cpu() -> float:
+    """CPU seconds of the PostgreSQL backends serving this benchmark's database only."""
+    import psutil
+
+    from bench.cpu import _own
+
+    total = 0.0
+    try:
+        children = psutil.Process(servers.postmaster_pid()).children()
+    except psutil.Error:
+        return 0.0
+    for child in children:
+        try:
+            if f" {DB_NAME} " in " ".join(child.cmdline()) + " ":
+                total += _own(child)
+        except psutil.Error:
+            pass
+    return total
+
+
+class SocialTiers:
+    def __init__(self, app_pid: int, redis_pid: int):
+        self.app = Tiers({"app": [app_pid], "redis": [redis_pid]})
+
+    def sample(self) -> dict:
+        return {**self.app.sample(), "db": db_backends_cpu()}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--users", type=int, default=5000)
+    parser.add_argument("--sample", type=int, default=300)
+    parser.add_argument("--duration", type=float, default=10)
+    parser.add_argument("--rate", type=float, default=40)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--seed-only", action="store_true")
+    args = parser.parse_args(argv)
+
+    servers.start()
+    if not servers.psql(f"SELECT 1 FROM pg_database WHERE datname = '{DB_NAME}'"):
+        servers.psql(f'CREATE DATABASE "{DB_NAME}"')
+    own_redis = OwnRedis()
+    env = servers.env(BENCH_QUERY_COUNT="1", RATE_LIMIT_USER="1000000/minute", DB_POOL_MIN_SIZE="4",
+                      DATABASE_URL=servers.database_url(DB_NAME), REDIS_URL=own_redis.url(0),
+                      CELERY_BROKER_URL=own_redis.url(1).replace("unix://", "redis+socket://"))
+    subprocess.run([PY, "manage.py", "migrate", "--no-input"], cwd=BASE_DIR, env=env, check=True,
+                   capture_output=True)
+    out = RESULTS_DIR / ".social-users.json"
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    t0 = time.monotonic()
+    subprocess.run([PY, "-c", f"from bench.social_reads import seed; seed({args.users}, {args.sample}, {str(out)!r})"],
+                   cwd=BASE_DIR, env=env, check=True)
+    seeded = json.loads(out.read_text())
+    print(f"seeded/loaded in {time.monotonic() - t0:.1f}s: {seeded['counts']}", flush=True)
+    print(f"pipelining: {seeded['pipelining']}", flush=True)
+    if args.seed_only:
+        own_redis.stop()
+        return 0
+    users = seeded["users"]
+    app = Gunicorn(env, args.workers)
+    figures = {}
+    try:
+        tiers = SocialTiers(app.proc.pid, own_redis.proc.pid)
+        for endpoint in ENDPOINTS:
+            own_redis.flush()
+            before = tiers.sample()
+            cold = run_phase(app.url, users, endpoint)
+            cold_cpu = Tiers.delta(before, tiers.sample())
+            before = tiers.sample()
+            warm = run_phase(app.url, users, endpoint, duration=args.duration, rate=args.rate)
+            warm_cpu = Tiers.delta(before, tiers.sample())
+            warm_summary = summarise(warm, warm_cpu)
+            figures[endpoint] = {"cold": summarise(cold, cold_cpu, floor=warm_summary["query_floor"]),
+                                 "warm": warm_summary}
+            print(endpoint, json.dumps(figures[endpoint]), flush=True)
+    finally:
+        app.stop()
+        own_redis.stop()
+    figures["pipelining"] = seeded["pipelining"]
+    how = (f"python -m bench.social_reads --users {args.users} --sample {args.sample} --duration {args.duration} "
+           f"--rate {args.rate} --workers {args.workers}")
+    write_result("social-reads", figures, how, scale={**seeded["counts"], "sample_users": args.sample,
+                                                      "warm_rate_per_s": args.rate})
+    return 0
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    sys.exit(main())
