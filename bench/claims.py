@@ -229,19 +229,18 @@ def micro() -> None:
 
 def _api_bodies(env) -> str | None:
     """Real responses of the mix's GET endpoints for one seeded user (for the gzip claim)."""
-    users = sorted(RESULTS_DIR.glob(".users-*.json"))
-    if not users:
-        return None
     path = RESULTS_DIR / ".api-bodies.json"
     script = f"""
 import json, django, os
 django.setup()
 from django.test import Client
-users = json.load(open({str(users[-1])!r}))
+from accounts import services
+from accounts.models import User
 c = Client()
 bodies = {{}}
-for u in users[:20]:
-    auth = {{"HTTP_AUTHORIZATION": "Bearer " + u.get("access", "")}}
+for user in User.objects.exclude(display_name__startswith="Bench ").order_by("created_at")[:20]:
+    _session, access, _refresh = services.open_session(user, user_agent="bench", ip="127.0.0.1")
+    auth = {{"HTTP_AUTHORIZATION": "Bearer " + access}}
     for label, path in [("GET crossings/", "/api/v1/crossings/"), ("GET stories/feed/", "/api/v1/stories/feed/"),
                         ("GET connections/", "/api/v1/connections/?status=accepted"), ("GET me/", "/api/v1/me/")]:
         r = c.get(path, **auth)
