@@ -15,6 +15,10 @@ from analytics import selectors, services
 from analytics.models import UserStats
 
 
+def _rows(figures: dict) -> list[tuple[str, int]]:
+    return [(name.replace("_24h", " (24 h)").replace("_", " "), value) for name, value in figures.items()]
+
+
 @admin.register(UserStats)
 class StatisticsAdmin(admin.ModelAdmin):
     def has_add_permission(self, request):
@@ -42,7 +46,8 @@ class StatisticsAdmin(admin.ModelAdmin):
             "title": "Statistics",
             "opts": self.model._meta,
             "figures": figures,
-            "user_rows": [(name.replace("_", " "), value) for name, value in figures["users"].items()],
+            "user_rows": _rows(figures["users"]),
+            "total_rows": _rows(figures["totals"]),
             "can_refresh": request.user.is_superuser,
         }
         return TemplateResponse(request, "admin/analytics/stats.html", context)

@@ -44,3 +44,25 @@ class CityStats(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name}: {self.pings_24h} pings, {self.crossings_24h} crossings"
+
+
+class ActivityStats(models.Model):
+    """The one row of ``activity_stats_mv``: crossings, connections, messages, live stories."""
+
+    id = models.IntegerField(primary_key=True)
+    crossings_total = models.BigIntegerField()
+    connections_accepted = models.BigIntegerField()
+    connections_made_24h = models.BigIntegerField()
+    connection_requests_pending = models.BigIntegerField()
+    messages_24h = models.BigIntegerField()
+    stories_live = models.BigIntegerField()
+    refreshed_at = models.DateTimeField()
+
+    class Meta:
+        managed = False
+        db_table = "activity_stats_mv"
+        verbose_name = "activity statistics"
+        verbose_name_plural = "activity statistics"
+
+    def __str__(self) -> str:
+        return f"activity as of {self.refreshed_at:%Y-%m-%d %H:%M:%S}"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from analytics.models import CityStats, UserStats
+from analytics.models import ActivityStats, CityStats, UserStats
 
 USER_FIGURES = ("total_users", "new_users_24h", "active_users_24h", "verified_users")
 
@@ -19,6 +19,16 @@ def user_stats() -> dict:
     if row is None:
         return {**dict.fromkeys(USER_FIGURES, 0), "refreshed_at": None}
     return row
+
+
+ACTIVITY_FIGURES = ("crossings_total", "connections_accepted", "connections_made_24h",
+                    "connection_requests_pending", "messages_24h", "stories_live")
+
+
+def activity_stats() -> dict:
+    """Crossings, connections, messages and live stories (all zero if the view is empty)."""
+    row = ActivityStats.objects.values(*ACTIVITY_FIGURES).first()
+    return row or dict.fromkeys(ACTIVITY_FIGURES, 0)
 
 
 def city_stats() -> list[dict]:
@@ -38,5 +48,6 @@ def stats() -> dict:
     totals = {
         "pings_24h": sum(city["pings_24h"] for city in cities),
         "crossings_24h": sum(city["crossings_24h"] for city in cities),
+        **activity_stats(),
     }
     return {"refreshed_at": refreshed_at, "users": users, "totals": totals, "cities": cities}

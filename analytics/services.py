@@ -20,7 +20,7 @@ from django.db import connections, transaction
 logger = logging.getLogger(__name__)
 
 # Every statistics view, in refresh order.  Each has a unique index (CONCURRENTLY needs one).
-STATS_VIEWS: tuple[str, ...] = ("user_stats_mv", "city_stats_mv")
+STATS_VIEWS: tuple[str, ...] = ("user_stats_mv", "city_stats_mv", "activity_stats_mv")
 # pg_advisory locks take a bigint; this one is "stat" in ASCII, unlikely to collide.
 REFRESH_LOCK_KEY = 0x73746174
 REFRESH_TIMEOUT = "240s"

@@ -84,7 +84,7 @@ def echo_request_id(self, key):
         raise RuntimeError("boom")
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def worker_queue():
     """A real worker (in a thread) consuming a queue of its own on the test broker."""
     queue = f"test-worker-{os.getpid()}-{uuid.uuid4().hex[:8]}"

@@ -52,6 +52,7 @@ def test_unknown_view_is_refused():
 @pytest.mark.django_db(transaction=True)
 def test_reads_do_not_block_and_a_second_refresh_is_skipped_while_one_runs():
     """A refresh holds its lock until commit; meanwhile reads answer and a rival skips."""
+    _refresh()  # the view starts at 0 users (views are not emptied between tests)
     make_user()
     started, release, outcome = threading.Event(), threading.Event(), {}
 
@@ -171,10 +172,11 @@ def test_refresh_stats_command(capsys):
 
 @pytest.mark.django_db
 def test_refresh_stats_dry_run_changes_nothing(capsys):
+    before = selectors.stats()
     make_user()
     call_command("refresh_stats", "--dry-run")
     assert "Dry run" in capsys.readouterr().out
-    assert selectors.stats()["users"]["total_users"] == 0
+    assert selectors.stats() == before
 
 
 @pytest.mark.django_db
@@ -197,4 +199,33 @@ def test_city_view_counts_pings_and_crossings_of_the_last_day():
     cities = {city["slug"]: city for city in figures["cities"]}
     assert cities["berlin"] == {"slug": "berlin", "name": "Berlin", "pings_24h": 2, "crossings_24h": 1}
     assert cities["paris"]["pings_24h"] == 1 and cities["paris"]["crossings_24h"] == 0
-    assert figures["totals"] == {"pings_24h": 3, "crossings_24h": 1}
+    assert figures["totals"]["pings_24h"] == 3 and figures["totals"]["crossings_24h"] == 1
+    assert figures["totals"]["crossings_total"] == 2
+
+
+@pytest.mark.django_db
+def test_activity_view_counts_connections_messages_and_live_stories():
+    from connections.models import Connection
+    from connections.services import send_message
+    from tests.factories import make_connection, make_crossing, make_story
+
+    now = timezone.now()
+    a, b, c, d = make_user(), make_user(), make_user(), make_user()
+    make_crossing(a, b)
+    make_crossing(a, c)
+    accepted = make_connection(a, b, status="accepted")
+    make_connection(a, c, status="pending")
+    old = make_connection(c, d, status="accepted")
+    Connection.objects.filter(pk=old.pk).update(responded_at=now - timedelta(days=3))
+    send_message(user_id=a.pk, connection_id=accepted.pk, body="hi")
+    send_message(user_id=b.pk, connection_id=accepted.pk, body="hello")
+    make_story(a)
+    make_story(b, hours_left=-1)  # expired
+    _refresh()
+    totals = selectors.stats()["totals"]
+    assert totals["crossings_total"] == 2
+    assert totals["connections_accepted"] == 2
+    assert totals["connections_made_24h"] == 1
+    assert totals["connection_requests_pending"] == 1
+    assert totals["messages_24h"] == 2
+    assert totals["stories_live"] == 1
