@@ -247,6 +247,23 @@ def http_bench(requests: int, workers: int, users: int = 150, pool: int = 2) -> 
     return {"http": results, "users": len(clients)}
 
 
+def _summary(figures: dict) -> dict:
+    """The claim's row for docs/BENCHMARKS.md: measured, plan, holds."""
+    parts, holds = [], True
+    service = next((r for r in figures.get("bulk", []) if r["path"].startswith("ingest_pings")), None)
+    if service:
+        parts.append(f"bulk ingest_pings: {service['pings_per_s_one_core_app']} pings/s per app core, "
+                     f"{service['pings_per_s_one_core_app_plus_db']} per core of app + DB")
+        holds &= service["pings_per_s_one_core_app"] >= 50_000
+    single = next((r for r in figures.get("http", []) if r["request"] == "POST locations/ (1 ping)"), None)
+    if single:
+        parts.append(f"POST locations/ (1 ping): {single['cpu_ms_per_request']['app']} ms app CPU, "
+                     f"{single['cpu_ms_per_request']['db']} ms DB CPU per request")
+        holds &= single["cpu_ms_per_request"]["app"] <= 2.0
+    return {"measured": "; ".join(parts), "holds": holds,
+            "plan": ">= 50 000 pings/s on the bulk path on one core; <= 2 ms app CPU per single-ping request"}
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batches", type=int, default=1500, help="batches of 100 pings per bulk path")
@@ -275,6 +292,7 @@ def main(argv=None) -> int:
     how = (f"python -m bench.locations_ingest --batches {args.batches} --requests {args.requests} "
            f"--workers {args.workers} --pool {args.pool}" + (" --skip-bulk" if args.skip_bulk else "")
            + (" --skip-http" if args.skip_http else ""))
+    figures.update(_summary(figures))
     name = "locations-ingest" + ("-http" if args.skip_bulk else "") + ("-bulk" if args.skip_http else "")
     path = write_result(name, figures, how,
                         {"bulk_batches": args.batches, "batch_size": 100, "http_requests": args.requests,
