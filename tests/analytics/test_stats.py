@@ -229,3 +229,25 @@ def test_activity_view_counts_connections_messages_and_live_stories():
     assert totals["connection_requests_pending"] == 1
     assert totals["messages_24h"] == 2
     assert totals["stories_live"] == 1
+
+
+@pytest.mark.django_db
+def test_activity_reaches_the_stats_through_the_counter_flush():
+    """A request marks its user active in Redis; beat's flush writes last_active_at; the view counts it."""
+    from accounts.models import User
+    from config.celery import BEAT_SCHEDULE, app
+
+    app.loader.import_default_modules()
+    user = make_user()
+    staff = make_user(is_staff=True)
+    assert User.objects.get(pk=user.pk).last_active_at is None
+    assert client_for(user).get("/api/v1/admin/stats/").status_code == 404  # any authenticated request
+    _refresh()
+    assert selectors.stats()["users"]["active_users_24h"] == 0  # the mark is still in Redis
+    flush = app.tasks[BEAT_SCHEDULE["flush-last-active"]["task"]]
+    assert flush.apply().get() == 1
+    assert flush.apply().get() == 0  # nothing pending: a repeated run changes nothing
+    assert User.objects.get(pk=user.pk).last_active_at is not None
+    _refresh()
+    body = client_for(staff).get("/api/v1/admin/stats/").json()
+    assert body["users"]["active_users_24h"] == 1
