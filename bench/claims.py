@@ -80,6 +80,9 @@ def floor() -> dict:
     runs = {cls: _run(f"floor-{label}", [cls]) for label, cls in
             [("django", "FloorDjangoUser"), ("drf", "FloorDRFUser"), ("drf-query", "FloorDRFQueryUser")]}
     figures = {label: _brief(doc) for label, doc in zip(("django", "drf", "drf_query"), runs.values(), strict=True)}
+    # The harness's own cost: the same bare view without the per-request query/cache counter.
+    figures["django_without_bench_counter"] = _brief(_run("floor-django-nocount", ["FloorDjangoUser"],
+                                                          {"BENCH_QUERY_COUNT": "0"}))
     write_result("floor", figures, "python -m bench.claims floor: bare Django JsonResponse, bare DRF APIView and a "
                  "DRF view with one primary-key query (bench/floor_views.py), same gunicorn settings and middleware, "
                  f"{USERS} users x speedup {SPEEDUP}, {DURATION:.0f} s each",
