@@ -88,7 +88,7 @@ demo: setup
 
 # Benchmarks (bench/README.md): dedicated PostgreSQL/Redis under .data/bench/, Locust, results
 # in bench/results/.  Rate = USERS x 0.101 x SPEEDUP requests/s.  CLUSTER=1 drives nginx of
-# `make cluster` instead of starting gunicorn; URL= a server already running on the bench servers.
+# the loopback scale-out topology instead (bench/cluster_load.py); URL= a server already running.
 USERS ?= 100
 DURATION ?= 30
 SPEEDUP ?= 2.5
@@ -98,8 +98,12 @@ URL ?=
 CLUSTER ?=
 
 loadtest: venv
+ifneq ($(CLUSTER),)
+	$(PY) -m bench.cluster_load --users $(USERS) --duration $(DURATION) --speedup $(SPEEDUP) --workers $(WORKERS)
+else
 	$(PY) -m bench.loadtest --users $(USERS) --duration $(DURATION) --speedup $(SPEEDUP) --workers $(WORKERS) \
-		$(if $(CLUSTER),--url cluster,$(if $(URL),--url $(URL),))
+		$(if $(URL),--url $(URL),)
+endif
 
 bench: venv
 	$(PY) -m bench.run_all --scale $(SCALE) --users $(USERS) --speedup $(SPEEDUP) --duration $(DURATION)

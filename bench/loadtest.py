@@ -142,35 +142,26 @@ def loadtest(*, name: str, users: int, duration: float, speedup: float = 1.0, wo
              url: str | None = None, locust_env: dict | None = None, how: str = "",
              profile_out: str | None = None) -> dict:
     """One measured run; returns the result document (also written to bench/results/)."""
-    topology = _cluster() if url == "cluster" else None
-    if topology is not None:  # make cluster: nginx, 3 gunicorn, a primary + 2 replicas, Redis Cluster
-        env = topology.app_env()
-        url = topology.nginx_url
-        locust_env = {**(locust_env or {}), "BENCH_REDIS_URL": ""}  # a Redis Cluster: no single INFO
-        cpu_pids = _cluster_pids(topology)
-    else:
-        servers.start()
-        servers.migrate()
-        # A sync gunicorn worker serves one request at a time, so it only ever uses one pooled
-        # connection; the project's default minimum of 25 per process would put 25 cold backends
-        # per worker in a short window (each warming its catalog caches on first use, FIFO).
-        defaults = {"BENCH_QUERY_COUNT": "1", "BENCH_FLOOR_VIEWS": "1",
-                    "DB_POOL_MIN_SIZE": os.environ.get("BENCH_DB_POOL_MIN_SIZE", "2")}
-        env = servers.env(**{**defaults, **(app_env or {})})
+    servers.start()
+    servers.migrate()
+    # A sync gunicorn worker serves one request at a time, so it only ever uses one pooled
+    # connection; the project's default minimum of 25 per process would put 25 cold backends
+    # per worker in a short window (each warming its catalog caches on first use, FIFO).
+    defaults = {"BENCH_QUERY_COUNT": "1", "BENCH_FLOOR_VIEWS": "1",
+                "DB_POOL_MIN_SIZE": os.environ.get("BENCH_DB_POOL_MIN_SIZE", "2")}
+    env = servers.env(**{**defaults, **(app_env or {})})
     users_file = prepare_users(max(users, 2), tokens=True, env=env)
-    if topology is None:
-        # Flush dirty buffers now, so that the checkpointer's work of earlier steps is not billed to this run.
-        servers.psql("CHECKPOINT")
+    # Flush dirty buffers now, so that the checkpointer's work of earlier steps is not billed to this run.
+    servers.psql("CHECKPOINT")
     server = None
     try:
         if url is None:
             server = Gunicorn(env, workers)
             url, app_pids = server.url, [server.proc.pid]
             cpu_pids = {"app": app_pids, "db": [servers.postmaster_pid()], "redis": [servers.redis_pid()]}
-        elif topology is None:  # a server we did not start, on the bench servers
+        else:  # a server we did not start, on the bench servers
             app_pids = find_gunicorn_masters()
             cpu_pids = {"app": app_pids, "db": [servers.postmaster_pid()], "redis": [servers.redis_pid()]}
-        app_pids = cpu_pids["app"]
         spy = _start_py_spy(app_pids[0], profile_out) if profile_out else None
         try:
             figures = run_locust(url, users, duration, speedup, classes or ["MobileUser"], users_file, cpu_pids,
@@ -192,27 +183,6 @@ def loadtest(*, name: str, users: int, duration: float, speedup: float = 1.0, wo
     return json.loads(path.read_text())
 
 
-def _cluster():
-    """The running ``make cluster`` topology (deploy/cluster/), or an error saying how to start it."""
-    from deploy.cluster.cluster import ROOT
-    from deploy.cluster.topology import Topology
-
-    topology = Topology.load(ROOT)
-    if topology is None:
-        raise SystemExit("no cluster running: `make cluster` first")
-    return topology
-
-
-def _cluster_pids(topology) -> dict[str, list[int]]:
-    from bench.cpu import pid_from_file
-
-    return {
-        "app": find_gunicorn_masters(),
-        "db": [pid_from_file(topology.pgdata(i) / "postmaster.pid") for i in range(len(topology.pg_ports))],
-        "redis": [topology.redis_pid(port) for port in [*topology.redis_ports, topology.broker_port]],
-    }
-
-
 def _count_users(env) -> int | None:
     try:
         out = servers.psql("SELECT count(*) FROM users", database=servers.DB_NAME)
@@ -231,7 +201,7 @@ def main(argv=None) -> int:
     parser.add_argument("--name", default="loadtest-mix")
     parser.add_argument("--login", choices=["api", "token"], default="api")
     parser.add_argument("--url", default=None,
-                        help="target a running server on the bench servers, or 'cluster' for make cluster's nginx")
+                        help="target a server already running on the bench servers (make cluster: bench.cluster_load)")
     parser.add_argument("--class", dest="classes", action="append", help="Locust user class (default MobileUser)")
     parser.add_argument("--env", action="append", default=[], help="KEY=VALUE for the app server")
     args = parser.parse_args(argv)
