@@ -27,6 +27,19 @@ HEADER = "request_id"
 _running: dict[str, tuple[object, float]] = {}
 
 
+@signals.setup_logging.connect(dispatch_uid="crossings-logging")
+def use_django_logging(**kwargs) -> None:
+    """Workers and beat log like the web processes (JSON with request_id), not Celery's format.
+
+    Connecting this signal stops Celery from replacing the root logger's handlers.
+    """
+    from logging.config import dictConfig
+
+    from django.conf import settings
+
+    dictConfig(settings.LOGGING)
+
+
 @signals.before_task_publish.connect(dispatch_uid="crossings-request-id-publish")
 def add_request_id(headers=None, **kwargs) -> None:
     request_id = request_id_var.get()
