@@ -359,6 +359,8 @@ class Topology:
             sys.executable, "-m", "gunicorn", self.wsgi_app,
             "-c", str(BASE_DIR / "deploy" / "gunicorn.conf.py"), "--bind", f"127.0.0.1:{port}",
             "--workers", str(self.workers_per_app),
+            # One control socket per instance (gunicorn's default path is shared per Unix user).
+            "--control-socket", str(self.root / f"app{index + 1}.ctl"),
         ])
 
     def wait_app(self, index: int, timeout: float = 60) -> None:
