@@ -37,6 +37,8 @@ def use_django_logging(**kwargs) -> None:
 
     from django.conf import settings
 
+    if settings.TESTING:  # an in-process test worker must not replace pytest's log capture
+        return
     dictConfig(settings.LOGGING)
 
 
