@@ -105,6 +105,18 @@ def _copy_pings(traffic, mask, user_ids, city_ids) -> None:
                 copy.write_row((user_ids[u], city_ids[c], at, la, ln, 0, at + timedelta(hours=24)))
 
 
+def _backend_cpu() -> float:
+    """CPU seconds used so far by this connection's PostgreSQL backend process."""
+    import psutil
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        pid = cursor.fetchone()[0]
+    times = psutil.Process(pid).cpu_times()
+    return times.user + times.system
+
+
 def _db_body(args) -> None:
     import uuid
 
@@ -139,13 +151,26 @@ def _db_body(args) -> None:
     print(f"first run (10 minutes of traffic at once): {first.summary()}")
     print("   " + ", ".join(f"{k} {v:.2f} s" for k, v in first.timings.items()))
     _copy_pings(traffic, ~history, user_ids, city_ids)
+    backend = _backend_cpu()
     cpu = time.process_time()
-    result = run_detection()
+    if args.profile:
+        import cProfile
+        import pstats
+
+        profiler = cProfile.Profile()
+        result = profiler.runcall(run_detection)
+        pstats.Stats(profiler).sort_stats("tottime").print_stats(15)
+    else:
+        result = run_detection()
     cpu = time.process_time() - cpu
+    backend = _backend_cpu() - backend
     print(f"1-minute batch: {result.summary()}")
     print("   " + ", ".join(f"{k} {v:.2f} s" for k, v in result.timings.items()))
     print(f"   detector process CPU {cpu:.2f} s -> {result.pings / cpu:,.0f} pings/s per core "
           f"(wall {result.pings / result.seconds:,.0f} pings/s, PostgreSQL on the same 2 cores)")
+    print(f"   PostgreSQL backend CPU {backend:.2f} s ({backend / result.pings * 1e6:.1f} us per ping, "
+          f"{backend / max(result.changed, 1) * 1e6:.1f} us per crossing written); "
+          f"both: {result.pings / (cpu + backend):,.0f} pings/s per core")
     again = run_detection()
     print(f"idle run: {again.summary()}")
     del uuid
@@ -158,6 +183,7 @@ def main(argv=None) -> None:
     parser.add_argument("--cities", type=int, default=None)
     parser.add_argument("--batch-seconds", type=int, nargs="+", default=[10, 60, 300])
     parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--profile", action="store_true", help="db: profile the 1-minute run (cProfile)")
     args = parser.parse_args(argv)
     sys.path.insert(0, os.getcwd())
     if args.mode == "core":

@@ -8,6 +8,7 @@ evicted from Redis never comes back as one an old reader used.
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Iterable
 
@@ -30,11 +31,16 @@ def user_version(user_id) -> int:
     return version
 
 
-def bump_users(user_ids: Iterable) -> None:
-    """Invalidate every cached crossings read of these users: one pipelined round trip.
+_bumps = itertools.count()
 
-    ``SET NX`` first, so that a version evicted from Redis restarts at "now" (never at a
-    small number an old reader may have used), then ``INCR``.
+
+def bump_users(user_ids: Iterable) -> None:
+    """Invalidate every cached crossings read of these users.
+
+    Each gets a new version that no reader can have seen (the clock in nanoseconds plus a
+    counter), written with one ``MSET`` per 10 000 users: the detector bumps every active
+    user's version each minute, and per-key ``INCR`` round trips would cost more than the
+    detection.  Versions carry no TTL (one small key per user).
     """
     users = sorted({str(uid) for uid in user_ids})
     if not users:
@@ -42,14 +48,9 @@ def bump_users(user_ids: Iterable) -> None:
     from config.cache import redis_client
 
     client = redis_client()
-    start = time.time_ns()
-    for chunk_start in range(0, len(users), 5000):
-        pipe = client.pipeline(transaction=False)
-        for user_id in users[chunk_start:chunk_start + 5000]:
-            key = cache.make_key(_version_key(user_id))
-            pipe.set(key, start, ex=VERSION_TTL_S, nx=True)
-            pipe.incr(key)
-        pipe.execute()
+    version = time.time_ns() + next(_bumps)
+    for start in range(0, len(users), 10_000):
+        client.mset({cache.make_key(_version_key(uid)): version for uid in users[start:start + 10_000]})
 
 
 def user_key(user_id, *parts) -> str:

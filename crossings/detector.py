@@ -324,7 +324,7 @@ ON CONFLICT (user_low_id, user_high_id) DO UPDATE SET
     city_id = CASE WHEN EXCLUDED.last_crossed_at > c.last_crossed_at THEN EXCLUDED.city_id ELSE c.city_id END,
     updated_at = now()
 WHERE (c.encounter_starts, c.encounter_ends) IS DISTINCT FROM (EXCLUDED.encounter_starts, EXCLUDED.encounter_ends)
-RETURNING c.id, c.user_low_id, c.user_high_id
+RETURNING c.id::text, c.user_low_id::text, c.user_high_id::text
 """
 
 
@@ -442,5 +442,5 @@ def _after_commit(changed: list[tuple]) -> None:
         cx_cache.bump_users(user_ids)
     except Exception:  # Redis down: pages expire on their TTL; never lose the batch for it
         logger.warning("could not invalidate crossing caches", exc_info=True)
-    signals.crossing_recorded.send(sender=DetectorState, user_ids=sorted(user_ids, key=str),
+    signals.crossing_recorded.send(sender=DetectorState, user_ids=sorted(user_ids),
                                    crossing_ids=[row[0] for row in changed])
