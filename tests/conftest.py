@@ -10,6 +10,18 @@ from accounts.tokens import issue_access_token
 from tests.factories import make_user
 
 
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup):
+    """pytest-django's database setup, closing the psycopg pools before the test database is
+    dropped (a pool keeps connections open, and DROP DATABASE refuses while they are)."""
+    yield
+    from django.db import connections
+
+    for connection in connections.all(initialized_only=True):
+        if hasattr(connection, "close_pool"):
+            connection.close_pool()
+
+
 @pytest.fixture(autouse=True)
 def _clean_cache():
     """Every test starts with an empty cache (only this run's keys: the prefix is per run)."""
