@@ -71,7 +71,57 @@ def _live_query_sql() -> str:
         return cursor.fetchone()[0].rstrip().rstrip(";")
 
 
-def measure(users: int, reads: int, live_runs: int) -> dict:
+GENERATE_PINGS = """
+INSERT INTO locations_ping (user_id, city_id, recorded_at, lat, lng, accuracy_m, status, expires_at)
+SELECT u.id, c.id, t.at, c.lat + (random() - 0.5) * 0.2, c.lng + (random() - 0.5) * 0.2, 10, 0,
+       t.at + interval '24 hours'
+FROM generate_series(1, %s) AS g
+CROSS JOIN LATERAL (SELECT now() - random() * interval '23 hours' AS at) t
+CROSS JOIN LATERAL (SELECT id, lat, lng FROM locations_city ORDER BY id OFFSET (g %% 5) LIMIT 1) c
+CROSS JOIN LATERAL (SELECT gen_random_uuid() AS id) u
+"""
+
+
+def _city_view(pings: int, live_runs: int) -> dict:
+    """The slow aggregate: a day of pings per city, live vs city_stats_mv (five cities)."""
+    from django.db import connection
+
+    from locations import services as locations
+
+    for slug, lat, lng in (("berlin", 52.52, 13.405), ("paris", 48.857, 2.352), ("london", 51.507, -0.128),
+                           ("madrid", 40.417, -3.704), ("rome", 41.903, 12.496)):
+        locations.create_city(slug=slug, name=slug.title(), lat=lat, lng=lng, radius_km=25)
+    figures: dict = {"pings": pings}
+    with connection.cursor() as cursor:
+        started = time.perf_counter()
+        cursor.execute(GENERATE_PINGS, [pings])
+        figures["generate_pings_s"] = round(time.perf_counter() - started, 1)
+        cursor.execute("VACUUM ANALYZE locations_ping")
+        cursor.execute("SELECT definition FROM pg_matviews WHERE matviewname = 'city_stats_mv'")
+        live_sql = cursor.fetchone()[0].rstrip().rstrip(";")
+
+    def live():
+        with connection.cursor() as cursor:
+            cursor.execute(live_sql)
+            cursor.fetchall()
+
+    def view_read():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT slug, name, pings_24h, crossings_24h FROM city_stats_mv ORDER BY slug")
+            cursor.fetchall()
+
+    live()
+    figures["live_aggregate_ms"] = round(_median_ms(live, max(3, live_runs // 3)), 1)
+    with connection.cursor() as cursor:
+        started = time.perf_counter()
+        cursor.execute("REFRESH MATERIALIZED VIEW CONCURRENTLY city_stats_mv")
+        figures["refresh_concurrently_s"] = round(time.perf_counter() - started, 2)
+    figures["view_read_ms"] = round(_median_ms(view_read, 500), 4)
+    figures["ratio_wall"] = round(figures["live_aggregate_ms"] / figures["view_read_ms"])
+    return figures
+
+
+def measure(users: int, reads: int, live_runs: int, pings: int = 0) -> dict:
     import django
 
     django.setup()
@@ -118,7 +168,9 @@ def measure(users: int, reads: int, live_runs: int) -> dict:
     figures["ratio_wall"] = round(figures["live_aggregate_ms"] / figures["view_read_ms"])
     figures["ratio_server"] = round(figures["live_aggregate_server_ms"] / figures["view_read_server_ms"])
     figures["ratio_vs_selector"] = round(figures["live_aggregate_ms"] / figures["selector_stats_ms"])
-    figures["stats"] = {k: v for k, v in selectors.stats()["users"].items()}
+    figures["stats"] = dict(selectors.stats()["users"].items())
+    if pings:
+        figures["city_view"] = _city_view(pings, live_runs)
     connection.close()
     return figures
 
@@ -128,12 +180,14 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=1_000_000)
     parser.add_argument("--reads", type=int, default=2000)
     parser.add_argument("--live-runs", type=int, default=15)
+    parser.add_argument("--pings", type=int, default=0,
+                        help="also measure city_stats_mv over this many pings of the last day (5 cities)")
     parser.add_argument("--inner", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.inner:
         import json
 
-        print(json.dumps(measure(args.users, args.reads, args.live_runs)))
+        print(json.dumps(measure(args.users, args.reads, args.live_runs, args.pings)))
         return
 
     url = embedded.postgres_url(SCRATCH_DB)
@@ -144,7 +198,8 @@ def main() -> None:
         subprocess.run([sys.executable, "manage.py", "migrate", "--no-input", "-v", "0"], env=env, cwd=BASE_DIR,
                        check=True)
         out = subprocess.run([sys.executable, "-m", "bench.stats_mv", "--inner", "--users", str(args.users),
-                              "--reads", str(args.reads), "--live-runs", str(args.live_runs)],
+                              "--reads", str(args.reads), "--live-runs", str(args.live_runs),
+                              "--pings", str(args.pings)],
                              env=env, cwd=BASE_DIR, check=True, stdout=subprocess.PIPE, text=True).stdout
     finally:
         _admin_sql(f"DROP DATABASE IF EXISTS {SCRATCH_DB} WITH (FORCE)")
@@ -154,8 +209,9 @@ def main() -> None:
     from bench.common import write_result
 
     how = (f"python -m bench.stats_mv --users {args.users} --reads {args.reads} --live-runs {args.live_runs} "
+           f"--pings {args.pings} "
            "(scratch database on the development PostgreSQL 16, dropped afterwards)")
-    path = write_result("analytics-stats-mv", figures, how, scale={"users": args.users})
+    path = write_result("analytics-stats-mv", figures, how, scale={"users": args.users, "pings": args.pings})
     print(json.dumps(figures, indent=2))
     print(f"wrote {path}")
 
