@@ -149,8 +149,11 @@ def claims_table() -> list[str]:
                      f"{doc['how']} |")
     areas = read_result("claim-areas")
     for claim, info in ((areas or {}).get("figures") or {}).items():
+        where = f"its area's benchmark: `{info.get('how')}`" if info.get("how") else "–"
+        if info.get("doc"):
+            where += f" ({info['doc']})"
         lines.append(f"| {claim.capitalize()} | {info.get('plan')} | {info.get('measured')} | "
-                     f"see {info.get('doc') or 'its area'} | results: {', '.join(info.get('results') or []) or '–'} |")
+                     f"{_verdict(info.get('holds'))} | {where} |")
     lines.append("")
     return lines
 
