@@ -63,8 +63,24 @@ def request_id_of(task) -> str:
 
 @signals.task_prerun.connect(dispatch_uid="crossings-task-prerun")
 def on_task_prerun(task_id=None, task=None, **kwargs) -> None:
-    token = request_id_var.set(request_id_of(task))
+    request_id = request_id_of(task)
+    token = request_id_var.set(request_id)
     _running[task_id] = (token, time.perf_counter())
+    _tag_sentry(request_id)
+
+
+def _tag_sentry(request_id: str) -> None:
+    """With Sentry on (SENTRY_DSN), a task's errors carry the request id that queued it."""
+    from django.conf import settings
+
+    if not getattr(settings, "SENTRY_DSN", ""):
+        return
+    try:
+        import sentry_sdk
+
+        sentry_sdk.set_tag("request_id", request_id)
+    except Exception:  # reporting must never break a task
+        logger.debug("could not tag Sentry scope", exc_info=True)
 
 
 @signals.task_postrun.connect(dispatch_uid="crossings-task-postrun")
