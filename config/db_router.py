@@ -34,11 +34,14 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.core.signals import got_request_exception
-from django.db import DatabaseError, connections
+from django.db import InterfaceError, OperationalError, connections
 
 logger = logging.getLogger(__name__)
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# Errors of the server or the connection (down, restarting, recovery conflict, pool timeout),
+# not of the query: a bug in SQL must not mark a replica down.
+_REPLICA_FAILURES = (OperationalError, InterfaceError)
 
 
 @dataclass
@@ -131,7 +134,7 @@ def _guard_replica(execute, sql, params, many, context):
     """Execute wrapper on replica connections: a failing replica is marked down at once."""
     try:
         return execute(sql, params, many, context)
-    except DatabaseError:
+    except _REPLICA_FAILURES:
         from config import replica_health
 
         alias = context["connection"].alias
@@ -202,7 +205,7 @@ def _note_replica_error(sender, request=None, **kwargs):
 
     scope = _scope.get()
     exc = sys.exc_info()[1]
-    if scope is not None and scope.replicas_used and isinstance(exc, DatabaseError):
+    if scope is not None and scope.replicas_used and isinstance(exc, _REPLICA_FAILURES):
         from config import replica_health
 
         for alias in scope.replicas_used:  # the error may have come from connecting to one of them
