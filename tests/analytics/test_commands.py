@@ -107,3 +107,31 @@ def test_seed_demo_if_fresh_only_seeds_a_database_without_users():
     assert User.objects.filter(is_staff=False).count() == 8
     assert "no demo data added" in _run("seed_demo", "--if-fresh", "--users", "8")
     assert User.objects.filter(is_staff=False).count() == 8
+
+
+@pytest.fixture
+def down_replica(settings):
+    """A replica alias whose server does not exist (a socket directory that is not there)."""
+    from django.db import connections
+
+    alias = "replica_down"
+    config = dict(connections.settings["default"])
+    config.update(HOST="/nonexistent-crossings-socket-dir", OPTIONS={"connect_timeout": 1}, TEST={"MIRROR": None})
+    connections.settings[alias] = config
+    settings.REPLICA_ALIASES = ["replica1", alias]
+    yield alias
+    connections[alias].close()
+    del connections.settings[alias]
+    if hasattr(connections._connections, alias):
+        delattr(connections._connections, alias)
+
+
+@pytest.mark.django_db(databases="__all__")
+def test_replica_status_reports_a_replica_that_is_down(down_replica, api):
+    out = _run("replica_status")
+    assert "replica_down" in out and "DOWN" in out
+    with pytest.raises(CommandError, match="replica_down is down"):
+        _run("replica_status", "--fail-over", "5")
+    body = api.get("/metrics").content.decode()
+    assert 'crossings_replica_up{alias="replica_down"} 0.0' in body
+    assert 'crossings_replica_up{alias="replica1"} 1.0' in body
