@@ -25,13 +25,6 @@ import numpy as np
 from bench.crossings_traffic import US, generate
 
 
-def _density(ctx, enc_matches, new_count, seg_users):
-    return {
-        "pairs_per_ping": enc_matches / max(new_count, 1),
-        "users_per_ping": seg_users / max(new_count, 1),
-    }
-
-
 def run_core(args) -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     from crossings.detection import Context, find_segments, merge_intervals
@@ -60,10 +53,11 @@ def run_core(args) -> None:
             best = min(best or (cpu, wall), (cpu, wall))
         cpu, wall = best
         pairs = len(np.unique(enc.low * (1 << 20) + enc.high))
+        users_per_ping = len(np.unique(seg.query * (1 << 20) + seg.user_b)) / n_new
         print(f"batch {batch_s:>4} s: {n_new:>8,} new pings, context {len(ctx):>9,}; "
               f"cpu {cpu:6.2f} s, wall {wall:6.2f} s -> {n_new / cpu:>9,.0f} pings/s (cpu); "
-              f"{seg.matches / n_new:6.1f} ping pairs and {len(seg.user_a) / n_new:5.2f} (ping, user) "
-              f"groups per new ping; {pairs:,} user pairs")
+              f"{seg.matches / n_new:6.1f} ping pairs within the bounds and {users_per_ping:5.2f} distinct "
+              f"users matched per new ping; {pairs:,} user pairs")
 
 
 def run_db(args) -> None:
@@ -118,8 +112,6 @@ def _backend_cpu() -> float:
 
 
 def _db_body(args) -> None:
-    import uuid
-
     from django.db import connection
 
     from config.ids import uuid7
@@ -173,7 +165,6 @@ def _db_body(args) -> None:
           f"both: {result.pings / (cpu + backend):,.0f} pings/s per core")
     again = run_detection()
     print(f"idle run: {again.summary()}")
-    del uuid
 
 
 def main(argv=None) -> None:

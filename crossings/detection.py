@@ -122,18 +122,21 @@ class Segments:
     place_lng: np.ndarray
     place_city: np.ndarray
     matches: int = 0  # ping pairs within the bounds (for reporting density)
+    query: np.ndarray | None = None  # the new ping of each row (context-sorted index; for reporting)
 
     @classmethod
     def empty(cls) -> Segments:
         i, f = np.empty(0, np.int64), np.empty(0, np.float64)
-        return cls(i, i, i, i, f, f, i, 0)
+        return cls(i, i, i, i, f, f, i, 0, i)
 
     @classmethod
     def concat(cls, parts: list[Segments]) -> Segments:
         parts = [p for p in parts if len(p.user_a)] or [cls.empty()]
         fields = ("user_a", "user_b", "start", "end", "place_lat", "place_lng", "place_city")
         merged = {name: np.concatenate([getattr(p, name) for p in parts]) for name in fields}
-        return cls(**merged, matches=sum(p.matches for p in parts))
+        queries = [p.query for p in parts if p.query is not None]
+        query = np.concatenate(queries) if len(queries) == len(parts) else None
+        return cls(**merged, matches=sum(p.matches for p in parts), query=query)
 
 
 def _expand(starts: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -255,6 +258,7 @@ def _match_chunk(s: _Sorted, grid: Grid, q: np.ndarray, radius_m: float, window_
         place_lng=s.lng[place],
         place_city=s.city[place],
         matches=n_matches,
+        query=place,
     )
 
 
