@@ -133,3 +133,13 @@ def test_place_is_coarsened_on_the_way_in(auth_client):
     import h3
 
     assert h3.cell_to_latlng(story.place_cell) == (story.place_lat, story.place_lng)
+
+
+def test_erasing_an_account_deletes_its_media(auth_client, user, django_capture_on_commit_callbacks):
+    from accounts import services as account_services
+
+    name = Story.objects.get(pk=upload(auth_client, png_bytes(), "a.png", "image/png").json()["id"]).media.name
+    with django_capture_on_commit_callbacks(execute=True):
+        account_services.erase_user(user.pk)
+    assert not Story.objects.exists()
+    assert not default_storage.exists(name)
