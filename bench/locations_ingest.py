@@ -215,6 +215,19 @@ def _http_phase(label, clients, per_client: int, make_request, tiers, threads: i
     }
 
 
+def _cleanup_http(user_rows) -> None:
+    """Delete the bench users' pings and their cached last positions (else a previous run's
+    newer cached ping would make every ping of this run look late)."""
+    import redis
+
+    ids = ",".join(f"'{u['id']}'" for u in user_rows)
+    servers.psql(f"DELETE FROM locations_ping WHERE user_id IN ({ids})", database=servers.DB_NAME)
+    client = redis.Redis.from_url(servers.redis_url(0))
+    keys = list(client.scan_iter(match="*:loc:last:*", count=1000))
+    if keys:
+        client.delete(*keys)
+
+
 def http_bench(requests: int, workers: int, users: int = 150, pool: int = 2) -> dict:
     from bench.loadtest import Gunicorn, prepare_users
 
@@ -224,6 +237,7 @@ def http_bench(requests: int, workers: int, users: int = 150, pool: int = 2) -> 
     users_file = prepare_users(users, tokens=True, env=env)
     user_rows = json.loads(open(users_file).read())
     user_rows = user_rows if isinstance(user_rows, list) else user_rows["users"]
+    _cleanup_http(user_rows)  # a previous run's pings and cached last positions
     server = Gunicorn(env, workers)
     from bench.cpu import Tiers
 
@@ -242,8 +256,7 @@ def http_bench(requests: int, workers: int, users: int = 150, pool: int = 2) -> 
         results.append(_http_phase("POST locations/ (10 pings)", clients, max(1, per_client // 3), post10, tiers))
     finally:
         server.stop()
-        ids = ",".join(f"'{u['id']}'" for u in user_rows)
-        servers.psql(f"DELETE FROM locations_ping WHERE user_id IN ({ids})", database=servers.DB_NAME)
+        _cleanup_http(user_rows)
     return {"http": results, "users": len(clients)}
 
 

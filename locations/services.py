@@ -148,8 +148,10 @@ UNION ALL
 
 def _stored_neighbours(user_id, lo: datetime, hi: datetime, now: datetime) -> list[_Anchor]:
     """The user's accepted pings around [lo, hi]: the one before, those inside, the one after."""
-    with connection.cursor() as cursor:
-        cursor.execute(_NEIGHBOURS_SQL, {"u": user_id, "lo": lo, "hi": hi, "now": now,
+    # The primary (a replica may not have the user's last ping yet), and psycopg directly:
+    # cachalot would parse this SQL on every call for a table it never caches.
+    with connections[router.db_for_write(Ping)].cursor() as cursor:
+        cursor.cursor.execute(_NEIGHBOURS_SQL, {"u": user_id, "lo": lo, "hi": hi, "now": now,
                                          "lo_bound": lo - PLAUSIBILITY_LOOKAROUND,
                                          "hi_bound": hi + PLAUSIBILITY_LOOKAROUND})
         return sorted(_Anchor(*row) for row in cursor.fetchall())
