@@ -17,7 +17,7 @@ def _run(*args) -> str:
     return out.getvalue()
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db
 def test_seed_demo_generates_every_part():
     from connections.models import Connection, Message
     from crossings.models import Crossing
@@ -56,7 +56,7 @@ def test_seed_demo_dry_run_writes_nothing():
     assert not City.objects.exists()
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db
 def test_seed_demo_if_empty_and_adding_more():
     _run("seed_demo", "--users", "10", "--hours", "0.05", "--no-detect")
     assert "nothing to do" in _run("seed_demo", "--users", "10", "--if-empty")
@@ -100,7 +100,7 @@ def test_replica_status_without_replicas(settings):
     assert "no replicas configured" in _run("replica_status")
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db
 def test_seed_demo_if_fresh_only_seeds_a_database_without_users():
     User.objects.create_superuser("+14155550100", "pw-123456789", display_name="Staff")
     _run("seed_demo", "--if-fresh", "--users", "8", "--hours", "0.05", "--no-detect")

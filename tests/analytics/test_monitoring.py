@@ -194,3 +194,25 @@ def test_dashboard_and_alerts_use_metrics_the_app_exports(api):
     # A labelled histogram shows its _bucket series only after a first observation.
     missing = sorted(name for name in referenced if name not in body and name.removesuffix("_bucket") not in body)
     assert not missing, missing
+
+
+def test_multiprocess_mode_aggregates_every_process(tmp_path):
+    """With PROMETHEUS_MULTIPROC_DIR, /metrics sums the counters of every worker process."""
+    import subprocess
+    import sys
+
+    from django.conf import settings
+
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path), "DJANGO_SETTINGS_MODULE": "config.settings"}
+    bump = ("import django; django.setup(); from config import metrics; "
+            "metrics.count_pings(accepted=5, implausible=1); metrics.TASK_DURATION.labels('t').observe(0.2)")
+    for _ in range(2):  # two "workers", each with its own counters, then gone
+        subprocess.run([sys.executable, "-c", bump], env=env, cwd=settings.BASE_DIR, check=True)
+    scrape = ("import django; django.setup(); from django.test import RequestFactory; from config import metrics; "
+              "print(metrics.metrics_view(RequestFactory().get('/metrics')).content.decode())")
+    body = subprocess.run([sys.executable, "-c", scrape], env=env, cwd=settings.BASE_DIR, check=True,
+                          capture_output=True, text=True).stdout
+    assert 'crossings_pings_ingested_total{result="accepted"} 10.0' in body
+    assert 'crossings_pings_ingested_total{result="implausible"} 2.0' in body
+    assert 'celery_task_duration_seconds_count{task="t"} 2.0' in body
+    assert "celery_queue_length" in body  # scrape-time collectors are added to the merged registry
