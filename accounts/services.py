@@ -15,6 +15,7 @@ import secrets
 import time
 import uuid
 from collections.abc import Iterable
+from datetime import timedelta
 from itertools import islice
 
 from django.conf import settings
@@ -22,6 +23,8 @@ from django.contrib.auth.hashers import make_password
 from django.core.exceptions import ValidationError
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, connection, transaction
+from django.db.models import F, Q, Value
+from django.db.models.functions import Least
 from django.http import Http404
 from django.utils import timezone
 
@@ -114,8 +117,7 @@ def rotate_refresh_token(token: str) -> tuple[str, str]:
             session.save(update_fields=["generation", "refresh_token_hash", "last_used_at"])
             return issue_access_token(session.user, session.id), new_refresh
         elif parts.generation < session.generation:
-            session.revoked_at = timezone.now()
-            session.save(update_fields=["revoked_at"])
+            Session.objects.filter(pk=session.pk).update(**_revoked_now())
             error = "Refresh token was already used; the session has been revoked."
         else:
             error = "Refresh token is invalid."
@@ -132,11 +134,36 @@ def revoke_session(session_id, *, user_id=None) -> bool:
     qs = Session.objects.filter(pk=session_id, revoked_at__isnull=True)
     if user_id is not None:
         qs = qs.filter(user_id=user_id)
-    return qs.update(revoked_at=timezone.now()) > 0
+    return qs.update(**_revoked_now()) > 0
+
+
+def _revoked_now() -> dict:
+    """Fields of a revocation: expires_at moves to now too (see purge_ended_sessions_and_codes)."""
+    now = timezone.now()
+    return {"revoked_at": now, "expires_at": Least(F("expires_at"), Value(now))}
 
 
 def revoke_all_sessions(user_id) -> int:
-    return Session.objects.filter(user_id=user_id, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    return Session.objects.filter(user_id=user_id, revoked_at__isnull=True).update(**_revoked_now())
+
+
+SESSION_KEEP_AFTER_END = timedelta(days=7)
+
+
+def purge_ended_sessions_and_codes(batch_size: int = 5000) -> int:
+    """Delete sessions that ended (revoked or expired) over a week ago, and dead phone codes.
+
+    In batches by primary key, so a big backlog never holds long locks; returns the count.
+    """
+    now = timezone.now()
+    # Revoking also moves expires_at to the revocation time, so one index finds both kinds.
+    ended = Session.objects.filter(expires_at__lt=now - SESSION_KEEP_AFTER_END)
+    deleted = 0
+    while ids := list(ended.values_list("pk", flat=True)[:batch_size]):
+        deleted += Session.objects.filter(pk__in=ids).delete()[0]
+    dead_codes = Q(expires_at__lt=now - timedelta(days=1)) | Q(used_at__isnull=False)
+    deleted += PhoneCode.objects.filter(dead_codes).delete()[0]
+    return deleted
 
 
 # ---------------------------------------------------------------------- profile
@@ -216,7 +243,7 @@ def deactivate_users(user_ids: Iterable) -> int:
     ids = list(user_ids)
     changed = list(User.objects.filter(pk__in=ids, is_active=True).values_list("pk", flat=True))
     User.objects.filter(pk__in=changed).update(is_active=False)
-    Session.objects.filter(user_id__in=ids, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    Session.objects.filter(user_id__in=ids, revoked_at__isnull=True).update(**_revoked_now())
     for user_id in changed:
         profile_changed(user_id)
     return len(changed)

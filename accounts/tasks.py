@@ -14,3 +14,9 @@ def flush_last_active() -> int:
     No retries: a failed run leaves its marks in Redis and the next minute's run takes them.
     """
     return services.flush_last_active()
+
+
+@shared_task(name="accounts.tasks.purge_ended_sessions", ignore_result=True)
+def purge_ended_sessions() -> int:
+    """Delete sessions that ended over a week ago and dead phone codes (beat: hourly)."""
+    return services.purge_ended_sessions_and_codes()

@@ -30,6 +30,12 @@ BEAT_SCHEDULE: dict[str, dict] = {
         "schedule": 60.0,
         "options": {"expires": 55},
     },
+    # accounts: sessions ended over a week ago and dead phone codes, deleted in batches.
+    "purge-ended-sessions": {
+        "task": "accounts.tasks.purge_ended_sessions",
+        "schedule": 3600.0,
+        "options": {"expires": 3500},
+    },
     # locations: day partitions of the pings table, created days ahead (a missed run is harmless).
     "ensure-partitions": {
         "task": "locations.ensure_partitions",

@@ -1,4 +1,5 @@
-"""last_active_at as a hot counter: marked in Redis, flushed in one batched UPDATE."""
+"""Periodic upkeep: last_active_at as a hot counter (marked in Redis, flushed in batched
+UPDATEs) and the purge of ended sessions."""
 
 from __future__ import annotations
 
@@ -85,3 +86,22 @@ def test_the_celery_task_and_beat_entry(user):
     services.mark_active(user.pk)
     assert tasks.flush_last_active.apply().get() == 1
     assert User.objects.get(pk=user.pk).last_active_at is not None
+
+
+def test_purge_ended_sessions_and_dead_codes(user, sms_outbox):
+    from accounts.models import PhoneCode, Session
+    from config.celery import BEAT_SCHEDULE
+
+    assert BEAT_SCHEDULE["purge-ended-sessions"]["task"] == tasks.purge_ended_sessions.name
+    live, _, _ = services.open_session(user)
+    revoked, _, _ = services.open_session(user)
+    services.revoke_session(revoked.pk)
+    revoked.refresh_from_db()
+    assert revoked.expires_at <= timezone.now()  # revoking ends the expiry too
+    old, _, _ = services.open_session(user)
+    Session.objects.filter(pk=old.pk).update(expires_at=timezone.now() - timedelta(days=8))
+    services.send_phone_code(user)
+    PhoneCode.objects.update(expires_at=timezone.now() - timedelta(days=2))
+    assert tasks.purge_ended_sessions.apply().get() == 2
+    assert set(Session.objects.values_list("pk", flat=True)) == {live.pk, revoked.pk}
+    assert not PhoneCode.objects.exists()
