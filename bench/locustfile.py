@@ -374,19 +374,24 @@ class FloorDRFQueryUser(_FloorUser):
 
 
 class AbuserUser(HttpUser):
-    """One account hammering the crossings list as fast as it can (abuse, for the rate-limit claim)."""
+    """A client hammering one expensive endpoint (a chat's messages) as fast as it can, for the
+    rate-limiting claim; ``BENCH_ABUSERS`` of them share one account, as a script would."""
 
-    wait_time = constant(float(os.environ.get("BENCH_ABUSE_WAIT_S", "0.01")))
+    wait_time = constant(float(os.environ.get("BENCH_ABUSE_WAIT_S", "0")))
     weight = 0
     fixed_count = int(os.environ.get("BENCH_ABUSERS", "0"))
 
     def on_start(self):
         account = _USERS[-1] if _USERS else {}
         self.client.headers["Authorization"] = f"Bearer {account.get('access')}"
+        self.path = f"{API}/crossings/"
+        resp = self.client.get(f"{API}/connections/?status=accepted", name="abuse:setup")
+        if resp.ok and resp.json().get("results"):
+            self.path = f"{API}/connections/{resp.json()['results'][0]['id']}/messages/"
         WINDOW.user_ready(self.environment)
 
     @task
     def hammer(self):
-        with self.client.get(f"{API}/crossings/", name="abuse:GET /crossings/", catch_response=True) as resp:
+        with self.client.get(self.path, name="abuse:GET", catch_response=True) as resp:
             if resp.status_code in (200, 429):
                 resp.success()

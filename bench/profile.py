@@ -37,7 +37,7 @@ SELF_COMPONENTS = [
 OUR_APPS = ("accounts", "locations", "crossings", "connections", "stories", "analytics", "config", "bench")
 INCLUSIVE = [
     ("prometheus middleware", "django_prometheus/middleware"),
-    ("bench query counter (bench only)", "bench/middleware.py"),
+    ("django-prometheus (middleware, db and cache wrappers)", "django_prometheus/"),
     ("authentication (token decode)", "accounts/authentication.py"),
     ("rate limiting", "config/throttling.py"),
     ("db router", "config/db_router.py"),

@@ -10,7 +10,8 @@ import sys
 from bench.common import BASE_DIR, all_results, read_result
 
 DOC = BASE_DIR / "docs" / "BENCHMARKS.md"
-OURS = ("loadtest-", "floor", "claim-", "capacity", "pooling-", "prepared-", "replicas-", "ratelimit-", "profile")
+OURS = ("loadtest-", "floor", "claim-", "capacity", "pooling-", "prepared-", "replicas-", "ratelimit-", "profile",
+        "endpoint")
 CLAIM_ORDER = [
     ("claim-pooling", "Connection pooling"), ("claim-indexes", "The listed indexes"), ("claim-gzip", "gzip"),
     ("claim-json", "Fast JSON"), ("claim-caching", "Caching"), ("claim-pipelining", "Redis pipelining"),
@@ -191,8 +192,10 @@ def others_section() -> list[str]:
         return []
     lines = ["## Other areas' results (bench/results, their own format notes in docs/benchmarks/)", ""]
     for d in docs:
-        scalars = {k: v for k, v in d["figures"].items() if isinstance(v, (int, float, str, bool)) or v is None}
-        shown = ", ".join(f"{k}: {_fmt(v)}" for k, v in list(scalars.items())[:14])
+        f = d["figures"]
+        scalars = {k: v for k, v in f.items() if isinstance(v, (int, float, str, bool)) or v is None}
+        shown = f.get("measured") or ", ".join(f"{k}: {_fmt(v)}" for k, v in list(scalars.items())[:10]) or \
+            "figures: " + ", ".join(f)
         lines += [f"- **{d['name']}** ({d.get('measured_at', '?')}; scale {d.get('scale') or '?'}): {shown}. "
                   f"How: {d.get('how', '?')}"]
     pages = sorted((BASE_DIR / "docs" / "benchmarks").glob("*.md"))
