@@ -145,9 +145,11 @@ def test_profile_groups_innermost_frames_and_whole_stacks():
 def test_report_reads_results_in_the_common_format(tmp_path, monkeypatch):
     monkeypatch.setattr(common, "RESULTS_DIR", tmp_path)
     common.write_result("claim-json", {"plan": "2-3x", "measured": "8x", "holds": True}, "python -m bench.micro json")
-    common.write_result("areas_thing", {"measured": "fast", "n": 3}, "python -m bench.areas_thing", {"users": 5})
+    common.write_result("areas_thing", {"measured": "fast enough", "n": 3}, "python -m bench.areas_thing", {"users": 5})
+    common.write_result("areas_other", {"n": 3, "nested": {"a": 1}}, "python -m bench.areas_other")
     (tmp_path / "broken.json").write_text("{not json")
     text = report.build()
     assert "| Fast JSON | 2-3x | 8x | holds | python -m bench.micro json |" in text
-    assert "**areas_thing**" in text and "n: 3" in text
+    assert "**areas_thing**" in text and "fast enough" in text  # an area's own one-line summary
+    assert "**areas_other**" in text and "n: 3" in text  # else its top-level numbers
     assert "No mix run yet" in text
