@@ -97,11 +97,14 @@ class AuthResponseSerializer(TokenPairSerializer):
 
 
 class SessionSerializer(serializers.ModelSerializer):
+    """``last_used_at`` moves on every refresh (at least every access-token lifetime)."""
+
+    device = serializers.CharField(source="user_agent", help_text="The User-Agent the session began with.")
     current = serializers.SerializerMethodField()
 
     class Meta:
         model = Session
-        fields = ["id", "user_agent", "ip", "created_at", "last_used_at", "expires_at", "current"]
+        fields = ["id", "device", "user_agent", "ip", "created_at", "last_used_at", "expires_at", "current"]
         read_only_fields = fields
 
     def get_current(self, session) -> bool:

@@ -316,7 +316,8 @@ def test_sessions_list_marks_the_current_one_and_hides_ended_ones(api, user):
     results = response.json()["results"]
     assert len(results) == 2
     assert [item["current"] for item in results].count(True) == 1
-    assert {"id", "user_agent", "ip", "created_at", "last_used_at", "expires_at", "current"} == set(results[0])
+    assert {"id", "device", "user_agent", "ip", "created_at", "last_used_at", "expires_at",
+            "current"} == set(results[0])
     other = make_user()
     _login(api, other)
     assert len(_bearer(api, first["access"]).get(SESSIONS).json()["results"]) == 2

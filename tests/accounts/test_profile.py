@@ -101,6 +101,18 @@ def test_patch_me_rejects_non_object_and_malformed_json(user):
     assert client.patch(ME, b"{", content_type="application/json").status_code == 400
 
 
+def test_broken_multipart_and_odd_bodies_are_4xx(user):
+    client = client_for(user)
+    broken = client.generic("PATCH", ME, b"--xyz\r\nContent-Disposition: form-data; name=\"bio\"\r\n\r\nhi",
+                            content_type="multipart/form-data; boundary=xyz")
+    assert broken.status_code in (200, 400)  # Django's parser is lenient with a missing end
+    no_boundary = client.generic("PATCH", ME, b"bio=hi", content_type="multipart/form-data")
+    assert no_boundary.status_code == 400
+    deep = b"[" * 100_000 + b"]" * 100_000
+    assert client.patch(ME, deep, content_type="application/json").status_code == 400
+    assert client.patch(ME, b"bio=hi", content_type="application/x-www-form-urlencoded").status_code == 415
+
+
 def test_put_is_not_allowed(user):
     assert client_for(user).put(ME, {"display_name": "X"}, format="json").status_code == 405
 
