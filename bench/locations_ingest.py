@@ -228,7 +228,7 @@ def _cleanup_http(user_rows) -> None:
         client.delete(*keys)
 
 
-def http_bench(requests: int, workers: int, users: int = 150, pool: int = 2) -> dict:
+def http_bench(requests: int, workers: int, users: int = 150, pool: int = 2, threads: int = 3) -> dict:
     from bench.loadtest import Gunicorn, prepare_users
 
     # A sync worker serves one request at a time: a small pool keeps every backend warm (its
@@ -250,10 +250,12 @@ def http_bench(requests: int, workers: int, users: int = 150, pool: int = 2) -> 
         post1 = lambda c: c.request("POST", "/api/v1/locations/", c.ping_body(1))  # noqa: E731
         post10 = lambda c: c.request("POST", "/api/v1/locations/", c.ping_body(10))  # noqa: E731
         health = lambda c: c.request("GET", "/health/")  # noqa: E731
-        _http_phase("warm-up", clients, 4, post1, tiers)
-        results.append(_http_phase("GET /health/ (floor: bare Django view)", clients, per_client, health, tiers))
-        results.append(_http_phase("POST locations/ (1 ping)", clients, per_client, post1, tiers))
-        results.append(_http_phase("POST locations/ (10 pings)", clients, max(1, per_client // 3), post10, tiers))
+        _http_phase("warm-up", clients, 4, post1, tiers, threads=threads)
+        phases = [("GET /health/ (floor: bare Django view)", per_client, health),
+                  ("POST locations/ (1 ping)", per_client, post1),
+                  ("POST locations/ (10 pings)", max(1, per_client // 3), post10)]
+        for label, count, make in phases:
+            results.append(_http_phase(label, clients, count, make, tiers, threads=threads))
     finally:
         server.stop()
         _cleanup_http(user_rows)
@@ -282,6 +284,7 @@ def main(argv=None) -> int:
     parser.add_argument("--batches", type=int, default=1500, help="batches of 100 pings per bulk path")
     parser.add_argument("--requests", type=int, default=2000, help="HTTP requests per measured phase")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
+    parser.add_argument("--threads", type=int, default=3, help="client threads (concurrent requests)")
     parser.add_argument("--pool", type=int, default=2, help="DB pool size per gunicorn worker (min = max)")
     parser.add_argument("--skip-http", action="store_true")
     parser.add_argument("--skip-bulk", action="store_true")
@@ -301,15 +304,17 @@ def main(argv=None) -> int:
             return 1
         figures = json.loads(proc.stdout.strip().splitlines()[-1])
     if not args.skip_http:
-        figures.update(http_bench(args.requests, args.workers, pool=args.pool))
+        figures.update(http_bench(args.requests, args.workers, pool=args.pool, threads=args.threads))
     how = (f"python -m bench.locations_ingest --batches {args.batches} --requests {args.requests} "
-           f"--workers {args.workers} --pool {args.pool}" + (" --skip-bulk" if args.skip_bulk else "")
-           + (" --skip-http" if args.skip_http else ""))
+           f"--workers {args.workers} --threads {args.threads} --pool {args.pool}"
+           + (" --skip-bulk" if args.skip_bulk else "") + (" --skip-http" if args.skip_http else ""))
     figures.update(_summary(figures))
-    name = "locations-ingest" + ("-http" if args.skip_bulk else "") + ("-bulk" if args.skip_http else "")
+    name = "locations-ingest" + (f"-http-w{args.workers}t{args.threads}" if args.skip_bulk else "")
+    name += "-bulk" if args.skip_http else ""
     path = write_result(name, figures, how,
                         {"bulk_batches": args.batches, "batch_size": 100, "http_requests": args.requests,
-                         "gunicorn_workers": args.workers, "db_pool_per_worker": args.pool})
+                         "gunicorn_workers": args.workers, "client_threads": args.threads,
+                          "db_pool_per_worker": args.pool})
     print(json.dumps(figures, indent=2))
     print(f"written to {path}")
     return 0
