@@ -129,6 +129,13 @@ def test_login_opens_a_new_session(api, user):
     assert _bearer(api, body["access"]).get(ME).json()["id"] == str(user.pk)
 
 
+def test_login_from_a_peer_without_an_ip_address(api, user):
+    response = api.post(LOGIN, {"phone": user.phone, "password": DEFAULT_PASSWORD}, format="json",
+                        REMOTE_ADDR="unix:/run/gunicorn.sock")
+    assert response.status_code == 200
+    assert Session.objects.get(user=user).ip is None
+
+
 def test_login_accepts_any_phone_format(api, user):
     national = f"+1 ({user.phone[2:5]}) {user.phone[5:8]}-{user.phone[8:]}"
     response = api.post(LOGIN, {"phone": national, "password": DEFAULT_PASSWORD}, format="json")
