@@ -344,7 +344,7 @@ def _after_commit_blocks_changed(a_id, b_id) -> None:
     transaction.on_commit(invalidate)
 
 
-def _require_active_user(user_id, field: str = "user_id") -> None:
+def _require_active_user(user_id) -> None:
     if not User.objects.filter(pk=user_id, is_active=True).exists():
         raise Http404("No such user.")
 
