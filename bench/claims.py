@@ -157,6 +157,25 @@ def prepared() -> dict:
     return figures
 
 
+def cachalot() -> dict:
+    """Not a claim of the plan: what django-cachalot costs on the mix (it inspects every query)."""
+    classes, what = _workload()
+    runs = _variants("cachalot", {"on": {"classes": classes, "app_env": {"CACHALOT_ENABLED": "1"}},
+                                  "off": {"classes": classes, "app_env": {"CACHALOT_ENABLED": "0"}}})
+    on, off = runs["on"], runs["off"]
+    change = (_app_db(on) or 0) / (_app_db(off) or 1) - 1
+    figures = {
+        "workload": what, "on": _brief(on), "off": _brief(off),
+        "plan": "(not in the plan) django-cachalot caches ORM queries on rarely written tables",
+        "measured": f"app+DB CPU per request {_change(change)} with cachalot on ({_app_db(off)} -> {_app_db(on)} ms); "
+                    f"DB queries per request {off['figures']['overall']['db_queries_per_request']} -> "
+                    f"{on['figures']['overall']['db_queries_per_request']}",
+        "holds": change < 0,
+    }
+    write_result("claim-cachalot", figures, f"python -m bench.claims cachalot: {what}, CACHALOT_ENABLED=1 vs 0")
+    return figures
+
+
 def replicas() -> dict:
     classes, what = _workload()
     doc = _run("replicas-mirror", classes, {"DATABASE_REPLICA_URLS": servers.database_url()})
@@ -358,7 +377,8 @@ def endpoints() -> dict:
     return figures
 
 
-STEPS = {"floor": floor, "mix": mix, "pooling": pooling, "prepared": prepared, "replicas": replicas,
+STEPS = {"floor": floor, "mix": mix, "pooling": pooling, "prepared": prepared, "cachalot": cachalot,
+         "replicas": replicas,
          "ratelimit": ratelimit, "caching": caching, "micro": micro, "areas": areas, "endpoints": endpoints}
 
 

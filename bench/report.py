@@ -17,6 +17,7 @@ CLAIM_ORDER = [
     ("claim-json", "Fast JSON"), ("claim-caching", "Caching"), ("claim-pipelining", "Redis pipelining"),
     ("claim-replicas", "Read replicas"), ("claim-prepared", "Prepared statements and batch inserts"),
     ("claim-prepared-app", "Prepared statements, in the app"), ("claim-ratelimit", "Rate limiting"),
+    ("claim-cachalot", "django-cachalot (ours, not the plan's)"),
 ]
 
 

@@ -47,7 +47,8 @@ def main(argv=None) -> int:
     ensure_scale(args.scale)
     print("== mix", flush=True)
     print(claims.mix(users=args.users, speedup=args.speedup, duration=args.duration), flush=True)
-    for step in ("floor", "endpoints", "pooling", "prepared", "replicas", "ratelimit", "caching", "micro", "areas"):
+    for step in ("floor", "endpoints", "pooling", "prepared", "cachalot", "replicas", "ratelimit", "caching", "micro",
+                 "areas"):
         if step in args.skip:
             continue
         print(f"== {step}", flush=True)

@@ -131,10 +131,12 @@ def test_profile_groups_innermost_frames_and_whole_stacks():
         "process 1;__call__ (django_prometheus/middleware.py:10);execute (django/db/backends/utils.py:1);"
         "execute (psycopg/cursor.py:7) 1",
         "process 1;get (crossings/selectors.py:3) 1",
+        "process 1;_find_and_load (<frozen importlib._bootstrap>:1176);exec_module (x.py:1) 7",
         "not a stack line",
     ]
     out = profile.aggregate(raw)
     assert out["samples"] == 5
+    assert out["import_samples_left_out"] == 7  # lazy imports of a worker's first requests: warm-up
     assert out["self_by_component"]["prometheus (django-prometheus, prometheus_client)"] == 0.6
     assert out["self_by_component"]["psycopg / libpq"] == 0.2
     assert out["self_by_component"]["ours: crossings"] == 0.2
