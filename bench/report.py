@@ -55,8 +55,9 @@ def header(mix: dict | None) -> list[str]:
         "divided by the requests served. Latency percentiles from every request of the window. "
         "The bench servers are separate from the development ones, so other engineers' tests do not bill them; "
         "the CPU they share still inflates latency, so read p95/p99 as upper bounds.",
-        "- **Reproduce**: `make bench` (all of it, a few minutes), `make loadtest USERS=100 DURATION=30`, "
-        "`make capacity`. See bench/README.md.",
+        "- **Reproduce**: `make bench` (all of it, about 15 minutes on 2 cores), `make loadtest USERS=100 "
+        "DURATION=30`, `make capacity`. On a quiet machine, `BENCH_CLAIM_REPEATS=3 BENCH_CLAIM_DURATION=30 make "
+        "bench` interleaves each side-by-side pair three times and keeps the median. See bench/README.md.",
         "",
     ]
 
