@@ -8,6 +8,7 @@ process per operation (``time.process_time``) and wall time, medians of repetiti
 results go to ``bench/results/accounts.json`` and are written up in
 docs/benchmarks/accounts.md.
 
+0. tokens: login (the password hash, production hasher) vs refresh (SHA-256 + one row).
 1. auth: an authenticated request that needs only the user id (``GET blocks/``), with the
    lazy TokenUser truthy (the fix) and as it was (``bool()`` loaded the user row).
 2. profiles: 50 public profiles: one ``get_many`` round trip vs 50 ``get`` vs the database.
@@ -99,6 +100,37 @@ def bench_auth(user) -> dict:
         TokenUser.__bool__ = truthy
     return {"before_row_loaded": before, "after_id_only": fixed,
             "cpu_ratio": round(before["cpu_ms"] / fixed["cpu_ms"], 2)}
+
+
+def bench_tokens(user) -> dict:
+    """App CPU of the token endpoints: login pays the password hash, refresh only SHA-256."""
+    import json
+
+    from django.test import Client
+
+    from tests.factories import DEFAULT_PASSWORD
+
+    client = Client()
+    body = json.dumps({"phone": user.phone, "password": DEFAULT_PASSWORD})
+
+    def login():
+        response = client.post("/api/v1/auth/login/", body, content_type="application/json")
+        assert response.status_code == 200, response.content
+        return response.json()["refresh"]
+
+    state = {"refresh": login()}
+
+    def refresh():
+        response = client.post("/api/v1/auth/refresh/", json.dumps({"refresh": state["refresh"]}),
+                               content_type="application/json")
+        assert response.status_code == 200, response.content
+        state["refresh"] = response.json()["refresh"]
+
+    login_cpu, login_wall = _median_cpu_wall(login, repeat=3, number=3)
+    refresh_cpu, refresh_wall = _median_cpu_wall(refresh, repeat=5, number=40)
+    return {"login": {"cpu_ms": login_cpu, "wall_ms": login_wall},
+            "refresh": {"cpu_ms": refresh_cpu, "wall_ms": refresh_wall},
+            "cpu_ratio": round(login_cpu / refresh_cpu, 1)}
 
 
 def bench_profiles(ids) -> dict:
@@ -282,6 +314,8 @@ def main(argv: list[str] | None = None) -> int:
     setup_test_environment()
     settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["user"] = "1000000/minute"
     settings.REPLICA_ALIASES = []  # the mirror alias would point at the development database
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.PBKDF2PasswordHasher"]  # production's
+    settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"].update(auth_ip="1000000/minute", auth_phone="1000000/minute")
     old_name = connection.settings_dict["NAME"]
     connection.creation.create_test_db(verbosity=0, autoclobber=True)
     try:
@@ -292,7 +326,8 @@ def main(argv: list[str] | None = None) -> int:
         ids = _make_users(args.users)
         print(f"made {args.users} users in {time.perf_counter() - t0:.1f}s", flush=True)
         figures = {}
-        for name, run in [("auth", lambda: bench_auth(user)), ("profiles", lambda: bench_profiles(ids)),
+        for name, run in [("auth", lambda: bench_auth(user)), ("tokens", lambda: bench_tokens(user)),
+                          ("profiles", lambda: bench_profiles(ids)),
                           ("hidden", lambda: bench_hidden(ids)), ("mark_active", lambda: bench_mark_active(ids)),
                           ("flush", lambda: bench_flush(min(args.users, 50_000))),
                           ("admin", lambda: bench_admin(args.users))]:
