@@ -67,12 +67,17 @@ class _Anchor:
     lng: float
 
     def encode(self) -> str:
-        return f"{self.recorded_at.timestamp()},{self.lat!r},{self.lng!r}"
+        micros = (self.recorded_at - _EPOCH) // _MICROSECOND  # exact, unlike a float timestamp
+        return f"{micros},{self.lat!r},{self.lng!r}"
 
     @classmethod
     def decode(cls, raw) -> _Anchor:
-        ts, lat, lng = (raw.decode() if isinstance(raw, bytes) else raw).split(",")
-        return cls(datetime.fromtimestamp(float(ts), tz=UTC), float(lat), float(lng))
+        micros, lat, lng = (raw.decode() if isinstance(raw, bytes) else raw).split(",")
+        return cls(_EPOCH + int(micros) * _MICROSECOND, float(lat), float(lng))
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
 
 
 def _too_fast(a: _Anchor | PingIn, b: _Anchor | PingIn) -> bool:
@@ -131,42 +136,54 @@ class _LastPing:
 
 
 _NEIGHBOURS_SQL = f"""
-(SELECT recorded_at, lat, lng FROM {Ping._meta.db_table}
+(SELECT recorded_at, lat, lng, status FROM {Ping._meta.db_table}
   WHERE user_id = %(u)s::uuid AND status <> 1 AND recorded_at < %(lo)s AND recorded_at >= %(lo_bound)s
     AND expires_at > %(now)s
   ORDER BY recorded_at DESC LIMIT 1)
 UNION ALL
-(SELECT recorded_at, lat, lng FROM {Ping._meta.db_table}
-  WHERE user_id = %(u)s::uuid AND status <> 1 AND recorded_at >= %(lo)s AND recorded_at <= %(hi)s
-  ORDER BY recorded_at LIMIT 1000)
+(SELECT recorded_at, lat, lng, status FROM {Ping._meta.db_table}
+  WHERE user_id = %(u)s::uuid AND recorded_at >= %(lo)s AND recorded_at <= %(hi)s
+  ORDER BY recorded_at LIMIT 2000)
 UNION ALL
-(SELECT recorded_at, lat, lng FROM {Ping._meta.db_table}
+(SELECT recorded_at, lat, lng, status FROM {Ping._meta.db_table}
   WHERE user_id = %(u)s::uuid AND status <> 1 AND recorded_at > %(hi)s AND recorded_at <= %(hi_bound)s
   ORDER BY recorded_at LIMIT 1)
 """
 
 
-def _stored_neighbours(user_id, lo: datetime, hi: datetime, now: datetime) -> list[_Anchor]:
-    """The user's accepted pings around [lo, hi]: the one before, those inside, the one after."""
+@dataclass
+class _Stored:
+    """What the database knows around a batch: accepted neighbours, and every stored time."""
+
+    anchors: list[_Anchor]
+    times: dict[datetime, int]  # recorded_at -> status
+
+
+def _stored_neighbours(user_id, lo: datetime, hi: datetime, now: datetime) -> _Stored:
+    """The user's accepted pings around [lo, hi] (the one before, those inside, the one
+    after) and the times of all pings stored inside it (to recognise a client's retry)."""
     # The primary (a replica may not have the user's last ping yet), and psycopg directly:
     # cachalot would parse this SQL on every call for a table it never caches.
     with connections[router.db_for_write(Ping)].cursor() as cursor:
         cursor.cursor.execute(_NEIGHBOURS_SQL, {"u": user_id, "lo": lo, "hi": hi, "now": now,
                                          "lo_bound": lo - PLAUSIBILITY_LOOKAROUND,
                                          "hi_bound": hi + PLAUSIBILITY_LOOKAROUND})
-        return sorted(_Anchor(*row) for row in cursor.fetchall())
+        rows = cursor.fetchall()
+    anchors = sorted(_Anchor(t, lat, lng) for t, lat, lng, status in rows if status != PingStatus.IMPLAUSIBLE)
+    return _Stored(anchors, {row[0]: row[3] for row in rows})
 
 
-def _anchors_for(user_id, batch: Sequence[PingIn], now: datetime, last: _LastPing) -> list[_Anchor]:
-    """Stored accepted pings the batch must be checked against, sorted by time.
+def _stored_for(user_id, batch: Sequence[PingIn], now: datetime, last: _LastPing) -> _Stored:
+    """Stored pings the batch must be checked against.
 
     A live client sends pings in order, so the cached last accepted ping is all that is
-    needed; a late or out-of-order batch (or a cold cache) asks the database.
+    needed; a late batch, a retried one (its times are not after the cached ping) or a
+    cold cache asks the database.
     """
     newest = batch[-1]
     last.swap(_Anchor(newest.recorded_at, newest.lat, newest.lng))
     if last.known and last.previous.recorded_at < batch[0].recorded_at:
-        return [last.previous]
+        return _Stored([last.previous], {})
     return _stored_neighbours(user_id, batch[0].recorded_at, batch[-1].recorded_at, now)
 
 
@@ -237,7 +254,19 @@ def ingest_pings(user, pings: Iterable[PingIn | dict], *, now: datetime | None =
         return IngestResult(0, 0)
     batch = sorted(items, key=lambda p: p.recorded_at)
     last = _LastPing(user_id)
-    anchors = _anchors_for(user_id, batch, now, last)
+    stored = _stored_for(user_id, batch, now, last)
+    anchors = stored.anchors
+    if stored.times:
+        # A retry (the client did not see our answer): pings already stored are not stored
+        # twice; they are counted as they were judged the first time.
+        retried = [stored.times[p.recorded_at] for p in batch if p.recorded_at in stored.times]
+        batch = [p for p in batch if p.recorded_at not in stored.times]
+        retried_bad = sum(1 for status in retried if status == PingStatus.IMPLAUSIBLE)
+        if not batch:
+            last.settle(max([*anchors[-1:], *([last.previous] if last.previous else [])], default=None))
+            return IngestResult(accepted=len(retried) - retried_bad, implausible=retried_bad)
+    else:
+        retried, retried_bad = [], 0
     statuses = _plausibility(batch, anchors)
     city_ids = selectors.city_ids_for_points((p.lat, p.lng) for p in batch)
     # Through the router, so that the request remembers it wrote (read-your-writes), then
@@ -262,7 +291,7 @@ def ingest_pings(user, pings: Iterable[PingIn | dict], *, now: datetime | None =
     if accepted:
         candidates.append(_Anchor(accepted[-1].recorded_at, accepted[-1].lat, accepted[-1].lng))
     last.settle(max(candidates) if candidates else None)
-    return IngestResult(accepted=len(accepted), implausible=implausible)
+    return IngestResult(accepted=len(accepted) + len(retried) - retried_bad, implausible=implausible + retried_bad)
 
 
 def delete_user_pings(user_id) -> int:

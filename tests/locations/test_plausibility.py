@@ -125,3 +125,15 @@ def test_cached_last_ping_stays_the_newest_accepted_one(user, now):
     assert cached() == now - timedelta(minutes=1)
     ingest(user, (*NEARBY, now))
     assert cached() == now
+
+
+def test_a_retried_batch_is_not_stored_twice(user, now):
+    """A client that did not see the answer sends the same batch again."""
+    batch = [(*BERLIN, now - timedelta(minutes=5)), (*POTSDAM, now - timedelta(minutes=4)), (*NEARBY, now)]
+    first = ingest(user, *batch)
+    again = ingest(user, *batch)
+    assert (again.accepted, again.implausible) == (first.accepted, first.implausible) == (2, 1)
+    assert Ping.objects.filter(user_id=user.pk).count() == 3
+    partly = ingest(user, batch[-1], (*NEARBY, now + timedelta(seconds=30)))
+    assert (partly.accepted, partly.implausible) == (2, 0)
+    assert Ping.objects.filter(user_id=user.pk).count() == 4
