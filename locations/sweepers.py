@@ -13,11 +13,13 @@ Pings come first (registered here); stories and crossings add theirs from their
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from datetime import datetime
 
 from django.utils import timezone
 
+logger = logging.getLogger(__name__)
 Sweeper = Callable[[datetime, bool, Callable[[str], None]], int]
 _SWEEPERS: dict[str, Sweeper] = {}
 
@@ -41,12 +43,26 @@ def run_sweepers(now: datetime | None = None, dry_run: bool = False, progress=No
     """Run every registered sweeper (or those named in ``only``); return rows removed by each."""
     now = now or timezone.now()
     progress = progress or (lambda message: None)
-    results = {}
+    results, failed = {}, []
     for name, func in _SWEEPERS.items():
         if only and name not in only:
             continue
-        results[name] = func(now, dry_run, progress)
+        try:
+            results[name] = func(now, dry_run, progress)
+        except Exception as exc:  # one app's failure must not keep the others' data alive
+            logger.exception("sweeper %s failed", name)
+            failed.append((name, exc))
+    if failed:
+        raise SweepFailed(failed, results)
     return results
+
+
+class SweepFailed(Exception):
+    """Some sweepers failed (the others ran); the task retries the whole sweep (idempotent)."""
+
+    def __init__(self, failed, results):
+        super().__init__(", ".join(f"{name}: {exc}" for name, exc in failed))
+        self.failed, self.results = failed, results
 
 
 @register_sweeper("pings")

@@ -95,3 +95,27 @@ def test_tasks_run(berlin):
 
     assert isinstance(ensure_partitions_task.apply().get(), list)
     assert sweep_expired_task.apply().get()["pings"] == 0
+
+
+def test_a_failing_sweeper_does_not_stop_the_others():
+    from locations import sweepers
+
+    ran = []
+
+    def broken(now, dry_run, progress):
+        raise RuntimeError("boom")
+
+    def fine(now, dry_run, progress):
+        ran.append(now)
+        return 3
+
+    saved = sweepers._SWEEPERS.copy()
+    try:
+        sweepers.register_sweeper("zz-broken")(broken)
+        sweepers.register_sweeper("zz-fine")(fine)
+        with pytest.raises(sweepers.SweepFailed, match="zz-broken: boom") as info:
+            sweepers.run_sweepers(only=["zz-broken", "zz-fine"])
+        assert ran and info.value.results == {"zz-fine": 3}
+    finally:
+        sweepers._SWEEPERS.clear()
+        sweepers._SWEEPERS.update(saved)
