@@ -60,3 +60,15 @@ def message_out(message) -> dict:
         "body": message.body,
         "created_at": message.created_at,
     }
+
+
+class ConnectionPageOut(serializers.Serializer):
+    next = serializers.CharField(allow_null=True)
+    previous = serializers.CharField(allow_null=True)
+    results = ConnectionOut(many=True)
+
+
+class MessagePageOut(serializers.Serializer):
+    next = serializers.CharField(allow_null=True)
+    previous = serializers.CharField(allow_null=True)
+    results = MessageOut(many=True)

@@ -48,7 +48,7 @@ class ConnectionListView(APIView):
     @extend_schema(
         parameters=[OpenApiParameter("status", enum=list(KINDS), default="accepted"),
                     OpenApiParameter("cursor", str), OpenApiParameter("page_size", int)],
-        responses=s.ConnectionOut(many=True),
+        responses=s.ConnectionPageOut,
     )
     def get(self, request):
         """Own connections (accepted) or pending requests (incoming, outgoing), newest first."""
@@ -125,7 +125,7 @@ class ConnectionDeclineView(APIView):
 
 class MessageListView(APIView):
     @extend_schema(parameters=[OpenApiParameter("cursor", str), OpenApiParameter("page_size", int)],
-                   responses=s.MessageOut(many=True))
+                   responses=s.MessagePageOut)
     def get(self, request, connection_id):
         """The conversation, newest first; reading the first page marks it read."""
         me = request.user.pk

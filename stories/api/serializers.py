@@ -73,3 +73,7 @@ class CloseFriendIn(StrictFieldsMixin, serializers.Serializer):
 class StoryReportIn(StrictFieldsMixin, serializers.Serializer):
     reason = serializers.ChoiceField(choices=StoryReportReason.choices)
     details = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+
+
+class CloseFriendsOut(serializers.Serializer):
+    results = ProfileOut(many=True)

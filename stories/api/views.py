@@ -9,7 +9,6 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.rest import PayloadTooLarge
-from connections.api.serializers import ProfileOut
 from connections.http import conditional_json
 from stories import media, selectors, services
 from stories.api import serializers as s
@@ -88,7 +87,7 @@ class StoryReportView(APIView):
 
 
 class CloseFriendListView(APIView):
-    @extend_schema(responses=ProfileOut(many=True))
+    @extend_schema(responses=s.CloseFriendsOut)
     def get(self, request):
         """My close friends: the connections who see my close-friends stories."""
         return conditional_json(request, {"results": selectors.close_friends_of(request.user.pk)})
