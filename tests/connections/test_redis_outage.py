@@ -27,6 +27,8 @@ from tests.factories import make_crossing, make_user
 
 pytestmark = pytest.mark.django_db
 
+S_CLOSE = "/api/v1/stories/close-friends/"
+
 
 class ThrowawayRedis:
     def __init__(self):
@@ -105,12 +107,16 @@ def test_redis_crash_every_endpoint_answers_and_nothing_is_lost(redis_server):
     assert [i["unread_count"] for i in ca.get("/api/v1/connections/").json()["results"]] == [1]
     assert ca.get(f"/api/v1/connections/{conn_id}/messages/").json()["results"][0]["body"] == "hi"
     assert ca.get(f"/api/v1/users/{b.pk}/").status_code == 200
+    assert [c["user"]["id"] for c in ca.get("/api/v1/crossings/").json()["results"]] == [str(b.pk)]
+    assert ca.get("/api/v1/me/").status_code == 200
+    assert ca.post(S_CLOSE, {"user_id": str(b.pk)}, format="json").status_code == 201
 
     redis_server.start()  # back, empty
     cachekeys.reset_breaker()
     assert Connection.objects.get().status == "accepted"
     assert Story.objects.count() == 1 and Message.objects.count() == 1
     assert _ids(ca) == [str(b.pk)] and _feed(cb) == ["during"]
+    assert [p["id"] for p in ca.get(S_CLOSE).json()["results"]] == [str(b.pk)]
 
 
 def test_redis_partition_cached_values_do_not_outlive_missed_bumps(redis_server):
