@@ -284,7 +284,12 @@ class Topology:
         _wait(lambda: self._redis_cli(port, "PING").strip() == "PONG", 10, f"Redis on {port}")
 
     def _create_cluster(self) -> None:
-        if "cluster_state:ok" in self._redis_cli(self.redis_ports[0], "CLUSTER", "INFO"):
+        info = self._redis_cli(self.redis_ports[0], "CLUSTER", "INFO")
+        if "cluster_known_nodes:1\r" not in info and "cluster_known_nodes:1\n" not in info:
+            # Restarted from its nodes.conf: the nodes find each other again; no create.
+            for port in self.redis_ports:
+                _wait(lambda p=port: "cluster_state:ok" in self._redis_cli(p, "CLUSTER", "INFO"), 30,
+                      f"cluster state ok on {port}")
             return
         subprocess.run(
             [self._redis_cli_binary(), "--cluster", "create",
