@@ -143,3 +143,22 @@ def test_erasing_an_account_deletes_its_media(auth_client, user, django_capture_
         account_services.erase_user(user.pk)
     assert not Story.objects.exists()
     assert not default_storage.exists(name)
+
+
+def test_s3_compatible_storage_is_configured_by_settings(settings):
+    """The S3 backend (django-storages + boto3) builds its URLs from the AWS_* settings; with
+    MEDIA_CDN_URL set, story media point at the CDN instead.  No S3 server is contacted."""
+    from django.core.files.storage import storages
+
+    from stories.media import media_url
+
+    settings.STORAGES = {**settings.STORAGES, "default": {"BACKEND": "storages.backends.s3.S3Storage"}}
+    settings.AWS_STORAGE_BUCKET_NAME = "crossings-media"
+    settings.AWS_S3_ENDPOINT_URL = "https://s3.example.net"
+    settings.AWS_S3_REGION_NAME = "eu-central-1"
+    settings.AWS_QUERYSTRING_AUTH = False
+    storage = storages["default"]
+    assert type(storage).__name__ == "S3Storage"
+    assert media_url("stories/2026/11/26/x.jpg") == "https://s3.example.net/crossings-media/stories/2026/11/26/x.jpg"
+    settings.MEDIA_CDN_URL = "https://cdn.example.com"
+    assert media_url("stories/2026/11/26/x.jpg") == "https://cdn.example.com/stories/2026/11/26/x.jpg"
