@@ -456,6 +456,7 @@ class Topology:
                 self.stop_pg(index, "fast")
         self.pids.clear()
         self.save()
+        shutil.rmtree(Path("/tmp") / f"crossings-cluster-{self.pg_ports[0]}", ignore_errors=True)  # noqa: S108
 
     def save(self) -> None:
         data = asdict(self)
