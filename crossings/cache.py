@@ -38,9 +38,9 @@ def bump_users(user_ids: Iterable) -> None:
     """Invalidate every cached crossings read of these users.
 
     Each gets a new version that no reader can have seen (the clock in nanoseconds plus a
-    counter), written with one ``MSET`` per 10 000 users: the detector bumps every active
-    user's version each minute, and per-key ``INCR`` round trips would cost more than the
-    detection.  Versions carry no TTL (one small key per user).
+    counter), written with one pipelined ``SET .. EX`` per user: the detector bumps every
+    active user's version each minute, and an ``INCR`` round trip per user would cost more
+    than the detection.
     """
     users = sorted({str(uid) for uid in user_ids})
     if not users:
@@ -50,7 +50,10 @@ def bump_users(user_ids: Iterable) -> None:
     client = redis_client()
     version = time.time_ns() + next(_bumps)
     for start in range(0, len(users), 10_000):
-        client.mset({cache.make_key(_version_key(uid)): version for uid in users[start:start + 10_000]})
+        pipe = client.pipeline(transaction=False)
+        for uid in users[start:start + 10_000]:
+            pipe.set(cache.make_key(_version_key(uid)), version, ex=VERSION_TTL_S)
+        pipe.execute()
 
 
 def user_key(user_id, *parts) -> str:

@@ -95,14 +95,15 @@ def _horizon(cursor) -> tuple[int, object]:
     id): every ping below it is final.  Not ``pg_snapshot_xmin``, which waits for every
     transaction of the cluster (another database's long transaction would stall detection).
     The next id is read first and the activity after it (in one fresh statistics snapshot),
-    so a transaction that got its id in between is still seen running.
+    so a transaction that got its id in between is still seen running.  Only client
+    backends insert pings: autovacuum's transactions are ignored (an ANALYZE holds an id).
     """
     cursor.execute("SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint")
     next_xid = cursor.fetchone()[0]
     cursor.execute("SELECT pg_stat_clear_snapshot()")
     cursor.execute(
         "SELECT array_agg(backend_xid::text::bigint) "
-        "FILTER (WHERE backend_xid IS NOT NULL AND pid <> pg_backend_pid()), "
+        "FILTER (WHERE backend_xid IS NOT NULL AND pid <> pg_backend_pid() AND backend_type = 'client backend'), "
         "least(now(), min(xact_start)) - interval '1 second' "
         "FROM pg_stat_activity WHERE datid = (SELECT oid FROM pg_database WHERE datname = current_database())"
     )

@@ -22,6 +22,9 @@ from tests.crossings.reference import reference_crossings
 from tests.factories import ingest, make_city, make_user
 
 pytestmark = pytest.mark.django_db(transaction=True, databases="__all__")
+# Tests of a single run: kept on committed data as well (cheaper in-transaction runs were
+# occasionally held back by another of this process's connections).
+single_run = pytest.mark.django_db(transaction=True, databases="__all__")
 
 M_PER_DEG = np.radians(1.0) * EARTH_RADIUS_M
 # Two cities 2 km apart, 1 km radius each: their border (and the no-city partition) is here.
@@ -79,13 +82,27 @@ def _two_users_crossing(minutes_ago=5):
     return a, b
 
 
-def test_first_run_records_and_second_run_changes_nothing(cities):
+@single_run
+def test_first_run_records_and_second_run_changes_nothing(cities, django_capture_on_commit_callbacks):
+    from crossings.signals import crossing_recorded
+
+    events = []
+
+    def receiver(sender, user_ids, crossing_ids, **kwargs):
+        events.append((set(user_ids), list(crossing_ids)))
+
+    crossing_recorded.connect(receiver)
     a, b = _two_users_crossing()
-    first = run_detection()
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            first = run_detection()
+    finally:
+        crossing_recorded.disconnect(receiver)
     assert first.pings == 2 and first.changed == 1
     crossing = Crossing.objects.get()
     assert {crossing.user_low_id, crossing.user_high_id} == {a.pk, b.pk}
     assert crossing.times == 1
+    assert events == [({str(a.pk), str(b.pk)}, [str(crossing.pk)])]
     assert crossing.city_id is not None
     assert crossing.pk.version == 7
     import h3
@@ -97,6 +114,7 @@ def test_first_run_records_and_second_run_changes_nothing(cities):
     assert Crossing.objects.get().updated_at == crossing.updated_at
 
 
+@single_run
 def test_reprocessing_the_same_pings_changes_nothing(cities):
     _two_users_crossing()
     run_detection()
@@ -107,6 +125,7 @@ def test_reprocessing_the_same_pings_changes_nothing(cities):
     assert list(Crossing.objects.values()) == before
 
 
+@single_run
 def test_a_crash_mid_batch_loses_nothing(cities, monkeypatch):
     _two_users_crossing()
 
@@ -123,6 +142,7 @@ def test_a_crash_mid_batch_loses_nothing(cities, monkeypatch):
     assert records() == _reference_by_uuid()
 
 
+@single_run
 def test_dry_run_writes_nothing(cities):
     _two_users_crossing()
     result = run_detection(dry_run=True)
@@ -186,6 +206,7 @@ def test_two_detectors_at_once_give_the_same_records(cities):
     assert expected and records() == expected
 
 
+@single_run
 def test_ghost_and_implausible_pings_never_match(cities):
     a, b, c = make_user(), make_user(ghost_mode=True), make_user()
     at = timezone.now() - timedelta(minutes=5)
@@ -196,6 +217,7 @@ def test_ghost_and_implausible_pings_never_match(cities):
     assert not Crossing.objects.exists()
 
 
+@single_run
 def test_pings_matched_across_a_city_border(cities):
     a, b = make_user(), make_user()
     at = timezone.now() - timedelta(minutes=5)
@@ -208,6 +230,7 @@ def test_pings_matched_across_a_city_border(cities):
     assert Crossing.objects.count() == 1
 
 
+@single_run
 def test_times_and_first_last(cities):
     a, b = make_user(), make_user()
     now = timezone.now().replace(microsecond=0)
