@@ -387,16 +387,19 @@ def _expired_leaves(tables: set[str]) -> list[str]:
 def sweep_expired(now: datetime | None = None, dry_run: bool = False, *, progress=None) -> SweepResult:
     """Remove expired pings: whole day partitions by DROP, the expired edge by bounded DELETEs.
 
-    A day partition goes once its day is over and none of its rows is still live (rows
-    expire ``PING_RETENTION_HOURS`` after being recorded, so normally a day after the day
-    ends).  Rows that expired inside a day still holding live ones are deleted in batches
+    A day partition goes once no new ping can land in it (its day ended more than
+    ``PING_RETENTION_HOURS`` ago: older pings are refused) and none of its rows is still
+    live; ``ensure_partitions`` keeps exactly the days after that, so the two never undo
+    each other's work.  Rows that expired inside a day still holding live ones are deleted in batches
     of ``DELETE_BATCH`` by ctid, partition by partition, so no statement runs long.
     """
     now = now or timezone.now()
     result = SweepResult()
     tables = partitions.existing_tables()
     for partition in partitions.day_partitions(tables):
-        if partitions.day_bounds(partition.day)[1] > now or partitions.partition_has_live_rows(partition.name, now):
+        if partitions.day_bounds(partition.day)[1] > now - retention():
+            continue
+        if partitions.partition_has_live_rows(partition.name, now):
             continue
         if not dry_run:
             partitions.drop_day_partition(partition)

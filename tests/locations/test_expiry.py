@@ -167,3 +167,12 @@ def test_sweep_expired_command(aged_data, capsys):
     call_command("sweep_expired", "--dry-run")
     out = capsys.readouterr().out
     assert "pings: would remove" in out
+
+
+def test_sweep_and_ensure_do_not_undo_each_other(db, berlin):
+    """An empty partition of yesterday stays: late pings of yesterday may still come."""
+    services.ensure_partitions(days_ahead=1)
+    yesterday = (timezone.now() - timedelta(days=1)).astimezone(UTC).date()
+    name = partitions.day_partition(f"locations_ping_city{berlin.id}", yesterday)
+    assert name not in services.sweep_expired().dropped
+    assert services.ensure_partitions(days_ahead=1).created == []
