@@ -30,6 +30,7 @@ from accounts import selectors as account_selectors
 from accounts.models import User
 from config import cachekeys
 from config.rest import Conflict
+from connections import signals
 from connections.models import Connection, ConnectionStatus, Message
 from connections.selectors import CONN_NS, UNREAD_NS
 from connections.signals import connection_removed
@@ -38,6 +39,14 @@ from connections.signals import connection_removed
 def _pair(a, b) -> tuple[uuid.UUID, uuid.UUID]:
     a, b = uuid.UUID(str(a)), uuid.UUID(str(b))
     return (a, b) if a < b else (b, a)
+
+
+def _event(signal, conn: Connection) -> None:
+    """Announce a request or an acceptance once committed (for the WebSocket layer)."""
+    requester = conn.requester_id
+    recipient = conn.other(requester)
+    transaction.on_commit(lambda: signal.send(sender=Connection, connection_id=conn.pk, requester_id=requester,
+                                              recipient_id=recipient))
 
 
 def _invalidate(*user_ids, unread: bool = False) -> None:
@@ -88,6 +97,7 @@ def request_connection(*, requester_id, target_id) -> tuple[Connection, bool]:
     conn = Connection.objects.select_for_update().get(user_low_id=low, user_high_id=high)
     if conn.pk == fresh.pk:
         _invalidate(low, high)
+        _event(signals.connection_requested, conn)
         return conn, True
     return _request_existing(conn, requester_id, now), False
 
@@ -109,6 +119,7 @@ def _request_existing(conn: Connection, requester_id, now) -> Connection:
     conn.responded_at = None
     conn.save(update_fields=["requester", "status", "updated_at", "responded_at"])
     _invalidate(conn.user_low_id, conn.user_high_id)
+    _event(signals.connection_requested, conn)
     return conn
 
 
@@ -117,6 +128,7 @@ def _accept(conn: Connection, now) -> Connection:
     conn.updated_at = conn.responded_at = now
     conn.save(update_fields=["status", "updated_at", "responded_at"])
     _invalidate(conn.user_low_id, conn.user_high_id)
+    _event(signals.connection_accepted, conn)
     return conn
 
 
@@ -242,7 +254,11 @@ def send_message(*, user_id, connection_id, body) -> Message:
         if locked is None:
             raise Http404
         message = Message.objects.create(connection=locked, sender_id=user_id, body=body)
-        cachekeys.bump_on_commit([(UNREAD_NS, locked.other(user_id))])
+        recipient = locked.other(user_id)
+        cachekeys.bump_on_commit([(UNREAD_NS, recipient)])
+        transaction.on_commit(lambda: signals.message_sent.send(
+            sender=Message, message_id=message.pk, connection_id=locked.pk, sender_id=user_id,
+            recipient_id=recipient))
     return message
 
 

@@ -115,3 +115,41 @@ def test_erasing_an_account_deletes_its_messages_content(chat, django_capture_on
     with django_capture_on_commit_callbacks(execute=True):
         account_services.erase_user(a.pk)
     assert not Message.objects.filter(body="secret").exists()
+
+
+def test_events_are_sent_after_commit(django_capture_on_commit_callbacks):
+    from connections import signals
+    from tests.factories import make_crossing
+
+    events = []
+
+    def record(signal_name):
+        def receiver(sender, **kwargs):
+            events.append((signal_name, {k: str(v) for k, v in kwargs.items() if k != "signal"}))
+        return receiver
+
+    receivers = {name: record(name) for name in ("connection_requested", "connection_accepted", "message_sent")}
+    for name, receiver in receivers.items():
+        getattr(signals, name).connect(receiver)
+    try:
+        a, b = make_user(), make_user()
+        make_crossing(a, b)
+        ca, cb = client_for(a), client_for(b)
+        with django_capture_on_commit_callbacks(execute=False) as callbacks:
+            conn_id = ca.post("/api/v1/connections/", {"user_id": str(b.pk)}, format="json").json()["id"]
+        assert events == []  # nothing before the commit
+        for callback in callbacks:
+            callback()
+        with django_capture_on_commit_callbacks(execute=True):
+            cb.post(f"/api/v1/connections/{conn_id}/accept/")
+            message_id = cb.post(f"/api/v1/connections/{conn_id}/messages/", {"body": "hi"}, format="json").json()["id"]
+    finally:
+        for name, receiver in receivers.items():
+            getattr(signals, name).disconnect(receiver)
+    people = {"requester_id": str(a.pk), "recipient_id": str(b.pk), "connection_id": conn_id}
+    assert events == [
+        ("connection_requested", people),
+        ("connection_accepted", people),
+        ("message_sent", {"message_id": message_id, "connection_id": conn_id, "sender_id": str(b.pk),
+                          "recipient_id": str(a.pk)}),
+    ]
