@@ -135,3 +135,16 @@ def test_replica_status_reports_a_replica_that_is_down(down_replica, api):
     body = api.get("/metrics").content.decode()
     assert 'crossings_replica_up{alias="replica_down"} 0.0' in body
     assert 'crossings_replica_up{alias="replica1"} 1.0' in body
+
+
+def test_progress_bar_prints_tenths_in_logs():
+    from analytics.progress import Progress
+
+    out = io.StringIO()  # not a terminal: one line per 10 %, never a redraw
+    with Progress("pings", 1000, stream=out) as bar:
+        for _ in range(100):
+            bar.advance(10)
+    lines = out.getvalue().splitlines()
+    assert lines[0].startswith("pings: 0/1000 (0%)")
+    assert lines[-1].startswith("pings: 1000/1000 (100%)")
+    assert len(lines) == 11 and "\r" not in out.getvalue()

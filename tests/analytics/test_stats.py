@@ -251,3 +251,18 @@ def test_activity_reaches_the_stats_through_the_counter_flush():
     _refresh()
     body = client_for(staff).get("/api/v1/admin/stats/").json()
     assert body["users"]["active_users_24h"] == 1
+
+
+@pytest.mark.django_db
+def test_admin_page_for_staff_with_view_permission_only(client):
+    from django.contrib.auth.models import Permission
+
+    staff = make_user(is_staff=True)
+    staff.user_permissions.add(Permission.objects.get(codename="view_userstats"))
+    client.force_login(staff)
+    response = client.get("/admin/analytics/userstats/")
+    assert response.status_code == 200 and "Total users" in response.content.decode()
+    assert "Refresh now" not in response.content.decode()
+    before = selectors.stats()["refreshed_at"]
+    assert client.post("/admin/analytics/userstats/refresh/").status_code == 302
+    assert selectors.stats()["refreshed_at"] == before  # only superusers may force a refresh
