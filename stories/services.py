@@ -14,10 +14,10 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.http import Http404
 from django.utils import timezone
 
-from accounts.models import User
 from config import cachekeys
 from connections import selectors as connection_selectors
 from stories import media, selectors
@@ -174,8 +174,6 @@ def remove_close_friend(*, author_id, friend_id) -> bool:
 
 def drop_close_friends_between(a_id, b_id) -> None:
     """A connection ended (removal, block): neither stays on the other's list."""
-    from django.db.models import Q
-
     CloseFriend.objects.filter(Q(author_id=a_id, friend_id=b_id) | Q(author_id=b_id, friend_id=a_id)).delete()
     _bump_authors(a_id, b_id)
 
@@ -214,7 +212,3 @@ def sweep_expired(now=None, dry_run: bool = False, progress=None) -> int:
         total += len(batch)
         progress(f"stories: {total} expired deleted")
     return total
-
-
-def author_exists(user_id) -> bool:
-    return User.objects.filter(pk=user_id, is_active=True).exists()
