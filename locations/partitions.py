@@ -33,6 +33,7 @@ PARENT = "locations_ping"
 NOCITY = "locations_ping_nocity"
 LOCK_TIMEOUT_MS = 2000
 LOCK_RETRIES = 5
+MAINTENANCE_LOCK_ID = 7_261_934_001  # pg_advisory_xact_lock key of partition maintenance
 
 _DAY_RE = re.compile(r"^(?P<list>locations_ping_(?:city\d+|nocity))_p(?P<day>\d{8})$")
 
@@ -81,6 +82,9 @@ def _with_lock_retry(label: str, operation) -> None:
         try:
             with transaction.atomic(), connection.cursor() as cursor:
                 cursor.execute(f"SET LOCAL lock_timeout = {int(LOCK_TIMEOUT_MS)}")
+                # One maintenance operation at a time across processes (beat, commands, the
+                # admin): each re-checks what exists once it holds this lock.
+                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [MAINTENANCE_LOCK_ID])
                 operation(cursor)
             return
         except Exception as exc:  # psycopg LockNotAvailable arrives wrapped in OperationalError
@@ -104,6 +108,9 @@ def create_list_partition(city_id: int) -> bool:
         return False
 
     def create(cursor):
+        cursor.execute("SELECT to_regclass(%s) IS NOT NULL", [name])
+        if cursor.fetchone()[0]:
+            return
         # Normally empty: rows of this city can sit in the DEFAULT list partition only if the
         # city was written without its partition (e.g. straight into the table).  Move them.
         cursor.execute(f"SELECT EXISTS (SELECT 1 FROM {NOCITY} WHERE city_id = %s)", [city_id])

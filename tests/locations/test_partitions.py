@@ -124,3 +124,30 @@ def test_partition_report_counts_rows(user, berlin):
     today = f"locations_ping_city{berlin.id}_p{timezone.now():%Y%m%d}"
     assert report[today].rows == 2 and report[today].total_bytes > 0
     assert report[f"locations_ping_city{berlin.id}"].level == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_ensure_partitions_do_not_collide():
+    """Beat and an operator may run ensure_partitions at once: both succeed, each day once."""
+    import threading
+
+    from django.db import connections
+
+    make_city("twin-town", lat=1.0, lng=1.0, radius_km=5)
+    errors = []
+
+    def run():
+        try:
+            services.ensure_partitions(days_ahead=6)
+        except Exception as exc:
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=run) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert services.missing_partitions(days_ahead=6) == []
