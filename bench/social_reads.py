@@ -393,6 +393,13 @@ def main(argv=None) -> int:
     if not servers.psql(f"SELECT 1 FROM pg_database WHERE datname = '{DB_NAME}'"):
         servers.psql(f'CREATE DATABASE "{DB_NAME}"')
     own_redis = OwnRedis()
+    try:
+        return _measure(args, own_redis)
+    finally:
+        own_redis.stop()
+
+
+def _measure(args, own_redis) -> int:
     env = servers.env(BENCH_QUERY_COUNT="1", BENCH_FLOOR_VIEWS="1", RATE_LIMIT_USER="1000000/minute",
                       DB_POOL_MIN_SIZE="4",
                       DATABASE_URL=servers.database_url(DB_NAME), REDIS_URL=own_redis.url(0),
@@ -408,7 +415,6 @@ def main(argv=None) -> int:
     print(f"seeded/loaded in {time.monotonic() - t0:.1f}s: {seeded['counts']}", flush=True)
     print(f"pipelining: {seeded['pipelining']}", flush=True)
     if args.seed_only:
-        own_redis.stop()
         return 0
     users = seeded["users"]
     app = Gunicorn(env, args.workers)
@@ -451,7 +457,6 @@ def main(argv=None) -> int:
         print("mix", json.dumps(figures["mix"]), flush=True)
     finally:
         app.stop()
-        own_redis.stop()
     figures["pipelining"] = seeded["pipelining"]
     how = (f"python -m bench.social_reads --users {args.users} --sample {args.sample} --duration {args.duration} "
            f"--rate {args.rate} --workers {args.workers}")
