@@ -16,7 +16,8 @@ app.autodiscover_tasks()
 from config import celery_signals  # noqa: E402,F401  (request id into tasks, task metrics and logs)
 
 # One place for the whole schedule (issue: analytics/operations).  Each entry names a task
-# in an app's tasks.py; tasks are idempotent, time-limited and retried with backoff.
+# in an app's tasks.py and expires before its next run; tasks are idempotent, time-limited,
+# and retried with backoff or by their next run (tests/analytics/test_beat.py pins each).
 BEAT_SCHEDULE: dict[str, dict] = {
     # Staff statistics (analytics): the materialized views, refreshed concurrently.
     "refresh-stats": {
