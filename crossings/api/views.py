@@ -87,6 +87,7 @@ def _first_page(user_id, size: int) -> tuple[list[dict], bool, bool]:
 
 class CrossingListView(APIView):
     @extend_schema(
+        operation_id="crossings_list",
         parameters=[OpenApiParameter("cursor", str), OpenApiParameter("page_size", int)],
         responses=CrossingPageOut,
     )
@@ -107,7 +108,7 @@ class CrossingListView(APIView):
 
 
 class CrossingDetailView(APIView):
-    @extend_schema(responses=CrossingOut)
+    @extend_schema(operation_id="crossings_detail", responses=CrossingOut)
     def get(self, request, crossing_id: str):
         """One crossing of mine, if its other user is visible to me."""
         me = request.user.pk
