@@ -128,5 +128,9 @@ def city_ids_for_points(points) -> list[int]:
 
 
 def user_pings(user_id):
-    """A user's own stored pings, newest first (only ever shown to that user)."""
-    return Ping.objects.filter(user_id=user_id).order_by("-recorded_at")
+    """A user's own stored pings, newest first (only ever shown to that user).
+
+    Read from the primary: ingest does not pin the user to it (see services.ingest_pings),
+    and a user who just sent pings expects to see them.
+    """
+    return Ping.objects.using("default").filter(user_id=user_id).order_by("-recorded_at")

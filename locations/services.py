@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import connection, connections, router, transaction
+from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 from django.utils import timezone
 
 from accounts.models import User
@@ -27,6 +27,7 @@ from locations.models import City, Ping, PingStatus
 from locations.validation import PingIn, clean_pings
 
 logger = logging.getLogger(__name__)
+PRIMARY = DEFAULT_DB_ALIAS  # writes, and reads that must see them, go to the primary
 
 #: Distance under which two pings are never implausible, whatever the time between them:
 #: GPS jitter of a phone standing still can reach tens of metres between two fixes.
@@ -164,7 +165,7 @@ def _stored_neighbours(user_id, lo: datetime, hi: datetime, now: datetime) -> _S
     after) and the times of all pings stored inside it (to recognise a client's retry)."""
     # The primary (a replica may not have the user's last ping yet), and psycopg directly:
     # cachalot would parse this SQL on every call for a table it never caches.
-    with connections[router.db_for_write(Ping)].cursor() as cursor:
+    with connections[PRIMARY].cursor() as cursor:
         cursor.cursor.execute(_NEIGHBOURS_SQL, {"u": user_id, "lo": lo, "hi": hi, "now": now,
                                          "lo_bound": lo - PLAUSIBILITY_LOOKAROUND,
                                          "hi_bound": hi + PLAUSIBILITY_LOOKAROUND})
@@ -269,11 +270,14 @@ def ingest_pings(user, pings: Iterable[PingIn | dict], *, now: datetime | None =
         retried, retried_bad = [], 0
     statuses = _plausibility(batch, anchors)
     city_ids = selectors.city_ids_for_points((p.lat, p.lng) for p in batch)
-    # Through the router, so that the request remembers it wrote (read-your-writes), then
-    # straight to psycopg: django-cachalot's hook on raw SQL lists every table of the project
-    # on each write statement (~0.2 ms), for a table it never caches.
+    # On the primary, but not through the router: a ping must not pin the user's reads to the
+    # primary for REPLICA_PIN_SECONDS (with a ping every 30 s that would be a sixth of their
+    # reads, plus a WAL-position query per ping); the one read of pings a user makes,
+    # GET locations/, reads the primary itself.  Straight to psycopg: django-cachalot's hook
+    # on raw SQL lists every table of the project on each write (~0.2 ms), for a table it
+    # never caches.
     try:
-        with connections[router.db_for_write(Ping)].cursor() as cursor:
+        with connections[PRIMARY].cursor() as cursor:
             cursor.cursor.execute(_INSERT_SQL, [
                 user_id, retention(), _array(city_ids), _array([p.recorded_at.isoformat() for p in batch]),
                 _array([repr(p.lat) for p in batch]), _array([repr(p.lng) for p in batch]),

@@ -77,3 +77,20 @@ def test_no_other_endpoint_serves_raw_pings(user):
         content = client.get(path).content.decode()
         assert "52.512345" not in content and "13.398765" not in content
         assert at.isoformat()[:19] not in content
+
+
+@pytest.mark.django_db(transaction=True, databases="__all__")
+def test_sending_pings_does_not_pin_reads_but_own_pings_are_read_back_at_once():
+    """A ping every 30 s must not send all of the user's reads to the primary; the one
+    endpoint that shows pings reads the primary itself."""
+    from django.core.cache import cache
+
+    from config import db_router
+
+    owner = make_user()
+    client = client_for(owner)
+    at = timezone.now()
+    body = {"pings": [{"lat": 52.52, "lng": 13.405, "recorded_at": at.isoformat()}]}
+    assert client.post(URL, body, format="json").status_code == 201
+    assert cache.get(db_router._marker_key(str(owner.pk))) is None
+    assert [p["lat"] for p in client.get(URL).json()["results"]] == [52.52]
