@@ -17,7 +17,7 @@ def _run(*args) -> str:
     return out.getvalue()
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)  # the detector sees committed pings only
 def test_seed_demo_generates_every_part():
     from connections.models import Connection, Message
     from crossings.models import Crossing
