@@ -105,19 +105,23 @@ def main(argv=None) -> int:
     parser.add_argument("--users", type=int, default=60)
     parser.add_argument("--speedup", type=float, default=4)
     parser.add_argument("--duration", type=float, default=20)
+    parser.add_argument("--only", default="", help="profile one task of the mix (BENCH_ONLY), e.g. messages")
+    parser.add_argument("--name", default="profile")
     args = parser.parse_args(argv)
     os.environ.setdefault("BENCH_INSTANCE", "harness")  # servers of our own (bench/servers.py)
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    raw = RESULTS_DIR / "profile.txt"
+    raw = RESULTS_DIR / f"{args.name}.txt"
     raw.unlink(missing_ok=True)
-    doc = loadtest(name="profile-run", users=args.users, duration=args.duration, speedup=args.speedup, login="token",
-                   profile_out=str(raw))
+    doc = loadtest(name=f"{args.name}-run", users=args.users, duration=args.duration, speedup=args.speedup,
+                   login="token", profile_out=str(raw), locust_env={"BENCH_ONLY": args.only} if args.only else None)
     lines = raw.read_text().splitlines() if raw.exists() else []
     figures = aggregate(lines)
     figures["run"] = {"requests": doc["figures"]["overall"]["requests"],
                       "app_ms": doc["figures"].get("cpu_ms_per_request", {}).get("app")}
-    write_result("profile", figures, f"python -m bench.profile --users {args.users} --speedup {args.speedup} "
-                 f"--duration {args.duration}: py-spy record --subprocesses --rate 200 on gunicorn during the mix")
+    only = f" --only {args.only}" if args.only else ""
+    write_result(args.name, figures, f"python -m bench.profile --users {args.users} --speedup {args.speedup} "
+                 f"--duration {args.duration}{only}: py-spy record --subprocesses --gil --rate 200 on gunicorn "
+                 f"during the {'task ' + args.only if args.only else 'mix'}")
     for label, share in figures.get("self_by_component", {}).items():
         print(f"{share * 100:5.1f} %  {label}")
     return 0
