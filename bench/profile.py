@@ -75,6 +75,8 @@ def classify_self(frame: str) -> str:
 def aggregate(lines: list[str]) -> dict:
     selfs: Counter = Counter()
     inclusive: Counter = Counter()
+    functions: Counter = Counter()
+    ours: Counter = Counter()
     total = imports = 0
     for line in lines:
         stack, _, count = line.rstrip().rpartition(" ")
@@ -87,6 +89,11 @@ def aggregate(lines: list[str]) -> dict:
             continue
         total += n
         selfs[classify_self(frames[-1])] += n
+        functions[frames[-1].strip()] += n
+        for frame in dict.fromkeys(f.strip() for f in frames):  # inclusive, each frame once per stack
+            path = _file(frame)  # our middleware wraps every request: not informative here
+            if "config/middleware.py" not in path and any(f"/{a}/" in path for a in OUR_APPS if a != "bench"):
+                ours[frame] += n
         joined = ";".join(_file(f) for f in frames)
         for label, needle in INCLUSIVE:
             if needle in joined:
@@ -97,6 +104,8 @@ def aggregate(lines: list[str]) -> dict:
         "samples": total, "import_samples_left_out": imports,
         "self_by_component": {k: round(v / total, 3) for k, v in selfs.most_common()},
         "inclusive": {k: round(v / total, 3) for k, v in inclusive.most_common()},
+        "top_functions_self": {k: round(v / total, 3) for k, v in functions.most_common(12)},
+        "top_functions_ours_inclusive": {k: round(v / total, 3) for k, v in ours.most_common(12)},
     }
 
 

@@ -184,6 +184,11 @@ def profile_section() -> list[str]:
     lines += ["", "| inclusive (any frame on the stack) | share of samples |", "| --- | ---: |"]
     for name, share in f.get("inclusive", {}).items():
         lines.append(f"| {name} | {share * 100:.1f} % |")
+    for title, key in (("hottest functions (self)", "top_functions_self"),
+                       ("our functions (inclusive)", "top_functions_ours_inclusive")):
+        if f.get(key):
+            lines += ["", f"| {title} | share of samples |", "| --- | ---: |"]
+            lines += [f"| `{name}` | {share * 100:.1f} % |" for name, share in f[key].items()]
     lines.append("")
     return lines
 
