@@ -173,23 +173,26 @@ def capacity_section() -> list[str]:
 
 
 def profile_section() -> list[str]:
-    doc = read_result("profile")
-    if not doc:
-        return []
-    f = doc["figures"]
-    lines = ["## Where the app's CPU goes (profile of the mix)", "", f"Command: `{doc['how']}`", "",
-             "| component (innermost frame's package) | share of samples |", "| --- | ---: |"]
-    for name, share in f.get("self_by_component", {}).items():
-        lines.append(f"| {name} | {share * 100:.1f} % |")
-    lines += ["", "| inclusive (any frame on the stack) | share of samples |", "| --- | ---: |"]
-    for name, share in f.get("inclusive", {}).items():
-        lines.append(f"| {name} | {share * 100:.1f} % |")
-    for title, key in (("hottest functions (self)", "top_functions_self"),
-                       ("our functions (inclusive)", "top_functions_ours_inclusive")):
-        if f.get(key):
-            lines += ["", f"| {title} | share of samples |", "| --- | ---: |"]
-            lines += [f"| `{name}` | {share * 100:.1f} % |" for name, share in f[key].items()]
-    lines.append("")
+    docs = [d for d in all_results() if d["name"].startswith("profile") and "self_by_component" in d["figures"]]
+    lines = []
+    for doc in sorted(docs, key=lambda d: d["name"] != "profile"):
+        f = doc["figures"]
+        title = "the mix" if doc["name"] == "profile" else doc["name"].removeprefix("profile-")
+        lines += [f"## Where the app's CPU goes (py-spy profile of {title})", "", f"Command: `{doc['how']}`. "
+                  f"{f.get('samples')} samples; {f.get('import_samples_left_out', 0)} samples of lazy imports "
+                  "(a worker's first requests) left out.", "",
+                  "| component (innermost frame's package) | share of samples |", "| --- | ---: |"]
+        for name, share in list(f.get("self_by_component", {}).items())[:12]:
+            lines.append(f"| {name} | {share * 100:.1f} % |")
+        lines += ["", "| inclusive (any frame on the stack) | share of samples |", "| --- | ---: |"]
+        for name, share in f.get("inclusive", {}).items():
+            lines.append(f"| {name} | {share * 100:.1f} % |")
+        for heading, key in (("hottest functions (self)", "top_functions_self"),
+                             ("our functions (inclusive)", "top_functions_ours_inclusive")):
+            if f.get(key):
+                lines += ["", f"| {heading} | share of samples |", "| --- | ---: |"]
+                lines += [f"| `{name}` | {share * 100:.1f} % |" for name, share in f[key].items()]
+        lines.append("")
     return lines
 
 
