@@ -17,6 +17,7 @@ import os
 import sys
 
 from bench import capacity, claims, profile, report, servers
+from bench.common import read_result
 
 
 def ensure_scale(users: int) -> int:
@@ -31,6 +32,16 @@ def ensure_scale(users: int) -> int:
         print(result.stdout.strip().splitlines()[-3] if result.stdout.strip() else "", flush=True)
     servers.psql("VACUUM ANALYZE", database=servers.DB_NAME)  # no autovacuum inside a measured window
     return max(have, users)
+
+
+def _costliest_task() -> str | None:
+    """The mix's task whose endpoint costs the most app CPU per request alone (bench.claims endpoints)."""
+    doc = read_result("endpoints")
+    if not doc:
+        return None
+    by_endpoint = {endpoint: task for task, (endpoint, _rate) in claims.ENDPOINT_TASKS.items()}
+    rows = {name: r for name, r in doc["figures"]["endpoints"].items() if name in by_endpoint and r.get("app_ms")}
+    return by_endpoint[max(rows, key=lambda name: rows[name]["app_ms"])] if rows else None
 
 
 def main(argv=None) -> int:
@@ -56,6 +67,10 @@ def main(argv=None) -> int:
     if "profile" not in args.skip:
         print("== profile", flush=True)
         profile.main(["--duration", "20"])
+        costliest = _costliest_task()
+        if costliest:
+            print(f"== profile of {costliest}", flush=True)
+            profile.main(["--duration", "15", "--only", costliest, "--name", f"profile-{costliest}"])
     capacity.main([])
     report.main()
     return 0
