@@ -12,7 +12,7 @@ from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
-from analytics import selectors, services
+from analytics import selectors, tasks
 from analytics.models import UserStats
 
 
@@ -52,12 +52,12 @@ class StatisticsAdmin(admin.ModelAdmin):
         return TemplateResponse(request, "admin/analytics/stats.html", context)
 
     def refresh_view(self, request):
-        """POST: refresh now (superusers), instead of waiting for beat's next run."""
+        """POST: refresh soon (superusers), instead of waiting for beat's next run.
+
+        Queued rather than run here: at scale a refresh outlasts the web request's timeout.
+        """
         if request.method != "POST" or not request.user.is_superuser:
             return HttpResponseRedirect(reverse("admin:analytics_userstats_changelist"))
-        result = services.refresh_stats()
-        if result.refreshed:
-            messages.success(request, "Statistics refreshed.")
-        else:
-            messages.warning(request, "A refresh is already running; try again in a moment.")
+        tasks.refresh_stats.delay()
+        messages.success(request, "Refresh queued: reload this page in a few seconds.")
         return HttpResponseRedirect(reverse("admin:analytics_userstats_changelist"))

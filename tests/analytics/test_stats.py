@@ -141,7 +141,10 @@ def test_admin_page_shows_figures_and_refreshed_at(client):
 
 
 @pytest.mark.django_db
-def test_admin_refresh_button_refreshes(client):
+def test_admin_refresh_button_queues_a_refresh(client, monkeypatch):
+    from config.celery import app
+
+    monkeypatch.setitem(app.conf, "task_always_eager", True)  # run the queued task here, now
     admin = make_user(is_staff=True, is_superuser=True)
     client.force_login(admin)
     response = client.post("/admin/analytics/userstats/refresh/")
