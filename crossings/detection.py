@@ -13,7 +13,7 @@ How candidates are found (exactly, whatever the grid):
   pings within the radius can have at the latitudes of that row and its neighbours.  A
   ping in row r looks in rows r-1..r+1, and in each at the three columns around its own
   longitude (computed with that row's width), so no pair is missed at a cell edge.
-* Pings are sorted by (cell, user, time); a (cell, user) *group* is one contiguous run.
+* Pings are sorted by (cell, user); a (cell, user) *group* is one contiguous run.
   For each new ping and each of its nine neighbour cells, the groups of that cell are
   found with ``searchsorted``; every ping of those groups is a candidate, tested on time,
   then by a cheap planar distance, then (only in a thin band around the radius, or near
@@ -118,7 +118,7 @@ class Segments:
     user_b: np.ndarray
     start: np.ndarray  # earliest match time (us)
     end: np.ndarray  # latest match time (us)
-    place_lat: np.ndarray  # the later ping of the latest match
+    place_lat: np.ndarray  # the new ping of the segment (within the radius of every match)
     place_lng: np.ndarray
     place_city: np.ndarray
     matches: int = 0  # ping pairs within the bounds (for reporting density)
