@@ -243,3 +243,19 @@ def test_times_and_first_last(cities):
     assert crossing.times == 2
     assert epoch_us(crossing.first_crossed_at) == epoch_us(now - timedelta(minutes=200, seconds=-20))
     assert epoch_us(crossing.last_crossed_at) == epoch_us(now - timedelta(minutes=60, seconds=-20))
+
+
+def test_a_detected_crossing_shows_in_a_cached_feed_at_once(cities):
+    """The detector bumps both users' feed caches after commit (freshness, CROSSINGS.md)."""
+    from tests.conftest import client_for
+
+    a, b = make_user(), make_user()
+    client = client_for(a)
+    assert client.get("/api/v1/crossings/").json()["results"] == []  # cached, empty
+    at = timezone.now() - timedelta(minutes=2)
+    ingest(a, (52.52, 13.405, at))
+    ingest(b, (52.5203, 13.4052, at + timedelta(seconds=40)))
+    run_detection()
+    results = client.get("/api/v1/crossings/").json()["results"]
+    assert [item["user"]["id"] for item in results] == [str(b.pk)]
+    assert client_for(a).get(f"/api/v1/users/{b.pk}/").status_code == 200
