@@ -55,6 +55,7 @@ class Command(BaseCommand):
         self.stdout.write(self.style.SUCCESS(
             f"\nCrossings is up:\n  API docs  {base}/api/docs/\n  admin     {base}/admin/\n"
             f"  health    {base}/health/  (readiness: {base}/health/ready/)\n  metrics   {base}/metrics\n"
+            f"  stats     {base}/admin/analytics/userstats/  (staff; API: {base}/api/v1/admin/stats/)\n"
             "Ctrl-C stops the web server, the worker and beat.\n"
         ))
         stopping = False
