@@ -119,10 +119,16 @@ def _user_pinned(user_id: str | None) -> tuple[bool, str | None]:
         return False, None
     from django.core.cache import cache
 
+    from config import redis_breaker
+
     try:
         marker = cache.get(_marker_key(user_id))
     except Exception:
         return True, None  # cannot tell: the primary is always right
+    if marker is None and not redis_breaker.available():
+        # The cache ignores Redis errors and answers "miss": a missing marker then says
+        # nothing about a recent write, and only the primary is certainly current.
+        return True, None
     if marker is None:
         return False, None
     if marker == "pinned":

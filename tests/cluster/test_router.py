@@ -64,3 +64,21 @@ def test_a_user_whose_write_is_not_replayed_reads_the_primary():
     with db_router.request_scope():
         db_router.set_user(other.pk)
         assert router.db_for_read(User) == "default"  # no healthy replica: the primary
+
+
+@pytest.mark.django_db(transaction=True, databases="__all__")
+def test_while_redis_is_unreachable_signed_in_reads_stay_on_the_primary():
+    """With the cache down a missing read-your-writes marker proves nothing: use the primary."""
+    from config import redis_breaker
+
+    user = make_user()
+    redis_breaker.trip(ConnectionError("test: Redis is away"))
+    try:
+        with db_router.request_scope():
+            db_router.set_user(user.pk)
+            assert router.db_for_read(User) == "default"
+    finally:
+        redis_breaker.reset()
+    with db_router.request_scope():
+        db_router.set_user(user.pk)
+        assert router.db_for_read(User) == "replica1"
