@@ -20,6 +20,14 @@ forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 # Load the app after forking: every worker gets its own database pool and Redis connections.
 preload_app = False
 
+# A sync worker serves one request at a time, so the plan's pool of 25-100 connections per
+# process (the settings' defaults, meant for one multi-threaded server process) would keep
+# 25 idle backends per worker and spread prepared statements over them: measured DB CPU
+# per single-ping POST was 4.9 ms with 25 per worker against 0.4-0.6 ms with 2
+# (docs/benchmarks/locations.md).  Unless set explicitly, size each worker's pool to its threads.
+os.environ.setdefault("DB_POOL_MIN_SIZE", str(threads))
+os.environ.setdefault("DB_POOL_MAX_SIZE", str(threads + 1))
+
 
 # Prometheus multiprocess mode (PROMETHEUS_MULTIPROC_DIR, set by `manage.py serve`): /metrics
 # aggregates the metric files of every worker.  The directory must start empty, and the

@@ -50,7 +50,12 @@ class Command(BaseCommand):
                                   "--concurrency", str(env.get("CELERY_CONCURRENCY", "2"))]
             commands["beat"] = [python, "-m", "celery", "-A", "config", "beat", "--loglevel", "INFO",
                                 "--schedule", settings.CELERY_BEAT_SCHEDULE_FILENAME]
-        procs = {name: subprocess.Popen(cmd, env=env, cwd=settings.BASE_DIR) for name, cmd in commands.items()}
+        # Celery's prefork children run one task at a time: a small pool each, unless set.
+        celery_env = {"DB_POOL_MIN_SIZE": "1", "DB_POOL_MAX_SIZE": "2", **env}
+        procs = {
+            name: subprocess.Popen(cmd, env=env if name == "web" else celery_env, cwd=settings.BASE_DIR)
+            for name, cmd in commands.items()
+        }
         base = f"http://{bind}"
         self.stdout.write(self.style.SUCCESS(
             f"\nCrossings is up:\n  API docs  {base}/api/docs/\n  admin     {base}/admin/\n"
