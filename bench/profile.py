@@ -83,7 +83,8 @@ def aggregate(lines: list[str]) -> dict:
         if not stack or not count.isdigit():
             continue
         n = int(count)
-        frames = stack.split(";")
+        # py-spy's first frames name the process ("process 123:<cmdline>"): not code.
+        frames = [f for f in stack.split(";") if not f.startswith("process ")] or ["<no Python frame>"]
         if any("importlib._bootstrap" in f for f in frames):
             imports += n  # a worker's first requests import lazily: warm-up, not the steady state
             continue
@@ -109,6 +110,16 @@ def aggregate(lines: list[str]) -> dict:
     }
 
 
+def _reaggregate(name: str) -> int:
+    import json
+
+    path, raw = RESULTS_DIR / f"{name}.json", RESULTS_DIR / f"{name}.txt"
+    doc = json.loads(path.read_text())
+    doc["figures"] = {**aggregate(raw.read_text().splitlines()), "run": doc["figures"].get("run")}
+    path.write_text(json.dumps(doc, indent=2) + "\n")
+    return 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, default=60)
@@ -116,7 +127,11 @@ def main(argv=None) -> int:
     parser.add_argument("--duration", type=float, default=20)
     parser.add_argument("--only", default="", help="profile one task of the mix (BENCH_ONLY), e.g. messages")
     parser.add_argument("--name", default="profile")
+    parser.add_argument("--reaggregate", action="store_true",
+                        help="recompute the figures from the raw stacks of the last run (no new run)")
     args = parser.parse_args(argv)
+    if args.reaggregate:
+        return _reaggregate(args.name)
     os.environ.setdefault("BENCH_INSTANCE", "harness")  # servers of our own (bench/servers.py)
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     raw = RESULTS_DIR / f"{args.name}.txt"

@@ -234,11 +234,18 @@ def closing_note(mix: dict | None) -> list[str]:
                                 ("p95", f["overall"]["p95_ms"], 25), ("p99", f["overall"]["p99_ms"], 50)):
         if value is not None and value > limit:
             misses.append(f"{label} {value:g} against {limit:g} ({value / limit:.1f}x)")
+    errors = {name: e["statuses"] for name, e in f["endpoints"].items() if e["errors"]}
+    if errors:
+        misses.append(f"{f['overall']['errors']} errors (" + "; ".join(
+            f"{name}: " + ", ".join(f"{n} x {code}" for code, n in st.items() if not code.startswith(("2", "4")))
+            for name, st in errors.items()) + ")")
     load = (mix.get("machine") or {}).get("load_avg_1m")
-    lines.append("- Targets missed: " + ("; ".join(misses) if misses else "none") +
-                 (f". The machine's 1-minute load average was {load} on {mix['machine'].get('cores')} cores when "
-                  "the mix ran: CPU per request is inflated by contention and latency is mostly queueing; "
-                  "re-run `make bench` on a quiet machine before quoting." if load else "."))
+    cores = (mix.get("machine") or {}).get("cores") or 1
+    busy = load is not None and load > cores
+    lines.append("- Targets missed: " + ("; ".join(misses) if misses else "none") + ". " + (
+        f"The machine's 1-minute load average was {load} on {cores} cores when the mix ran: latency is mostly "
+        "queueing and CPU per request is inflated by contention; re-run `make bench` on a quiet machine."
+        if busy else f"The machine was quiet when the mix ran (load average {load} on {cores} cores)."))
     endpoints = read_result("endpoints")
     if endpoints:
         top = list(endpoints["figures"]["share_of_mix_cpu"].items())[:3]
