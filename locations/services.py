@@ -72,9 +72,19 @@ class _Anchor:
         return f"{micros},{self.lat!r},{self.lng!r}"
 
     @classmethod
-    def decode(cls, raw) -> _Anchor:
-        micros, lat, lng = (raw.decode() if isinstance(raw, bytes) else raw).split(",")
-        return cls(_EPOCH + int(micros) * _MICROSECOND, float(lat), float(lng))
+    def decode(cls, raw) -> _Anchor | None:
+        """The cached anchor, or None when the value cannot be read (written by an older
+        release, or damaged): the database then answers, as for a cold cache."""
+        try:
+            micros, lat, lng = (raw.decode() if isinstance(raw, bytes) else raw).split(",")
+            anchor = cls(_EPOCH + int(micros) * _MICROSECOND, float(lat), float(lng))
+        except (ValueError, TypeError, UnicodeDecodeError, OverflowError):
+            logger.warning("unreadable last-ping cache value %r; asking the database", raw)
+            return None
+        if not (-90 <= anchor.lat <= 90 and -180 <= anchor.lng <= 180) or anchor.recorded_at.year < 2000:
+            logger.warning("implausible last-ping cache value %r; asking the database", raw)
+            return None
+        return anchor
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -122,7 +132,8 @@ class _LastPing:
             logger.warning("last-ping cache unavailable", exc_info=True)
             return
         if raw is not None:
-            self.previous, self.known = _Anchor.decode(raw), True
+            self.previous = _Anchor.decode(raw)
+            self.known = self.previous is not None
 
     def settle(self, final: _Anchor | None) -> None:
         if final == self.written:

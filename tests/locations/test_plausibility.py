@@ -137,3 +137,22 @@ def test_a_retried_batch_is_not_stored_twice(user, now):
     partly = ingest(user, batch[-1], (*NEARBY, now + timedelta(seconds=30)))
     assert (partly.accepted, partly.implausible) == (2, 0)
     assert Ping.objects.filter(user_id=user.pk).count() == 4
+
+
+@pytest.mark.parametrize(
+    "stale_value", [b"1764140000.5,52.52,13.405", b"garbage", b"1764140000,52.52,13.405", b"\xff\xfe"]
+)
+def test_an_unreadable_cached_last_ping_falls_back_to_the_database(user, now, stale_value):
+    """A value left by an older release (seconds, not microseconds) or a damaged one is
+    not trusted: the request succeeds and plausibility is judged from the stored pings."""
+    from config.cache import redis_client
+    from locations.services import _last_ping_key
+
+    ingest(user, (*BERLIN, now - timedelta(minutes=5)))
+    redis_client().set(_last_ping_key(user.pk), stale_value, ex=600)
+    response = client_for(user).post(
+        "/api/v1/locations/", {"pings": [{"lat": POTSDAM[0], "lng": POTSDAM[1], "recorded_at": now.isoformat()}]},
+        format="json",
+    )
+    assert response.status_code == 201, response.content
+    assert response.json() == {"accepted": 0, "implausible": 1}
