@@ -9,6 +9,8 @@ import uuid
 
 from config import db_router
 
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 _VALID_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
@@ -25,7 +27,9 @@ class RequestContextMiddleware:
         request.request_id = request_id
         token = request_id_var.set(request_id)
         try:
-            with db_router.request_scope():
+            # A request that changes data reads from the primary: its reads feed its writes
+            # (a uniqueness check, a state transition), and a replica may be behind.
+            with db_router.request_scope(primary_only=request.method not in SAFE_METHODS):
                 response = self.get_response(request)
         finally:
             request_id_var.reset(token)

@@ -86,8 +86,17 @@ def replica_state(alias: str) -> tuple[bool, str | None]:
 
 
 def mark_down(alias: str) -> None:
-    """A query failed on ``alias``: skip it until the next probe (one TTL from now) says otherwise."""
+    """A query failed on ``alias``: skip it until the next probe (one TTL from now) says otherwise.
+
+    Its pooled connections are dropped too: after a restart every one of them is dead.
+    """
     _HEALTH[alias] = (time.monotonic() + _ttl(), False, None)
+    close_pool = getattr(connections[alias], "close_pool", None)
+    if close_pool is not None:
+        try:
+            close_pool()
+        except Exception:  # closing a pool of dead connections must not hide the real error
+            logger.warning("could not close the pool of replica %s", alias, exc_info=True)
 
 
 def forget() -> None:

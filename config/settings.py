@@ -169,6 +169,10 @@ REPLICA_HEALTH_TTL_S = env_float("REPLICA_HEALTH_TTL_S", 1.0)
 REPLICA_CONNECT_TIMEOUT_S = env_int("REPLICA_CONNECT_TIMEOUT_S", 1)
 for _alias in REPLICA_ALIASES:
     DATABASES[_alias]["OPTIONS"]["connect_timeout"] = REPLICA_CONNECT_TIMEOUT_S
+    # Replicas restart (maintenance, failover) without this process noticing: the pool then
+    # checks a connection before handing it out, so a stale one is replaced instead of
+    # failing a request.  One empty round trip per request that reads from a replica.
+    DATABASES[_alias]["CONN_HEALTH_CHECKS"] = env_bool("REPLICA_CONN_HEALTH_CHECKS", True)
 if REPLICA_ALIASES:
     # A read-only request whose replica died under it is served again from the primary.
     MIDDLEWARE.insert(MIDDLEWARE.index("config.middleware.RequestContextMiddleware") + 1,

@@ -7,6 +7,7 @@ serving the project plus the test-only probe views (tests/cluster/probe.py), ngi
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 import threading
@@ -36,7 +37,8 @@ def cluster():
         yield topology
     finally:
         topology.stop()
-        shutil.rmtree(root, ignore_errors=True)
+        if not os.environ.get("KEEP_CLUSTER_ROOT"):
+            shutil.rmtree(root, ignore_errors=True)
 
 
 @dataclass

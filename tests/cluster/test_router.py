@@ -82,3 +82,21 @@ def test_while_redis_is_unreachable_signed_in_reads_stay_on_the_primary():
     with db_router.request_scope():
         db_router.set_user(user.pk)
         assert router.db_for_read(User) == "replica1"
+
+
+@pytest.mark.parametrize(("method", "expected"), [("get", "replica1"), ("post", "default"), ("patch", "default")])
+@pytest.mark.django_db(transaction=True, databases="__all__")
+def test_a_request_that_changes_data_reads_from_the_primary(method, expected, rf):
+    """Reads in a POST/PATCH/DELETE feed its writes (checks, transitions): never a stale replica."""
+    from django.http import HttpResponse
+
+    from config.middleware import RequestContextMiddleware
+
+    seen = []
+
+    def view(request):
+        seen.append(router.db_for_read(User))
+        return HttpResponse("ok")
+
+    RequestContextMiddleware(view)(getattr(rf, method)("/anything/"))
+    assert seen == [expected]
