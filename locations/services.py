@@ -21,6 +21,7 @@ from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 from django.utils import timezone
 
 from accounts.models import User
+from config import metrics
 from config.cache import redis_client
 from locations import partitions, selectors
 from locations.models import City, Ping, PingStatus
@@ -300,6 +301,7 @@ def ingest_pings(user, pings: Iterable[PingIn | dict], *, now: datetime | None =
         raise
     implausible = sum(1 for s in statuses if s == PingStatus.IMPLAUSIBLE)
     accepted = [p for p, s in zip(batch, statuses, strict=True) if s != PingStatus.IMPLAUSIBLE]
+    metrics.count_pings(len(accepted), implausible)  # newly stored only: a retry is not counted twice
     candidates = list(anchors[-1:])
     if last.previous is not None:
         candidates.append(last.previous)
