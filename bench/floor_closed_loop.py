@@ -8,6 +8,7 @@ low rate; the two together bound the floor (see docs/BENCHMARKS.md).
 
     python -m bench.floor_closed_loop [--path /bench/floor/drf/] [--requests 3000] [--clients 8] [--workers 2]
     python -m bench.floor_closed_loop --pings   # POST /api/v1/locations/ with one ping, beside the floor
+    python -m bench.floor_closed_loop --reads   # the cacheable reads of the mix, warm (served from cache)
 
 Uses the development database and cache (the floor views touch neither; --pings makes one
 user per client thread, posts a walk of single pings, and deletes the users afterwards).
@@ -101,6 +102,7 @@ def _call(port, path, make_request, client, i) -> int:
     if make_request is None:
         return _get(port, path)
     body, headers = make_request(client, i)
+    path = headers.pop("X-Bench-Path", path)  # a per-client path (e.g. another user's profile)
     return _get(port, path, body, headers)
 
 
@@ -137,6 +139,57 @@ def measure_pings(requests: int, clients: int, workers: int) -> dict:
             user.delete()
 
 
+READS = {
+    "crossings": "/api/v1/crossings/",
+    "connections": "/api/v1/connections/?status=accepted",
+    "feed": "/api/v1/stories/feed/",
+    "profile": "/api/v1/users/{other}/",
+    "me": "/api/v1/me/",
+}
+
+
+def measure_reads(requests: int, clients: int, workers: int) -> list[dict]:
+    """The cacheable reads of the load model, each alone, for viewers with a month-like
+    neighbourhood (12 crossings, 6 connections, 6 live stories): after the warm-up every
+    read is a cache hit, so this is the app CPU of a cached read."""
+    import django
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    django.setup()
+    from accounts import services
+    from accounts.models import User
+    from tests.factories import make_connection, make_crossing, make_story
+
+    made, viewers = [], []
+    for client in range(clients):
+        def new(n, client=client):
+            user = User.objects.create_user(f"+1202{5558000 + client * 20 + n:07d}", None,
+                                            display_name=f"bench {client}.{n}")
+            made.append(user)
+            return user
+
+        viewer, others = new(0), [new(n) for n in range(1, 13)]
+        for n, other in enumerate(others):
+            make_crossing(viewer, other, times=1 + n % 3)
+            if n < 6:
+                make_connection(viewer, other)
+                make_story(other)
+        viewers.append((viewer, others[0], services.open_session(viewer)[1]))
+    try:
+        results = []
+        for name, template in READS.items():
+            def make_request(client: int, i: int, template=template):
+                _viewer, other, token = viewers[client]
+                return None, {"Authorization": f"Bearer {token}", "X-Bench-Path": template.format(other=other.pk)}
+
+            result = measure(template, requests, clients, workers, make_request)
+            results.append({"read": name, **result})
+        return results
+    finally:
+        for user in made:
+            user.delete()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--path", action="append", help="floor path(s); default: django and drf")
@@ -144,11 +197,15 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--pings", action="store_true", help="also POST single pings (app CPU per ingest request)")
+    parser.add_argument("--reads", action="store_true", help="also the mix's cacheable reads, warm")
     args = parser.parse_args()
     for path in args.path or ["/bench/floor/django/", "/bench/floor/drf/"]:
         print(measure(path, args.requests, args.clients, args.workers))
     if args.pings:
         print(measure_pings(args.requests, args.clients, args.workers))
+    if args.reads:
+        for result in measure_reads(args.requests, args.clients, args.workers):
+            print(result)
 
 
 if __name__ == "__main__":
