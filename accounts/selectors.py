@@ -31,6 +31,7 @@ from django.core.files.storage import default_storage
 from django.db.models import Q
 
 from accounts.models import Block, User
+from config.ids import as_uuid
 
 PROFILE_TTL_S = 600  # the plan: profiles cached 10 minutes
 HIDDEN_TTL_S = 600
@@ -54,15 +55,6 @@ def _hidden_gen_key(user_id) -> str:
 
 def _hidden_key(user_id, generation) -> str:
     return f"acc:hid:v1:{user_id}:{generation}"
-
-
-def _as_uuid(value) -> uuid.UUID | None:
-    if isinstance(value, uuid.UUID):
-        return value
-    try:
-        return uuid.UUID(str(value))
-    except (TypeError, ValueError, AttributeError):
-        return None
 
 
 # ---------------------------------------------------------------------- blocks
@@ -96,7 +88,7 @@ def _load_hidden_user_ids(user_id) -> set[uuid.UUID]:
 
 def hidden_user_ids(user_id) -> set[uuid.UUID]:
     """Users that ``user_id`` blocked or that blocked ``user_id`` (each hidden from the other)."""
-    user_id = _as_uuid(user_id)
+    user_id = as_uuid(user_id)
     if user_id is None:
         return set()
     key = _hidden_key(user_id, _hidden_generation(user_id))
@@ -110,7 +102,7 @@ def hidden_user_ids(user_id) -> set[uuid.UUID]:
 
 def is_blocked_between(a_id, b_id) -> bool:
     """True when either user blocked the other."""
-    b = _as_uuid(b_id)
+    b = as_uuid(b_id)
     return b is not None and b in hidden_user_ids(a_id)
 
 
@@ -145,7 +137,7 @@ def _gone(user_id) -> dict:
 
 def _profile_entries(user_ids: Iterable) -> dict[uuid.UUID, dict]:
     """Cached entries (with private flags) for every id, active or not: one get_many round trip."""
-    ids = {uid for uid in (_as_uuid(value) for value in user_ids) if uid is not None}
+    ids = {uid for uid in (as_uuid(value) for value in user_ids) if uid is not None}
     if not ids:
         return {}
     keys = {_profile_key(uid): uid for uid in ids}
@@ -187,7 +179,7 @@ def get_public_profiles(user_ids: Iterable) -> dict[uuid.UUID, dict]:
 
 
 def get_public_profile(user_id) -> dict | None:
-    uid = _as_uuid(user_id)
+    uid = as_uuid(user_id)
     if uid is None:
         return None
     return get_public_profiles([uid]).get(uid)
@@ -205,9 +197,9 @@ def visible_profiles(viewer_id, user_ids: Iterable) -> dict[uuid.UUID, dict]:
     the viewer themself).  It does not apply the registered visibility rules: the caller's
     own query already decides who belongs in its list.
     """
-    viewer = _as_uuid(viewer_id)
+    viewer = as_uuid(viewer_id)
     hidden = hidden_user_ids(viewer) if viewer else set()
-    entries = _profile_entries(uid for uid in user_ids if _as_uuid(uid) not in hidden)
+    entries = _profile_entries(uid for uid in user_ids if as_uuid(uid) not in hidden)
     return {
         uid: _public(entry)
         for uid, entry in entries.items()

@@ -21,6 +21,7 @@ import logging
 from collections.abc import Callable
 
 from accounts import selectors
+from config.ids import as_uuid
 
 logger = logging.getLogger(__name__)
 
@@ -43,8 +44,8 @@ def unregister_profile_visibility(fn: VisibilityRule) -> None:
 
 def can_view_profile(viewer, target_id) -> bool:
     """May ``viewer`` (a user, a TokenUser, or None) see the profile of ``target_id``?"""
-    target = selectors._as_uuid(target_id)
-    viewer_id = selectors._as_uuid(getattr(viewer, "pk", None)) if viewer is not None else None
+    target = as_uuid(target_id)
+    viewer_id = as_uuid(getattr(viewer, "pk", None)) if viewer is not None else None
     if target is None or viewer_id is None:
         return False
     is_active, is_shadow_banned = selectors.profile_flags([target]).get(target, (False, False))

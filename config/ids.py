@@ -18,3 +18,17 @@ def uuid7() -> uuid.UUID:
     value |= 0b10 << 62  # variant
     value |= rand & ((1 << 62) - 1)
     return uuid.UUID(int=value)
+
+
+def as_uuid(value) -> uuid.UUID | None:
+    """``value`` (a UUID, its string, or anything else) as a UUID, or None if it is not one.
+
+    Ids reach selectors from URLs, tokens and other apps; a malformed one means "no such
+    object" (a 404), never an error.
+    """
+    if isinstance(value, uuid.UUID):
+        return value
+    try:
+        return uuid.UUID(str(value))
+    except (TypeError, ValueError, AttributeError):
+        return None

@@ -15,6 +15,7 @@ from django.conf import settings
 from django.db.models import Count, F, Q
 
 from config import cachekeys, db_router
+from config.ids import as_uuid
 from connections.models import Connection, ConnectionStatus, Message
 
 CONN_NS = "conn"  # a user's connection index and list pages
@@ -23,15 +24,6 @@ UNREAD_NS = "unread"  # a user's unread counts per conversation
 
 def _ttl() -> int:
     return settings.CONNECTIONS_CACHE_S
-
-
-def _as_uuid(value) -> uuid.UUID | None:
-    if isinstance(value, uuid.UUID):
-        return value
-    try:
-        return uuid.UUID(str(value))
-    except (TypeError, ValueError, AttributeError):
-        return None
 
 
 def _load_index(user_id) -> dict[str, tuple[str, str, str]]:
@@ -62,7 +54,7 @@ def connection_indexes(user_ids: Iterable) -> dict[str, dict]:
 
 
 def connection_index(user_id) -> dict[str, tuple[str, str, str]]:
-    uid = _as_uuid(user_id)
+    uid = as_uuid(user_id)
     if uid is None:
         return {}
     return cachekeys.get_versioned(CONN_NS, uid, lambda: _load_index(uid), _ttl(), suffix="idx")
@@ -98,7 +90,7 @@ def connections_for(user_id, kind: str):
 
 def get_member_connection(user_id, connection_id) -> Connection | None:
     """The connection if ``user_id`` is one of its two users, else None (absent or not yours)."""
-    cid = _as_uuid(connection_id)
+    cid = as_uuid(connection_id)
     if cid is None:
         return None
     return (Connection.objects.filter(pk=cid).filter(Q(user_low_id=user_id) | Q(user_high_id=user_id))
@@ -120,7 +112,7 @@ def load_unread(user_id) -> dict[str, int]:
 
 def unread_counts(user_id) -> dict[str, int]:
     """``{connection_id: unread}`` for ``user_id`` (conversations with no unread are left out)."""
-    uid = _as_uuid(user_id)
+    uid = as_uuid(user_id)
     if uid is None:
         return {}
     return cachekeys.get_versioned(UNREAD_NS, uid, lambda: load_unread(uid), _ttl())

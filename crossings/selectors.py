@@ -15,22 +15,14 @@ from datetime import datetime
 from django.db.models import Q, QuerySet
 
 from accounts import selectors as account_selectors
+from config.ids import as_uuid
 from crossings import cache as cx_cache
 from crossings.models import Crossing
 
 
-def _as_uuid(value) -> uuid.UUID | None:
-    if isinstance(value, uuid.UUID):
-        return value
-    try:
-        return uuid.UUID(str(getattr(value, "pk", value)))
-    except (TypeError, ValueError, AttributeError):
-        return None
-
-
 def pair(a_id, b_id) -> tuple[uuid.UUID, uuid.UUID]:
     """The ordered (low, high) pair of two user ids, as stored."""
-    a, b = _as_uuid(a_id), _as_uuid(b_id)
+    a, b = as_uuid(a_id), as_uuid(b_id)
     return (a, b) if a < b else (b, a)
 
 
@@ -56,7 +48,7 @@ def _all_crossed_ids(user_id: uuid.UUID) -> set[uuid.UUID]:
 
 def crossed_user_ids(user_id) -> set[uuid.UUID]:
     """Users ``user_id`` visibly crossed: blocked, deactivated and shadow-banned users left out."""
-    uid = _as_uuid(user_id)
+    uid = as_uuid(user_id)
     if uid is None:
         return set()
     ids = _all_crossed_ids(uid)
@@ -67,7 +59,7 @@ def crossed_user_ids(user_id) -> set[uuid.UUID]:
 
 def have_crossed(a_id, b_id) -> bool:
     """True when ``a`` and ``b`` have a crossing that ``a`` may see (no block, ``b`` visible)."""
-    a, b = _as_uuid(a_id), _as_uuid(b_id)
+    a, b = as_uuid(a_id), as_uuid(b_id)
     if a is None or b is None or a == b:
         return False
     if b not in _all_crossed_ids(a):
@@ -82,7 +74,7 @@ def crossed_rule(viewer_id, target_id) -> bool:
 
 def visible_crossings(user_id) -> QuerySet[Crossing]:
     """The user's crossings that they may see, for the feed (order it yourself)."""
-    uid = _as_uuid(user_id)
+    uid = as_uuid(user_id)
     hidden = account_selectors.hidden_user_ids(uid)
     as_low = Q(user_low_id=uid, user_high__is_active=True) & (
         Q(user_high__is_shadow_banned=False)
@@ -96,7 +88,7 @@ def visible_crossings(user_id) -> QuerySet[Crossing]:
 
 
 def get_visible_crossing(user_id, crossing_id) -> Crossing | None:
-    cid = _as_uuid(crossing_id)
+    cid = as_uuid(crossing_id)
     if cid is None:
         return None
     return visible_crossings(user_id).filter(pk=cid).first()
@@ -139,7 +131,7 @@ def with_profiles(viewer_id, rows: list[dict]) -> list[dict]:
 
 def crossings_page(user_id, *, limit: int = 20) -> list[dict]:
     """The newest ``limit`` visible crossings of the user, ready for the API (no cursor)."""
-    uid = _as_uuid(user_id)
+    uid = as_uuid(user_id)
     rows = [
         crossing_row(crossing, uid)
         for crossing in visible_crossings(uid).order_by("-last_crossed_at", "-id")[:limit]

@@ -15,7 +15,6 @@ blocks, visibility level, deactivated and shadow-banned authors.
 from __future__ import annotations
 
 import math
-import uuid
 from collections.abc import Iterable
 
 import h3
@@ -25,6 +24,7 @@ from django.utils import timezone
 
 from accounts import selectors as account_selectors
 from config import cachekeys, db_router
+from config.ids import as_uuid
 from connections import selectors as connection_selectors
 from stories.media import media_url
 from stories.models import CloseFriend, Story, Visibility
@@ -34,15 +34,6 @@ PLACE_RESOLUTION = 7
 EARTH_RADIUS_KM = 6371.0088
 NEARBY_CANDIDATES = 200  # per radius, newest first, before per-viewer filtering
 NEARBY_LIMIT = 50
-
-
-def _as_uuid(value) -> uuid.UUID | None:
-    if isinstance(value, uuid.UUID):
-        return value
-    try:
-        return uuid.UUID(str(value))
-    except (TypeError, ValueError, AttributeError):
-        return None
 
 
 def story_dict(story: Story) -> dict:
@@ -130,7 +121,7 @@ def feed(viewer_id) -> list[dict]:
 
 def visible_story(viewer_id, story_id) -> dict | None:
     """One live story if ``viewer_id`` may see it, else None (absent or hidden: the same 404)."""
-    sid = _as_uuid(story_id)
+    sid = as_uuid(story_id)
     if sid is None:
         return None
     story = live_stories().filter(pk=sid).first()
