@@ -10,6 +10,44 @@ from accounts.tokens import issue_access_token
 from tests.factories import make_user
 
 
+def pytest_sessionstart(session):
+    _drop_stale_test_databases()
+
+
+def _drop_stale_test_databases():
+    """Drop test databases of pytest processes that died without dropping theirs.
+
+    Each run makes ``test_crossings_<pid>`` (settings.py); a run that is killed leaves it
+    behind, and on the long-lived embedded server they would pile up.  Only with the
+    embedded server: on a shared DATABASE_URL another machine's pid means nothing here.
+    """
+    import os
+    import re
+
+    import psycopg
+    from django.conf import settings
+
+    if os.environ.get("DATABASE_URL"):
+        return
+    params = psycopg.conninfo.conninfo_to_dict(settings.DATABASE_URL)
+    params["dbname"] = "postgres"
+    with psycopg.connect(**params, autocommit=True) as conn:
+        rows = conn.execute("SELECT datname FROM pg_database WHERE datname LIKE 'test_crossings_%'")
+        names = [row[0] for row in rows]
+        for name in names:
+            match = re.fullmatch(r"test_crossings_(\d+)(_gw\d+)?", name)
+            if not match:
+                continue
+            try:
+                os.kill(int(match.group(1)), 0)
+                continue  # its run is still going
+            except ProcessLookupError:
+                pass
+            except PermissionError:
+                continue
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 @pytest.fixture(scope="session")
 def django_db_setup(django_db_setup):
     """pytest-django's database setup, closing the psycopg pools before the test database is
