@@ -56,6 +56,8 @@ test-all: venv
 
 stop: venv
 	$(PY) -m config.embedded stop
+	@$(PY) -m bench.servers stop
+	@BENCH_INSTANCE=harness $(PY) -m bench.servers stop
 
 # The scale-out topology on loopback (deploy/cluster/): PostgreSQL primary + 2 replicas,
 # Redis Cluster 3+3 + broker, 3 gunicorn behind nginx on :8080, Celery worker + beat.
