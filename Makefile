@@ -56,7 +56,7 @@ test-all: venv
 
 stop: venv
 	$(PY) -m config.embedded stop
-	@$(PY) -m bench.servers stop
+	@BENCH_INSTANCE= $(PY) -m bench.servers stop
 	@BENCH_INSTANCE=harness $(PY) -m bench.servers stop
 
 # The scale-out topology on loopback (deploy/cluster/): PostgreSQL primary + 2 replicas,

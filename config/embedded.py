@@ -91,7 +91,19 @@ def _pid_alive(pid_file: Path) -> bool:
 # --------------------------------------------------------------------------- PostgreSQL
 
 
+def _quiet_import_pgserver() -> None:
+    """Import pgserver without platformdirs' warning about XDG_RUNTIME_DIR (its lock path is
+    computed at import; we use our own lock and never that path)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import pgserver._commands
+        import pgserver.utils  # noqa: F401
+
+
 def _pg_bin(name: str) -> str:
+    _quiet_import_pgserver()
     from pgserver._commands import POSTGRES_BIN_PATH
 
     return str(POSTGRES_BIN_PATH / name)
@@ -107,6 +119,7 @@ def _prepare_root_permissions(path: Path) -> None:
     """As root, postgres must run as an ordinary user that can reach the binaries and data."""
     import stat
 
+    _quiet_import_pgserver()
     from pgserver._commands import POSTGRES_BIN_PATH
     from pgserver.utils import ensure_folder_permissions, ensure_prefix_permissions, ensure_user_exists
 
