@@ -32,7 +32,8 @@ from config.ids import uuid7
 logger = logging.getLogger(__name__)
 
 DEMO_PASSWORD = "crossings-demo"
-DEMO_PHONE_PREFIX = "+49152"  # +49 152 0xxxxxxx: valid German mobile numbers; demo rows only
+DEMO_PHONE_PREFIX = "+49152"  # +49 152 xxxxxxxx (8 digits): valid German mobile numbers; demo rows only
+DEMO_PHONE_DIGITS = 8
 LOAD_MODEL_USERS = 100_000
 WALK_SPEED_MS = 1.4
 EARTH_M_PER_DEG = 111_320.0
@@ -182,7 +183,9 @@ def _copy(sql: str, lines: list[str]) -> None:
 
 def _next_phone_number() -> int:
     with connection.cursor() as cursor:
-        cursor.execute("SELECT max(phone) FROM users WHERE phone LIKE %s", [DEMO_PHONE_PREFIX + "%"])
+        # Only numbers of the current length: an older data set may hold shorter (invalid) ones.
+        cursor.execute("SELECT max(phone) FROM users WHERE phone LIKE %s",
+                       [DEMO_PHONE_PREFIX + "_" * DEMO_PHONE_DIGITS])
         top = cursor.fetchone()[0]
     return int(top[len(DEMO_PHONE_PREFIX):]) + 1 if top else 1
 
@@ -191,8 +194,8 @@ def create_users(count: int, rng: random.Random, now: datetime, progress: Progre
     """COPY ``count`` demo users; they share one password (hashed once)."""
     password = make_password(DEMO_PASSWORD)
     start = _next_phone_number()
-    if start + count > 10_000_000:
-        raise ValueError("The demo phone range (+49 152 0000001..9999999) is exhausted.")
+    if start + count > 10**DEMO_PHONE_DIGITS:
+        raise ValueError("The demo phone range (+49 152 00000001..99999999) is exhausted.")
     ids: list[str] = []
     chunk = 50_000
     columns = ("id, phone, password, display_name, bio, avatar, is_verified, ghost_mode, trust_level, "
@@ -208,8 +211,9 @@ def create_users(count: int, rng: random.Random, now: datetime, progress: Progre
                 active = now - timedelta(seconds=rng.random() * 3 * 3600)
                 name = f"{rng.choice(FIRST_NAMES)} {chr(65 + rng.randrange(26))}."
                 verified = "t" if rng.random() < 0.7 else "f"
+                phone = f"{DEMO_PHONE_PREFIX}{n:0{DEMO_PHONE_DIGITS}d}"
                 lines.append(
-                    f"{user_id}\t{DEMO_PHONE_PREFIX}{n:07d}\t{password}\t{name}\t{rng.choice(BIOS)}\t\t{verified}\t"
+                    f"{user_id}\t{phone}\t{password}\t{name}\t{rng.choice(BIOS)}\t\t{verified}\t"
                     f"f\t{1 if verified == 't' else 0}\tf\tt\tf\tf\t{created.isoformat()}\t{active.isoformat()}\n"
                 )
             _copy(f"COPY users ({columns}) FROM STDIN", lines)

@@ -39,6 +39,14 @@ def test_seed_demo_generates_every_part():
     assert Story.objects.exists()
     assert selectors.stats()["users"]["total_users"] == 60  # stats refreshed at the end
     assert "Log in as a demo user: phone +49152" in out
+    # The printed demo login works through the API: the seeded phones are valid numbers.
+    import re
+
+    from rest_framework.test import APIClient
+
+    phone, password = re.search(r"Log in as a demo user: phone (\S+)\s+password (\S+)", out).groups()
+    login = APIClient().post("/api/v1/auth/login/", {"phone": phone, "password": password}, format="json")
+    assert login.status_code == 200, login.content
     # Pings stay inside their city and are correctly typed.
     ping = Ping.objects.first()
     city = City.objects.get(pk=ping.city_id)
