@@ -77,7 +77,7 @@ test-cluster: venv
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light >/dev/null; \
 	  else echo "nginx missing: sudo apt-get update && sudo apt-get install -y nginx-light"; exit 1; fi; }
-	$(PY) -m pytest -m cluster tests/cluster $(PYTEST_ARGS)
+	$(PY) -m pytest -m cluster $(PYTEST_ARGS)
 
 lint: venv
 	$(VENV)/bin/ruff check .
