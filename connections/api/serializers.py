@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from accounts.api.serializers import PublicProfileSerializer
 from config.rest import StrictFieldsMixin
 
 
@@ -13,17 +14,9 @@ class MessageIn(StrictFieldsMixin, serializers.Serializer):
     body = serializers.CharField(max_length=2000, allow_blank=False, trim_whitespace=True)
 
 
-class ProfileOut(serializers.Serializer):
-    id = serializers.UUIDField()
-    display_name = serializers.CharField()
-    bio = serializers.CharField()
-    avatar_url = serializers.CharField(allow_null=True)
-    is_verified = serializers.BooleanField()
-
-
 class ConnectionOut(serializers.Serializer):
     id = serializers.UUIDField()
-    user = ProfileOut()
+    user = PublicProfileSerializer()
     status = serializers.ChoiceField(choices=["pending", "accepted", "declined"])
     direction = serializers.ChoiceField(choices=["incoming", "outgoing"])
     created_at = serializers.DateTimeField()

@@ -4,13 +4,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-
-class PublicProfileOut(serializers.Serializer):
-    id = serializers.UUIDField()
-    display_name = serializers.CharField()
-    bio = serializers.CharField()
-    avatar_url = serializers.URLField(allow_null=True)
-    is_verified = serializers.BooleanField()
+from accounts.api.serializers import PublicProfileSerializer
 
 
 class PlaceOut(serializers.Serializer):
@@ -22,7 +16,7 @@ class PlaceOut(serializers.Serializer):
 
 class CrossingOut(serializers.Serializer):
     id = serializers.UUIDField()
-    user = PublicProfileOut()
+    user = PublicProfileSerializer()
     first_crossed_at = serializers.DateTimeField(help_text="Truncated to the minute.")
     last_crossed_at = serializers.DateTimeField(help_text="Truncated to the minute.")
     times = serializers.IntegerField(help_text="Number of separate encounters.")

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from accounts.api.serializers import PublicProfileSerializer
 from config.rest import StrictFieldsMixin
-from connections.api.serializers import ProfileOut
 from stories.models import StoryReportReason, Visibility
 
 
@@ -35,7 +35,7 @@ class StoryOut(serializers.Serializer):
 
 
 class StoryWithAuthorOut(StoryOut):
-    author = ProfileOut()
+    author = PublicProfileSerializer()
 
 
 class NearbyStoryOut(StoryWithAuthorOut):
@@ -43,7 +43,7 @@ class NearbyStoryOut(StoryWithAuthorOut):
 
 
 class FeedGroupOut(serializers.Serializer):
-    author = ProfileOut()
+    author = PublicProfileSerializer()
     stories = StoryOut(many=True)
 
 
@@ -76,4 +76,4 @@ class StoryReportIn(StrictFieldsMixin, serializers.Serializer):
 
 
 class CloseFriendsOut(serializers.Serializer):
-    results = ProfileOut(many=True)
+    results = PublicProfileSerializer(many=True)
