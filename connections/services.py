@@ -145,25 +145,30 @@ def _locked_member_connection(user_id, connection_id) -> Connection:
     return conn
 
 
-@transaction.atomic
-def accept_connection(*, user_id, connection_id) -> Connection:
-    """The requested side accepts a pending request."""
+def _locked_pending_request_to(user_id, connection_id, refusal: str) -> Connection:
+    """A pending request addressed to ``user_id``, locked; 409 if not pending, 403 (with
+    ``refusal``) if ``user_id`` is the one who asked."""
     conn = _locked_member_connection(user_id, connection_id)
     if conn.status != ConnectionStatus.PENDING:
         raise Conflict(f"The request is {conn.status}, not pending.")
     if str(conn.requester_id) == str(user_id):
-        raise PermissionDenied("Only the requested user can accept.")
+        raise PermissionDenied(refusal)
+    return conn
+
+
+@transaction.atomic
+def accept_connection(*, user_id, connection_id) -> Connection:
+    """The requested side accepts a pending request."""
+    conn = _locked_pending_request_to(user_id, connection_id, "Only the requested user can accept.")
     return _accept(conn, timezone.now())
 
 
 @transaction.atomic
 def decline_connection(*, user_id, connection_id) -> Connection:
     """The requested side declines a pending request; the requester cannot ask again."""
-    conn = _locked_member_connection(user_id, connection_id)
-    if conn.status != ConnectionStatus.PENDING:
-        raise Conflict(f"The request is {conn.status}, not pending.")
-    if str(conn.requester_id) == str(user_id):
-        raise PermissionDenied("Only the requested user can decline; cancel your own request instead.")
+    conn = _locked_pending_request_to(
+        user_id, connection_id, "Only the requested user can decline; cancel your own request instead."
+    )
     conn.status = ConnectionStatus.DECLINED
     conn.updated_at = conn.responded_at = timezone.now()
     conn.save(update_fields=["status", "updated_at", "responded_at"])
