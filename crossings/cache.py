@@ -1,61 +1,37 @@
-"""Cache keys of the crossings app: a versioned namespace per user.
+"""Cached reads of the crossings app, on the project's versioned keys (config.cachekeys).
 
-Every cached read about a user's crossings lives under ``cx:<user>:<version>:...``; bumping
-the user's version (on a crossing change, a block, a profile change) makes them all
-unreachable at once.  A version is a nanosecond timestamp when created, so a version
-evicted from Redis never comes back as one an old reader used.
+Every cached read about a user's crossings lives in namespace ``cx`` under the user's
+version; bumping it (on a crossing change, a block, a profile change) makes them all
+unreachable at once.  config.cachekeys gives what a cache shared by several app servers and
+workers needs: versions that only grow (``INCR``, whatever the hosts' clocks), a global
+epoch that retires everything cached before a Redis outage, and one round trip per read.
+Loaders read the primary: a lagging replica must not put a stale page under a new version
+for the whole TTL.
 """
 
 from __future__ import annotations
 
-import itertools
-import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
-from django.core.cache import cache
+from config import cachekeys, db_router
 
+NAMESPACE = "cx"
 FEED_TTL_S = 15 * 60  # the plan: crossing pages cached 15 minutes
-VERSION_TTL_S = 8 * 24 * 3600
+_BUMP_CHUNK = 10_000  # users per pipeline: the detector bumps every active user each minute
 
 
-def _version_key(user_id) -> str:
-    return f"cx:ver:{user_id}"
+def cached(user_id, suffix: str, loader: Callable[[], object]):
+    """``loader()``'s value for ``user_id``, cached under the user's version."""
 
+    def load_from_primary():
+        with db_router.use_primary():
+            return loader()
 
-def user_version(user_id) -> int:
-    key = _version_key(user_id)
-    version = cache.get(key)
-    if version is None:
-        cache.add(key, time.time_ns(), VERSION_TTL_S)
-        version = cache.get(key)
-    return version
-
-
-_bumps = itertools.count()
+    return cachekeys.get_versioned(NAMESPACE, user_id, load_from_primary, FEED_TTL_S, suffix=suffix)
 
 
 def bump_users(user_ids: Iterable) -> None:
-    """Invalidate every cached crossings read of these users.
-
-    Each gets a new version that no reader can have seen (the clock in nanoseconds plus a
-    counter), written with one pipelined ``SET .. EX`` per user: the detector bumps every
-    active user's version each minute, and an ``INCR`` round trip per user would cost more
-    than the detection.
-    """
-    users = sorted({str(uid) for uid in user_ids})
-    if not users:
-        return
-    from config.cache import redis_client
-
-    client = redis_client()
-    version = time.time_ns() + next(_bumps)
-    for start in range(0, len(users), 10_000):
-        pipe = client.pipeline(transaction=False)
-        for uid in users[start:start + 10_000]:
-            pipe.set(cache.make_key(_version_key(uid)), version, ex=VERSION_TTL_S)
-        pipe.execute()
-
-
-def user_key(user_id, *parts) -> str:
-    suffix = ":".join(str(part) for part in parts)
-    return f"cx:{user_id}:{user_version(user_id)}:{suffix}"
+    """Invalidate every cached crossings read of these users (Redis down: nothing to do)."""
+    users = sorted({str(uid) for uid in user_ids if uid is not None})
+    for start in range(0, len(users), _BUMP_CHUNK):
+        cachekeys.bump_many((NAMESPACE, uid) for uid in users[start:start + _BUMP_CHUNK])

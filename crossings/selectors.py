@@ -35,15 +35,8 @@ def _crossed_ids_from_db(user_id: uuid.UUID) -> set[uuid.UUID]:
 
 def _all_crossed_ids(user_id: uuid.UUID) -> set[uuid.UUID]:
     """Everyone with a crossing record with ``user_id`` (no visibility applied), cached."""
-    from django.core.cache import cache
-
-    key = cx_cache.user_key(user_id, "ids")
-    cached = cache.get(key)
-    if cached is not None:
-        return {uuid.UUID(value) for value in cached}
-    ids = _crossed_ids_from_db(user_id)
-    cache.set(key, [str(value) for value in ids], cx_cache.FEED_TTL_S)
-    return ids
+    ids = cx_cache.cached(user_id, "ids", lambda: [str(value) for value in _crossed_ids_from_db(user_id)])
+    return {uuid.UUID(value) for value in ids}
 
 
 def crossed_user_ids(user_id) -> set[uuid.UUID]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import uuid
 
-from django.core.cache import cache
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
@@ -76,13 +75,12 @@ def _rows_page(user_id, cursor: tuple[str, uuid.UUID] | None, size: int) -> tupl
 
 
 def _first_page(user_id, size: int) -> tuple[list[dict], bool, bool]:
-    key = cx_cache.user_key(user_id, "page", size)
-    cached = cache.get(key)
-    if cached is not None:
-        return cached["rows"], cached["next"], False
-    rows, has_next, _ = _rows_page(user_id, None, size)
-    cache.set(key, {"rows": rows, "next": has_next}, cx_cache.FEED_TTL_S)
-    return rows, has_next, False
+    def load() -> dict:
+        rows, has_next, _ = _rows_page(user_id, None, size)
+        return {"rows": rows, "next": has_next}
+
+    page = cx_cache.cached(user_id, f"page:{size}", load)
+    return page["rows"], page["next"], False
 
 
 class CrossingListView(APIView):
