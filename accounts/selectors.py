@@ -31,6 +31,7 @@ from django.core.files.storage import default_storage
 from django.db.models import Q
 
 from accounts.models import Block, User
+from config import db_router
 from config.ids import as_uuid
 
 PROFILE_TTL_S = 600  # the plan: profiles cached 10 minutes
@@ -80,9 +81,12 @@ def bump_hidden_generation(user_id) -> None:
 
 
 def _load_hidden_user_ids(user_id) -> set[uuid.UUID]:
-    rows = Block.objects.filter(Q(blocker_id=user_id) | Q(blocked_id=user_id)).values_list(
-        "blocker_id", "blocked_id"
-    )
+    # From the primary: the set is cached under the generation a block just bumped, and a
+    # lagging replica would put the pre-block set there for HIDDEN_TTL_S.
+    with db_router.use_primary():
+        rows = list(Block.objects.filter(Q(blocker_id=user_id) | Q(blocked_id=user_id)).values_list(
+            "blocker_id", "blocked_id"
+        ))
     return {blocked if blocker == user_id else blocker for blocker, blocked in rows}
 
 
