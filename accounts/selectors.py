@@ -1,17 +1,18 @@
 """Reads about users that other apps may call: blocks and public profiles, cached in Redis.
 
-Two caches, each with explicit invalidation by ``accounts.services`` (after commit):
+Both caches live on the project's versioned keys (``config.cachekeys``), with explicit
+invalidation by ``accounts.services`` after commit:
 
-* **Hidden users** (who ``user_id`` blocked or was blocked by): one key per user whose name
-  carries a per-user *generation* (``acc:hid:<user>:<gen>``).  A block or unblock bumps the
-  generation of both users, so a reader that loaded the set from the database just before
-  the block cannot put a stale set back under the current key.  Blocking hides people "at
-  once", so this cache pays one extra Redis round trip (the generation) to be race free.
-* **Public profiles**: one key per user (``acc:prof:v1:<user>``), read for many users in
-  one ``get_many`` round trip; misses are filled by one query and one ``set_many``.  An edit
-  replaces the entry with a short-lived *stale marker*: readers that meet it read the
-  database and do not cache, so a reader racing the edit (or reading a lagging replica)
-  cannot re-cache the old profile for ten minutes.
+* **Hidden users** (who ``user_id`` blocked or was blocked by): namespace ``acc-hid``, one
+  entry per user, bumped for both users by a block or unblock.
+* **Public profiles**: namespace ``acc-prof``, one entry per user, bumped by every edit,
+  deactivation, shadow ban, verification and erasure.
+
+Versions make both race free: a reader that loaded from the database just before a change
+stores its value under the version the change has since bumped, where nobody reads it.
+Loaders read the primary, so that a lagging replica cannot put an old value under a new
+version.  ``visible_profiles`` reads the viewer's hidden set and every profile it needs in
+one round trip.
 
 Cached profile entries keep two private flags (``_active``, ``_sb`` for shadow-banned) that
 ``accounts.visibility`` needs; they are stripped before a profile leaves this module.
@@ -20,69 +21,35 @@ Phone numbers are never cached here and never returned.
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Iterable
 from urllib.parse import urljoin
 
 from django.conf import settings
-from django.core.cache import cache
 from django.core.files.storage import default_storage
 from django.db.models import Q
 
 from accounts.models import Block, User
-from config import db_router
+from config import cachekeys, db_router
 from config.ids import as_uuid
 
 PROFILE_TTL_S = 600  # the plan: profiles cached 10 minutes
 HIDDEN_TTL_S = 600
-GENERATION_TTL_S = 7 * 24 * 3600
-# Long enough for an edit to reach every replica used for reads (lagging ones are skipped).
-STALE_MARKER_TTL_S = max(10, int(2 * getattr(settings, "REPLICA_MAX_LAG_S", 5)))
-_STALE = "__stale__"
+PROFILE_NS = "acc-prof"
+HIDDEN_NS = "acc-hid"
 _PUBLIC_FIELDS = ("id", "display_name", "bio", "avatar_url", "is_verified")
-
-
-# ------------------------------------------------------------------------ keys
-
-
-def _profile_key(user_id) -> str:
-    return f"acc:prof:v1:{user_id}"
-
-
-def _hidden_gen_key(user_id) -> str:
-    return f"acc:hidgen:{user_id}"
-
-
-def _hidden_key(user_id, generation) -> str:
-    return f"acc:hid:v1:{user_id}:{generation}"
 
 
 # ---------------------------------------------------------------------- blocks
 
 
-def _hidden_generation(user_id) -> int:
-    """The user's current generation; a fresh one (never used before) if it was evicted."""
-    key = _hidden_gen_key(user_id)
-    generation = cache.get(key)
-    if generation is None:
-        cache.add(key, time.time_ns(), GENERATION_TTL_S)
-        generation = cache.get(key)
-    return generation
-
-
-def bump_hidden_generation(user_id) -> None:
-    """Make every cached hidden-set of ``user_id`` unreachable (called after a block changes)."""
-    key = _hidden_gen_key(user_id)
-    try:
-        cache.incr(key)
-    except ValueError:  # missing: start a generation no earlier reader can have used
-        cache.set(key, time.time_ns(), GENERATION_TTL_S)
+def bump_hidden(*user_ids) -> None:
+    """Make every cached hidden set of these users unreachable (called after a block changes)."""
+    cachekeys.bump_many((HIDDEN_NS, uid) for uid in user_ids)
 
 
 def _load_hidden_user_ids(user_id) -> set[uuid.UUID]:
-    # From the primary: the set is cached under the generation a block just bumped, and a
-    # lagging replica would put the pre-block set there for HIDDEN_TTL_S.
+    # From the primary: a lagging replica would put the pre-block set under the new version.
     with db_router.use_primary():
         rows = list(Block.objects.filter(Q(blocker_id=user_id) | Q(blocked_id=user_id)).values_list(
             "blocker_id", "blocked_id"
@@ -90,18 +57,22 @@ def _load_hidden_user_ids(user_id) -> set[uuid.UUID]:
     return {blocked if blocker == user_id else blocker for blocker, blocked in rows}
 
 
+def _hidden_from(batch: cachekeys.Batch, key, user_id: uuid.UUID) -> set[uuid.UUID]:
+    """The hidden set from a batch that read ``key``; loaded (and filled) on a miss."""
+    if key in batch.hits:
+        return {uuid.UUID(value) for value in batch.hits[key]}
+    hidden = _load_hidden_user_ids(user_id)
+    batch.fill({key: [str(value) for value in hidden]}, HIDDEN_TTL_S)
+    return hidden
+
+
 def hidden_user_ids(user_id) -> set[uuid.UUID]:
     """Users that ``user_id`` blocked or that blocked ``user_id`` (each hidden from the other)."""
     user_id = as_uuid(user_id)
     if user_id is None:
         return set()
-    key = _hidden_key(user_id, _hidden_generation(user_id))
-    cached = cache.get(key)
-    if cached is not None:
-        return {uuid.UUID(value) for value in cached}
-    hidden = _load_hidden_user_ids(user_id)
-    cache.set(key, [str(value) for value in hidden], HIDDEN_TTL_S)
-    return hidden
+    key = (HIDDEN_NS, str(user_id), "")
+    return _hidden_from(cachekeys.read_entries([key]), key, user_id)
 
 
 def is_blocked_between(a_id, b_id) -> bool:
@@ -139,32 +110,36 @@ def _gone(user_id) -> dict:
     return {"id": str(user_id), "_active": False, "_sb": False}
 
 
-def _profile_entries(user_ids: Iterable) -> dict[uuid.UUID, dict]:
-    """Cached entries (with private flags) for every id, active or not: one get_many round trip."""
-    ids = {uid for uid in (as_uuid(value) for value in user_ids) if uid is not None}
-    if not ids:
-        return {}
-    keys = {_profile_key(uid): uid for uid in ids}
-    found = cache.get_many(list(keys))
-    entries: dict[uuid.UUID, dict] = {}
-    stale: set[uuid.UUID] = set()
-    for key, value in found.items():
-        if value == _STALE:
-            stale.add(keys[key])
-        else:
-            entries[keys[key]] = value
+def _profile_keys(ids: Iterable[uuid.UUID]) -> list[tuple]:
+    return [(PROFILE_NS, str(uid), "") for uid in ids]
+
+
+def _profiles_from(batch: cachekeys.Batch, ids: set[uuid.UUID]) -> dict[uuid.UUID, dict]:
+    """Entries of ``ids`` from a batch that read them; misses loaded in one query (primary) and filled."""
+    entries = {uid: batch.hits[key] for uid in ids if (key := (PROFILE_NS, str(uid), "")) in batch.hits}
     missing = ids - entries.keys()
     if missing:
-        users = User.objects.filter(pk__in=missing).only(
-            "id", "display_name", "bio", "avatar", "is_verified", "is_active", "is_shadow_banned"
-        )
-        loaded = {user.pk: _cached_profile(user) for user in users}
-        for uid in missing:
-            entries[uid] = loaded.get(uid) or _gone(uid)
-        to_cache = {_profile_key(uid): entries[uid] for uid in missing - stale}
-        if to_cache:
-            cache.set_many(to_cache, PROFILE_TTL_S)
+        with db_router.use_primary():
+            users = User.objects.filter(pk__in=missing).only(
+                "id", "display_name", "bio", "avatar", "is_verified", "is_active", "is_shadow_banned"
+            )
+            loaded = {user.pk: _cached_profile(user) for user in users}
+        fresh = {uid: loaded.get(uid) or _gone(uid) for uid in missing}
+        batch.fill({(PROFILE_NS, str(uid), ""): entry for uid, entry in fresh.items()}, PROFILE_TTL_S)
+        entries.update(fresh)
     return entries
+
+
+def _ids(user_ids: Iterable) -> set[uuid.UUID]:
+    return {uid for uid in (as_uuid(value) for value in user_ids) if uid is not None}
+
+
+def _profile_entries(user_ids: Iterable) -> dict[uuid.UUID, dict]:
+    """Cached entries (with private flags) for every id, active or not: one round trip."""
+    ids = _ids(user_ids)
+    if not ids:
+        return {}
+    return _profiles_from(cachekeys.read_entries(_profile_keys(ids)), ids)
 
 
 def _public(entry: dict) -> dict:
@@ -199,11 +174,16 @@ def visible_profiles(viewer_id, user_ids: Iterable) -> dict[uuid.UUID, dict]:
 
     Leaves out blocked users (either way), deactivated users and shadow-banned users (except
     the viewer themself).  It does not apply the registered visibility rules: the caller's
-    own query already decides who belongs in its list.
+    own query already decides who belongs in its list.  One round trip when all is cached.
     """
     viewer = as_uuid(viewer_id)
-    hidden = hidden_user_ids(viewer) if viewer else set()
-    entries = _profile_entries(uid for uid in user_ids if as_uuid(uid) not in hidden)
+    ids = _ids(user_ids)
+    if not ids:
+        return {}
+    hidden_key = (HIDDEN_NS, str(viewer), "")
+    batch = cachekeys.read_entries(([hidden_key] if viewer else []) + _profile_keys(ids))
+    hidden = _hidden_from(batch, hidden_key, viewer) if viewer else set()
+    entries = _profiles_from(batch, ids - hidden)
     return {
         uid: _public(entry)
         for uid, entry in entries.items()
@@ -212,7 +192,5 @@ def visible_profiles(viewer_id, user_ids: Iterable) -> dict[uuid.UUID, dict]:
 
 
 def invalidate_profiles(user_ids: Iterable) -> None:
-    """Replace cached profiles with stale markers (called by services after commit)."""
-    keys = {_profile_key(uid): _STALE for uid in user_ids}
-    if keys:
-        cache.set_many(keys, STALE_MARKER_TTL_S)
+    """Drop cached profiles of these users (called by services after commit)."""
+    cachekeys.bump_many((PROFILE_NS, uid) for uid in _ids(user_ids))

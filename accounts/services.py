@@ -228,8 +228,7 @@ def erase_user(user_id) -> None:
 
     def invalidate():
         selectors.invalidate_profiles([user_id])
-        for other in partners | {user_id}:
-            selectors.bump_hidden_generation(other)
+        selectors.bump_hidden(*partners, user_id)
 
     transaction.on_commit(invalidate)
 
@@ -338,8 +337,7 @@ def verify_phone_code(user_id, code: str) -> None:
 
 def _after_commit_blocks_changed(a_id, b_id) -> None:
     def invalidate():
-        selectors.bump_hidden_generation(a_id)
-        selectors.bump_hidden_generation(b_id)
+        selectors.bump_hidden(a_id, b_id)
 
     transaction.on_commit(invalidate)
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -48,7 +49,32 @@ def issue_access_token(user, session_id) -> str:
     return jwt.encode(payload, settings.JWT_SIGNING_KEY, algorithm=settings.JWT_ALGORITHM)
 
 
+# Tokens already verified by this process: token -> (claims, exp).  A client sends the same
+# access token with every request for its 5 minutes of life, and PyJWT's verification
+# (parse, HMAC, claim checks) is the largest cost of authenticating.  An entry is only ever
+# an exact token that passed verification under the same key; its expiry is still checked
+# on every use.  Bounded: cleared when full (a few MB at most).
+_VERIFIED: dict[tuple[str, str, str], tuple[AccessClaims, int]] = {}
+_VERIFIED_MAX = 50_000
+
+
 def decode_access_token(token: str) -> AccessClaims:
+    memo_key = (settings.JWT_SIGNING_KEY, settings.JWT_ALGORITHM, token)
+    known = _VERIFIED.get(memo_key)
+    if known is not None:
+        claims, expires = known
+        if time.time() < expires:
+            return claims
+        _VERIFIED.pop(memo_key, None)
+        raise InvalidToken("Access token has expired.")
+    claims, expires = _verify_access_token(token)
+    if len(_VERIFIED) >= _VERIFIED_MAX:
+        _VERIFIED.clear()
+    _VERIFIED[memo_key] = (claims, expires)
+    return claims
+
+
+def _verify_access_token(token: str) -> tuple[AccessClaims, int]:
     try:
         payload = jwt.decode(
             token,
@@ -58,7 +84,8 @@ def decode_access_token(token: str) -> AccessClaims:
         )
         if payload["typ"] != "access":
             raise InvalidToken("not an access token")
-        return AccessClaims(uuid.UUID(payload["sub"]), uuid.UUID(payload["sid"]), bool(payload.get("stf")))
+        claims = AccessClaims(uuid.UUID(payload["sub"]), uuid.UUID(payload["sid"]), bool(payload.get("stf")))
+        return claims, int(payload["exp"])
     except jwt.ExpiredSignatureError as exc:
         raise InvalidToken("Access token has expired.") from exc
     except (jwt.PyJWTError, ValueError, TypeError, KeyError) as exc:

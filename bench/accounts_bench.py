@@ -134,20 +134,19 @@ def bench_tokens(user) -> dict:
 
 
 def bench_profiles(ids) -> dict:
-    from django.core.cache import cache
-
     from accounts import selectors
     from accounts.models import User
+    from config import cachekeys
 
     ids = ids[:50]
     selectors.get_public_profiles(ids)  # warm the cache
-    keys = [selectors._profile_key(uid) for uid in ids]
+    keys = [(selectors.PROFILE_NS, str(uid), "") for uid in ids]
 
     def one_round_trip():
         assert len(selectors.get_public_profiles(ids)) == 50
 
     def key_by_key():
-        assert all(cache.get(key) is not None for key in keys)
+        assert all(cachekeys.read_entries([key]).hits for key in keys)
 
     def database():
         assert len(list(User.objects.filter(pk__in=ids).values(

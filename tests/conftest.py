@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from django.core.cache import cache
+from redis.connection import AbstractConnection
 from rest_framework.test import APIClient
 
 from accounts.tokens import issue_access_token
@@ -113,3 +114,17 @@ def auth_client(user):
 
 
 __all__ = ["client_for", "issue_access_token"]
+
+
+@pytest.fixture
+def round_trips(monkeypatch):
+    """Count round trips to Redis (packets sent), passing every call through to the server."""
+    sent = []
+    original = AbstractConnection.send_packed_command
+
+    def counting(self, command, check_health=True):
+        sent.append(1)
+        return original(self, command, check_health)
+
+    monkeypatch.setattr(AbstractConnection, "send_packed_command", counting)
+    return sent

@@ -277,6 +277,27 @@ def test_expired_token_message_says_so(api, user):
     assert response.json() == {"detail": "Access token has expired."}
 
 
+def test_a_token_already_accepted_still_expires_on_time(api, user, monkeypatch):
+    """Verified tokens are remembered per process; the memo must not outlive the token."""
+    import accounts.tokens
+
+    exp = int((datetime.now(UTC) + timedelta(minutes=2)).timestamp())
+    token = _token({"sub": str(user.pk), "exp": exp})
+    assert api.get(ME, HTTP_AUTHORIZATION=f"Bearer {token}").status_code == 200
+    assert api.get(ME, HTTP_AUTHORIZATION=f"Bearer {token}").status_code == 200  # from the memo
+    monkeypatch.setattr(accounts.tokens.time, "time", lambda: exp + 1)
+    response = api.get(ME, HTTP_AUTHORIZATION=f"Bearer {token}")
+    assert response.status_code == 401
+    assert response.json() == {"detail": "Access token has expired."}
+
+
+def test_a_token_signed_with_a_rotated_key_is_refused(api, user, settings):
+    token = _token({"sub": str(user.pk)})
+    assert api.get(ME, HTTP_AUTHORIZATION=f"Bearer {token}").status_code == 200
+    settings.JWT_SIGNING_KEY = "a-new-signing-key-" * 3
+    assert api.get(ME, HTTP_AUTHORIZATION=f"Bearer {token}").status_code == 401
+
+
 def test_token_of_a_deactivated_or_deleted_user_stops_working(user):
     client = client_for(user)
     User.objects.filter(pk=user.pk).update(is_active=False)

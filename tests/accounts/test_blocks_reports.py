@@ -123,13 +123,14 @@ def test_hidden_user_ids_read_from_cache(user, other_user, django_assert_num_que
 
 
 def test_a_stale_reader_cannot_recache_after_a_block(user, other_user):
-    """A reader that loaded the set before the block commits writes under the old generation."""
-    from django.core.cache import cache
+    """A reader that loaded the set before the block stores it under the version the block bumped."""
+    from config import cachekeys
 
-    old_key = selectors._hidden_key(user.pk, selectors._hidden_generation(user.pk))
-    selectors.bump_hidden_generation(user.pk)  # the block's invalidation happened meanwhile
-    cache.set(old_key, [], 600)  # the slow reader's stale write
+    key = (selectors.HIDDEN_NS, str(user.pk), "")
+    slow_reader = cachekeys.read_entries([key])  # reads the version, then the (pre-block) database
     Block.objects.create(blocker=user, blocked=other_user)
+    selectors.bump_hidden(user.pk)  # the block's invalidation, after its commit
+    slow_reader.fill({key: []}, 600)  # the slow reader's stale write
     assert selectors.hidden_user_ids(user.pk) == {other_user.pk}
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from django.core.cache import cache
 
 from accounts import selectors, services
 from accounts.models import User
@@ -27,15 +26,23 @@ def test_get_public_profiles_fills_misses_with_one_query_then_reads_the_cache(dj
         assert selectors.get_public_profiles([str(uid) for uid in ids]) == profiles
 
 
-def test_one_cache_round_trip_for_many_profiles(monkeypatch):
+def test_one_cache_round_trip_for_many_profiles(round_trips, django_assert_num_queries):
     users = [make_user() for _ in range(3)]
     selectors.get_public_profiles(user.pk for user in users)
-    calls = []
-    original = cache.get_many
-    monkeypatch.setattr(cache, "get_many", lambda keys: calls.append(len(keys)) or original(keys))
-    monkeypatch.setattr(cache, "get", lambda *a, **k: pytest.fail("one key at a time"))
-    selectors.get_public_profiles(user.pk for user in users)
-    assert calls == [3]
+    round_trips.clear()
+    with django_assert_num_queries(0):
+        assert len(selectors.get_public_profiles(user.pk for user in users)) == 3
+    assert len(round_trips) == 1
+
+
+def test_visible_profiles_read_the_hidden_set_and_the_profiles_in_one_round_trip(round_trips, user):
+    others = [make_user() for _ in range(4)]
+    services.block_user(blocker_id=others[0].pk, blocked_id=user.pk)
+    expected = {other.pk for other in others[1:]}
+    assert set(selectors.visible_profiles(user.pk, [o.pk for o in others])) == expected
+    round_trips.clear()
+    assert set(selectors.visible_profiles(user.pk, [o.pk for o in others])) == expected
+    assert len(round_trips) == 1
 
 
 def test_profiles_leave_out_unknown_deactivated_and_garbage_ids(django_assert_num_queries):
@@ -49,19 +56,26 @@ def test_profiles_leave_out_unknown_deactivated_and_garbage_ids(django_assert_nu
     assert selectors.get_public_profile("garbage") is None
 
 
-def test_edits_invalidate_and_a_stale_marker_is_not_recached(user, commit_hooks, django_assert_num_queries):
+def test_edits_invalidate_and_the_new_profile_is_cached(user, commit_hooks, django_assert_num_queries):
     selectors.get_public_profile(user.pk)
     with commit_hooks():
         services.update_profile(user.pk, display_name="New")
-    # Readers meeting the stale marker read the database and leave the marker in place...
-    for _ in range(2):
-        with django_assert_num_queries(1):
-            assert selectors.get_public_profile(user.pk)["display_name"] == "New"
-    # ...until it expires, after which the profile is cached again.
-    cache.delete(selectors._profile_key(user.pk))
-    selectors.get_public_profile(user.pk)
+    with django_assert_num_queries(1):
+        assert selectors.get_public_profile(user.pk)["display_name"] == "New"
     with django_assert_num_queries(0):
         assert selectors.get_public_profile(user.pk)["display_name"] == "New"
+
+
+def test_a_reader_racing_an_edit_cannot_recache_the_old_profile(user, commit_hooks):
+    from config import cachekeys
+
+    key = (selectors.PROFILE_NS, str(user.pk), "")
+    slow_reader = cachekeys.read_entries([key])  # read the version before the edit
+    old_entry = selectors._cached_profile(user)
+    with commit_hooks():
+        services.update_profile(user.pk, display_name="New")
+    slow_reader.fill({key: old_entry}, 600)  # and stores the pre-edit row after it
+    assert selectors.get_public_profile(user.pk)["display_name"] == "New"
 
 
 def test_deactivation_and_verification_invalidate(user, commit_hooks):
@@ -98,7 +112,7 @@ def test_can_view_profile_rules(user, other_user, staff_user):
         assert can_view_profile(user, other_user.pk)
         assert can_view_profile(other_user, str(user.pk))
         User.objects.filter(pk=other_user.pk).update(is_shadow_banned=True)
-        cache.delete(selectors._profile_key(other_user.pk))
+        selectors.invalidate_profiles([other_user.pk])
         assert not can_view_profile(user, other_user.pk)
         assert can_view_profile(other_user, other_user.pk)
     finally:

@@ -2,25 +2,9 @@
 
 from __future__ import annotations
 
-import pytest
 from django.core.cache import cache
-from redis.connection import AbstractConnection
 
 from config import cachekeys
-
-
-@pytest.fixture
-def round_trips(monkeypatch):
-    """Count round trips to Redis (packets sent), passing every call through to the server."""
-    sent = []
-    original = AbstractConnection.send_packed_command
-
-    def counting(self, command, check_health=True):
-        sent.append(1)
-        return original(self, command, check_health)
-
-    monkeypatch.setattr(AbstractConnection, "send_packed_command", counting)
-    return sent
 
 
 def test_many_keys_in_one_round_trip(round_trips):
