@@ -143,17 +143,17 @@ def pipelining(keys: int = 50, rounds: int = 200) -> dict:
 
     owners = [f"bench-{i}" for i in range(keys)]
     cachekeys.get_many_versioned("benchpipe", owners).fill({o: {"v": o, "pad": "x" * 200} for o in owners}, 300)
-    scripted = cachekeys._is_cluster
+    scripted = cachekeys.is_cluster
 
     def script():
         assert len(cachekeys.get_many_versioned("benchpipe", owners).hits) == keys
 
     def pipelined():
-        cachekeys._is_cluster = lambda client: True
+        cachekeys.is_cluster = lambda client: True
         try:
             assert len(cachekeys.get_many_versioned("benchpipe", owners).hits) == keys
         finally:
-            cachekeys._is_cluster = scripted
+            cachekeys.is_cluster = scripted
 
     def one_by_one():
         for owner in owners:

@@ -38,6 +38,7 @@ so it costs no round trip.
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import pickle
 import time
@@ -61,6 +62,36 @@ READS = Counter("crossings_cache_versioned_reads", "Values read through config.c
                 "result (hit, miss, down)", ["namespace", "result"])
 
 
+class Dependencies:
+    """The versions a piece of work read through this module (``collect_dependencies``).
+
+    ``versions`` maps each version key read (the epoch included) to the value it had; a
+    result built only from those reads is current exactly while every key still holds that
+    value (``config.response_cache`` checks them all in one round trip).  ``complete`` turns
+    False when some read could not learn its version (Redis down, a lost race for a new
+    version): such a result must not be cached.
+    """
+
+    __slots__ = ("complete", "versions")
+
+    def __init__(self):
+        self.versions: dict[str, str] = {}
+        self.complete = True
+
+
+_dependencies: contextvars.ContextVar[Dependencies | None] = contextvars.ContextVar("cachekeys_deps", default=None)
+
+
+def collect_dependencies() -> tuple[Dependencies, contextvars.Token]:
+    """Start recording every version read in this context; ``stop_collecting(token)`` ends it."""
+    deps = Dependencies()
+    return deps, _dependencies.set(deps)
+
+
+def stop_collecting(token: contextvars.Token) -> None:
+    _dependencies.reset(token)
+
+
 def redis_available() -> bool:
     """False while the breaker (config.redis_breaker) is open after a Redis error."""
     return redis_breaker.available()
@@ -75,17 +106,18 @@ def reset_breaker() -> None:
     redis_breaker.reset()
 
 
-def _client():
-    """The Redis client; after an outage seen by this process, the epoch is bumped first."""
-    client = redis_client()
+def client():
+    """The Redis client; after an outage seen by this process, the epoch is bumped first
+    (every read that relies on the epoch goes through here)."""
+    redis = redis_client()
     if redis_breaker.take_missed_writes():
         try:
-            client.incr(_epoch_key())
+            redis.incr(_epoch_key())
         except Exception:
             redis_breaker.note_missed_writes()
             raise
         logger.warning("cache reachable again: epoch bumped, values cached before the outage dropped")
-    return client
+    return redis
 
 
 def _epoch_key() -> str:
@@ -140,7 +172,7 @@ class Batch:
         if not values or not redis_available():
             return
         try:
-            pipe = _client().pipeline(transaction=False)
+            pipe = client().pipeline(transaction=False)
             for key, value in values.items():
                 version = self.versions.get(key)
                 if version is not None:
@@ -177,7 +209,7 @@ _script = None
 _MARK = "\x00"
 
 
-def _is_cluster(client) -> bool:
+def is_cluster(client) -> bool:
     from redis.cluster import RedisCluster
 
     return isinstance(client, RedisCluster)
@@ -229,19 +261,32 @@ def _read(batch: Batch) -> Batch:
         return batch
     namespaces = {batch.entries[key][0] for key in batch.ids}
     label = next(iter(namespaces)) if len(namespaces) == 1 else "mixed"
+    deps = _dependencies.get()
     if not redis_available():
         READS.labels(label, "down").inc(len(batch.ids))
+        if deps is not None:
+            deps.complete = False
         return batch
     entries = [batch.entries[key] for key in batch.ids]
     try:
-        client = _client()
-        read = _read_pipelined if _is_cluster(client) else _read_scripted
-        epoch, pairs = read(client, entries)
+        redis = client()
+        read = _read_pipelined if is_cluster(redis) else _read_scripted
+        epoch, pairs = read(redis, entries)
     except Exception as exc:
         _trip(exc, f"read {label}")
         READS.labels(label, "down").inc(len(batch.ids))
+        if deps is not None:
+            deps.complete = False
         return batch
+    if deps is not None:
+        deps.versions[_epoch_key()] = epoch
     for key, (version, raw) in zip(batch.ids, pairs, strict=True):
+        if deps is not None:
+            if version is None:
+                deps.complete = False
+            else:
+                namespace, owner, _suffix = batch.entries[key]
+                deps.versions[_version_key(namespace, owner)] = version
         if version is not None:
             batch.versions[key] = f"{epoch}.{version}"
         if raw is not None:
@@ -315,16 +360,16 @@ def bump_many(pairs: Iterable[tuple[str, Hashable]]) -> None:
     if not keys:
         return
     try:
-        client = _client()
-        if _is_cluster(client):  # a script cannot span slots: a pipeline, split by node
-            pipe = client.pipeline(transaction=False)
+        redis = client()
+        if is_cluster(redis):  # a script cannot span slots: a pipeline, split by node
+            pipe = redis.pipeline(transaction=False)
             for key in keys:
                 _pipe_bump(pipe, key)
             pipe.execute()
             return
         if _bump_script is None:
-            _bump_script = client.register_script(_BUMP_SCRIPT)
-        _bump_script(keys=keys, args=[_fresh_version(), VERSION_TTL_S], client=client)
+            _bump_script = redis.register_script(_BUMP_SCRIPT)
+        _bump_script(keys=keys, args=[_fresh_version(), VERSION_TTL_S], client=redis)
     except Exception as exc:
         _trip(exc, "bump")
 

@@ -76,6 +76,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "config.response_cache.ResponseCacheMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
@@ -403,6 +404,10 @@ STORY_MAX_IMAGE_PIXELS = env_int("STORY_MAX_IMAGE_PIXELS", 40_000_000)
 STORY_NEARBY_RADII_KM = [float(r) for r in env_list("STORY_NEARBY_RADII_KM", "5,10,15,20")]
 STORY_NEARBY_ENOUGH = env_int("STORY_NEARBY_ENOUGH", 10)
 STORY_NEARBY_CACHE_S = env_int("STORY_NEARBY_CACHE_S", 60)
+# Whole responses of cacheable reads, checked against the versions they were built from
+# (config.response_cache); the TTL only bounds memory, invalidation is by version.
+RESPONSE_CACHE_ENABLED = env_bool("RESPONSE_CACHE_ENABLED", True)
+RESPONSE_CACHE_S = env_int("RESPONSE_CACHE_S", 300)
 CONNECTIONS_CACHE_S = env_int("CONNECTIONS_CACHE_S", 300)  # the plan: connection lists, 5 min
 STORY_FEED_CACHE_S = env_int("STORY_FEED_CACHE_S", 300)
 CHAT_MAX_MESSAGE_CHARS = env_int("CHAT_MAX_MESSAGE_CHARS", 2000)

@@ -17,7 +17,8 @@ from accounts.authentication import AnonymousEndpointAuthentication, load_user
 from accounts.models import Block, User
 from accounts.tokens import InvalidToken
 from accounts.visibility import can_view_profile
-from config import db_router
+from config import db_router, response_cache
+from config.http import conditional_json
 from config.rest import Conflict, PayloadTooLarge
 from config.throttling import (
     IPRateThrottle,
@@ -209,6 +210,7 @@ class MeView(generics.GenericAPIView):
 
 class UserDetailView(generics.GenericAPIView):
     serializer_class = s.PublicProfileSerializer
+    response_cache = True  # config.response_cache: visibility and profile come from cached reads
 
     def get(self, request, user_id):
         target = s.parse_uuid(user_id)
@@ -217,7 +219,8 @@ class UserDetailView(generics.GenericAPIView):
         profile = selectors.get_public_profile(target)
         if profile is None:
             raise Http404("No such user.")
-        return Response(profile)
+        response_cache.cacheable(request)
+        return conditional_json(request, profile)
 
 
 # ------------------------------------------------------------------------- blocks

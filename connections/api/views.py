@@ -10,11 +10,11 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts import selectors as account_selectors
-from config import cachekeys, db_router
+from config import cachekeys, db_router, response_cache
+from config.http import conditional_json
 from config.rest import NewestFirstCursorPagination
 from connections import selectors, services
 from connections.api import serializers as s
-from connections.http import conditional_json
 from connections.models import Message
 
 KINDS = ("accepted", "incoming", "outgoing")
@@ -45,6 +45,8 @@ def _render_rows(user_id, rows: list[dict], unread: dict) -> list[dict]:
 
 
 class ConnectionListView(APIView):
+    response_cache = True  # config.response_cache: every page is built from cached reads
+
     @extend_schema(
         parameters=[OpenApiParameter("status", enum=list(KINDS), default="accepted"),
                     OpenApiParameter("cursor", str), OpenApiParameter("page_size", int)],
@@ -70,6 +72,7 @@ class ConnectionListView(APIView):
         page = batch.hits[page_key]
         data = {"next": page["next"], "previous": page["previous"],
                 "results": _render_rows(me, page["rows"], batch.hits.get(unread_key, {}))}
+        response_cache.cacheable(request)
         return conditional_json(request, data)
 
     def _load_page(self, request, kind) -> dict:

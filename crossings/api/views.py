@@ -17,6 +17,8 @@ from rest_framework.response import Response
 from rest_framework.utils.urls import remove_query_param, replace_query_param
 from rest_framework.views import APIView
 
+from config import response_cache
+from config.http import conditional_json
 from crossings import cache as cx_cache
 from crossings import selectors
 from crossings.api.serializers import CrossingOut, CrossingPageOut
@@ -84,6 +86,8 @@ def _first_page(user_id, size: int) -> tuple[list[dict], bool, bool]:
 
 
 class CrossingListView(APIView):
+    response_cache = True  # config.response_cache: the first page is built from cached reads only
+
     @extend_schema(
         operation_id="crossings_list",
         parameters=[OpenApiParameter("cursor", str), OpenApiParameter("page_size", int)],
@@ -97,7 +101,9 @@ class CrossingListView(APIView):
         rows, has_next, has_previous = _first_page(me, size) if cursor is None else _rows_page(me, cursor, size)
         url = request.build_absolute_uri()
         results = selectors.with_profiles(me, rows)
-        return Response({
+        if cursor is None:
+            response_cache.cacheable(request)
+        return conditional_json(request, {
             "next": replace_query_param(url, "cursor", f"n.{rows[-1]['id']}") if has_next and rows else None,
             "previous": (replace_query_param(url, "cursor", f"p.{rows[0]['id']}") if rows
                          else remove_query_param(url, "cursor")) if has_previous else None,

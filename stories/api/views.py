@@ -8,8 +8,9 @@ from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config import response_cache
+from config.http import conditional_json
 from config.rest import PayloadTooLarge
-from connections.http import conditional_json
 from stories import media, selectors, services
 from stories.api import serializers as s
 
@@ -47,10 +48,15 @@ class StoryCreateView(APIView):
 
 
 class FeedView(APIView):
+    response_cache = True  # config.response_cache: built from cached reads, until a story expires
+
     @extend_schema(responses=s.FeedOut)
     def get(self, request):
         """Live stories of my connections that I may see, and my own, grouped by author."""
-        return conditional_json(request, {"results": selectors.feed(request.user.pk)})
+        groups = selectors.feed(request.user.pk)
+        expiries = [story["expires_at"].timestamp() for group in groups for story in group["stories"]]
+        response_cache.cacheable(request, until=min(expiries, default=None))
+        return conditional_json(request, {"results": groups})
 
 
 class NearbyView(APIView):

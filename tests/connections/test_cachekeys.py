@@ -58,13 +58,13 @@ def test_several_namespaces_in_one_round_trip(round_trips):
 def test_cluster_path_reads_the_same_in_two_round_trips(monkeypatch, round_trips):
     """Redis Cluster cannot run the script across slots: the pipelined path must agree with it."""
     cachekeys.get_many_versioned("t", ["a", "b"]).fill({"a": 1, "b": 2}, 60)
-    monkeypatch.setattr(cachekeys, "_is_cluster", lambda client: True)
+    monkeypatch.setattr(cachekeys, "is_cluster", lambda client: True)
     round_trips.clear()
     batch = cachekeys.get_many_versioned("t", ["a", "b", "c"])
     assert len(round_trips) == 2
     assert batch.hits == {"a": 1, "b": 2} and batch.missing() == ["c"]
     batch.fill({"c": 3}, 60)
-    monkeypatch.setattr(cachekeys, "_is_cluster", lambda client: False)
+    monkeypatch.setattr(cachekeys, "is_cluster", lambda client: False)
     assert cachekeys.get_many_versioned("t", ["a", "b", "c"]).hits == {"a": 1, "b": 2, "c": 3}
     cachekeys.bump("t", "b")
     assert cachekeys.get_many_versioned("t", ["a", "b", "c"]).missing() == ["b"]

@@ -32,14 +32,22 @@ def _matches(header: str, etag: str) -> bool:
     return "*" in tags or etag in tags
 
 
-def _not_modified(request, etag: str, last_modified: datetime | None) -> bool:
-    inm = request.headers.get("If-None-Match")
+def not_modified(request, etag: str, last_modified: datetime | str | None) -> bool:
+    """True when the client's copy (If-None-Match, else If-Modified-Since) is current.
+
+    ``last_modified``: a datetime, or the HTTP date of a ``Last-Modified`` header.
+    """
+    inm = request.META.get("HTTP_IF_NONE_MATCH")
     if inm is not None:  # RFC 9110: If-None-Match wins over If-Modified-Since
         return _matches(inm, etag)
-    ims = request.headers.get("If-Modified-Since")
+    ims = request.META.get("HTTP_IF_MODIFIED_SINCE")
     if ims and last_modified is not None:
         since = parse_http_date_safe(ims)
-        return since is not None and int(last_modified.timestamp()) <= since
+        if isinstance(last_modified, str):
+            modified = parse_http_date_safe(last_modified)
+        else:
+            modified = int(last_modified.timestamp())
+        return since is not None and modified is not None and modified <= since
     return False
 
 
@@ -48,7 +56,7 @@ def conditional_json(request, data, *, max_age: int = 0, last_modified: datetime
     """A private JSON response with validators; 304 when the client's copy is current."""
     body = dumps(data)
     etag = etag_for(body)
-    if status == 200 and _not_modified(request, etag, last_modified):
+    if status == 200 and not_modified(request, etag, last_modified):
         response = HttpResponse(status=304)
     else:
         response = HttpResponse(body, status=status, content_type="application/json")

@@ -1,0 +1,267 @@
+"""Whole responses of the cacheable reads, served in one Redis round trip.
+
+A cached read (crossings page, connections list, story feed, a profile) is built from values
+read through ``config.cachekeys``; each of them is current while its version is.  This
+middleware keeps the finished response of such a read together with the versions it was
+built from (``cachekeys.collect_dependencies``), and serves it again only while every one of
+those versions is unchanged: any write that would change the response bumps one of them
+(the user's crossings, a listed user's profile, the viewer's hidden set, the global epoch
+after a Redis outage...), so a stale response cannot be observed, and no key lists what
+depends on what.
+
+One Lua script per request does the user's rate-limit count (``config.throttling``), reads
+the entry and checks its versions; a hit costs that round trip and no view, serializer,
+database or further Redis work.  On Redis Cluster (a script cannot span slots) it takes two:
+a pipeline (count, entry), then the versions.
+
+Rules:
+
+* Only views with ``response_cache = True`` are looked up, only for GET with a bearer token,
+  and a response is stored only when the view called ``cacheable(request)`` for it, i.e.
+  said that everything in it came through ``config.cachekeys`` (a crossings page after a
+  cursor, read straight from the database, does not).  ``cacheable(request, until=...)``
+  bounds the entry's life for content that ends by time (stories expire).
+* Only complete 200 JSON responses are stored, with the headers the view set; the outer
+  middleware (security headers, gzip, request id) runs on hits as on misses.
+* The entry key is per user and per URL (host and scheme included: pages carry absolute
+  links).  Conditional requests get 304 from the stored ETag.
+* Redis down: the normal path answers (the cachekeys reads then say "incomplete", so
+  nothing is stored).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from dataclasses import dataclass
+
+import orjson
+from django.conf import settings
+from django.core.cache import cache
+from django.http import HttpResponse
+from django.utils import timezone
+from prometheus_client import Counter
+
+from config import cachekeys, redis_breaker
+
+logger = logging.getLogger(__name__)
+
+RESULTS = Counter("crossings_response_cache", "Cacheable reads by result (hit, miss, stored)", ["result"])
+_HIT, _MISS, _STORED = RESULTS.labels("hit"), RESULTS.labels("miss"), RESULTS.labels("stored")
+
+# Headers not replayed: set again by the outer middleware or the server for each response.
+_SKIP_HEADERS = frozenset({"content-length", "set-cookie", "x-request-id"})
+
+# KEYS[1]: the entry (a hash: d = "<key>\n<version>\n..." dependencies, b = body, m = meta);
+# KEYS[2] (optional): the rate-limit counter; ARGV[1]: the counter's TTL.
+# Returns {count or false, body, meta} on a hit, {count or false} otherwise.
+_LOOKUP_SCRIPT = """
+local n = false
+if KEYS[2] then
+  n = redis.call('INCR', KEYS[2])
+  if n == 1 then redis.call('EXPIRE', KEYS[2], ARGV[1]) end
+end
+local e = redis.call('HMGET', KEYS[1], 'd', 'b', 'm')
+if not e[1] then return {n} end
+for k, v in string.gmatch(e[1], '([^\\n]+)\\n([^\\n]+)\\n') do
+  if (redis.call('GET', k) or '0') ~= v then return {n} end
+end
+return {n, e[2], e[3]}
+"""
+_script = None
+
+
+@dataclass
+class _Pending:
+    """A miss being served: what the middleware needs to store the response afterwards."""
+
+    entry_key: str
+    deps: cachekeys.Dependencies
+    token: object
+    cacheable: bool = False
+    until: float | None = None
+
+
+def cacheable(request, until: float | None = None) -> None:
+    """Say that this response was built only from ``config.cachekeys`` reads (store it).
+
+    ``until``: a Unix time after which the response is no longer right whatever happens
+    (the first expiry of a story it shows).
+    """
+    pending = getattr(getattr(request, "_request", request), "_response_cache", None)
+    if pending is None:
+        return
+    pending.cacheable = True
+    if until is not None:
+        pending.until = until if pending.until is None else min(pending.until, until)
+
+
+def _bearer_claims(request):
+    header = request.META.get("HTTP_AUTHORIZATION", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token or " " in token:
+        return None
+    from accounts.tokens import InvalidToken, decode_access_token
+
+    try:
+        return decode_access_token(token)
+    except InvalidToken:
+        return None
+
+
+def _accepts_json(request) -> bool:
+    accept = request.META.get("HTTP_ACCEPT", "")
+    return not accept or "json" in accept or "*/*" in accept
+
+
+def _entry_key(claims, request) -> str:
+    # Staff see more (any profile): a token's staff flag is part of what the answer depends on.
+    url = f"{int(claims.is_staff)}{request.scheme}://{request.get_host()}{request.get_full_path()}"
+    digest = hashlib.blake2b(url.encode(), digest_size=16).hexdigest()
+    return cache.make_key(f"rc:{claims.user_id}:{digest}")
+
+
+def _rate_limit(view_class, user_id):
+    """(counter key, TTL, scope key) of the user's rate limit for this view, or None."""
+    from config.throttling import UserRateThrottle
+
+    if not settings.RATE_LIMIT_ENABLED or UserRateThrottle not in getattr(view_class, "throttle_classes", ()):
+        return None
+    throttle = UserRateThrottle()
+    if throttle.rate is None:
+        return None
+    return throttle.redis_key(str(user_id)), throttle.duration + 1, ("user", str(user_id))
+
+
+def _lookup(entry_key: str, rate_key: str | None, rate_ttl: int):
+    """(count, body, meta) from Redis; body None on a miss."""
+    global _script
+    client = cachekeys.client()  # bumps the epoch first after an outage: entries from before it die
+    if cachekeys.is_cluster(client):
+        return _lookup_cluster(client, entry_key, rate_key, rate_ttl)
+    if _script is None:
+        _script = client.register_script(_LOOKUP_SCRIPT)
+    keys = [entry_key, rate_key] if rate_key else [entry_key]
+    raw = _script(keys=keys, args=[rate_ttl], client=client)
+    count = raw[0] if raw else None
+    if len(raw) < 3:
+        return count, None, None
+    return count, raw[1], raw[2]
+
+
+def _lookup_cluster(client, entry_key, rate_key, rate_ttl):
+    pipe = client.pipeline(transaction=False)
+    if rate_key:
+        pipe.incr(rate_key)
+        pipe.expire(rate_key, rate_ttl)
+    pipe.hmget(entry_key, ["d", "b", "m"])
+    results = pipe.execute()
+    count = results[0] if rate_key else None
+    deps, body, meta = results[-1]
+    if not deps:
+        return count, None, None
+    parts = deps.decode().split("\n")[:-1]
+    keys, versions = parts[0::2], parts[1::2]
+    current = client.mget_nonatomic(keys)
+    for value, expected in zip(current, versions, strict=True):
+        if (value.decode() if value is not None else "0") != expected:
+            return count, None, None
+    return count, body, meta
+
+
+def _replay(request, body: bytes, info: dict) -> HttpResponse:
+    from config.http import not_modified
+
+    headers = dict(info["h"])
+    etag = headers.get("ETag")
+    if etag is not None and not_modified(request, etag, headers.get("Last-Modified")):
+        response = HttpResponse(status=304)
+        for name in ("ETag", "Cache-Control", "Vary", "Last-Modified"):
+            if name in headers:
+                response[name] = headers[name]
+        return response
+    response = HttpResponse(body, status=200)
+    for name, value in headers.items():
+        response[name] = value
+    return response
+
+
+def _store(pending: _Pending, response) -> None:
+    ttl = settings.RESPONSE_CACHE_S
+    if pending.until is not None:
+        ttl = min(ttl, pending.until - time.time())
+    if ttl < 1:
+        return
+    headers = [(name, value) for name, value in response.items() if name.lower() not in _SKIP_HEADERS]
+    meta = orjson.dumps({"h": headers, "u": pending.until})
+    deps = "".join(f"{key}\n{version}\n" for key, version in pending.deps.versions.items())
+    try:
+        pipe = cachekeys.client().pipeline(transaction=False)
+        pipe.delete(pending.entry_key)
+        pipe.hset(pending.entry_key, mapping={"d": deps, "b": response.content, "m": meta})
+        pipe.expire(pending.entry_key, int(ttl))
+        pipe.execute()
+        _STORED.inc()
+    except Exception as exc:
+        redis_breaker.trip(exc, "store response")
+
+
+class ResponseCacheMiddleware:
+    """Serve cacheable reads from stored responses (see the module docstring).
+
+    Sits last among the middleware, so that everything outside it (security headers,
+    gzip, request id, metrics) applies to stored responses as to fresh ones.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        pending = request.__dict__.pop("_response_cache", None)
+        if pending is not None:
+            cachekeys.stop_collecting(pending.token)
+            if (pending.cacheable and pending.deps.complete and pending.deps.versions
+                    and response.status_code == 200 and not response.streaming
+                    and response.get("Content-Type", "").startswith("application/json")
+                    and not response.cookies):
+                _store(pending, response)
+        return response
+
+    def process_view(self, request, view_func, view_args, view_kwargs):
+        view_class = getattr(view_func, "view_class", None)
+        if request.method != "GET" or not getattr(view_class, "response_cache", False):
+            return None
+        if not settings.RESPONSE_CACHE_ENABLED or not _accepts_json(request) or not redis_breaker.available():
+            return None
+        claims = _bearer_claims(request)
+        if claims is None:  # the normal path answers 401
+            return None
+        user_id = claims.user_id
+        entry_key = _entry_key(claims, request)
+        rate = _rate_limit(view_class, user_id)
+        try:
+            count, body, meta = _lookup(entry_key, rate[0] if rate else None, rate[1] if rate else 0)
+        except Exception as exc:
+            redis_breaker.trip(exc, "response cache lookup")
+            return None
+        if rate is not None and count is not None:
+            request.rate_counted = {rate[2]: int(count)}  # config.throttling uses it, not a second INCR
+            from config.throttling import UserRateThrottle
+
+            if int(count) > UserRateThrottle().num_requests:
+                return None  # the normal path answers 429
+        info = orjson.loads(meta) if body is not None else None
+        if info is not None and info.get("u") is not None and info["u"] <= timezone.now().timestamp():
+            body = None  # past its content's end (a story expired): Redis's TTL is only approximate
+        if body is not None:
+            from accounts.services import mark_active
+
+            mark_active(user_id)
+            _HIT.inc()
+            return _replay(request, body, info)
+        _MISS.inc()
+        deps, token = cachekeys.collect_dependencies()
+        request._response_cache = _Pending(entry_key=entry_key, deps=deps, token=token)
+        return None
