@@ -10,3 +10,21 @@ from hashlib import sha1
 
 def get_table_cache_key(db_alias: str, table: str) -> str:
     return sha1(f"cachalot-table:{table}".encode(), usedforsecurity=False).hexdigest()
+
+
+def get_query_cache_key(compiler) -> str:
+    """cachalot's query key, for queries on cachable tables only.
+
+    cachalot builds the key (compiling the SQL once more) before it checks the tables, so
+    every ORM read on the hot, uncached tables paid a second SQL compilation.  The tables
+    of the query's FROM clause are known without compiling: when one of them is not
+    cachable, the query is not either.
+    """
+    from cachalot.utils import UncachableQuery
+    from cachalot.utils import get_query_cache_key as cachalot_key
+    from django.conf import settings
+
+    tables = {alias.table_name for alias in compiler.query.alias_map.values()}
+    if tables and not tables <= settings.CACHALOT_ONLY_CACHABLE_TABLES:
+        raise UncachableQuery
+    return cachalot_key(compiler)

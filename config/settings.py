@@ -256,6 +256,8 @@ CACHALOT_ONLY_CACHABLE_TABLES = frozenset(
 CACHALOT_TIMEOUT = 3600
 # A write on the primary must invalidate what a replica alias cached (see config/cachalot.py).
 CACHALOT_TABLE_KEYGEN = "config.cachalot_keys.get_table_cache_key"
+# Decides "not cachable" from the query's tables before compiling its SQL (see there).
+CACHALOT_QUERY_KEYGEN = "config.cachalot_keys.get_query_cache_key"
 # django-prometheus's RedisCache is django-redis's with metrics; cachalot only knows the
 # latter by name, so its "unsupported backend" warning does not apply.
 SILENCED_SYSTEM_CHECKS = ["cachalot.W001"]

@@ -32,3 +32,28 @@ def test_metrics_are_exposed(api, db):
     response = api.get("/metrics")
     assert response.status_code == 200
     assert b"django_http_requests_latency_seconds_by_view_method" in response.content
+
+
+def test_cachalot_caches_rare_tables_and_leaves_hot_ones_alone(db, monkeypatch, django_assert_num_queries):
+    """Queries on tables cachalot does not cache compile their SQL once (not once more for a key)."""
+    from django.db.models.sql.compiler import SQLCompiler
+
+    from accounts.models import User
+    from locations.models import City
+    from tests.factories import make_city, make_user
+
+    user = make_user()
+    make_city(name="Cachetown")
+    compiled = []
+    original = SQLCompiler.as_sql
+
+    def counting(self, *args, **kwargs):
+        compiled.append(self.query.model)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(SQLCompiler, "as_sql", counting)
+    assert User.objects.filter(pk=user.pk).first() == user
+    assert compiled == [User]
+    list(City.objects.filter(name="Cachetown"))  # cached by cachalot...
+    with django_assert_num_queries(0):  # ...so the second read is served from Redis
+        assert [c.name for c in City.objects.filter(name="Cachetown")] == ["Cachetown"]
