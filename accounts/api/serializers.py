@@ -77,6 +77,25 @@ class MeSerializer(serializers.ModelSerializer):
         return selectors.avatar_url(user.avatar.name if user.avatar else "")
 
 
+_CREATED_AT = serializers.DateTimeField()
+
+
+def me_out(user) -> dict:
+    """``MeSerializer(user).data`` without building a ModelSerializer's fields on every request
+    (that cost more than the rest of ``GET me/``); the serializer still documents the shape."""
+    return {
+        "id": str(user.pk),
+        "phone": user.phone,
+        "display_name": user.display_name,
+        "bio": user.bio,
+        "avatar_url": selectors.avatar_url(user.avatar.name if user.avatar else ""),
+        "is_verified": user.is_verified,
+        "ghost_mode": user.ghost_mode,
+        "trust_level": user.get_trust_level_display(),
+        "created_at": _CREATED_AT.to_representation(user.created_at),
+    }
+
+
 class PublicProfileSerializer(serializers.Serializer):
     """Documents the shape of ``selectors.get_public_profiles`` entries (never a phone)."""
 

@@ -50,7 +50,7 @@ def _signed_in(request, user) -> None:
 
 
 def _auth_body(user, access: str, refresh: str) -> dict:
-    return {"user": s.MeSerializer(user).data, "access": access, "refresh": refresh}
+    return {"user": s.me_out(user), "access": access, "refresh": refresh}
 
 
 def _validated(serializer_class, request, **kwargs) -> dict:
@@ -174,7 +174,7 @@ class PhoneVerifyView(generics.GenericAPIView):
     def post(self, request):
         data = _validated(s.PhoneVerifySerializer, request)
         services.verify_phone_code(request.user.pk, data["code"])
-        return Response({"user": s.MeSerializer(User.objects.get(pk=request.user.pk)).data})
+        return Response({"user": s.me_out(User.objects.get(pk=request.user.pk))})
 
 
 # ------------------------------------------------------------------------ profile
@@ -187,7 +187,7 @@ class MeView(generics.GenericAPIView):
 
     @extend_schema(responses={200: s.MeSerializer})
     def get(self, request):
-        return Response(s.MeSerializer(load_user(request.user)).data)
+        return Response(s.me_out(load_user(request.user)))
 
     @extend_schema(responses={200: s.MeSerializer})
     def patch(self, request):
@@ -200,7 +200,7 @@ class MeView(generics.GenericAPIView):
         load_user(request.user)  # a deactivated or erased user gets a 401 here
         data = _validated(s.MeUpdateSerializer, request, partial=True)
         user = services.update_profile(request.user.pk, **data)
-        return Response(s.MeSerializer(user).data)
+        return Response(s.me_out(user))
 
     @extend_schema(responses={204: None})
     def delete(self, request):

@@ -44,6 +44,16 @@ def test_me_shows_own_account(user):
     assert body["trust_level"] == "new"
 
 
+def test_me_output_is_what_the_documented_serializer_gives(user, media_root):
+    from accounts.api.serializers import MeSerializer, me_out
+
+    services.update_profile(user.pk, bio="hi", avatar=SimpleUploadedFile("a.png", _png(), "image/png"))
+    User.objects.filter(pk=user.pk).update(is_verified=True, ghost_mode=True, trust_level=2)
+    user.refresh_from_db()
+    assert me_out(user) == dict(MeSerializer(user).data)
+    assert client_for(user).get(ME).json() == dict(MeSerializer(user).data)
+
+
 def test_patch_me_updates_fields_and_the_profile_cache(user, commit_hooks):
     client = client_for(user)
     assert selectors.get_public_profile(user.pk)["display_name"] == "Alice"
