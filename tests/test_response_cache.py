@@ -174,3 +174,24 @@ def test_a_response_depends_on_every_version_it_read(neighbourhood):
     for other in others:
         assert f"acc-prof:{other.pk}" in names
     assert "__epoch__" in names
+
+
+def test_stored_compressed_and_served_as_gzip_middleware_would(neighbourhood):
+    import gzip
+
+    viewer, others = neighbourhood
+    client = client_for(viewer)
+    for path in _paths(others):
+        plain = client.get(path).content
+        for _ in range(2):  # the miss (compressed by GZipMiddleware), then a hit (stored compressed)
+            response = client.get(path, HTTP_ACCEPT_ENCODING="gzip, deflate")
+            if len(plain) >= 200:
+                assert response["Content-Encoding"] == "gzip", path
+                assert gzip.decompress(response.content) == plain
+                assert response["ETag"].startswith('W/"')
+            else:
+                assert response.content == plain
+            assert "Accept-Encoding" in response["Vary"]
+        assert client.get(path).content == plain  # a client without gzip gets it plain from the entry
+        etag = client.get(path, HTTP_ACCEPT_ENCODING="gzip")["ETag"]
+        assert client.get(path, HTTP_ACCEPT_ENCODING="gzip", HTTP_IF_NONE_MATCH=etag).status_code == 304
