@@ -401,7 +401,6 @@ def main(argv=None) -> int:
 
 def _measure(args, own_redis) -> int:
     env = servers.env(BENCH_QUERY_COUNT="1", BENCH_FLOOR_VIEWS="1", RATE_LIMIT_USER="1000000/minute",
-                      DB_POOL_MIN_SIZE="4",
                       DATABASE_URL=servers.database_url(DB_NAME), REDIS_URL=own_redis.url(0),
                       CELERY_BROKER_URL=own_redis.url(1).replace("unix://", "redis+socket://"))
     subprocess.run([PY, "manage.py", "migrate", "--no-input"], cwd=BASE_DIR, env=env, check=True,

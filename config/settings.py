@@ -118,6 +118,12 @@ DB_POOL = {
     "timeout": env_float("DB_POOL_TIMEOUT_S", 10),
 }
 DB_POOL_ENABLED = env_bool("DB_POOL", True)
+if DB_POOL["min_size"] > DB_POOL["max_size"]:
+    # psycopg_pool would refuse it on the first query of every request: say so at start-up.
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured(f"DB_POOL_MIN_SIZE ({DB_POOL['min_size']}) is above DB_POOL_MAX_SIZE "
+                               f"({DB_POOL['max_size']}).")
 # Server-side binding lets psycopg prepare statements executed more than
 # DB_PREPARE_THRESHOLD times per connection (plan section 5.4).
 DB_SERVER_SIDE_BINDING = env_bool("DB_SERVER_SIDE_BINDING", True)

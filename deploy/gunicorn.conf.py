@@ -26,7 +26,8 @@ preload_app = False
 # per single-ping POST was 4.9 ms with 25 per worker against 0.4-0.6 ms with 2
 # (docs/benchmarks/locations.md).  Unless set explicitly, size each worker's pool to its threads.
 os.environ.setdefault("DB_POOL_MIN_SIZE", str(threads))
-os.environ.setdefault("DB_POOL_MAX_SIZE", str(threads + 1))
+# Never below an explicit minimum (psycopg_pool refuses min > max, on the first query).
+os.environ.setdefault("DB_POOL_MAX_SIZE", str(max(threads + 1, int(os.environ["DB_POOL_MIN_SIZE"]))))
 
 
 # Prometheus multiprocess mode (PROMETHEUS_MULTIPROC_DIR, set by `manage.py serve`): /metrics
