@@ -217,7 +217,9 @@ def _request(conn_holder, base, path, token, method="GET", body=None) -> tuple[i
 
 
 def run_phase(base, users, endpoint, *, requests=None, duration=None, rate=None, threads=4) -> list[tuple]:
-    """Either each user once (``requests`` None, cold) or a paced steady run (warm)."""
+    """Each user once (``duration`` None: cold), a paced steady run at ``rate`` (warm), or with
+    ``rate`` None a closed loop: ``threads`` clients asking as fast as they are answered
+    (saturated: the processes stay hot, as in production at scale)."""
     results, lock = [], threading.Lock()
     holder = Client()
     if duration is None:
@@ -233,7 +235,7 @@ def run_phase(base, users, endpoint, *, requests=None, duration=None, rate=None,
                     results.append(r)
     else:
         rng = random.Random(7)
-        interval = threads / rate
+        interval = threads / rate if rate else 0.0
         deadline = time.monotonic() + duration
         def work():
             next_at = time.monotonic()
@@ -242,8 +244,9 @@ def run_phase(base, users, endpoint, *, requests=None, duration=None, rate=None,
                 r = _request(holder, base, ENDPOINTS[endpoint](user), user["access"])
                 with lock:
                     results.append(r)
-                next_at += rng.expovariate(1 / interval)
-                time.sleep(max(0.0, next_at - time.monotonic()))
+                if interval:
+                    next_at += rng.expovariate(1 / interval)
+                    time.sleep(max(0.0, next_at - time.monotonic()))
     workers = [threading.Thread(target=work) for _ in range(threads)]
     for w in workers:
         w.start()
@@ -383,6 +386,8 @@ def main(argv=None) -> int:
     parser.add_argument("--duration", type=float, default=10)
     parser.add_argument("--rate", type=float, default=40)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--saturated", type=float, default=5,
+                        help="seconds of a closed loop (8 clients, no think time) per read after the warm run; 0: none")
     parser.add_argument("--seed-only", action="store_true")
     parser.add_argument("--fresh", action="store_true", help="drop the benchmark's database and seed again")
     args = parser.parse_args(argv)
@@ -431,6 +436,12 @@ def _measure(args, own_redis) -> int:
             warm_summary = summarise(warm, warm_cpu)
             figures[endpoint] = {"cold": summarise(cold, cold_cpu, floor=warm_summary["query_floor"]),
                                  "warm": warm_summary}
+            if args.saturated:
+                before = tiers.sample()
+                hot = run_phase(app.url, users, endpoint, duration=args.saturated, rate=None, threads=8)
+                figures[endpoint]["saturated"] = summarise(hot, Tiers.delta(before, tiers.sample()),
+                                                           floor=warm_summary["query_floor"])
+                figures[endpoint]["saturated"]["req_per_s"] = round(len(hot) / args.saturated)
             print(endpoint, json.dumps(figures[endpoint]), flush=True)
         # The mix with its writes, from warm caches: each user reads each endpoint once first.
         for endpoint in ENDPOINTS:
@@ -458,7 +469,7 @@ def _measure(args, own_redis) -> int:
         app.stop()
     figures["pipelining"] = seeded["pipelining"]
     how = (f"python -m bench.social_reads --users {args.users} --sample {args.sample} --duration {args.duration} "
-           f"--rate {args.rate} --workers {args.workers}")
+           f"--rate {args.rate} --workers {args.workers} --saturated {args.saturated}")
     write_result("social-reads", figures, how, scale={**seeded["counts"], "sample_users": args.sample,
                                                       "warm_rate_per_s": args.rate})
     return 0
