@@ -34,6 +34,10 @@ with its data (a partition rather than a restart); so a process that saw Redis f
 global *epoch*, part of every value key, on its first successful call afterwards: everything
 cached before the outage becomes unreachable at once.  The epoch is read with the versions,
 so it costs no round trip.
+
+``collect_dependencies`` records every version read in a context (the epoch included):
+``config.response_cache`` stores a finished response with them and serves it again only
+while all of them are unchanged.
 """
 
 from __future__ import annotations

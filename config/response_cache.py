@@ -105,17 +105,19 @@ def cacheable(request, until: float | None = None) -> None:
         pending.until = until if pending.until is None else min(pending.until, until)
 
 
-def _bearer_claims(request):
-    header = request.META.get("HTTP_AUTHORIZATION", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token or " " in token:
-        return None
-    from accounts.tokens import InvalidToken, decode_access_token
+def _authenticate(view_class, request):
+    """The signed-in user, by the view's own authentication classes; None if there is none.
 
-    try:
-        return decode_access_token(token)
-    except InvalidToken:
-        return None
+    A failure is left to the normal path, which answers it (401) as the view would.
+    """
+    for authenticator in view_class().get_authenticators():
+        try:
+            result = authenticator.authenticate(request)
+        except Exception:
+            return None
+        if result is not None:
+            return result[0]
+    return None
 
 
 def _accepts_json(request) -> bool:
@@ -123,15 +125,15 @@ def _accepts_json(request) -> bool:
     return not accept or "json" in accept or "*/*" in accept
 
 
-def _entry_key(claims, request) -> str:
-    # Staff see more (any profile): a token's staff flag is part of what the answer depends on.
-    url = f"{int(claims.is_staff)}{request.scheme}://{request.get_host()}{request.get_full_path()}"
+def _entry_key(user, request) -> str:
+    # Staff see more (any profile): the staff flag is part of what the answer depends on.
+    url = f"{int(bool(user.is_staff))}{request.scheme}://{request.get_host()}{request.get_full_path()}"
     digest = hashlib.blake2b(url.encode(), digest_size=16).hexdigest()
-    return cache.make_key(f"rc:{claims.user_id}:{digest}")
+    return cache.make_key(f"rc:{user.pk}:{digest}")
 
 
 def _rate_limit(view_class, user_id):
-    """(counter key, TTL, scope key) of the user's rate limit for this view, or None."""
+    """(counter key, TTL, scope key, limit) of the user's rate limit for this view, or None."""
     from config.throttling import UserRateThrottle
 
     if not settings.RATE_LIMIT_ENABLED or UserRateThrottle not in getattr(view_class, "throttle_classes", ()):
@@ -139,7 +141,7 @@ def _rate_limit(view_class, user_id):
     throttle = UserRateThrottle()
     if throttle.rate is None:
         return None
-    return throttle.redis_key(str(user_id)), throttle.duration + 1, ("user", str(user_id))
+    return throttle.redis_key(str(user_id)), throttle.duration + 1, ("user", str(user_id)), throttle.num_requests
 
 
 def _lookup(entry_key: str, rate_key: str | None, rate_ttl: int):
@@ -236,8 +238,9 @@ def _store(pending: _Pending, response) -> None:
 class ResponseCacheMiddleware:
     """Serve cacheable reads from stored responses (see the module docstring).
 
-    Sits last among the middleware, so that everything outside it (security headers,
-    gzip, request id, metrics) applies to stored responses as to fresh ones.
+    Sits last among the middleware and looks up in ``process_view`` (it needs the view's
+    class), so that everything outside it (security and clickjacking headers, gzip, request
+    id, metrics by view and status) applies to stored responses as to fresh ones.
     """
 
     def __init__(self, get_response):
@@ -261,11 +264,11 @@ class ResponseCacheMiddleware:
             return None
         if not settings.RESPONSE_CACHE_ENABLED or not _accepts_json(request) or not redis_breaker.available():
             return None
-        claims = _bearer_claims(request)
-        if claims is None:  # the normal path answers 401
+        user = _authenticate(view_class, request)
+        if user is None:  # the normal path answers (401, or whatever the view does without a user)
             return None
-        user_id = claims.user_id
-        entry_key = _entry_key(claims, request)
+        user_id = user.pk
+        entry_key = _entry_key(user, request)
         rate = _rate_limit(view_class, user_id)
         try:
             count, body, meta = _lookup(entry_key, rate[0] if rate else None, rate[1] if rate else 0)
@@ -274,17 +277,12 @@ class ResponseCacheMiddleware:
             return None
         if rate is not None and count is not None:
             request.rate_counted = {rate[2]: int(count)}  # config.throttling uses it, not a second INCR
-            from config.throttling import UserRateThrottle
-
-            if int(count) > UserRateThrottle().num_requests:
+            if int(count) > rate[3]:
                 return None  # the normal path answers 429
         info = orjson.loads(meta) if body is not None else None
         if info is not None and info.get("u") is not None and info["u"] <= timezone.now().timestamp():
             body = None  # past its content's end (a story expired): Redis's TTL is only approximate
         if body is not None:
-            from accounts.services import mark_active
-
-            mark_active(user_id)
             _HIT.inc()
             return _replay(request, body, info)
         _MISS.inc()

@@ -49,8 +49,10 @@ def test_a_repeated_read_is_one_round_trip_with_no_query(neighbourhood, round_tr
         assert len(round_trips) == 1, path  # rate-limit count, entry and its versions: one script
         assert again.status_code == 200
         assert again.content == first.content
-        for header in ("Content-Type", "ETag", "Cache-Control", "Vary", "X-Frame-Options"):
-            assert again.get(header) == first.get(header), (path, header)
+        def headers(response):
+            return {name: value for name, value in response.items() if name != "X-Request-ID"}
+
+        assert headers(again) == headers(first), path  # security headers, ETag, Vary... all the same
     assert _stored_entries() == 4
 
 
