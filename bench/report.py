@@ -90,14 +90,47 @@ def targets(mix: dict | None, caching: dict | None) -> list[str]:
         row("p95 latency", "≤ 25 ms", o["p95_ms"], (o["p95_ms"] or 1e9) <= 25, over(o["p95_ms"], 25)),
         row("p99 latency", "≤ 50 ms", o["p99_ms"], (o["p99_ms"] or 1e9) <= 50, over(o["p99_ms"], 50)),
         row("errors", "0", o["errors"], o["errors"] == 0, "–"),
-        row("cache: GETs answered without a DB query", "≥ 90 %", _pct(hit), (hit or 0) >= 0.9,
+        row("cache: GETs answered without a DB query (this short mix)", "≥ 90 %", _pct(hit), (hit or 0) >= 0.9,
             f"{(0.9 - hit) * 100:.0f} points short" if hit is not None and hit < 0.9 else "–"),
-        row("cache: Redis keyspace hit rate", "≥ 90 %", _pct(redis_hit), (redis_hit or 0) >= 0.9,
+        row("cache: Redis keyspace hit rate (this short mix)", "≥ 90 %", _pct(redis_hit), (redis_hit or 0) >= 0.9,
             f"{(0.9 - redis_hit) * 100:.0f} points short" if redis_hit is not None and redis_hit < 0.9 else "–"),
+        *social_rows(row, over),
     ]
     return ["## Targets (LOAD_MODEL.md) against the mix", "",
-            f"Run `{mix['name']}`: {o['requests']} requests in {f['elapsed_s']} s ({o['rate_per_s']} req/s).", "",
+            f"Run `{mix['name']}`: {o['requests']} requests in {f['elapsed_s']} s ({o['rate_per_s']} req/s). "
+            "In 30 s each simulated user reads each endpoint once or twice, so most of this mix's reads are "
+            "first reads (misses by construction); the steady-state cache figures come from "
+            "`bench.social_reads` (docs/benchmarks/social.md), in the rows marked so.", "",
             "| figure | target | measured | | by how much |", "| --- | --- | ---: | --- | --- |", *rows, ""]
+
+
+def social_rows(row, over) -> list[str]:
+    """The cacheable reads in steady state, from bench.social_reads (when it has been run)."""
+    doc = read_result("social-reads")
+    if not doc:
+        return []
+    f = doc["figures"]
+    reads = [name for name in ("crossings", "connections", "feed", "profile") if name in f]
+    warm = [f[name]["warm"]["cache_hit_rate"] for name in reads if f[name]["warm"].get("cache_hit_rate") is not None]
+    rows = []
+    if warm:
+        low = min(warm)
+        rows.append(row("cache: cacheable reads without SQL, steady state (social_reads, warm)", "≥ 90 %",
+                        f"{_pct(low)} (lowest of {len(warm)})", low >= 0.9, "–"))
+    mix_rate = (f.get("mix") or {}).get("read_cache_hit_rate")
+    if mix_rate is not None:
+        rows.append(row("cache: reads without SQL in social_reads' mix (with writes)", "≥ 90 %", _pct(mix_rate),
+                        mix_rate >= 0.9, "–"))
+    floor = (f.get("floor_drf") or {}).get("saturated", {}).get("app_cpu_ms")
+    hot = [f[name]["saturated"]["app_cpu_ms"] for name in reads if "saturated" in f[name]]
+    if floor and hot:
+        worst = max(hot)
+        scaled = worst / floor * 0.85  # LOAD_MODEL.md anchors its figures on a 0.85 ms DRF floor
+        rows.append(row("app CPU per cached read (social_reads, saturated)", "≤ 1.0 ms",
+                        f"{min(hot):.2f}–{worst:.2f} ms, {min(hot) / floor:.2f}–{worst / floor:.2f}x the DRF floor "
+                        f"of the run ({floor:.2f} ms); {scaled:.2f} ms at LOAD_MODEL's 0.85 ms floor",
+                        scaled <= 1.0, over(scaled, 1.0)))
+    return rows
 
 
 def mix_table(mix: dict | None) -> list[str]:

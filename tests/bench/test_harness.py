@@ -155,3 +155,27 @@ def test_report_reads_results_in_the_common_format(tmp_path, monkeypatch):
     assert "**areas_thing**" in text and "fast enough" in text  # an area's own one-line summary
     assert "**areas_other**" in text and "n: 3" in text  # else its top-level numbers
     assert "No mix run yet" in text
+
+
+def test_report_takes_steady_state_cache_figures_from_social_reads(tmp_path, monkeypatch):
+    monkeypatch.setattr(common, "RESULTS_DIR", tmp_path)
+    common.write_result("loadtest-mix", {
+        "cpu_ms_per_request": {"app": 2.0, "db": 0.2}, "elapsed_s": 30, "redis": {"hit_rate": 0.84},
+        "overall": {"requests": 100, "rate_per_s": 3.3, "p95_ms": 10, "p99_ms": 20, "errors": 0},
+        "endpoints": {}}, "python -m bench.loadtest")
+
+    def read(app_ms, hit=1.0):
+        return {"warm": {"cache_hit_rate": hit, "app_cpu_ms": 2 * app_ms}, "saturated": {"app_cpu_ms": app_ms}}
+
+    common.write_result("social-reads", {
+        "crossings": read(1.0), "connections": read(0.9, hit=0.95), "feed": read(1.1), "profile": read(0.95),
+        "floor_drf": {"warm": {"app_cpu_ms": 2.0}, "saturated": {"app_cpu_ms": 1.0}},
+        "mix": {"read_cache_hit_rate": 0.97}}, "python -m bench.social_reads")
+    text = report.build()
+    assert "| cache: cacheable reads without SQL, steady state (social_reads, warm) | ≥ 90 % | 95.0 % (lowest of 4) " \
+           "| met |" in text
+    assert "| cache: reads without SQL in social_reads' mix (with writes) | ≥ 90 % | 97.0 % | met |" in text
+    # 1.1 ms against a 1.0 ms floor: 1.1x, i.e. 0.94 ms at LOAD_MODEL's 0.85 ms floor.
+    assert ("| app CPU per cached read (social_reads, saturated) | ≤ 1.0 ms | 0.90–1.10 ms, 0.90–1.10x the DRF "
+            "floor of the run (1.00 ms); 0.94 ms at LOAD_MODEL's 0.85 ms floor | met |") in text
+    assert "| cache: Redis keyspace hit rate (this short mix) | ≥ 90 % | 84.0 % | missed | 6 points short |" in text
