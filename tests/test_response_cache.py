@@ -99,7 +99,7 @@ def test_a_block_hides_at_once_everywhere(neighbourhood, django_capture_on_commi
 
 
 def test_own_writes_show_in_the_next_read(neighbourhood, django_capture_on_commit_callbacks):
-    viewer, others = neighbourhood
+    viewer, _others = neighbourhood
     client = client_for(viewer)
     assert len(client.get(FEED).json()["results"]) == 2
     with django_capture_on_commit_callbacks(execute=True):
