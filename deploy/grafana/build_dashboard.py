@@ -30,10 +30,14 @@ ROWS = [
          [(f'sum(rate({RESPONSES}{{status=~"5.."}}[5m])) / clamp_min(sum(rate({RESPONSES}[5m])), 1e-9)', "5xx"),
           (f'sum(rate({RESPONSES}{{status=~"4.."}}[5m])) / clamp_min(sum(rate({RESPONSES}[5m])), 1e-9)', "4xx")], 12),
         ("Cache hit rate", "percentunit",
-         [("sum(rate(django_cache_get_hits_total[5m])) / clamp_min(sum(rate(django_cache_get_total[5m])), 1e-9)",
-           "hits"),
-          ("sum(rate(django_cache_get_misses_total[5m])) / clamp_min(sum(rate(django_cache_get_total[5m])), 1e-9)",
-           "misses")], 12),
+         [('sum(rate(crossings_response_cache_total{result="hit"}[5m])) / '
+           'clamp_min(sum(rate(crossings_response_cache_total{result=~"hit|miss"}[5m])), 1e-9)',
+           "cacheable reads served whole (response cache)"),
+          ('sum(rate(crossings_cache_versioned_reads_total{result="hit"}[5m])) / '
+           'clamp_min(sum(rate(crossings_cache_versioned_reads_total[5m])), 1e-9)',
+           "read models (config.cachekeys)"),
+          ("sum(rate(django_cache_get_hits_total[5m])) / clamp_min(sum(rate(django_cache_get_total[5m])), 1e-9)",
+           "Django cache API")], 12),
     ]),
     ("Database", [
         ("Connection pool by alias", "short",

@@ -20,9 +20,11 @@ EXPECTED_METRICS = [
     "django_http_requests_latency_seconds_by_view_method_bucket",
     "django_http_responses_total_by_status_view_method_total",
     "django_http_requests_total_by_view_transport_method_total",
-    # cache hits and misses
+    # cache hits and misses: Django's cache API, the read models, whole responses
     "django_cache_get_hits_total",
     "django_cache_get_misses_total",
+    "crossings_cache_versioned_reads_total",
+    "crossings_response_cache_total",
     # database
     "django_db_execute_total",
     "crossings_db_pool_connections",
@@ -48,6 +50,8 @@ def test_metric_names_present_after_traffic(api):
     from django.core.cache import cache
 
     cache.get("metrics-test-miss")
+    for _ in range(2):  # a cacheable read: stored, then served whole
+        assert client.get(f"/api/v1/users/{staff.pk}/").status_code == 200
     metrics.count_pings(accepted=3, implausible=1)
     body = api.get("/metrics").content.decode()
     missing = [name for name in EXPECTED_METRICS if name not in body]
@@ -56,6 +60,9 @@ def test_metric_names_present_after_traffic(api):
     assert 'crossings_replica_up{alias="replica1"} 1.0' in body
     assert 'crossings_replica_lag_seconds{alias="replica1"} 0.0' in body
     assert 'crossings_pings_ingested_total{result="accepted"}' in body
+    assert 'crossings_response_cache_total{result="hit"}' in body
+    assert 'crossings_response_cache_total{result="stored"}' in body
+    assert 'crossings_cache_versioned_reads_total{namespace="acc-prof",result="hit"}' in body
     assert 'view="admin-stats"' in body or "view=\"v1:admin-stats\"" in body
 
 
