@@ -16,13 +16,15 @@ a pipeline (count, entry), then the versions.
 
 Rules:
 
-* Only views with ``response_cache = True`` are looked up, only for GET with a bearer token,
-  and a response is stored only when the view called ``cacheable(request)`` for it, i.e.
+* Only views with ``response_cache = True`` are looked up, only for GET by a user whom the
+  view's own authentication classes accept (anything else takes the normal path, which
+  answers it as the view would), and a response is stored only when the view called ``cacheable(request)`` for it, i.e.
   said that everything in it came through ``config.cachekeys`` (a crossings page after a
   cursor, read straight from the database, does not).  ``cacheable(request, until=...)``
   bounds the entry's life for content that ends by time (stories expire).
-* Only complete 200 JSON responses are stored, with the headers the view set; the outer
-  middleware (security headers, gzip, request id) runs on hits as on misses.
+* Only complete 200 JSON responses are stored, with the headers the view set, and the body
+  compressed once (served as GZipMiddleware would serve it); the outer middleware (security
+  headers, gzip, request id, metrics) runs on hits as on misses.
 * The entry key is per user and per URL (host and scheme included: pages carry absolute
   links).  Conditional requests get 304 from the stored ETag.
 * Redis down: the normal path answers (the cachekeys reads then say "incomplete", so
@@ -33,7 +35,6 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import logging
 import re
 import time
 from dataclasses import dataclass
@@ -49,8 +50,6 @@ from django.utils.text import compress_string
 from prometheus_client import Counter
 
 from config import cachekeys, redis_breaker
-
-logger = logging.getLogger(__name__)
 
 RESULTS = Counter("crossings_response_cache", "Cacheable reads by result (hit, miss, stored)", ["result"])
 _HIT, _MISS, _STORED = RESULTS.labels("hit"), RESULTS.labels("miss"), RESULTS.labels("stored")
