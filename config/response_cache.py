@@ -225,7 +225,7 @@ def _store(pending: _Pending, response) -> None:
     deps = "".join(f"{key}\n{version}\n" for key, version in pending.deps.versions.items())
     try:
         pipe = cachekeys.client().pipeline(transaction=False)
-        pipe.delete(pending.entry_key)
+        # Every field at once: two workers storing the same entry leave one whole answer.
         pipe.hset(pending.entry_key, mapping={"d": deps, "b": body, "m": meta})
         pipe.expire(pending.entry_key, int(ttl))
         pipe.execute()
