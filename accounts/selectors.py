@@ -57,8 +57,14 @@ def _load_hidden_user_ids(user_id) -> set[uuid.UUID]:
     return {blocked if blocker == user_id else blocker for blocker, blocked in rows}
 
 
-def _hidden_from(batch: cachekeys.Batch, key, user_id: uuid.UUID) -> set[uuid.UUID]:
-    """The hidden set from a batch that read ``key``; loaded (and filled) on a miss."""
+def hidden_key(user_id) -> tuple[str, str, str]:
+    """The ``config.cachekeys`` entry of ``user_id``'s hidden set, to read it in another app's batch."""
+    return (HIDDEN_NS, str(user_id), "")
+
+
+def hidden_from(batch: cachekeys.Batch, user_id: uuid.UUID) -> set[uuid.UUID]:
+    """The hidden set from a batch that read ``hidden_key(user_id)``; loaded (and filled) on a miss."""
+    key = hidden_key(user_id)
     if key in batch.hits:
         return {uuid.UUID(value) for value in batch.hits[key]}
     hidden = _load_hidden_user_ids(user_id)
@@ -71,8 +77,7 @@ def hidden_user_ids(user_id) -> set[uuid.UUID]:
     user_id = as_uuid(user_id)
     if user_id is None:
         return set()
-    key = (HIDDEN_NS, str(user_id), "")
-    return _hidden_from(cachekeys.read_entries([key]), key, user_id)
+    return hidden_from(cachekeys.read_entries([hidden_key(user_id)]), user_id)
 
 
 def is_blocked_between(a_id, b_id) -> bool:
@@ -180,9 +185,8 @@ def visible_profiles(viewer_id, user_ids: Iterable) -> dict[uuid.UUID, dict]:
     ids = _ids(user_ids)
     if not ids:
         return {}
-    hidden_key = (HIDDEN_NS, str(viewer), "")
-    batch = cachekeys.read_entries(([hidden_key] if viewer else []) + _profile_keys(ids))
-    hidden = _hidden_from(batch, hidden_key, viewer) if viewer else set()
+    batch = cachekeys.read_entries(([hidden_key(viewer)] if viewer else []) + _profile_keys(ids))
+    hidden = hidden_from(batch, viewer) if viewer else set()
     entries = _profiles_from(batch, ids - hidden)
     return {
         uid: _public(entry)

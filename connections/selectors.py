@@ -12,8 +12,10 @@ import uuid
 from collections.abc import Iterable
 
 from django.conf import settings
+from django.db import DEFAULT_DB_ALIAS
 from django.db.models import Count, F, Q
 
+from accounts import selectors as account_selectors
 from config import cachekeys, db_router
 from config.ids import as_uuid
 from connections.models import Connection, ConnectionStatus, Message
@@ -95,6 +97,38 @@ def get_member_connection(user_id, connection_id) -> Connection | None:
         return None
     return (Connection.objects.filter(pk=cid).filter(Q(user_low_id=user_id) | Q(user_high_id=user_id))
             .first())
+
+
+def cached_chat(user_id, connection_id, *, with_unread: bool = False) -> tuple[Connection | None, dict[str, int]]:
+    """From the cache, in one round trip: the connection to chat in and the user's unread counts.
+
+    The connection is returned (with its id, users and status; other fields load on use) when
+    the user's connection index says it is theirs and accepted and their hidden set does not
+    hold the other user; otherwise None, and the caller asks the database, which also tells
+    "not yours" (404) from "not accepted" (403).  Unread counts only ``with_unread``.
+    """
+    uid, cid = as_uuid(user_id), as_uuid(connection_id)
+    if uid is None or cid is None:
+        return None, {}
+    index_key, unread_key = (CONN_NS, str(uid), "idx"), (UNREAD_NS, str(uid), "")
+    batch = cachekeys.read_entries([index_key, account_selectors.hidden_key(uid)]
+                                   + ([unread_key] if with_unread else []))
+    fresh = {}
+    if index_key not in batch.hits:
+        fresh[index_key] = _load_index(uid)
+    if with_unread and unread_key not in batch.hits:
+        fresh[unread_key] = load_unread(uid)
+    batch.fill(fresh, _ttl())
+    conn = None
+    for other, (conn_id, status, _kind) in batch.hits[index_key].items():
+        if conn_id == str(cid):
+            other_id = uuid.UUID(other)
+            if status == ConnectionStatus.ACCEPTED and other_id not in account_selectors.hidden_from(batch, uid):
+                low, high = sorted((uid, other_id))
+                conn = Connection.from_db(DEFAULT_DB_ALIAS, ["id", "user_low_id", "user_high_id", "status"],
+                                          [cid, low, high, status])
+            break
+    return conn, batch.hits.get(unread_key, {})
 
 
 def load_unread(user_id) -> dict[str, int]:

@@ -32,7 +32,7 @@ from config import cachekeys
 from config.rest import Conflict
 from connections import signals
 from connections.models import Connection, ConnectionStatus, Message
-from connections.selectors import CONN_NS, UNREAD_NS
+from connections.selectors import CONN_NS, UNREAD_NS, cached_chat
 from connections.signals import connection_removed
 
 
@@ -214,12 +214,20 @@ def remove_pair(a_id, b_id) -> None:
 # ------------------------------------------------------------------------------ chat
 
 
-def _chat_connection(user_id, connection_id) -> Connection:
-    """The accepted connection to chat in; 404 if absent or not yours, 403 if not accepted."""
+def _chat_connection(user_id, connection_id, *, from_cache: bool = True) -> Connection:
+    """The accepted connection to chat in; 404 if absent or not yours, 403 if not accepted.
+
+    From the cached connection index and hidden set when they say so (no query); otherwise
+    the database decides, and says why not.
+    """
     try:
         cid = uuid.UUID(str(connection_id))
     except (TypeError, ValueError, AttributeError):
         raise Http404
+    if from_cache:
+        known, _unread = cached_chat(user_id, cid)
+        if known is not None:
+            return known
     conn = Connection.objects.filter(pk=cid).first()
     if conn is None or not conn.is_member(user_id):
         raise Http404
@@ -230,8 +238,8 @@ def _chat_connection(user_id, connection_id) -> Connection:
     return conn
 
 
-def chat_connection(*, user_id, connection_id) -> Connection:
-    return _chat_connection(user_id, connection_id)
+def chat_connection(*, user_id, connection_id, from_cache: bool = True) -> Connection:
+    return _chat_connection(user_id, connection_id, from_cache=from_cache)
 
 
 def _clean_body(body) -> str:

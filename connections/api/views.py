@@ -132,12 +132,17 @@ class MessageListView(APIView):
     def get(self, request, connection_id):
         """The conversation, newest first; reading the first page marks it read."""
         me = request.user.pk
-        conn = services.chat_connection(user_id=me, connection_id=connection_id)
+        # The connection and the unread counts from the cache in one round trip when it knows.
+        conn, unread = selectors.cached_chat(me, connection_id, with_unread=True)
+        if conn is None:
+            # The database decides (404 or 403 say why, or a connection the cache has not seen yet).
+            conn = services.chat_connection(user_id=me, connection_id=connection_id, from_cache=False)
+            unread = selectors.unread_counts(me)
         paginator = MessagePagination()
         page = paginator.paginate_queryset(
             Message.objects.filter(connection_id=conn.pk).only("id", "sender_id", "body", "created_at"),
             request, view=self)
-        if page and "cursor" not in request.query_params and selectors.unread_counts(me).get(str(conn.pk)):
+        if page and "cursor" not in request.query_params and unread.get(str(conn.pk)):
             services.mark_read(user_id=me, connection=conn, until=page[0].created_at)
         return paginator.get_paginated_response([s.message_out(m) for m in page])
 

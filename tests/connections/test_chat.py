@@ -45,6 +45,26 @@ def test_pages_with_a_cursor(chat):
     assert [m["body"] for m in second["results"]] == ["m1", "m0"] and second["next"] is None
 
 
+def test_reading_a_conversation_checks_membership_from_the_cache(chat, round_trips, django_assert_num_queries):
+    conn, _a, _b, ca, cb = chat
+    send(cb, conn, "hi")
+    ca.get(url(conn))  # reads it: marks it read, which changes the unread counts
+    ca.get(url(conn))  # ...loaded again here, now every cache is warm
+    round_trips.clear()
+    with django_assert_num_queries(1):  # the page; membership, block and unread counts come from Redis
+        assert [m["body"] for m in ca.get(url(conn)).json()["results"]] == ["hi"]
+    assert len(round_trips) == 2  # the rate limit; the connection index, hidden set and unread counts
+
+
+def test_a_stranger_guessing_a_connection_id_gets_404_from_the_database(chat, django_assert_max_num_queries):
+    conn, _a, _b, _ca, _cb = chat
+    stranger = client_for(make_user())
+    make_connection(make_user(), stranger.user)  # a connection index of their own, without this one
+    assert stranger.get(url(conn)).status_code == 404
+    assert send(stranger, conn, "hey").status_code == 404
+    assert not Message.objects.exists()
+
+
 @pytest.mark.parametrize("body", ["", "   ", "x" * 2001, None, ["x"], {"a": 1}, "a\x00b"])
 def test_bad_messages_are_a_400(chat, body):
     conn, _a, _b, ca, _cb = chat
