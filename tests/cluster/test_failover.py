@@ -76,9 +76,13 @@ def test_killing_an_app_instance_under_load_fails_only_requests_in_flight_on_it(
         time.sleep(4)
     try:
         assert load.result.ok > 40
-        # Only the write in flight on the killed instance may fail; every read is retried.
-        assert len(load.result.failed) <= 1, load.result.failed
-        assert all(client == 0 for _t, client, _error in load.result.failed), load.result.failed
+        # Only requests in flight on the killed instance (two sync workers: at most two) may fail:
+        # the write (nginx does not resend a PATCH once sent), or a read whose response had begun
+        # (gunicorn writes the headers, then the body: nginx has passed the headers on and cannot
+        # start again).  Every read that had not begun is retried on another instance.
+        assert len(load.result.failed) <= 2, load.result.failed
+        assert all(client == 0 or "IncompleteRead" in error for _t, client, error in load.result.failed), \
+            load.result.failed
     finally:
         cluster.start_app(1)
         cluster.wait_app(1)
