@@ -9,6 +9,7 @@ low rate; the two together bound the floor (see docs/BENCHMARKS.md).
     python -m bench.floor_closed_loop [--path /bench/floor/drf/] [--requests 3000] [--clients 8] [--workers 2]
     python -m bench.floor_closed_loop --pings   # POST /api/v1/locations/ with one ping, beside the floor
     python -m bench.floor_closed_loop --reads   # the cacheable reads of the mix, warm (served from cache)
+    python -m bench.floor_closed_loop --wsgi    # also a bare WSGI app (bench/floor_wsgi.py): gunicorn's share
 
 Uses the development database and cache (the floor views touch neither; --pings makes one
 user per client thread, posts a walk of single pings, and deletes the users afterwards).
@@ -46,13 +47,14 @@ def _get(port: int, path: str, body: bytes | None = None, headers: dict | None =
         conn.close()
 
 
-def measure(path: str, requests: int, clients: int, workers: int, make_request=None) -> dict:
+def measure(path: str, requests: int, clients: int, workers: int, make_request=None,
+            app: str = "config.wsgi:application", ready_path: str = "/health/") -> dict:
     """CPU per request of ``path``; ``make_request(client, i)`` returns (body, headers) for a POST."""
     port = _free_port()
     env = {**os.environ, "BENCH_FLOOR_VIEWS": "1", "WEB_CONCURRENCY": str(workers),
            "RATE_LIMIT_USER": "1000000/minute"}
     server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "config.wsgi:application", "-c", "deploy/gunicorn.conf.py",
+        [sys.executable, "-m", "gunicorn", app, "-c", "deploy/gunicorn.conf.py",
          "--bind", f"127.0.0.1:{port}"],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
@@ -60,7 +62,7 @@ def measure(path: str, requests: int, clients: int, workers: int, make_request=N
         deadline = time.monotonic() + 30
         while True:
             try:
-                if _get(port, "/health/") == 200:
+                if _get(port, ready_path) == 200:
                     break
             except OSError:
                 pass
@@ -198,7 +200,11 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--pings", action="store_true", help="also POST single pings (app CPU per ingest request)")
     parser.add_argument("--reads", action="store_true", help="also the mix's cacheable reads, warm")
+    parser.add_argument("--wsgi", action="store_true", help="also a bare WSGI app under the same gunicorn settings")
     args = parser.parse_args()
+    if args.wsgi:
+        print(measure("/", args.requests, args.clients, args.workers, app="bench.floor_wsgi:application",
+                      ready_path="/"))
     for path in args.path or ["/bench/floor/django/", "/bench/floor/drf/"]:
         print(measure(path, args.requests, args.clients, args.workers))
     if args.pings:
