@@ -22,12 +22,23 @@ from config.cache import redis_client
 
 logger = logging.getLogger(__name__)
 
-# INCR and, for a new window, EXPIRE: one command to pack and parse instead of a pipeline of two.
-_HIT_SCRIPT = """
-local n = redis.call('INCR', KEYS[1])
-if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
-return n
-"""
+
+
+def count_lua(key: str, ttl: str) -> str:
+    """Lua that counts one hit on the counter ``key`` into ``n`` (a local declared by the caller)
+    and gives a new window's counter its TTL; ``key`` and ``ttl`` are Lua expressions.  Shared
+    with ``config.response_cache``, whose lookup script counts in the same round trip."""
+    return f"n = redis.call('INCR', {key})\nif n == 1 then redis.call('EXPIRE', {key}, {ttl}) end\n"
+
+
+def queue_hit(pipe, key: str, ttl: int) -> None:
+    """The same in a pipeline (Redis Cluster, where a script cannot span slots)."""
+    pipe.incr(key)
+    pipe.expire(key, ttl)
+
+
+# One command to pack and parse instead of a pipeline of two.
+_HIT_SCRIPT = "local n\n" + count_lua("KEYS[1]", "ARGV[1]") + "return n\n"
 _hit_script = None
 
 
@@ -46,23 +57,23 @@ class RedisRateThrottle(SimpleRateThrottle):
     def get_cache_key(self, request, view):  # pragma: no cover - subclasses say what they count
         raise NotImplementedError
 
-    def redis_key(self, key: str) -> str:
-        """The counter of ``key`` in the current window (``config.response_cache`` counts there too)."""
+    def counter(self, key: str) -> tuple[str, int]:
+        """The Redis counter of ``key`` in the current window and its TTL (``config.response_cache``
+        counts there too)."""
         window = int(time.time() // self.duration)
-        return f"{settings.CACHE_KEY_PREFIX}:rl:{self.scope}:{key}:{window}"
+        return f"{settings.CACHE_KEY_PREFIX}:rl:{self.scope}:{key}:{window}", self.duration + 1
 
     def hit(self, key: str) -> int:
         global _hit_script
         client = redis_client()
-        redis_key = self.redis_key(key)
+        redis_key, ttl = self.counter(key)
         if cachekeys.is_cluster(client):
             pipe = client.pipeline(transaction=False)
-            pipe.incr(redis_key)
-            pipe.expire(redis_key, self.duration + 1)
+            queue_hit(pipe, redis_key, ttl)
             return pipe.execute()[0]
         if _hit_script is None:
             _hit_script = client.register_script(_HIT_SCRIPT)
-        return _hit_script(keys=[redis_key], args=[self.duration + 1], client=client)
+        return _hit_script(keys=[redis_key], args=[ttl], client=client)
 
     def allow_request(self, request, view):
         if not settings.RATE_LIMIT_ENABLED or self.rate is None:
