@@ -214,20 +214,20 @@ def remove_pair(a_id, b_id) -> None:
 # ------------------------------------------------------------------------------ chat
 
 
-def _chat_connection(user_id, connection_id, *, from_cache: bool = True) -> Connection:
-    """The accepted connection to chat in; 404 if absent or not yours, 403 if not accepted.
+def _chat_connection(user_id, connection_id, *, with_unread: bool = False) -> tuple[Connection, dict[str, int]]:
+    """The accepted connection to chat in (and, ``with_unread``, the user's unread counts);
+    404 if absent or not yours, 403 if not accepted.
 
-    From the cached connection index and hidden set when they say so (no query); otherwise
-    the database decides, and says why not.
+    From the cached connection index and hidden set when they say so (no query, one round
+    trip with the counts); otherwise the database decides, and says why not.
     """
     try:
         cid = uuid.UUID(str(connection_id))
     except (TypeError, ValueError, AttributeError):
         raise Http404
-    if from_cache:
-        known, _unread = cached_chat(user_id, cid)
-        if known is not None:
-            return known
+    known, unread = cached_chat(user_id, cid, with_unread=with_unread)
+    if known is not None:
+        return known, unread
     conn = Connection.objects.filter(pk=cid).first()
     if conn is None or not conn.is_member(user_id):
         raise Http404
@@ -235,11 +235,11 @@ def _chat_connection(user_id, connection_id, *, from_cache: bool = True) -> Conn
         raise Http404
     if conn.status != ConnectionStatus.ACCEPTED:
         raise PermissionDenied("You can chat only with accepted connections.")
-    return conn
+    return conn, unread
 
 
-def chat_connection(*, user_id, connection_id, from_cache: bool = True) -> Connection:
-    return _chat_connection(user_id, connection_id, from_cache=from_cache)
+def chat_connection(*, user_id, connection_id, with_unread: bool = False) -> tuple[Connection, dict[str, int]]:
+    return _chat_connection(user_id, connection_id, with_unread=with_unread)
 
 
 def _clean_body(body) -> str:
@@ -260,7 +260,7 @@ def send_message(*, user_id, connection_id, body) -> Message:
     """Post a message; refused (and stored nowhere) unless both are still connected."""
     body = _clean_body(body)
     with transaction.atomic():
-        conn = _chat_connection(user_id, connection_id)
+        conn, _unread = _chat_connection(user_id, connection_id)
         # Lock the row (key share): a concurrent removal waits, or we see it gone.
         locked = Connection.objects.select_for_update(no_key=True).filter(
             pk=conn.pk, status=ConnectionStatus.ACCEPTED).first()

@@ -132,12 +132,7 @@ class MessageListView(APIView):
     def get(self, request, connection_id):
         """The conversation, newest first; reading the first page marks it read."""
         me = request.user.pk
-        # The connection and the unread counts from the cache in one round trip when it knows.
-        conn, unread = selectors.cached_chat(me, connection_id, with_unread=True)
-        if conn is None:
-            # The database decides (404 or 403 say why, or a connection the cache has not seen yet).
-            conn = services.chat_connection(user_id=me, connection_id=connection_id, from_cache=False)
-            unread = selectors.unread_counts(me)
+        conn, unread = services.chat_connection(user_id=me, connection_id=connection_id, with_unread=True)
         paginator = MessagePagination()
         page = paginator.paginate_queryset(
             Message.objects.filter(connection_id=conn.pk).only("id", "sender_id", "body", "created_at"),
