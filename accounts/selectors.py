@@ -115,13 +115,18 @@ def _gone(user_id) -> dict:
     return {"id": str(user_id), "_active": False, "_sb": False}
 
 
+def profile_key(user_id) -> tuple[str, str, str]:
+    """The ``config.cachekeys`` entry of ``user_id``'s cached profile."""
+    return (PROFILE_NS, str(user_id), "")
+
+
 def _profile_keys(ids: Iterable[uuid.UUID]) -> list[tuple]:
-    return [(PROFILE_NS, str(uid), "") for uid in ids]
+    return [profile_key(uid) for uid in ids]
 
 
 def _profiles_from(batch: cachekeys.Batch, ids: set[uuid.UUID]) -> dict[uuid.UUID, dict]:
     """Entries of ``ids`` from a batch that read them; misses loaded in one query (primary) and filled."""
-    entries = {uid: batch.hits[key] for uid in ids if (key := (PROFILE_NS, str(uid), "")) in batch.hits}
+    entries = {uid: batch.hits[key] for uid in ids if (key := profile_key(uid)) in batch.hits}
     missing = ids - entries.keys()
     if missing:
         with db_router.use_primary():
@@ -130,7 +135,7 @@ def _profiles_from(batch: cachekeys.Batch, ids: set[uuid.UUID]) -> dict[uuid.UUI
             )
             loaded = {user.pk: _cached_profile(user) for user in users}
         fresh = {uid: loaded.get(uid) or _gone(uid) for uid in missing}
-        batch.fill({(PROFILE_NS, str(uid), ""): entry for uid, entry in fresh.items()}, PROFILE_TTL_S)
+        batch.fill({profile_key(uid): entry for uid, entry in fresh.items()}, PROFILE_TTL_S)
         entries.update(fresh)
     return entries
 

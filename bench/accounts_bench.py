@@ -140,7 +140,7 @@ def bench_profiles(ids) -> dict:
 
     ids = ids[:50]
     selectors.get_public_profiles(ids)  # warm the cache
-    keys = [(selectors.PROFILE_NS, str(uid), "") for uid in ids]
+    keys = [selectors.profile_key(uid) for uid in ids]
 
     def one_round_trip():
         assert len(selectors.get_public_profiles(ids)) == 50

@@ -126,7 +126,7 @@ def test_a_stale_reader_cannot_recache_after_a_block(user, other_user):
     """A reader that loaded the set before the block stores it under the version the block bumped."""
     from config import cachekeys
 
-    key = (selectors.HIDDEN_NS, str(user.pk), "")
+    key = selectors.hidden_key(user.pk)
     slow_reader = cachekeys.read_entries([key])  # reads the version, then the (pre-block) database
     Block.objects.create(blocker=user, blocked=other_user)
     selectors.bump_hidden(user.pk)  # the block's invalidation, after its commit
