@@ -27,7 +27,7 @@ $(STAMP): requirements.txt requirements-dev.txt
 	@touch $(STAMP)
 
 setup: venv
-	$(PY) -m config.embedded start
+	$(PY) -m devtools.embedded start
 	$(PY) manage.py migrate --no-input
 	$(PY) manage.py collectstatic --no-input --verbosity 0
 
@@ -47,15 +47,15 @@ run: setup
 	$(PY) manage.py serve
 
 test: venv
-	$(PY) -m config.embedded start
+	$(PY) -m devtools.embedded start
 	$(PY) -m pytest -m "not cluster" $(PYTEST_ARGS)
 
 test-all: venv
-	$(PY) -m config.embedded start
+	$(PY) -m devtools.embedded start
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 stop: venv
-	$(PY) -m config.embedded stop
+	$(PY) -m devtools.embedded stop
 	@BENCH_INSTANCE= $(PY) -m bench.servers stop
 	@BENCH_INSTANCE=harness $(PY) -m bench.servers stop
 
@@ -72,7 +72,7 @@ cluster-stop: venv
 # Integration tests against real replicas, a Redis Cluster and nginx (tests/cluster/, ~2 min).
 # As root on Debian/Ubuntu (CI), a missing nginx is installed from the system's packages.
 test-cluster: venv
-	$(PY) -m config.embedded start
+	$(PY) -m devtools.embedded start
 	@command -v nginx >/dev/null || test -x /usr/sbin/nginx || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light >/dev/null; \

@@ -15,7 +15,7 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
 from accounts.tokens import InvalidToken, decode_access_token
-from config import db_router
+from core.db import router as db_router
 
 
 class TokenUser(LazyObject):

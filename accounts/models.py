@@ -10,7 +10,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from config.ids import uuid7
+from core.ids import uuid7
 
 
 def normalize_phone(raw: str) -> str:

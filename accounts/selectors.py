@@ -1,6 +1,6 @@
 """Reads about users that other apps may call: blocks and public profiles, cached in Redis.
 
-Both caches live on the project's versioned keys (``config.cachekeys``), with explicit
+Both caches live on the project's versioned keys (``core.cache.keys``), with explicit
 invalidation by ``accounts.services`` after commit:
 
 * **Hidden users** (who ``user_id`` blocked or was blocked by): namespace ``acc-hid``, one
@@ -30,8 +30,9 @@ from django.core.files.storage import default_storage
 from django.db.models import Q
 
 from accounts.models import Block, User
-from config import cachekeys, db_router
-from config.ids import as_uuid
+from core.cache import keys as cachekeys
+from core.db import router as db_router
+from core.ids import as_uuid
 
 PROFILE_TTL_S = 600  # the plan: profiles cached 10 minutes
 HIDDEN_TTL_S = 600
@@ -58,7 +59,7 @@ def _load_hidden_user_ids(user_id) -> set[uuid.UUID]:
 
 
 def hidden_key(user_id) -> tuple[str, str, str]:
-    """The ``config.cachekeys`` entry of ``user_id``'s hidden set, to read it in another app's batch."""
+    """The ``core.cache.keys`` entry of ``user_id``'s hidden set, to read it in another app's batch."""
     return (HIDDEN_NS, str(user_id), "")
 
 
@@ -116,7 +117,7 @@ def _gone(user_id) -> dict:
 
 
 def profile_key(user_id) -> tuple[str, str, str]:
-    """The ``config.cachekeys`` entry of ``user_id``'s cached profile."""
+    """The ``core.cache.keys`` entry of ``user_id``'s cached profile."""
     return (PROFILE_NS, str(user_id), "")
 
 

@@ -437,7 +437,7 @@ def mark_active(user_id) -> bool:
     if len(_local_marks) >= _LOCAL_MARKS_MAX:
         _local_marks.clear()
     _local_marks[user_id] = now
-    from config.cache import redis_client
+    from core.cache.client import redis_client
 
     guard, pending, _ = _active_keys()
     try:
@@ -467,7 +467,7 @@ def flush_last_active(batch_size: int = 1000) -> int:
     """
     from redis.exceptions import ResponseError
 
-    from config.cache import redis_client
+    from core.cache.client import redis_client
 
     client = redis_client()
     _, pending, flushing = _active_keys()

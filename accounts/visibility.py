@@ -21,7 +21,7 @@ import logging
 from collections.abc import Callable
 
 from accounts import selectors
-from config.ids import as_uuid
+from core.ids import as_uuid
 
 logger = logging.getLogger(__name__)
 

@@ -27,7 +27,7 @@ from django.contrib.auth.hashers import make_password
 from django.db import connection, transaction
 from django.utils import timezone
 
-from config.ids import uuid7
+from core.ids import uuid7
 
 logger = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ import logging
 from django.conf import settings
 from prometheus_client.core import GaugeMetricFamily
 
-from config import metrics as config_metrics
+from core.observability import metrics as config_metrics
 
 logger = logging.getLogger(__name__)
 

@@ -136,7 +136,7 @@ def bench_tokens(user) -> dict:
 def bench_profiles(ids) -> dict:
     from accounts import selectors
     from accounts.models import User
-    from config import cachekeys
+    from core.cache import keys as cachekeys
 
     ids = ids[:50]
     selectors.get_public_profiles(ids)  # warm the cache
@@ -207,7 +207,7 @@ def bench_flush(user_count: int) -> dict:
 
     from accounts import services
     from accounts.models import User
-    from config.cache import redis_client
+    from core.cache.client import redis_client
 
     with connection.cursor() as cursor:
         cursor.execute("SELECT id FROM users LIMIT %s", [user_count])
@@ -343,7 +343,7 @@ def main(argv: list[str] | None = None) -> int:
         from django.core.cache import cache
 
         cache.delete_pattern("*")
-        from config.cache import redis_client
+        from core.cache.client import redis_client
 
         client = redis_client()
         keys = list(client.scan_iter(match=f"{settings.CACHE_KEY_PREFIX}:*", count=1000))

@@ -4,7 +4,7 @@
 
 Starts a 3+3 Redis Cluster and one plain Redis (deploy/cluster/topology.py helpers) and
 times, single-threaded: ``set`` with ``WAIT 1`` (the default), ``set`` without it, ``get``,
-and ``get_many`` of 20 keys spread over all slots, through config.cluster_cache, beside
+and ``get_many`` of 20 keys spread over all slots, through core.cache.cluster, beside
 Django's ``RedisCache`` on the plain Redis.
 """
 
@@ -37,8 +37,8 @@ def main(argv=None) -> int:
     django.setup()
     from django.core.cache.backends.redis import RedisCache
 
-    from config import embedded
-    from config.cluster_cache import RedisClusterCache
+    from devtools import embedded
+    from core.cache.cluster import RedisClusterCache
     from deploy.cluster.topology import Topology, free_port
 
     parser = argparse.ArgumentParser()

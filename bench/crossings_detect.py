@@ -119,7 +119,7 @@ def _backend_cpu() -> float:
 def _db_body(args) -> None:
     from django.db import connection
 
-    from config.ids import uuid7
+    from core.ids import uuid7
     from crossings.detector import run_detection
     from locations.services import create_city
 

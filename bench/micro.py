@@ -82,7 +82,7 @@ def claim_json() -> dict:
     import orjson
     from rest_framework.renderers import JSONRenderer
 
-    from config.rest import OrjsonRenderer
+    from core.api.rest import OrjsonRenderer
 
     page = realistic_page()
     stdlib = _best_of(lambda: json.dumps(page), repeat=7, number=200)
@@ -106,7 +106,7 @@ def claim_json() -> dict:
         "holds": bool(speedup and speedup >= 2),
     }
     write_result("claim-json", figures, "python -m bench.micro json: a 20-item crossings page, "
-                 "json.dumps vs orjson.dumps and DRF JSONRenderer vs config.rest.OrjsonRenderer, best of 7x200")
+                 "json.dumps vs orjson.dumps and DRF JSONRenderer vs core.api.rest.OrjsonRenderer, best of 7x200")
     return figures
 
 
@@ -142,7 +142,7 @@ def claim_pipelining(keys: int = 100) -> dict:
     """N GETs one by one against one MGET / one pipeline / cache.get_many, on the bench Redis."""
     from django.core.cache import cache
 
-    from config.cache import redis_client
+    from core.cache.client import redis_client
 
     client = redis_client()
     names = [f"bench:pipe:{i}" for i in range(keys)]

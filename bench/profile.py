@@ -39,8 +39,8 @@ INCLUSIVE = [
     ("prometheus middleware", "django_prometheus/middleware"),
     ("django-prometheus (middleware, db and cache wrappers)", "django_prometheus/"),
     ("authentication (token decode)", "accounts/authentication.py"),
-    ("rate limiting", "config/throttling.py"),
-    ("db router", "config/db_router.py"),
+    ("rate limiting", "core/api/throttling.py"),
+    ("db router", "core/db/router.py"),
     ("ORM SQL compilation", "django/db/models/sql/compiler.py"),
     ("database round trips (cursor execute)", "django/db/backends/utils.py"),
     ("cache (redis client)", "/redis/"),
@@ -93,7 +93,7 @@ def aggregate(lines: list[str]) -> dict:
         functions[frames[-1].strip()] += n
         for frame in dict.fromkeys(f.strip() for f in frames):  # inclusive, each frame once per stack
             path = _file(frame)  # our middleware wraps every request: not informative here
-            if "config/middleware.py" not in path and any(f"/{a}/" in path for a in OUR_APPS if a != "bench"):
+            if "core/observability/middleware.py" not in path and any(f"/{a}/" in path for a in OUR_APPS if a != "bench"):
                 ours[frame] += n
         joined = ";".join(_file(f) for f in frames)
         for label, needle in INCLUSIVE:

@@ -3,7 +3,7 @@
 The development servers are shared with every engineer's test runs, so their CPU time says
 nothing about one benchmark.  The benchmark gets its own cluster (port 5433's socket) and
 its own redis-server; every CPU second they use is the benchmark's.  The same helpers of
-config/embedded.py make them, with a smaller shared_buffers.
+devtools/embedded.py make them, with a smaller shared_buffers.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from config import embedded
+from devtools import embedded
 
 BENCH_DIR = embedded.DATA_DIR / "bench"
 DB_NAME = "crossings_bench"

@@ -14,7 +14,7 @@ story feed, a crossed user's profile):
 CPU time of each tier's process tree (app = gunicorn, db = PostgreSQL, redis) is divided by
 the requests served.  A request counts as a *cache hit* when it ran no more statements than
 the cheapest request of that endpoint (the floor: today one, the token user's row).  It also
-measures the pipelining claim for ``config.cachekeys``: N keys in two round trips against N
+measures the pipelining claim for ``core.cache.keys``: N keys in two round trips against N
 single reads.  Writes bench/results/social-reads.json; figures go into docs/benchmarks/social.md.
 """
 
@@ -139,7 +139,7 @@ def pipelining(keys: int = 50, rounds: int = 200) -> dict:
     * ``pipelined``: its Redis Cluster path, MGET of versions + pipeline of GETs (2);
     * ``one_by_one``: one versioned read per owner (N round trips), what a naive loop does.
     """
-    from config import cachekeys
+    from core.cache import keys as cachekeys
 
     owners = [f"bench-{i}" for i in range(keys)]
     cachekeys.get_many_versioned("benchpipe", owners).fill({o: {"v": o, "pad": "x" * 200} for o in owners}, 300)
@@ -324,7 +324,7 @@ class OwnRedis:
     """A redis-server for this benchmark alone (the bench one is shared by other runs)."""
 
     def __init__(self):
-        from config.embedded import redis_server_binary
+        from devtools.embedded import redis_server_binary
 
         REDIS_DIR.mkdir(parents=True, exist_ok=True)
         self.socket = REDIS_DIR / "redis.sock"

@@ -32,7 +32,7 @@ from pathlib import Path
 BASE_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(BASE_DIR))
 
-from config import embedded  # noqa: E402
+from devtools import embedded  # noqa: E402
 
 SCRATCH_DB = f"bench_stats_{os.getpid()}"
 

@@ -13,7 +13,7 @@ app = Celery("crossings")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
-from config import celery_signals  # noqa: E402,F401  (request id into tasks, task metrics and logs)
+from core.observability import celery_signals  # noqa: E402,F401  (request id into tasks, task metrics and logs)
 
 # One place for the whole schedule (issue: analytics/operations).  Each entry names a task
 # in an app's tasks.py and expires before its next run; tasks are idempotent, time-limited,

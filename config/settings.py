@@ -1,6 +1,6 @@
 """Settings for Crossings, read from the environment (every variable is listed in README.md).
 
-With no DATABASE_URL / REDIS_URL, the embedded servers of config/embedded.py are started
+With no DATABASE_URL / REDIS_URL, the embedded servers of devtools/embedded.py are started
 and used; nothing is switched off in that mode.
 """
 
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import dj_database_url
 
-from config import embedded
+from devtools import embedded
 from config.env import env_bool, env_float, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -66,7 +66,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
-    "config.middleware.RequestContextMiddleware",
+    "core.observability.middleware.RequestContextMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.middleware.gzip.GZipMiddleware",
@@ -76,7 +76,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "config.response_cache.ResponseCacheMiddleware",
+    "core.cache.response.ResponseCacheMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
@@ -166,7 +166,7 @@ if TESTING and not REPLICA_ALIASES:
     DATABASES["replica1"] = {**_database(DATABASE_URL), "TEST": {"MIRROR": "default"}}
     REPLICA_ALIASES.append("replica1")
 
-DATABASE_ROUTERS = ["config.db_router.PrimaryReplicaRouter"]
+DATABASE_ROUTERS = ["core.db.router.PrimaryReplicaRouter"]
 # After a user writes, their reads stay on the primary this long (the fallback when the
 # replica's replay position cannot be compared with the write's WAL position).
 REPLICA_PIN_SECONDS = env_float("REPLICA_PIN_SECONDS", 5.0)
@@ -182,8 +182,8 @@ for _alias in REPLICA_ALIASES:
     DATABASES[_alias]["CONN_HEALTH_CHECKS"] = env_bool("REPLICA_CONN_HEALTH_CHECKS", True)
 if REPLICA_ALIASES:
     # A read-only request whose replica died under it is served again from the primary.
-    MIDDLEWARE.insert(MIDDLEWARE.index("config.middleware.RequestContextMiddleware") + 1,
-                      "config.db_router.ReplicaFallbackMiddleware")
+    MIDDLEWARE.insert(MIDDLEWARE.index("core.observability.middleware.RequestContextMiddleware") + 1,
+                      "core.db.router.ReplicaFallbackMiddleware")
 
 # ---------------------------------------------------------------------------- cache
 
@@ -199,13 +199,13 @@ if TESTING:
 def _redis_retry():
     from redis.backoff import NoBackoff
 
-    from config.redis_breaker import BreakerRetry
+    from core.cache.breaker import BreakerRetry
 
     return BreakerRetry(NoBackoff(), env_int("REDIS_RETRIES", 1))
 
 
 DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True
-# After a Redis error, every Redis call fails fast this long (config/redis_breaker.py).
+# After a Redis error, every Redis call fails fast this long (core/cache/breaker.py).
 CACHE_BREAKER_SECONDS = env_float("CACHE_BREAKER_SECONDS", 2.0)
 
 CACHES = {
@@ -231,12 +231,12 @@ CACHES = {
     },
 }
 
-# A Redis Cluster for the cache (config/cluster_cache.py) when REDIS_CLUSTER_URLS lists its
+# A Redis Cluster for the cache (core/cache/cluster.py) when REDIS_CLUSTER_URLS lists its
 # nodes; the Celery broker stays on one Redis (CELERY_BROKER_URL or REDIS_URL).
 REDIS_CLUSTER_URLS = env_list("REDIS_CLUSTER_URLS")
 if REDIS_CLUSTER_URLS:
     CACHES["default"] = {
-        "BACKEND": "config.cluster_cache.RedisClusterCache",
+        "BACKEND": "core.cache.cluster.RedisClusterCache",
         "LOCATION": REDIS_CLUSTER_URLS,
         "KEY_PREFIX": CACHE_KEY_PREFIX,
         "TIMEOUT": 300,
@@ -261,9 +261,9 @@ CACHALOT_ONLY_CACHABLE_TABLES = frozenset(
 )
 CACHALOT_TIMEOUT = 3600
 # A write on the primary must invalidate what a replica alias cached (see config/cachalot.py).
-CACHALOT_TABLE_KEYGEN = "config.cachalot_keys.get_table_cache_key"
+CACHALOT_TABLE_KEYGEN = "core.cache.cachalot_keys.get_table_cache_key"
 # Decides "not cachable" from the query's tables before compiling its SQL (see there).
-CACHALOT_QUERY_KEYGEN = "config.cachalot_keys.get_query_cache_key"
+CACHALOT_QUERY_KEYGEN = "core.cache.cachalot_keys.get_query_cache_key"
 # django-prometheus's RedisCache is django-redis's with metrics; cachalot only knows the
 # latter by name, so its "unsupported backend" warning does not apply.
 SILENCED_SYSTEM_CHECKS = ["cachalot.W001"]
@@ -302,23 +302,23 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 # ------------------------------------------------------------------------ API / DRF
 
 REST_FRAMEWORK = {
-    "DEFAULT_RENDERER_CLASSES": ["config.rest.OrjsonRenderer"],
+    "DEFAULT_RENDERER_CLASSES": ["core.api.rest.OrjsonRenderer"],
     "DEFAULT_PARSER_CLASSES": [
-        "config.rest.OrjsonParser",
+        "core.api.rest.OrjsonParser",
         "rest_framework.parsers.MultiPartParser",
     ],
     "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.authentication.AccessTokenAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PAGINATION_CLASS": "config.rest.NewestFirstCursorPagination",
+    "DEFAULT_PAGINATION_CLASS": "core.api.rest.NewestFirstCursorPagination",
     "PAGE_SIZE": 20,
-    "DEFAULT_THROTTLE_CLASSES": ["config.throttling.UserRateThrottle"],
+    "DEFAULT_THROTTLE_CLASSES": ["core.api.throttling.UserRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {
         "user": env_str("RATE_LIMIT_USER", "100/minute"),
         "auth_ip": env_str("RATE_LIMIT_AUTH_IP", "30/minute"),
         "auth_phone": env_str("RATE_LIMIT_AUTH_PHONE", "10/minute"),
         "code_phone": env_str("RATE_LIMIT_CODE_PHONE", "5/hour"),
     },
-    "EXCEPTION_HANDLER": "config.rest.exception_handler",
+    "EXCEPTION_HANDLER": "core.api.rest.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": None,
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
@@ -413,7 +413,7 @@ STORY_NEARBY_RADII_KM = [float(r) for r in env_list("STORY_NEARBY_RADII_KM", "5,
 STORY_NEARBY_ENOUGH = env_int("STORY_NEARBY_ENOUGH", 10)
 STORY_NEARBY_CACHE_S = env_int("STORY_NEARBY_CACHE_S", 60)
 # Whole responses of cacheable reads, checked against the versions they were built from
-# (config.response_cache); the TTL only bounds memory, invalidation is by version.
+# (core.cache.response); the TTL only bounds memory, invalidation is by version.
 RESPONSE_CACHE_ENABLED = env_bool("RESPONSE_CACHE_ENABLED", True)
 RESPONSE_CACHE_S = env_int("RESPONSE_CACHE_S", 300)
 CONNECTIONS_CACHE_S = env_int("CONNECTIONS_CACHE_S", 300)  # the plan: connection lists, 5 min
@@ -435,7 +435,7 @@ LOG_JSON = env_bool("LOG_JSON", not DEBUG)
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"request_id": {"()": "config.middleware.RequestIdLogFilter"}},
+    "filters": {"request_id": {"()": "core.observability.middleware.RequestIdLogFilter"}},
     "formatters": {
         "json": {
             "()": "pythonjsonlogger.json.JsonFormatter",

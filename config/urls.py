@@ -3,7 +3,8 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from config import health, metrics
+from core.observability import health
+from core.observability import metrics
 
 api_v1 = [
     path("", include("accounts.api.urls")),

@@ -7,7 +7,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 
-from config.ids import uuid7
+from core.ids import uuid7
 
 
 class ConnectionStatus(models.TextChoices):

@@ -1,6 +1,6 @@
 """Reads about connections that other apps (stories, crossings, accounts' visibility) may call.
 
-Everything here is cached under versioned keys (``config.cachekeys``), namespace ``conn`` per
+Everything here is cached under versioned keys (``core.cache.keys``), namespace ``conn`` per
 user, bumped by ``connections.services`` for both sides of every change (request, answer,
 removal, block, erasure).  Misses are loaded from the primary so that a lagging replica
 cannot put an old state under a new version.
@@ -16,8 +16,9 @@ from django.db import DEFAULT_DB_ALIAS
 from django.db.models import Count, F, Q
 
 from accounts import selectors as account_selectors
-from config import cachekeys, db_router
-from config.ids import as_uuid
+from core.cache import keys as cachekeys
+from core.db import router as db_router
+from core.ids import as_uuid
 from connections.models import Connection, ConnectionStatus, Message
 
 CONN_NS = "conn"  # a user's connection index and list pages

@@ -28,8 +28,8 @@ from django.utils import timezone
 
 from accounts import selectors as account_selectors
 from accounts.models import User
-from config import cachekeys
-from config.rest import Conflict
+from core.cache import keys as cachekeys
+from core.api.rest import Conflict
 from connections import signals
 from connections.models import Connection, ConnectionStatus, Message
 from connections.selectors import CONN_NS, UNREAD_NS, cached_chat

@@ -1,8 +1,8 @@
-"""Cached reads of the crossings app, on the project's versioned keys (config.cachekeys).
+"""Cached reads of the crossings app, on the project's versioned keys (core.cache.keys).
 
 Every cached read about a user's crossings lives in namespace ``cx`` under the user's
 version; bumping it (on a crossing change, a block, a profile change) makes them all
-unreachable at once.  config.cachekeys gives what a cache shared by several app servers and
+unreachable at once.  core.cache.keys gives what a cache shared by several app servers and
 workers needs: versions that only grow (``INCR``, whatever the hosts' clocks), a global
 epoch that retires everything cached before a Redis outage, and one round trip per read.
 Loaders read the primary: a lagging replica must not put a stale page under a new version
@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from config import cachekeys, db_router
+from core.cache import keys as cachekeys
+from core.db import router as db_router
 
 NAMESPACE = "cx"
 FEED_TTL_S = 15 * 60  # the plan: crossing pages cached 15 minutes

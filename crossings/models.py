@@ -14,7 +14,7 @@ from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.db.models import F, Q
 
-from config.ids import uuid7
+from core.ids import uuid7
 
 
 class Crossing(models.Model):

@@ -15,7 +15,7 @@ from datetime import datetime
 from django.db.models import Q, QuerySet
 
 from accounts import selectors as account_selectors
-from config.ids import as_uuid
+from core.ids import as_uuid
 from crossings import cache as cx_cache
 from crossings.models import Crossing
 

@@ -15,7 +15,7 @@ from django.core.files.storage import default_storage
 from PIL import Image, UnidentifiedImageError
 from rest_framework import exceptions, status
 
-from config.rest import PayloadTooLarge
+from core.api.rest import PayloadTooLarge
 
 IMAGE_FORMATS = {"JPEG": ("image/jpeg", ".jpg"), "PNG": ("image/png", ".png"),
                  "WEBP": ("image/webp", ".webp"), "GIF": ("image/gif", ".gif")}

@@ -18,7 +18,7 @@ from django.db.models import Q
 from django.http import Http404
 from django.utils import timezone
 
-from config import cachekeys
+from core.cache import keys as cachekeys
 from connections import selectors as connection_selectors
 from stories import media, selectors
 from stories.models import (

@@ -70,7 +70,7 @@ def _clean_cache():
     # Raw Redis keys under the run's prefix too (rate-limit counters, hot counters).
     from django.conf import settings
 
-    from config.cache import redis_client
+    from core.cache.client import redis_client
 
     client = redis_client()
     raw_keys = list(client.scan_iter(match=f"{settings.CACHE_KEY_PREFIX}:*", count=1000))

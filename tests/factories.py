@@ -78,7 +78,7 @@ def make_connection(a, b, status="accepted"):
     """A connection between users ``a`` (the requester) and ``b``, with caches invalidated."""
     from django.utils import timezone
 
-    from config import cachekeys
+    from core.cache import keys as cachekeys
     from connections.models import Connection
     from connections.selectors import CONN_NS
 
@@ -99,7 +99,7 @@ def make_story(author, text="hello", visibility="connections", *, lat=None, lng=
 
     story = services.create_story(author_id=author.pk, text=text, visibility=visibility, lat=lat, lng=lng)
     if hours_left is not None:
-        from config import cachekeys
+        from core.cache import keys as cachekeys
 
         Story.objects.filter(pk=story.pk).update(expires_at=story.created_at + timedelta(hours=hours_left))
         cachekeys.bump("stories", author.pk)

@@ -1,4 +1,4 @@
-"""config.response_cache through the API: one round trip per cached read, never stale."""
+"""core.cache.response through the API: one round trip per cached read, never stale."""
 
 from __future__ import annotations
 
@@ -160,7 +160,7 @@ def test_switched_off_by_setting(neighbourhood, settings, django_assert_max_num_
 
 def test_a_response_depends_on_every_version_it_read(neighbourhood):
     """The collector sees the versions of everything the crossings page used."""
-    from config import cachekeys
+    from core.cache import keys as cachekeys
 
     viewer, others = neighbourhood
     deps, token = cachekeys.collect_dependencies()

@@ -12,7 +12,7 @@ from rest_framework import serializers
 
 from accounts import report_targets, selectors
 from accounts.models import ReportReason, Session, User, normalize_phone
-from config.rest import StrictFieldsMixin
+from core.api.rest import StrictFieldsMixin
 
 AVATAR_MAX_BYTES = getattr(settings, "AVATAR_MAX_BYTES", 2 * 1024 * 1024)
 AVATAR_MAX_PIXELS = 4096 * 4096

@@ -17,16 +17,12 @@ from accounts.authentication import AnonymousEndpointAuthentication, load_user
 from accounts.models import Block, User
 from accounts.tokens import InvalidToken
 from accounts.visibility import can_view_profile
-from config import db_router, response_cache
-from config.http import conditional_json
-from config.rest import Conflict, PayloadTooLarge
-from config.throttling import (
-    IPRateThrottle,
-    PhoneRateThrottle,
-    UserPhoneAttemptThrottle,
-    UserPhoneRateThrottle,
-    UserRateThrottle,
-)
+from core.db import router as db_router
+from core.cache import response as response_cache
+from core.api.http import conditional_json
+from core.api.rest import Conflict, PayloadTooLarge
+from accounts.throttling import PhoneRateThrottle, UserPhoneAttemptThrottle, UserPhoneRateThrottle
+from core.api.throttling import IPRateThrottle, UserRateThrottle
 
 LOGIN_FAILED = "Phone number or password is incorrect."
 
@@ -210,7 +206,7 @@ class MeView(generics.GenericAPIView):
 
 class UserDetailView(generics.GenericAPIView):
     serializer_class = s.PublicProfileSerializer
-    response_cache = True  # config.response_cache: visibility and profile come from cached reads
+    response_cache = True  # core.cache.response: visibility and profile come from cached reads
 
     def get(self, request, user_id):
         target = s.parse_uuid(user_id)

@@ -7,7 +7,7 @@ from django.conf import settings
 from django.db import migrations, models
 
 import accounts.models
-import config.ids
+import core.ids
 
 
 class Migration(migrations.Migration):
@@ -25,7 +25,7 @@ class Migration(migrations.Migration):
                 ('password', models.CharField(max_length=128, verbose_name='password')),
                 ('last_login', models.DateTimeField(blank=True, null=True, verbose_name='last login')),
                 ('is_superuser', models.BooleanField(default=False, help_text='Designates that this user has all permissions without explicitly assigning them.', verbose_name='superuser status')),
-                ('id', models.UUIDField(default=config.ids.uuid7, editable=False, primary_key=True, serialize=False)),
+                ('id', models.UUIDField(default=core.ids.uuid7, editable=False, primary_key=True, serialize=False)),
                 ('phone', models.CharField(help_text='E.164, e.g. +14155550123', max_length=16)),
                 ('display_name', models.CharField(max_length=50)),
                 ('bio', models.CharField(blank=True, default='', max_length=300)),
@@ -73,7 +73,7 @@ class Migration(migrations.Migration):
         migrations.CreateModel(
             name='Session',
             fields=[
-                ('id', models.UUIDField(default=config.ids.uuid7, editable=False, primary_key=True, serialize=False)),
+                ('id', models.UUIDField(default=core.ids.uuid7, editable=False, primary_key=True, serialize=False)),
                 ('refresh_token_hash', models.CharField(max_length=64)),
                 ('generation', models.PositiveIntegerField(default=0)),
                 ('user_agent', models.CharField(blank=True, default='', max_length=256)),
@@ -91,7 +91,7 @@ class Migration(migrations.Migration):
         migrations.CreateModel(
             name='UserReport',
             fields=[
-                ('id', models.UUIDField(default=config.ids.uuid7, editable=False, primary_key=True, serialize=False)),
+                ('id', models.UUIDField(default=core.ids.uuid7, editable=False, primary_key=True, serialize=False)),
                 ('reason', models.CharField(choices=[('spam', 'spam'), ('abuse', 'abuse'), ('inappropriate', 'inappropriate'), ('impersonation', 'impersonation'), ('other', 'other')], max_length=20)),
                 ('details', models.TextField(blank=True, default='', max_length=2000)),
                 ('status', models.CharField(choices=[('open', 'open'), ('resolved', 'resolved'), ('dismissed', 'dismissed')], default='open', max_length=10)),

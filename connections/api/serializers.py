@@ -3,7 +3,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from accounts.api.serializers import PublicProfileSerializer
-from config.rest import StrictFieldsMixin
+from core.api.rest import StrictFieldsMixin
 
 
 class ConnectionRequestIn(StrictFieldsMixin, serializers.Serializer):

@@ -10,9 +10,11 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts import selectors as account_selectors
-from config import cachekeys, db_router, response_cache
-from config.http import conditional_json
-from config.rest import NewestFirstCursorPagination
+from core.cache import keys as cachekeys
+from core.db import router as db_router
+from core.cache import response as response_cache
+from core.api.http import conditional_json
+from core.api.rest import NewestFirstCursorPagination
 from connections import selectors, services
 from connections.api import serializers as s
 from connections.models import Message
@@ -45,7 +47,7 @@ def _render_rows(user_id, rows: list[dict], unread: dict) -> list[dict]:
 
 
 class ConnectionListView(APIView):
-    response_cache = True  # config.response_cache: every page is built from cached reads
+    response_cache = True  # core.cache.response: every page is built from cached reads
 
     @extend_schema(
         parameters=[OpenApiParameter("status", enum=list(KINDS), default="accepted"),

@@ -17,8 +17,8 @@ from rest_framework.response import Response
 from rest_framework.utils.urls import remove_query_param, replace_query_param
 from rest_framework.views import APIView
 
-from config import response_cache
-from config.http import conditional_json
+from core.cache import response as response_cache
+from core.api.http import conditional_json
 from crossings import cache as cx_cache
 from crossings import selectors
 from crossings.api.serializers import CrossingOut, CrossingPageOut
@@ -86,7 +86,7 @@ def _first_page(user_id, size: int) -> tuple[list[dict], bool, bool]:
 
 
 class CrossingListView(APIView):
-    response_cache = True  # config.response_cache: the first page is built from cached reads only
+    response_cache = True  # core.cache.response: the first page is built from cached reads only
 
     @extend_schema(
         operation_id="crossings_list",

@@ -25,7 +25,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from config import embedded
+from devtools import embedded
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 NGINX_TEMPLATE = BASE_DIR / "deploy" / "nginx" / "crossings.conf.template"

@@ -35,7 +35,7 @@ ROWS = [
            "cacheable reads served whole (response cache)"),
           ('sum(rate(crossings_cache_versioned_reads_total{result="hit"}[5m])) / '
            'clamp_min(sum(rate(crossings_cache_versioned_reads_total[5m])), 1e-9)',
-           "read models (config.cachekeys)"),
+           "read models (core.cache.keys)"),
           ("sum(rate(django_cache_get_hits_total[5m])) / clamp_min(sum(rate(django_cache_get_total[5m])), 1e-9)",
            "Django cache API")], 12),
     ]),

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from config.rest import StrictFieldsMixin
+from core.api.rest import StrictFieldsMixin
 from locations import selectors
 from locations.models import PingStatus
 

@@ -8,7 +8,7 @@ from rest_framework import generics, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
-from config.rest import NewestFirstCursorPagination
+from core.api.rest import NewestFirstCursorPagination
 from locations import selectors, services
 from locations.api import serializers as s
 from locations.validation import PingsInvalid, clean_pings

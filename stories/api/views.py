@@ -8,9 +8,9 @@ from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config import response_cache
-from config.http import conditional_json
-from config.rest import PayloadTooLarge
+from core.cache import response as response_cache
+from core.api.http import conditional_json
+from core.api.rest import PayloadTooLarge
 from stories import media, selectors, services
 from stories.api import serializers as s
 
@@ -48,7 +48,7 @@ class StoryCreateView(APIView):
 
 
 class FeedView(APIView):
-    response_cache = True  # config.response_cache: built from cached reads, until a story expires
+    response_cache = True  # core.cache.response: built from cached reads, until a story expires
 
     @extend_schema(responses=s.FeedOut)
     def get(self, request):

@@ -5,7 +5,7 @@ import django.utils.timezone
 from django.conf import settings
 from django.db import migrations, models
 
-import config.ids
+import core.ids
 
 
 class Migration(migrations.Migration):
@@ -20,7 +20,7 @@ class Migration(migrations.Migration):
         migrations.CreateModel(
             name='Story',
             fields=[
-                ('id', models.UUIDField(default=config.ids.uuid7, editable=False, primary_key=True, serialize=False)),
+                ('id', models.UUIDField(default=core.ids.uuid7, editable=False, primary_key=True, serialize=False)),
                 ('kind', models.CharField(choices=[('text', 'text'), ('image', 'image'), ('video', 'video')], max_length=5)),
                 ('text', models.CharField(blank=True, default='', max_length=500)),
                 ('caption', models.CharField(blank=True, default='', max_length=300)),
@@ -44,7 +44,7 @@ class Migration(migrations.Migration):
         migrations.CreateModel(
             name='StoryReport',
             fields=[
-                ('id', models.UUIDField(default=config.ids.uuid7, editable=False, primary_key=True, serialize=False)),
+                ('id', models.UUIDField(default=core.ids.uuid7, editable=False, primary_key=True, serialize=False)),
                 ('story_excerpt', models.CharField(blank=True, default='', max_length=300)),
                 ('reason', models.CharField(choices=[('spam', 'spam'), ('abuse', 'abuse'), ('inappropriate', 'inappropriate')], max_length=20)),
                 ('details', models.TextField(blank=True, default='', max_length=2000)),

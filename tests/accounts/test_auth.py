@@ -373,7 +373,7 @@ def test_sign_up_and_login_pin_the_users_next_reads_to_the_primary(api, user):
     that has not replayed the new row yet."""
     from django.core.cache import cache
 
-    from config import db_router
+    from core.db import router as db_router
 
     body = _register(api).json()
     assert cache.get(db_router._marker_key(body["user"]["id"])) is not None

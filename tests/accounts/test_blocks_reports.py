@@ -124,7 +124,7 @@ def test_hidden_user_ids_read_from_cache(user, other_user, django_assert_num_que
 
 def test_a_stale_reader_cannot_recache_after_a_block(user, other_user):
     """A reader that loaded the set before the block stores it under the version the block bumped."""
-    from config import cachekeys
+    from core.cache import keys as cachekeys
 
     key = selectors.hidden_key(user.pk)
     slow_reader = cachekeys.read_entries([key])  # reads the version, then the (pre-block) database

@@ -5,7 +5,7 @@ from django.db import connections
 from django.test.utils import CaptureQueriesContext
 
 from accounts import selectors
-from config import db_router
+from core.db import router as db_router
 from tests.factories import make_user
 
 

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from accounts import services, tasks
 from accounts.models import User
-from config.cache import redis_client
+from core.cache.client import redis_client
 from tests.conftest import client_for
 from tests.factories import make_user
 

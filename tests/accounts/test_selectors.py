@@ -67,7 +67,7 @@ def test_edits_invalidate_and_the_new_profile_is_cached(user, commit_hooks, djan
 
 
 def test_a_reader_racing_an_edit_cannot_recache_the_old_profile(user, commit_hooks):
-    from config import cachekeys
+    from core.cache import keys as cachekeys
 
     key = selectors.profile_key(user.pk)
     slow_reader = cachekeys.read_entries([key])  # read the version before the edit

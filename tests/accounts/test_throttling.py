@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.conf import settings
 
-from config.cache import redis_client
+from core.cache.client import redis_client
 from tests.conftest import client_for
 from tests.factories import DEFAULT_PASSWORD, make_user
 
@@ -23,7 +23,7 @@ def _assert_throttled(response):
 def test_default_rates_are_the_plans():
     rates = settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]
     assert rates["user"] == "100/minute"
-    assert settings.REST_FRAMEWORK["DEFAULT_THROTTLE_CLASSES"] == ["config.throttling.UserRateThrottle"]
+    assert settings.REST_FRAMEWORK["DEFAULT_THROTTLE_CLASSES"] == ["core.api.throttling.UserRateThrottle"]
 
 
 def test_login_is_limited_per_phone_across_ips(api, user, low_rates):

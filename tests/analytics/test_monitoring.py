@@ -9,9 +9,9 @@ import uuid
 import pytest
 from celery.contrib.testing.worker import start_worker
 
-from config import metrics
+from core.observability import metrics
 from config.celery import app
-from config.middleware import request_id_var
+from core.observability.middleware import request_id_var
 from tests.conftest import client_for
 from tests.factories import make_user
 
@@ -211,11 +211,11 @@ def test_multiprocess_mode_aggregates_every_process(tmp_path):
     from django.conf import settings
 
     env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path), "DJANGO_SETTINGS_MODULE": "config.settings"}
-    bump = ("import django; django.setup(); from config import metrics; "
+    bump = ("import django; django.setup(); from core.observability import metrics; "
             "metrics.count_pings(accepted=5, implausible=1); metrics.TASK_DURATION.labels('t').observe(0.2)")
     for _ in range(2):  # two "workers", each with its own counters, then gone
         subprocess.run([sys.executable, "-c", bump], env=env, cwd=settings.BASE_DIR, check=True)
-    scrape = ("import django; django.setup(); from django.test import RequestFactory; from config import metrics; "
+    scrape = ("import django; django.setup(); from django.test import RequestFactory; from core.observability import metrics; "
               "print(metrics.metrics_view(RequestFactory().get('/metrics')).content.decode())")
     body = subprocess.run([sys.executable, "-c", scrape], env=env, cwd=settings.BASE_DIR, check=True,
                           capture_output=True, text=True).stdout

@@ -1,10 +1,10 @@
-"""The Redis Cluster cache backend (config/cluster_cache.py) against a real 3+3 cluster."""
+"""The Redis Cluster cache backend (core/cache/cluster.py) against a real 3+3 cluster."""
 
 from __future__ import annotations
 
 import pytest
 
-from config.cluster_cache import RedisClusterCache
+from core.cache.cluster import RedisClusterCache
 
 pytestmark = pytest.mark.cluster
 

@@ -1,4 +1,4 @@
-"""config.response_cache on the scale-out topology: Redis Cluster (two round trips), three app
+"""core.cache.response on the scale-out topology: Redis Cluster (two round trips), three app
 instances behind nginx, replicas.  A stored answer is reused by every instance and dies with
 any version it was built from."""
 

@@ -10,7 +10,8 @@ from django.core.cache import cache
 from django.db import router, transaction
 
 from accounts.models import User
-from config import db_router, replica_health
+from core.db import router as db_router
+from core.db import replicas as replica_health
 from tests.factories import make_user
 
 
@@ -69,7 +70,7 @@ def test_a_user_whose_write_is_not_replayed_reads_the_primary():
 @pytest.mark.django_db(transaction=True, databases="__all__")
 def test_while_redis_is_unreachable_signed_in_reads_stay_on_the_primary():
     """With the cache down a missing read-your-writes marker proves nothing: use the primary."""
-    from config import redis_breaker
+    from core.cache import breaker as redis_breaker
 
     user = make_user()
     redis_breaker.trip(ConnectionError("test: Redis is away"))
@@ -90,7 +91,7 @@ def test_a_request_that_changes_data_reads_from_the_primary(method, expected, rf
     """Reads in a POST/PATCH/DELETE feed its writes (checks, transitions): never a stale replica."""
     from django.http import HttpResponse
 
-    from config.middleware import RequestContextMiddleware
+    from core.observability.middleware import RequestContextMiddleware
 
     seen = []
 

@@ -1,10 +1,10 @@
-"""config.cachekeys on the real Redis: round trips, invalidation, eviction, outage, recovery."""
+"""core.cache.keys on the real Redis: round trips, invalidation, eviction, outage, recovery."""
 
 from __future__ import annotations
 
 from django.core.cache import cache
 
-from config import cachekeys
+from core.cache import keys as cachekeys
 
 
 def test_many_keys_in_one_round_trip(round_trips):

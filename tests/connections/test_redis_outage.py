@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 from django.core.cache import caches
 
-from config import cachekeys
-from config.embedded import redis_server_binary
+from core.cache import keys as cachekeys
+from devtools.embedded import redis_server_binary
 from connections.models import Connection, Message
 from stories.models import Story
 from tests.conftest import client_for

@@ -111,7 +111,7 @@ def test_implausible_counted_in_api_response(user, now):
 
 
 def test_cached_last_ping_stays_the_newest_accepted_one(user, now):
-    from config.cache import redis_client
+    from core.cache.client import redis_client
     from locations.services import _Anchor, _last_ping_key
 
     def cached():
@@ -145,7 +145,7 @@ def test_a_retried_batch_is_not_stored_twice(user, now):
 def test_an_unreadable_cached_last_ping_falls_back_to_the_database(user, now, stale_value):
     """A value left by an older release (seconds, not microseconds) or a damaged one is
     not trusted: the request succeeds and plausibility is judged from the stored pings."""
-    from config.cache import redis_client
+    from core.cache.client import redis_client
     from locations.services import _last_ping_key
 
     ingest(user, (*BERLIN, now - timedelta(minutes=5)))

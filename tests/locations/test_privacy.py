@@ -85,7 +85,7 @@ def test_sending_pings_does_not_pin_reads_but_own_pings_are_read_back_at_once():
     endpoint that shows pings reads the primary itself."""
     from django.core.cache import cache
 
-    from config import db_router
+    from core.db import router as db_router
 
     owner = make_user()
     client = client_for(owner)

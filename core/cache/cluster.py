@@ -21,7 +21,7 @@ MOVED), so this is a small ``BaseCache`` of our own.  What differs from a single
 ``LOCATION`` is a list (or comma-separated string) of ``redis://host:port`` start nodes;
 the client discovers the rest.  Values are pickled, integers stored as is so that
 ``incr`` is atomic (as Django's ``RedisCache`` does).  The raw client is
-``cache.redis_client()`` (see ``config.cache.redis_client``).  ``get`` counts hits, misses
+``cache.redis_client()`` (see ``core.cache.client.redis_client``).  ``get`` counts hits, misses
 and failures in django-prometheus's cache metrics, as the single-Redis backend does.
 """
 
@@ -306,7 +306,7 @@ class RedisClusterCache(BaseCache):
 class _SlotSafePipeline:
     """A cluster pipeline whose ``mget`` may cross slots: queued as GETs, answered as one list.
 
-    Code written for a single Redis (``config.cachekeys``, rate limits) pipelines ``MGET``
+    Code written for a single Redis (``core.cache.keys``, rate limits) pipelines ``MGET``
     of unrelated keys; on a cluster that is a CROSSSLOT error.  Every other command passes
     through unchanged, and ``execute`` returns one reply per command queued, as before.
     """

@@ -1,7 +1,7 @@
 """Whole responses of the cacheable reads, served in one Redis round trip.
 
 A cached read (crossings page, connections list, story feed, a profile) is built from values
-read through ``config.cachekeys``; each of them is current while its version is.  This
+read through ``core.cache.keys``; each of them is current while its version is.  This
 middleware keeps the finished response of such a read together with the versions it was
 built from (``cachekeys.collect_dependencies``), and serves it again only while every one of
 those versions is unchanged: any write that would change the response bumps one of them
@@ -9,7 +9,7 @@ those versions is unchanged: any write that would change the response bumps one 
 after a Redis outage...), so a stale response cannot be observed, and no key lists what
 depends on what.
 
-One Lua script per request does the user's rate-limit count (``config.throttling``), reads
+One Lua script per request does the user's rate-limit count (``core.api.throttling``), reads
 the entry and checks its versions; a hit costs that round trip and no view, serializer,
 database or further Redis work.  On Redis Cluster (a script cannot span slots) it takes two:
 a pipeline (count, entry), then the versions.
@@ -19,7 +19,7 @@ Rules:
 * Only views with ``response_cache = True`` are looked up, only for GET by a user whom the
   view's own authentication classes accept (anything else takes the normal path, which
   answers it as the view would), and a response is stored only when the view called ``cacheable(request)`` for it, i.e.
-  said that everything in it came through ``config.cachekeys`` (a crossings page after a
+  said that everything in it came through ``core.cache.keys`` (a crossings page after a
   cursor, read straight from the database, does not).  ``cacheable(request, until=...)``
   bounds the entry's life for content that ends by time (stories expire).
 * Only complete 200 JSON responses are stored, with the headers the view set, and the body
@@ -49,8 +49,9 @@ from django.utils.cache import patch_vary_headers
 from django.utils.text import compress_string
 from prometheus_client import Counter
 
-from config import cachekeys, redis_breaker
-from config.throttling import UserRateThrottle, count_lua, queue_hit
+from core.cache import keys as cachekeys
+from core.cache import breaker as redis_breaker
+from core.api.throttling import UserRateThrottle, count_lua, queue_hit
 
 RESULTS = Counter("crossings_response_cache", "Cacheable reads by result (hit, miss, stored)", ["result"])
 _HIT, _MISS, _STORED = RESULTS.labels("hit"), RESULTS.labels("miss"), RESULTS.labels("stored")
@@ -90,7 +91,7 @@ class _Pending:
 
 
 def cacheable(request, until: float | None = None) -> None:
-    """Say that this response was built only from ``config.cachekeys`` reads (store it).
+    """Say that this response was built only from ``core.cache.keys`` reads (store it).
 
     ``until``: a Unix time after which the response is no longer right whatever happens
     (the first expiry of a story it shows).
@@ -178,7 +179,7 @@ def _lookup_cluster(client, entry_key, rate_key, rate_ttl):
 
 
 def _replay(request, body: bytes, info: dict) -> HttpResponse:
-    from config.http import not_modified
+    from core.api.http import not_modified
 
     headers = dict(info["h"])
     etag = headers.get("ETag")
@@ -274,7 +275,7 @@ class ResponseCacheMiddleware:
             redis_breaker.trip(exc, "response cache lookup")
             return None
         if rate is not None and count is not None:
-            request.rate_counted = {rate[2]: int(count)}  # config.throttling uses it, not a second INCR
+            request.rate_counted = {rate[2]: int(count)}  # core.api.throttling uses it, not a second INCR
             if int(count) > rate[3]:
                 return None  # the normal path answers 429
         info = orjson.loads(meta) if body is not None else None

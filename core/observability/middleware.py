@@ -7,7 +7,7 @@ import logging
 import re
 import uuid
 
-from config import db_router
+from core.db import router as db_router
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 

@@ -9,7 +9,7 @@ pipeline and connect of a connection: after a connection error or timeout it *op
 cache miss); then the next call tries Redis again.
 
 It also remembers that writes may have been lost (``missed_writes``), so that
-``config.cachekeys`` bumps its global epoch once Redis answers again.  This module imports
+``core.cache.keys`` bumps its global epoch once Redis answers again.  This module imports
 neither Django's cache nor anything heavy: settings.py uses it.
 """
 

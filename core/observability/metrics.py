@@ -3,7 +3,7 @@
 django-prometheus already exports request latency histograms per view, responses by
 status, database and cache (hits/misses) metrics.  This module adds the counters that
 other apps bump (``PINGS_INGESTED``), Celery task metrics (filled by
-config/celery_signals.py), database pool gauges, and the ``/metrics`` view.
+core/observability/celery_signals.py), database pool gauges, and the ``/metrics`` view.
 
 Multiprocess mode: with several gunicorn workers (and Celery worker processes) each
 process has its own counters.  When ``PROMETHEUS_MULTIPROC_DIR`` is set (``manage.py
@@ -49,7 +49,7 @@ def count_pings(accepted: int, implausible: int = 0) -> None:
         PINGS_INGESTED.labels(result="implausible").inc(implausible)
 
 
-# --- Celery (filled by config/celery_signals.py in the worker) -----------------------------
+# --- Celery (filled by core/observability/celery_signals.py in the worker) -----------------------------
 
 TASK_DURATION = Histogram(
     "celery_task_duration_seconds",

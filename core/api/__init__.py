@@ -1,0 +1,1 @@
+"""REST helpers shared by every app: rendering, parsing, errors, pagination, throttles, HTTP caching."""

@@ -1,0 +1,1 @@
+"""PostgreSQL: the primary/replica router and replica health."""

@@ -1,0 +1,1 @@
+"""Metrics, request context, Celery signals and health checks."""

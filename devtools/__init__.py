@@ -1,0 +1,1 @@
+"""Tools for development, tests and benchmarks: the embedded PostgreSQL and Redis servers."""
