@@ -1,10 +1,8 @@
-from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from core.observability import health
-from core.observability import metrics
+from core.observability import health, metrics
 
 api_v1 = [
     path("", include("accounts.api.urls")),
@@ -25,6 +23,3 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("api/v1/", include((api_v1, "api"), namespace="v1")),
 ]
-
-if settings.BENCH_FLOOR_VIEWS:  # the framework floor of the benchmarks (bench/floor_views.py)
-    urlpatterns.append(path("bench/", include("bench.floor_views")))

@@ -1,10 +1,11 @@
 """Embedded PostgreSQL and Redis for development, tests and demos.
 
-When ``DATABASE_URL`` / ``REDIS_URL`` are not set, settings call :func:`postgres_url`
-and :func:`redis_url`, which start one shared server of each under ``.data/`` the first
-time any process of the project needs it and leave it running between commands (``make
-stop`` stops them).  Starting is serialised with a file lock, so a gunicorn master, a
-Celery worker and ``manage.py`` starting at the same moment end up sharing one server.
+When ``DATABASE_URL`` / ``REDIS_URL`` are not set, the dev and test settings call
+:func:`postgres_url` and :func:`redis_url`, which start one shared server of each under
+``.data/`` the first time any process of the project needs it and leave it running between
+commands (``make stop`` stops them).  Production settings never import this module.
+Starting is serialised with a file lock, so a gunicorn master, a Celery worker and
+``manage.py`` starting at the same moment end up sharing one server.
 
 PostgreSQL comes from the ``pgserver`` wheel (its binaries only: we run ``initdb`` and
 ``pg_ctl`` ourselves so that the server is configured for this project and survives the
@@ -86,6 +87,18 @@ def _pid_alive(pid_file: Path) -> bool:
     except (OSError, ValueError, IndexError):
         return False
     return True
+
+
+def dev_secret_key() -> str:
+    """One random secret key per checkout, kept under .data/ so that tokens survive restarts."""
+    import secrets
+
+    path = DATA_DIR / "secret_key"
+    if not path.exists():
+        DATA_DIR.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(64))
+        path.chmod(0o600)
+    return path.read_text().strip()
 
 
 # --------------------------------------------------------------------------- PostgreSQL

@@ -14,6 +14,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_production_configuration_passes_check_deploy():
     env = {
         **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings.prod",
         "DEBUG": "0",
         "HTTPS": "1",
         "SECRET_KEY": secrets.token_urlsafe(64),
@@ -31,7 +32,8 @@ def test_production_configuration_passes_check_deploy():
 
 def test_development_configuration_is_flagged_by_check_deploy():
     """The check is real: the same command fails when HTTPS settings are off."""
-    env = {**os.environ, "DEBUG": "0", "HTTPS": "0", "SECRET_KEY": secrets.token_urlsafe(64),
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.prod", "DEBUG": "0", "HTTPS": "0",
+           "SECRET_KEY": secrets.token_urlsafe(64),
            "DATABASE_URL": settings.DATABASE_URL, "REDIS_URL": settings.REDIS_URL}
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],

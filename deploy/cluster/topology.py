@@ -152,9 +152,10 @@ class Topology:
     def app_env(self) -> dict[str, str]:
         """The environment that points the app at this cluster (README: scale-out variables)."""
         env = dict(os.environ)
-        for name in ("CROSSINGS_TESTING", "PYTEST_CURRENT_TEST", "PYTEST_XDIST_WORKER"):
+        for name in ("DJANGO_ENV", "PYTEST_CURRENT_TEST", "PYTEST_XDIST_WORKER"):
             env.pop(name, None)
         env.update({
+            "DJANGO_SETTINGS_MODULE": "config.settings.dev",
             "DATABASE_URL": self.pg_url(0),
             "DATABASE_REPLICA_URLS": ",".join(self.replica_urls),
             "REDIS_CLUSTER_URLS": ",".join(self.redis_cluster_urls),

@@ -1,42 +1,27 @@
-"""Settings for Crossings, read from the environment (every variable is listed in README.md).
+"""Settings every environment shares, read from the environment (README.md lists every variable).
 
-With no DATABASE_URL / REDIS_URL, the embedded servers of devtools/embedded.py are started
-and used; nothing is switched off in that mode.
+The services (database, Redis, broker) and the secret key are wired by the environment's own
+module through :func:`wire`: ``prod`` requires them in the environment, ``dev`` and ``test``
+fall back to the embedded servers of ``devtools``.  This module starts nothing.
 """
 
 from __future__ import annotations
 
-import secrets
-import sys
 from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
 
-from devtools import embedded
 from config.env import env_bool, env_float, env_int, env_list, env_str
 
-BASE_DIR = Path(__file__).resolve().parent.parent
-DATA_DIR = embedded.DATA_DIR
-TESTING = "pytest" in sys.modules or env_bool("CROSSINGS_TESTING", False)
+BASE_DIR = Path(__file__).resolve().parents[2]
+DATA_DIR = Path(env_str("CROSSINGS_DATA_DIR") or BASE_DIR / ".data").resolve()
+TESTING = False  # config.settings.test turns it on
 
 # ----------------------------------------------------------------------------- core
 
 
-def _secret_key() -> str:
-    key = env_str("SECRET_KEY")
-    if key:
-        return key
-    # Development: one random key per checkout, kept under .data/ so tokens survive restarts.
-    path = DATA_DIR / "secret_key"
-    if not path.exists():
-        DATA_DIR.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_urlsafe(64))
-        path.chmod(0o600)
-    return path.read_text().strip()
-
-
-SECRET_KEY = _secret_key()
+SECRET_KEY = env_str("SECRET_KEY")  # required in prod; dev and test keep one under .data/
 DEBUG = env_bool("DEBUG", False)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
@@ -55,7 +40,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "cachalot",
     # ours, in dependency order (an app may use those above it, never those below)
-    "config",
+    "core",
     "accounts",
     "locations",
     "crossings",
@@ -146,26 +131,7 @@ def _database(url: str) -> dict:
     return config
 
 
-DATABASE_URL = env_str("DATABASE_URL") or embedded.postgres_url()
-DATABASES = {"default": _database(DATABASE_URL)}
-if TESTING:
-    # One test database per pytest process, so that several runs can share a server.
-    import os
-
-    DATABASES["default"]["TEST"] = {"NAME": f"test_crossings_{os.getpid()}"}
-    DB_POOL["min_size"] = min(DB_POOL["min_size"], 2)
-
-REPLICA_ALIASES: list[str] = []
-for _index, _url in enumerate(env_list("DATABASE_REPLICA_URLS"), start=1):
-    _alias = f"replica{_index}"
-    DATABASES[_alias] = _database(_url)
-    DATABASES[_alias]["TEST"] = {"MIRROR": "default"}
-    REPLICA_ALIASES.append(_alias)
-if TESTING and not REPLICA_ALIASES:
-    # Tests run with a mirrored replica so that the router's read path is exercised.
-    DATABASES["replica1"] = {**_database(DATABASE_URL), "TEST": {"MIRROR": "default"}}
-    REPLICA_ALIASES.append("replica1")
-
+REPLICA_URLS = env_list("DATABASE_REPLICA_URLS")
 DATABASE_ROUTERS = ["core.db.router.PrimaryReplicaRouter"]
 # After a user writes, their reads stay on the primary this long (the fallback when the
 # replica's replay position cannot be compared with the write's WAL position).
@@ -174,25 +140,13 @@ REPLICA_MAX_LAG_S = env_float("REPLICA_MAX_LAG_S", 5.0)
 # Each process re-checks a replica's health and replay position at most this often.
 REPLICA_HEALTH_TTL_S = env_float("REPLICA_HEALTH_TTL_S", 1.0)
 REPLICA_CONNECT_TIMEOUT_S = env_int("REPLICA_CONNECT_TIMEOUT_S", 1)
-for _alias in REPLICA_ALIASES:
-    DATABASES[_alias]["OPTIONS"]["connect_timeout"] = REPLICA_CONNECT_TIMEOUT_S
-    # Replicas restart (maintenance, failover) without this process noticing: the pool then
-    # checks a connection before handing it out, so a stale one is replaced instead of
-    # failing a request.  One empty round trip per request that reads from a replica.
-    DATABASES[_alias]["CONN_HEALTH_CHECKS"] = env_bool("REPLICA_CONN_HEALTH_CHECKS", True)
-if REPLICA_ALIASES:
-    # A read-only request whose replica died under it is served again from the primary.
-    MIDDLEWARE.insert(MIDDLEWARE.index("core.observability.middleware.RequestContextMiddleware") + 1,
-                      "core.db.router.ReplicaFallbackMiddleware")
 
 # ---------------------------------------------------------------------------- cache
 
-REDIS_URL = env_str("REDIS_URL") or embedded.redis_url(db=0)
 CACHE_KEY_PREFIX = env_str("CACHE_KEY_PREFIX", "crossings")
-if TESTING:
-    import os
-
-    CACHE_KEY_PREFIX = f"test{os.getpid()}"
+# A Redis Cluster for the cache (core/cache/cluster.py) when REDIS_CLUSTER_URLS lists its
+# nodes; the Celery broker stays on one Redis (CELERY_BROKER_URL or REDIS_URL).
+REDIS_CLUSTER_URLS = env_list("REDIS_CLUSTER_URLS")
 
 
 
@@ -207,51 +161,6 @@ def _redis_retry():
 DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True
 # After a Redis error, every Redis call fails fast this long (core/cache/breaker.py).
 CACHE_BREAKER_SECONDS = env_float("CACHE_BREAKER_SECONDS", 2.0)
-
-CACHES = {
-    "default": {
-        "BACKEND": "django_prometheus.cache.backends.redis.RedisCache",
-        "LOCATION": REDIS_URL,
-        "KEY_PREFIX": CACHE_KEY_PREFIX,
-        "TIMEOUT": 300,
-        "OPTIONS": {
-            "CLIENT_CLASS": "django_redis.client.DefaultClient",
-            "SOCKET_CONNECT_TIMEOUT": env_float("REDIS_CONNECT_TIMEOUT_S", 0.5),
-            "SOCKET_TIMEOUT": env_float("REDIS_SOCKET_TIMEOUT_S", 0.5),
-            "CONNECTION_POOL_KWARGS": {
-                "max_connections": env_int("REDIS_MAX_CONNECTIONS", 200),
-                # redis-py 8 retries 3 times with up to 10 s backoff: a Redis outage would
-                # stall every request for seconds.  One immediate retry covers a dropped socket.
-                "retry": _redis_retry(),
-            },
-            # Redis down: cache reads are misses and writes are dropped, so every endpoint
-            # answers from the database (connections/ and stories/ test this on a real outage).
-            "IGNORE_EXCEPTIONS": env_bool("REDIS_IGNORE_EXCEPTIONS", True),
-        },
-    },
-}
-
-# A Redis Cluster for the cache (core/cache/cluster.py) when REDIS_CLUSTER_URLS lists its
-# nodes; the Celery broker stays on one Redis (CELERY_BROKER_URL or REDIS_URL).
-REDIS_CLUSTER_URLS = env_list("REDIS_CLUSTER_URLS")
-if REDIS_CLUSTER_URLS:
-    CACHES["default"] = {
-        "BACKEND": "core.cache.cluster.RedisClusterCache",
-        "LOCATION": REDIS_CLUSTER_URLS,
-        "KEY_PREFIX": CACHE_KEY_PREFIX,
-        "TIMEOUT": 300,
-        "OPTIONS": {
-            "SOCKET_CONNECT_TIMEOUT": env_float("REDIS_CONNECT_TIMEOUT_S", 0.5),
-            "SOCKET_TIMEOUT": env_float("REDIS_SOCKET_TIMEOUT_S", 0.5),
-            "MAX_CONNECTIONS": env_int("REDIS_MAX_CONNECTIONS", 200),
-            # A master's failover takes about cluster-node-timeout plus an election.
-            "RETRY_SECONDS": env_float("REDIS_CLUSTER_RETRY_S", 5.0),
-            # Writes wait until a replica has them, so a failover cannot lose an invalidation.
-            "WAIT_REPLICAS": env_int("REDIS_CLUSTER_WAIT_REPLICAS", 1),
-            "WAIT_TIMEOUT_MS": env_int("REDIS_CLUSTER_WAIT_TIMEOUT_MS", 100),
-            "IGNORE_EXCEPTIONS": env_bool("REDIS_IGNORE_EXCEPTIONS", True),
-        },
-    }
 
 # django-cachalot caches ORM queries, but only on tables that are written rarely;
 # everything hot is cached explicitly by the apps with versioned keys.
@@ -270,24 +179,6 @@ SILENCED_SYSTEM_CHECKS = ["cachalot.W001"]
 
 # ----------------------------------------------------------------------------- celery
 
-
-
-def _broker_url() -> str:
-    """The Celery broker: CELERY_BROKER_URL, else database 1 of the cache's Redis."""
-    if env_str("CELERY_BROKER_URL"):
-        return env_str("CELERY_BROKER_URL")
-    if env_str("REDIS_URL"):
-        from urllib.parse import urlsplit, urlunsplit
-
-        parts = urlsplit(REDIS_URL)
-        return urlunsplit(parts._replace(path="/1"))
-    return f"redis+socket://{embedded.redis_socket()}?virtual_host=1"
-
-
-CELERY_BROKER_URL = _broker_url()
-if TESTING and not env_str("CELERY_BROKER_URL"):
-    # Keep tests' tasks away from a dev worker consuming the same Redis.
-    CELERY_BROKER_URL = CELERY_BROKER_URL.replace("virtual_host=1", "virtual_host=3").replace("/1", "/3")
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
@@ -347,7 +238,6 @@ DATA_UPLOAD_MAX_NUMBER_FIELDS = 1000
 
 ACCESS_TOKEN_TTL = timedelta(seconds=env_int("ACCESS_TOKEN_TTL_S", 300))
 REFRESH_TOKEN_TTL = timedelta(days=env_int("REFRESH_TOKEN_TTL_DAYS", 30))
-JWT_SIGNING_KEY = env_str("JWT_SIGNING_KEY") or SECRET_KEY
 JWT_ALGORITHM = "HS256"
 SMS_BACKEND = env_str("SMS_BACKEND", "accounts.sms.ConsoleSMSBackend")
 PHONE_CODE_TTL = timedelta(seconds=env_int("PHONE_CODE_TTL_S", 600))
@@ -359,9 +249,6 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
-if TESTING:
-    # Hashing cost is not what tests measure.
-    PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 # ------------------------------------------------------------------ static and media
 
@@ -374,7 +261,7 @@ STORAGES = {
     "default": {"BACKEND": env_str("MEDIA_STORAGE_BACKEND", "django.core.files.storage.FileSystemStorage")},
     "staticfiles": {
         "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
-        if (DEBUG or TESTING)
+        if DEBUG
         else "whitenoise.storage.CompressedManifestStaticFilesStorage"
     },
 }
@@ -464,11 +351,95 @@ if SENTRY_DSN:  # pragma: no cover - needs a Sentry server
 
 PROMETHEUS_METRIC_NAMESPACE = ""
 
-# ----------------------------------------------------------------- benchmarks (bench/)
+# ------------------------------------------------------------------ services wiring
 
-# Off unless a benchmark turns them on: bench-only floor views (config/urls.py) and a
-# middleware that reports each request's database queries and cache hits in headers.
-BENCH_FLOOR_VIEWS = env_bool("BENCH_FLOOR_VIEWS", False)
-BENCH_QUERY_COUNT = env_bool("BENCH_QUERY_COUNT", False)
-if BENCH_QUERY_COUNT:
-    MIDDLEWARE.insert(1, "bench.middleware.QueryCountMiddleware")
+
+def broker_from_redis_url(redis_url: str, db: int = 1) -> str:
+    """The Celery broker on another database of the cache's Redis."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    return urlunsplit(urlsplit(redis_url)._replace(path=f"/{db}"))
+
+
+def _caches(redis_url: str, key_prefix: str) -> dict:
+    if REDIS_CLUSTER_URLS:
+        return {"default": {
+            "BACKEND": "core.cache.cluster.RedisClusterCache",
+            "LOCATION": REDIS_CLUSTER_URLS,
+            "KEY_PREFIX": key_prefix,
+            "TIMEOUT": 300,
+            "OPTIONS": {
+                "SOCKET_CONNECT_TIMEOUT": env_float("REDIS_CONNECT_TIMEOUT_S", 0.5),
+                "SOCKET_TIMEOUT": env_float("REDIS_SOCKET_TIMEOUT_S", 0.5),
+                "MAX_CONNECTIONS": env_int("REDIS_MAX_CONNECTIONS", 200),
+                # A master's failover takes about cluster-node-timeout plus an election.
+                "RETRY_SECONDS": env_float("REDIS_CLUSTER_RETRY_S", 5.0),
+                # Writes wait until a replica has them, so a failover cannot lose an invalidation.
+                "WAIT_REPLICAS": env_int("REDIS_CLUSTER_WAIT_REPLICAS", 1),
+                "WAIT_TIMEOUT_MS": env_int("REDIS_CLUSTER_WAIT_TIMEOUT_MS", 100),
+                "IGNORE_EXCEPTIONS": env_bool("REDIS_IGNORE_EXCEPTIONS", True),
+            },
+        }}
+    return {"default": {
+        "BACKEND": "django_prometheus.cache.backends.redis.RedisCache",
+        "LOCATION": redis_url,
+        "KEY_PREFIX": key_prefix,
+        "TIMEOUT": 300,
+        "OPTIONS": {
+            "CLIENT_CLASS": "django_redis.client.DefaultClient",
+            "SOCKET_CONNECT_TIMEOUT": env_float("REDIS_CONNECT_TIMEOUT_S", 0.5),
+            "SOCKET_TIMEOUT": env_float("REDIS_SOCKET_TIMEOUT_S", 0.5),
+            "CONNECTION_POOL_KWARGS": {
+                "max_connections": env_int("REDIS_MAX_CONNECTIONS", 200),
+                # redis-py 8 retries 3 times with up to 10 s backoff: a Redis outage would
+                # stall every request for seconds.  One immediate retry covers a dropped socket.
+                "retry": _redis_retry(),
+            },
+            # Redis down: cache reads are misses and writes are dropped, so every endpoint
+            # answers from the database (connections/ and stories/ test this on a real outage).
+            "IGNORE_EXCEPTIONS": env_bool("REDIS_IGNORE_EXCEPTIONS", True),
+        },
+    }}
+
+
+def wire(*, secret_key: str, database_url: str, redis_url: str, broker_url: str,
+         cache_key_prefix: str = CACHE_KEY_PREFIX, test_database: str | None = None) -> dict:
+    """The settings that depend on the services and the secret key, for ``globals().update``.
+
+    ``test_database`` (test settings) names the test database and adds a replica alias that
+    mirrors the primary when none is configured, so that the router's read path is exercised.
+    """
+    databases = {"default": _database(database_url)}
+    replica_aliases: list[str] = []
+    for index, url in enumerate(REPLICA_URLS, start=1):
+        alias = f"replica{index}"
+        databases[alias] = {**_database(url), "TEST": {"MIRROR": "default"}}
+        replica_aliases.append(alias)
+    if test_database is not None:
+        databases["default"]["TEST"] = {"NAME": test_database}
+        if not replica_aliases:
+            databases["replica1"] = {**_database(database_url), "TEST": {"MIRROR": "default"}}
+            replica_aliases.append("replica1")
+    for alias in replica_aliases:
+        databases[alias]["OPTIONS"]["connect_timeout"] = REPLICA_CONNECT_TIMEOUT_S
+        # Replicas restart (maintenance, failover) without this process noticing: the pool then
+        # checks a connection before handing it out, so a stale one is replaced instead of
+        # failing a request.  One empty round trip per request that reads from a replica.
+        databases[alias]["CONN_HEALTH_CHECKS"] = env_bool("REPLICA_CONN_HEALTH_CHECKS", True)
+    middleware = list(MIDDLEWARE)
+    if replica_aliases:
+        # A read-only request whose replica died under it is served again from the primary.
+        middleware.insert(middleware.index("core.observability.middleware.RequestContextMiddleware") + 1,
+                          "core.db.router.ReplicaFallbackMiddleware")
+    return {
+        "SECRET_KEY": secret_key,
+        "JWT_SIGNING_KEY": env_str("JWT_SIGNING_KEY") or secret_key,
+        "DATABASE_URL": database_url,
+        "DATABASES": databases,
+        "REPLICA_ALIASES": replica_aliases,
+        "MIDDLEWARE": middleware,
+        "REDIS_URL": redis_url,
+        "CACHE_KEY_PREFIX": cache_key_prefix,
+        "CACHES": _caches(redis_url, cache_key_prefix),
+        "CELERY_BROKER_URL": broker_url,
+    }

@@ -1,0 +1,22 @@
+"""Settings per environment: ``base`` (read from the environment) and ``dev``, ``test``,
+``prod``, ``bench`` on top of it.
+
+``DJANGO_SETTINGS_MODULE=config.settings.<env>`` names one; the default
+``DJANGO_SETTINGS_MODULE=config.settings`` picks the one named by ``DJANGO_ENV`` (``dev``
+unless set).  Importing a named module never imports another environment's.
+"""
+
+import os
+
+ENVIRONMENTS = ("dev", "test", "prod", "bench")
+
+if os.environ.get("DJANGO_SETTINGS_MODULE", "config.settings") == "config.settings":
+    from importlib import import_module
+
+    from django.core.exceptions import ImproperlyConfigured
+
+    _env = os.environ.get("DJANGO_ENV", "dev").strip() or "dev"
+    if _env not in ENVIRONMENTS:
+        raise ImproperlyConfigured(f"DJANGO_ENV must be one of {', '.join(ENVIRONMENTS)}, not {_env!r}")
+    _module = import_module(f"config.settings.{_env}")
+    globals().update({name: value for name, value in vars(_module).items() if name.isupper()})
