@@ -56,8 +56,8 @@ test-all: venv
 
 stop: venv
 	$(PY) -m devtools.embedded stop
-	@BENCH_INSTANCE= $(PY) -m bench.servers stop
-	@BENCH_INSTANCE=harness $(PY) -m bench.servers stop
+	@BENCH_INSTANCE= $(PY) -m bench.harness.servers stop
+	@BENCH_INSTANCE=harness $(PY) -m bench.harness.servers stop
 
 # The scale-out topology on loopback (deploy/cluster/): PostgreSQL primary + 2 replicas,
 # Redis Cluster 3+3 + broker, 3 gunicorn behind nginx on :8080, Celery worker + beat.
@@ -90,7 +90,7 @@ demo: setup
 
 # Benchmarks (bench/README.md): dedicated PostgreSQL/Redis under .data/bench/, Locust, results
 # in bench/results/.  Rate = USERS x 0.101 x SPEEDUP requests/s.  CLUSTER=1 drives nginx of
-# the loopback scale-out topology instead (bench/cluster_load.py); URL= a server already running.
+# the loopback scale-out topology instead (bench/harness/cluster_load.py); URL= a server already running.
 USERS ?= 100
 DURATION ?= 30
 SPEEDUP ?= 2.5
@@ -101,14 +101,14 @@ CLUSTER ?=
 
 loadtest: venv
 ifneq ($(CLUSTER),)
-	$(PY) -m bench.cluster_load --users $(USERS) --duration $(DURATION) --speedup $(SPEEDUP) --workers $(WORKERS)
+	$(PY) -m bench.harness.cluster_load --users $(USERS) --duration $(DURATION) --speedup $(SPEEDUP) --workers $(WORKERS)
 else
-	$(PY) -m bench.loadtest --users $(USERS) --duration $(DURATION) --speedup $(SPEEDUP) --workers $(WORKERS) \
+	$(PY) -m bench.harness.loadtest --users $(USERS) --duration $(DURATION) --speedup $(SPEEDUP) --workers $(WORKERS) \
 		$(if $(URL),--url $(URL),)
 endif
 
 bench: venv
-	$(PY) -m bench.run_all --scale $(SCALE) --users $(USERS) --speedup $(SPEEDUP) --duration $(DURATION)
+	$(PY) -m bench.harness.run_all --scale $(SCALE) --users $(USERS) --speedup $(SPEEDUP) --duration $(DURATION)
 
 capacity: venv
-	$(PY) -m bench.capacity
+	$(PY) -m bench.harness.capacity

@@ -337,7 +337,7 @@ def create_pings(user_ids: list[str], cities: list, options: SeedOptions, now: d
 def _detector():
     """The crossings app's batch entry point, if it has landed."""
     try:
-        from crossings.detector import run_detection
+        from crossings.detection.run import run_detection
     except ImportError:
         return None
     return run_detection

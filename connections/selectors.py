@@ -16,10 +16,10 @@ from django.db import DEFAULT_DB_ALIAS
 from django.db.models import Count, F, Q
 
 from accounts import selectors as account_selectors
+from connections.models import Connection, ConnectionStatus, Message
 from core.cache import keys as cachekeys
 from core.db import router as db_router
 from core.ids import as_uuid
-from connections.models import Connection, ConnectionStatus, Message
 
 CONN_NS = "conn"  # a user's connection index and list pages
 UNREAD_NS = "unread"  # a user's unread counts per conversation

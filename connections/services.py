@@ -28,12 +28,12 @@ from django.utils import timezone
 
 from accounts import selectors as account_selectors
 from accounts.models import User
-from core.cache import keys as cachekeys
-from core.api.rest import Conflict
 from connections import signals
 from connections.models import Connection, ConnectionStatus, Message
 from connections.selectors import CONN_NS, UNREAD_NS, cached_chat
 from connections.signals import connection_removed
+from core.api.rest import Conflict
+from core.cache import keys as cachekeys
 
 
 def _pair(a, b) -> tuple[uuid.UUID, uuid.UUID]:

@@ -5,7 +5,7 @@ A record keeps, beside what the API shows, the pair's *encounter intervals*
 of matches no more than ``CROSSING_REPEAT_GAP_S`` apart, so an interval stands exactly for
 the matches inside it.  Merging new matches into these intervals gives what a full
 recomputation over all matches would give, whatever order batches and late pings come in
-(a late match between two encounters can merge them).  See crossings/detection.py.
+(a late match between two encounters can merge them).  See crossings/detection/core.py.
 """
 
 from __future__ import annotations

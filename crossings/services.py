@@ -1,6 +1,6 @@
 """Writes of the crossings app: recording matches into crossing records, and expiry.
 
-The detector (crossings/detector.py) finds matches; ``apply_pair_intervals`` merges them
+The detector (crossings/detection/run.py) finds matches; ``apply_pair_intervals`` merges them
 into the records.  Both are idempotent: merging the same matches twice changes nothing.
 """
 

@@ -8,7 +8,7 @@ from celery import shared_task
 @shared_task(name="crossings.detect", ignore_result=True, soft_time_limit=240, time_limit=300)
 def detect_crossings() -> dict:
     """Process pending pings; beat runs it every minute.  Skips if another run holds the lock."""
-    from crossings.detector import run_detection
+    from crossings.detection.run import run_detection
 
     result = run_detection(wait=False)
     return {"skipped": result.skipped, "pings": result.pings, "changed": result.changed}

@@ -21,8 +21,8 @@ from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 from django.utils import timezone
 
 from accounts.models import User
-from core.observability import metrics
 from core.cache.client import redis_client
+from core.observability import metrics
 from locations import partitions, selectors
 from locations.models import City, Ping, PingStatus
 from locations.validation import PingIn, clean_pings

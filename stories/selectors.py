@@ -23,10 +23,10 @@ from django.core.cache import cache
 from django.utils import timezone
 
 from accounts import selectors as account_selectors
+from connections import selectors as connection_selectors
 from core.cache import keys as cachekeys
 from core.db import router as db_router
 from core.ids import as_uuid
-from connections import selectors as connection_selectors
 from stories.media import media_url
 from stories.models import CloseFriend, Story, Visibility
 

@@ -18,8 +18,8 @@ from django.db.models import Q
 from django.http import Http404
 from django.utils import timezone
 
-from core.cache import keys as cachekeys
 from connections import selectors as connection_selectors
+from core.cache import keys as cachekeys
 from stories import media, selectors
 from stories.models import (
     CloseFriend,

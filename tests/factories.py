@@ -78,9 +78,9 @@ def make_connection(a, b, status="accepted"):
     """A connection between users ``a`` (the requester) and ``b``, with caches invalidated."""
     from django.utils import timezone
 
-    from core.cache import keys as cachekeys
     from connections.models import Connection
     from connections.selectors import CONN_NS
+    from core.cache import keys as cachekeys
 
     low, high = sorted([a.pk, b.pk])
     now = timezone.now()

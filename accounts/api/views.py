@@ -15,14 +15,14 @@ from accounts import report_targets, selectors, services
 from accounts.api import serializers as s
 from accounts.authentication import AnonymousEndpointAuthentication, load_user
 from accounts.models import Block, User
+from accounts.throttling import PhoneRateThrottle, UserPhoneAttemptThrottle, UserPhoneRateThrottle
 from accounts.tokens import InvalidToken
 from accounts.visibility import can_view_profile
-from core.db import router as db_router
-from core.cache import response as response_cache
 from core.api.http import conditional_json
 from core.api.rest import Conflict, PayloadTooLarge
-from accounts.throttling import PhoneRateThrottle, UserPhoneAttemptThrottle, UserPhoneRateThrottle
 from core.api.throttling import IPRateThrottle, UserRateThrottle
+from core.cache import response as response_cache
+from core.db import router as db_router
 
 LOGIN_FAILED = "Phone number or password is incorrect."
 

@@ -1,8 +1,8 @@
 """The plan's claims that need the running app, each switched off and on in one run.
 
-    python -m bench.claims [floor mix pooling prepared replicas ratelimit caching micro areas endpoints]
+    python -m bench.claims.app [floor mix pooling prepared replicas ratelimit caching micro areas endpoints]
 
-Every comparison is two (or three) short load tests of bench/loadtest.py at the same
+Every comparison is two (or three) short load tests of bench/harness/loadtest.py at the same
 arrival rate on the same machine, one after the other, differing in one setting only.
 The figure that transfers to other machines is CPU per request (app + database); latency
 is reported beside it.  Results: ``bench/results/claim-<name>.json`` and the runs'
@@ -16,9 +16,9 @@ import os
 import subprocess
 import sys
 
-from bench import servers
-from bench.common import BASE_DIR, RESULTS_DIR, all_results, ratio, read_result, write_result
-from bench.loadtest import loadtest
+from bench.harness import servers
+from bench.harness.common import BASE_DIR, RESULTS_DIR, all_results, ratio, read_result, write_result
+from bench.harness.loadtest import loadtest
 
 DURATION = float(os.environ.get("BENCH_CLAIM_DURATION", "15"))
 USERS = int(os.environ.get("BENCH_CLAIM_USERS", "60"))
@@ -99,8 +99,9 @@ def floor() -> dict:
     # The harness's own cost: the same bare view without the per-request query/cache counter.
     figures["django_without_bench_counter"] = _brief(_run("floor-django-nocount", ["FloorDjangoUser"],
                                                           {"BENCH_QUERY_COUNT": "0"}))
-    write_result("floor", figures, "python -m bench.claims floor: bare Django JsonResponse, bare DRF APIView and a "
-                 "DRF view with one primary-key query (bench/floor_views.py), same gunicorn settings and middleware, "
+    write_result("floor", figures, "python -m bench.claims.app floor: bare Django JsonResponse, bare DRF APIView and a "
+                 "DRF view with one primary-key query (bench/hooks/floor_views.py), "
+                 "same gunicorn settings and middleware, "
                  f"{USERS} users x speedup {SPEEDUP}, {DURATION:.0f} s each",
                  scale={"users": USERS, "speedup": SPEEDUP, "workers": WORKERS})
     return figures
@@ -130,7 +131,7 @@ def pooling() -> dict:
                     f"(CONN_MAX_AGE) give {ratio(_app_db(off), _app_db(persistent))}x",
         "holds": bool(capacity and capacity >= 2),
     }
-    write_result("claim-pooling", figures, f"python -m bench.claims pooling: {what}, DB_POOL=1 (psycopg pool) vs "
+    write_result("claim-pooling", figures, f"python -m bench.claims.app pooling: {what}, DB_POOL=1 (psycopg pool) vs "
                  "DB_POOL=0 CONN_MAX_AGE=0 (connect per request) vs DB_POOL=0 CONN_MAX_AGE=600, same rate")
     return figures
 
@@ -152,7 +153,7 @@ def prepared() -> dict:
                     f"({_app_db(off)} -> {_app_db(on)} ms)",
         "holds": db_saving >= 0.3,
     }
-    write_result("claim-prepared-app", figures, f"python -m bench.claims prepared: {what}, "
+    write_result("claim-prepared-app", figures, f"python -m bench.claims.app prepared: {what}, "
                  "DB_SERVER_SIDE_BINDING=1 (prepare_threshold 5) vs 0, same rate")
     return figures
 
@@ -172,7 +173,7 @@ def cachalot() -> dict:
                     f"{on['figures']['overall']['db_queries_per_request']}",
         "holds": change < 0,
     }
-    write_result("claim-cachalot", figures, f"python -m bench.claims cachalot: {what}, CACHALOT_ENABLED=1 vs 0")
+    write_result("claim-cachalot", figures, f"python -m bench.claims.app cachalot: {what}, CACHALOT_ENABLED=1 vs 0")
     return figures
 
 
@@ -193,9 +194,9 @@ def replicas() -> dict:
                     f"{gain}x the traffic for the same query load (reads after a write stay on the primary)",
         "holds": bool(gain and gain >= 4),
     }
-    write_result("claim-replicas", figures, f"python -m bench.claims replicas: {what} with a replica alias that "
+    write_result("claim-replicas", figures, f"python -m bench.claims.app replicas: {what} with a replica alias that "
                  "mirrors the primary (DATABASE_REPLICA_URLS = the bench database), queries per alias counted "
-                 "per request by bench/middleware.py")
+                 "per request by bench/hooks/middleware.py")
     return figures
 
 
@@ -203,7 +204,7 @@ def ratelimit() -> dict:
     if not mix_works():
         figures = {"plan": "prevent abuse, stable performance (rate limiting)", "holds": None,
                    "measured": "not measured: needs the mix's endpoints (run after the domain apps land)"}
-        write_result("claim-ratelimit", figures, "python -m bench.claims ratelimit")
+        write_result("claim-ratelimit", figures, "python -m bench.claims.app ratelimit")
         return figures
     abusers = int(os.environ.get("BENCH_ABUSERS", "4"))
     abuse = {"BENCH_ABUSERS": str(abusers), "BENCH_ABUSE_WAIT_S": os.environ.get("BENCH_ABUSE_WAIT_S", "0")}
@@ -235,7 +236,7 @@ def ratelimit() -> dict:
     }
     figures["holds"] = bool(figures["p95_ratio_limited"] and figures["p95_ratio_unlimited"]
                             and figures["p95_ratio_limited"] < figures["p95_ratio_unlimited"])
-    write_result("claim-ratelimit", figures, "python -m bench.claims ratelimit: the mix alone, then the mix plus "
+    write_result("claim-ratelimit", figures, "python -m bench.claims.app ratelimit: the mix alone, then the mix plus "
                  f"{abusers} clients of one account hammering a chat's messages (no think time) with "
                  "RATE_LIMIT_ENABLED=1 and =0; latency of the normal users only")
     return figures
@@ -245,7 +246,7 @@ def caching() -> dict:
     doc = read_result("loadtest-mix")
     if not doc:
         figures = {"plan": "80% cache hit rate", "holds": None, "measured": "not measured: run the mix first"}
-        write_result("claim-caching", figures, "python -m bench.claims caching")
+        write_result("claim-caching", figures, "python -m bench.claims.app caching")
         return figures
     f = doc["figures"]
     gets = {name: e for name, e in f["endpoints"].items() if name.startswith("GET")}
@@ -271,7 +272,7 @@ def micro() -> None:
     body_file = _api_bodies(env)
     if body_file:
         env["BENCH_GZIP_BODIES"] = body_file
-    result = subprocess.run([sys.executable, "-m", "bench.micro"], cwd=BASE_DIR, env=env, capture_output=True,
+    result = subprocess.run([sys.executable, "-m", "bench.claims.micro"], cwd=BASE_DIR, env=env, capture_output=True,
                             text=True)
     print(result.stdout, result.stderr[-2000:] if result.returncode else "", flush=True)
 
@@ -342,7 +343,7 @@ def areas() -> dict:
         found[claim] = {"plan": plan, "results": [r["name"] for r in results], "measured": measured, "holds": holds,
                         "how": results[0].get("how") if results else None,
                         "doc": page if (BASE_DIR / page).exists() else None}
-    write_result("claim-areas", found, "python -m bench.claims areas: read from the areas' own results")
+    write_result("claim-areas", found, "python -m bench.claims.app areas: read from the areas' own results")
     return found
 
 
@@ -372,7 +373,7 @@ def endpoints() -> dict:
         "measured": "costliest share of the mix: " + ", ".join(
             f"{name} ({(r['app_plus_db_ms'] or 0):.2f} ms app+db)" for name, r in costliest[:3]),
     }
-    write_result("endpoints", figures, "python -m bench.claims endpoints: the mix restricted to one task at a time "
+    write_result("endpoints", figures, "python -m bench.claims.app endpoints: the mix restricted to one task at a time "
                  f"(BENCH_ONLY=<task>), same users and rate, {min(DURATION, 10):.0f} s each")
     return figures
 
@@ -383,7 +384,7 @@ STEPS = {"floor": floor, "mix": mix, "pooling": pooling, "prepared": prepared, "
 
 
 def main(argv: list[str]) -> int:
-    os.environ.setdefault("BENCH_INSTANCE", "harness")  # servers of our own (bench/servers.py)
+    os.environ.setdefault("BENCH_INSTANCE", "harness")  # servers of our own (bench/harness/servers.py)
     for name in argv or list(STEPS):
         print(f"== {name}", flush=True)
         STEPS[name]()

@@ -1,12 +1,12 @@
 """Side-by-side micro-benchmarks of the plan's claims that need no HTTP load.
 
-Run inside the app's environment pointed at the bench servers (bench/claims.py does it)::
+Run inside the app's environment pointed at the bench servers (bench/claims/app.py does it)::
 
-    python -m bench.micro json gzip pipelining prepared batch indexes
+    python -m bench.claims.micro json gzip pipelining prepared batch indexes
 
 Each measures the optimisation off and on, in the same process, on the same data, and
 writes ``bench/results/claim-<name>.json``.  Times are the best of several
-repetitions; PostgreSQL and Redis CPU come from their process trees (bench/cpu.py).
+repetitions; PostgreSQL and Redis CPU come from their process trees (bench/harness/cpu.py).
 """
 
 from __future__ import annotations
@@ -19,13 +19,13 @@ import sys
 import time
 import uuid
 
-from bench import servers
-from bench.common import ratio, write_result
-from bench.cpu import Tiers
+from bench.harness import servers
+from bench.harness.common import ratio, write_result
+from bench.harness.cpu import Tiers
 
 
 def _setup_django() -> None:
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.bench")
     import django
 
     django.setup()
@@ -105,7 +105,7 @@ def claim_json() -> dict:
                     f"({round(drf_std * 1e6)} -> {round(drf_fast * 1e6)} us for a 20-item page)",
         "holds": bool(speedup and speedup >= 2),
     }
-    write_result("claim-json", figures, "python -m bench.micro json: a 20-item crossings page, "
+    write_result("claim-json", figures, "python -m bench.claims.micro json: a 20-item crossings page, "
                  "json.dumps vs orjson.dumps and DRF JSONRenderer vs core.api.rest.OrjsonRenderer, best of 7x200")
     return figures
 
@@ -133,8 +133,8 @@ def claim_gzip(bodies: dict[str, bytes] | None = None) -> dict:
         "measured": f"{round(100 * saving)} % fewer bytes" if saving is not None else "no responses",
         "holds": bool(saving is not None and saving >= 0.6),
     }
-    write_result("claim-gzip", figures, "python -m bench.micro gzip: Django's GZipMiddleware compressor on "
-                 "response bodies (the API's when given by bench.claims, else a realistic page)")
+    write_result("claim-gzip", figures, "python -m bench.claims.micro gzip: Django's GZipMiddleware compressor on "
+                 "response bodies (the API's when given by bench.claims.app, else a realistic page)")
     return figures
 
 
@@ -189,7 +189,7 @@ def claim_pipelining(keys: int = 100) -> dict:
                     f"for {keys} keys over a Unix socket",
         "holds": bool(speed and speed >= 5),
     }
-    write_result("claim-pipelining", figures, f"python -m bench.micro pipelining: {keys} keys of 200 bytes, "
+    write_result("claim-pipelining", figures, f"python -m bench.claims.micro pipelining: {keys} keys of 200 bytes, "
                  "best of 7x5 batches, bench Redis over its Unix socket (no network round trip: "
                  "over a network each saved round trip is worth more)")
     return figures
@@ -269,7 +269,7 @@ def claim_prepared(queries: int = 1000) -> dict:
         "holds": bool(faster >= 0.3),
     }
     write_result("claim-prepared", figures,
-                 f"python -m bench.micro prepared: {queries} primary-key SELECTs on a 100 000-row table, "
+                 f"python -m bench.claims.micro prepared: {queries} primary-key SELECTs on a 100 000-row table, "
                  "client-side binding vs server-side prepared (psycopg prepare_threshold=0), 5 interleaved rounds, "
                  "the best of each; 2000-row inserts "
                  "row by row vs executemany vs 500-row VALUES, one transaction")
@@ -375,7 +375,7 @@ def claim_indexes() -> dict:
                     f"{ratio(with_idx_insert, without_idx_insert)}x slower with the 2 users indexes",
         "holds": helped == len(rows),
     }
-    write_result("claim-indexes", figures, "python -m bench.micro indexes: the plan's 7 queries on synthetic "
+    write_result("claim-indexes", figures, "python -m bench.claims.micro indexes: the plan's 7 queries on synthetic "
                  f"tables ({INDEX_SCALE}) in a scratch schema of the bench database, EXPLAIN ANALYZE execution "
                  "time (median of 7) without, then with, each index", scale=INDEX_SCALE)
     return figures
@@ -386,7 +386,7 @@ CLAIMS = {"json": claim_json, "gzip": claim_gzip, "pipelining": claim_pipelining
 
 
 def main(argv: list[str]) -> int:
-    os.environ.setdefault("BENCH_INSTANCE", "harness")  # servers of our own (bench/servers.py)
+    os.environ.setdefault("BENCH_INSTANCE", "harness")  # servers of our own (bench/harness/servers.py)
     _setup_django()
     names = argv or list(CLAIMS)
     gzip_bodies = os.environ.get("BENCH_GZIP_BODIES")

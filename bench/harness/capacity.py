@@ -1,7 +1,7 @@
 """Capacity plan from measured CPU per request: instances and monthly cost per tier.
 
     make capacity            # from bench/results/loadtest-mix.json
-    python -m bench.capacity --app-ms 1.0 --db-ms 0.25 --redis-ms 0.05
+    python -m bench.harness.capacity --app-ms 1.0 --db-ms 0.25 --redis-ms 0.05
 
 vCPUs per tier = requests/s x CPU ms per request / 1000 / 0.7 (LOAD_MODEL.md: 0.1 req/s
 per concurrent user, 70 % target utilisation).  Instances at the plan's own prices
@@ -14,7 +14,7 @@ import argparse
 import math
 import sys
 
-from bench.common import read_result, write_result
+from bench.harness.common import read_result, write_result
 
 REQ_PER_USER_S = 0.1
 UTILISATION = 0.7
@@ -117,7 +117,8 @@ def main(argv=None) -> int:
           f"{target['vcpu']['db']} db vCPU, ${target['cost_usd_month']['total']:,}/month.")
     write_result("capacity", {"inputs": inputs, "plans": plans, "at_targets_100k": target, "plan_total_usd": 2320,
                               "table_md": text},
-                 "python -m bench.capacity (make capacity): vCPU = users x 0.1 req/s x CPU ms / 1000 / 0.7 per tier")
+                 "python -m bench.harness.capacity (make capacity): "
+                 "vCPU = users x 0.1 req/s x CPU ms / 1000 / 0.7 per tier")
     return 0
 
 

@@ -1,11 +1,11 @@
 """Load through nginx on the loopback scale-out cluster: the LOAD_MODEL.md mix, CPU per tier.
 
-    python -m bench.cluster_load --users 200 --duration 30 --speedup 2 --name cluster-mix
+    python -m bench.harness.cluster_load --users 200 --duration 30 --speedup 2 --name cluster-mix
 
 Starts its own cluster (deploy/cluster/topology.py: PostgreSQL primary + 2 replicas, Redis
 Cluster 3+3 + broker, 3 gunicorn x ``--workers`` behind nginx, Celery worker + beat) on free
-ports in a temporary directory, creates the users in it (bench/prepare.py), runs Locust
-headless against nginx (bench/locustfile.py, MobileUser) and writes
+ports in a temporary directory, creates the users in it (bench/harness/prepare.py), runs Locust
+headless against nginx (bench/harness/locustfile.py, MobileUser) and writes
 ``bench/results/<name>.json`` / ``.md``.  CPU ms per request is reported per tier: ``app``
 (3 gunicorn trees), ``db`` (3 postmaster trees, also split as ``db_primary`` and
 ``db_replicas``), ``redis`` (6 cluster nodes), ``lb`` (nginx).
@@ -21,18 +21,18 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench.common import BASE_DIR, RESULTS_DIR, write_result
-from bench.cpu import pid_from_file
-from bench.loadtest import PY, markdown, run_locust
+from bench.harness.common import BASE_DIR, RESULTS_DIR, write_result
+from bench.harness.cpu import pid_from_file
+from bench.harness.loadtest import PY, markdown, run_locust
 from deploy.cluster.topology import Topology
 
 
 def _prepare_users(topology: Topology, count: int) -> str:
     out = topology.root / "users.json"
-    result = subprocess.run([PY, "-m", "bench.prepare", "--users", str(count), "--out", str(out), "--tokens"],
+    result = subprocess.run([PY, "-m", "bench.harness.prepare", "--users", str(count), "--out", str(out), "--tokens"],
                             cwd=BASE_DIR, env=topology.app_env(), capture_output=True, text=True)
     if result.returncode:
-        raise RuntimeError(f"bench.prepare failed:\n{result.stderr[-4000:]}")
+        raise RuntimeError(f"bench.harness.prepare failed:\n{result.stderr[-4000:]}")
     return str(out)
 
 
@@ -73,7 +73,7 @@ def run(*, name: str, users: int, duration: float, speedup: float, workers: int,
              "topology": f"nginx -> 3 gunicorn x {workers} workers; PG primary + 2 streaming replicas; "
                          "Redis Cluster 3+3; Celery worker + beat", "classes": ["MobileUser"],
              "seed_demo_users": seed_users}
-    how = (f"python -m bench.cluster_load --users {users} --duration {duration} --speedup {speedup} "
+    how = (f"python -m bench.harness.cluster_load --users {users} --duration {duration} --speedup {speedup} "
            f"--workers {workers} --seed-users {seed_users} --name {name}")
     path = write_result(name, figures, how, scale)
     path.with_suffix(".md").write_text(markdown(name, figures, scale))

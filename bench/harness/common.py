@@ -5,7 +5,7 @@ Every script writes ``bench/results/<name>.json``::
     {"name": ..., "measured_at": ISO time, "machine": {...}, "scale": {...},
      "figures": {...}, "how": "the command and what it does"}
 
-``make bench`` (bench/report.py) reads every such file, ours and other areas', into
+``make bench`` (bench/harness/report.py) reads every such file, ours and other areas', into
 docs/BENCHMARKS.md, so a figure is never typed by hand.
 """
 
@@ -17,7 +17,7 @@ import os
 import platform
 from pathlib import Path
 
-BASE_DIR = Path(__file__).resolve().parent.parent
+BASE_DIR = Path(__file__).resolve().parents[2]
 RESULTS_DIR = Path(os.environ.get("BENCH_RESULTS_DIR", BASE_DIR / "bench" / "results"))
 
 

@@ -1,12 +1,12 @@
 """Headless load test: the LOAD_MODEL.md mix against gunicorn at a fixed arrival rate.
 
     make loadtest USERS=100 DURATION=30 [SPEEDUP=2] [WORKERS=2]
-    python -m bench.loadtest --users 100 --duration 30 --speedup 2 --name loadtest-mix
+    python -m bench.harness.loadtest --users 100 --duration 30 --speedup 2 --name loadtest-mix
 
-It starts the dedicated bench PostgreSQL and Redis (bench/servers.py), migrates, makes sure
-the users exist (bench/prepare.py; ``seed_demo`` data when loaded), starts gunicorn with
+It starts the dedicated bench PostgreSQL and Redis (bench/harness/servers.py), migrates, makes sure
+the users exist (bench/harness/prepare.py; ``seed_demo`` data when loaded), starts gunicorn with
 deploy/gunicorn.conf.py (or targets ``--url``, e.g. nginx of ``make cluster``), runs Locust
-headless (bench/locustfile.py), and writes ``bench/results/<name>.json`` (the common format)
+headless (bench/harness/locustfile.py), and writes ``bench/results/<name>.json`` (the common format)
 and ``<name>.md`` (a Markdown table).  The arrival rate is users x 0.101 x speedup req/s.
 """
 
@@ -24,9 +24,9 @@ import time
 import urllib.request
 from pathlib import Path
 
-from bench import servers
-from bench.common import BASE_DIR, RESULTS_DIR, write_result
-from bench.cpu import find_gunicorn_masters
+from bench.harness import servers
+from bench.harness.common import BASE_DIR, RESULTS_DIR, write_result
+from bench.harness.cpu import find_gunicorn_masters
 
 PY = sys.executable
 LOCUST = str(Path(PY).with_name("locust"))
@@ -75,10 +75,11 @@ class Gunicorn:
 def prepare_users(count: int, tokens: bool, env: dict[str, str]) -> str:
     path = RESULTS_DIR / f".users-{count}.json"
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    args = [PY, "-m", "bench.prepare", "--users", str(count), "--out", str(path)] + (["--tokens"] if tokens else [])
+    args = [PY, "-m", "bench.harness.prepare", "--users", str(count), "--out", str(path)]
+    args += ["--tokens"] if tokens else []
     result = subprocess.run(args, cwd=BASE_DIR, env=env, capture_output=True, text=True)
     if result.returncode != 0:
-        raise RuntimeError(f"bench.prepare failed:\n{result.stderr[-4000:]}")
+        raise RuntimeError(f"bench.harness.prepare failed:\n{result.stderr[-4000:]}")
     return str(path)
 
 
@@ -97,7 +98,7 @@ def run_locust(url: str, users: int, duration: float, speedup: float, classes: l
     env.update(extra_env or {})
     spawn_rate = max(1, min(users, 20))
     cap = int(duration + users / spawn_rate + 120)
-    cmd = [LOCUST, "-f", "bench/locustfile.py", "--headless", "-u", str(users), "-r", str(spawn_rate),
+    cmd = [LOCUST, "-f", "bench/harness/locustfile.py", "--headless", "-u", str(users), "-r", str(spawn_rate),
            "--run-time", f"{cap}s", "--host", url, "--only-summary", "--loglevel", "WARNING",
            "--stop-timeout", "5", *classes]
     proc = subprocess.run(cmd, cwd=BASE_DIR, env=env, capture_output=True, text=True)
@@ -176,7 +177,7 @@ def loadtest(*, name: str, users: int, duration: float, speedup: float = 1.0, wo
     scale = {"users": users, "speedup": speedup, "target_rate_per_s": round(users * 0.10117 * speedup, 1),
              "gunicorn_workers": workers, "database_users": _count_users(env), "classes": classes or ["MobileUser"],
              "app_env": app_env or {}}
-    how = how or (f"python -m bench.loadtest --users {users} --duration {duration} --speedup {speedup} "
+    how = how or (f"python -m bench.harness.loadtest --users {users} --duration {duration} --speedup {speedup} "
                   f"--workers {workers} --name {name}")
     path = write_result(name, figures, how, scale)
     path.with_suffix(".md").write_text(markdown(name, figures, scale))
@@ -201,11 +202,12 @@ def main(argv=None) -> int:
     parser.add_argument("--name", default="loadtest-mix")
     parser.add_argument("--login", choices=["api", "token"], default="api")
     parser.add_argument("--url", default=None,
-                        help="target a server already running on the bench servers (make cluster: bench.cluster_load)")
+                        help="target a server already running on the bench servers "
+                        "(make cluster: bench.harness.cluster_load)")
     parser.add_argument("--class", dest="classes", action="append", help="Locust user class (default MobileUser)")
     parser.add_argument("--env", action="append", default=[], help="KEY=VALUE for the app server")
     args = parser.parse_args(argv)
-    os.environ.setdefault("BENCH_INSTANCE", "harness")  # servers of our own (bench/servers.py)
+    os.environ.setdefault("BENCH_INSTANCE", "harness")  # servers of our own (bench/harness/servers.py)
     app_env = dict(item.split("=", 1) for item in args.env)
     doc = loadtest(name=args.name, users=args.users, duration=args.duration, speedup=args.speedup,
                    workers=args.workers, classes=args.classes, app_env=app_env, login=args.login, url=args.url)

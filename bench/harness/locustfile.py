@@ -32,7 +32,7 @@ from collections import defaultdict
 import gevent
 from locust import HttpUser, constant, events, task
 
-from bench.summary import summarise
+from bench.harness.summary import summarise
 
 MIX_PER_MINUTE = {  # LOAD_MODEL.md, "One concurrent user"
     "ping": 2, "crossings": 1, "feed": 1, "profile": 0.5, "me": 0.25, "connections": 0.25,
@@ -121,7 +121,7 @@ class Window:
         elapsed = time.monotonic() - self.started_at
         cpu = None
         if self.cpu_before is not None:
-            from bench.cpu import Tiers
+            from bench.harness.cpu import Tiers
 
             cpu = Tiers.delta(self.cpu_before, _tiers().sample())
         redis_after = _redis_stats()
@@ -140,7 +140,7 @@ _TIERS = None
 def _tiers():
     global _TIERS
     if _TIERS is None and os.environ.get("BENCH_CPU_PIDS"):
-        from bench.cpu import Tiers
+        from bench.harness.cpu import Tiers
 
         _TIERS = Tiers(json.loads(os.environ["BENCH_CPU_PIDS"]))
     return _TIERS

@@ -2,7 +2,7 @@
 
 Run inside the app's environment (the bench servers' DATABASE_URL)::
 
-    python -m bench.prepare --users 200 --out bench/results/.users.json [--tokens]
+    python -m bench.harness.prepare --users 200 --out bench/results/.users.json [--tokens]
 
 It takes users that ``seed_demo`` made (or makes plain ones when there are too few: they
 then have no crossings or connections, and the figures say so), gives the chosen ones one
@@ -24,7 +24,7 @@ BENCH_PHONE_BASE = 2_125_550_000  # +1 212 555 xxxx style numbers, unique per in
 
 
 def _setup_django() -> None:
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.bench")
     import django
 
     django.setup()

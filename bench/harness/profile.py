@@ -1,6 +1,6 @@
 """Where the app's CPU goes under the mix: py-spy on gunicorn, stacks grouped by component.
 
-    python -m bench.profile [--users 60 --speedup 4 --duration 20]
+    python -m bench.harness.profile [--users 60 --speedup 4 --duration 20]
 
 Runs the mix (sessions opened beforehand, so password hashing is not in the profile) with
 ``py-spy record --subprocesses --gil`` attached to the gunicorn master (only threads holding
@@ -18,8 +18,8 @@ import re
 import sys
 from collections import Counter
 
-from bench.common import RESULTS_DIR, write_result
-from bench.loadtest import loadtest
+from bench.harness.common import RESULTS_DIR, write_result
+from bench.harness.loadtest import loadtest
 
 # (label, substring of a frame) in priority order for the innermost frame's package.
 SELF_COMPONENTS = [
@@ -34,7 +34,7 @@ SELF_COMPONENTS = [
     ("gunicorn", ("gunicorn/",)),
     ("json/orjson", ("orjson", "json/")),
 ]
-OUR_APPS = ("accounts", "locations", "crossings", "connections", "stories", "analytics", "config", "bench")
+OUR_APPS = ("accounts", "locations", "crossings", "connections", "stories", "analytics", "config", "core", "bench")
 INCLUSIVE = [
     ("prometheus middleware", "django_prometheus/middleware"),
     ("django-prometheus (middleware, db and cache wrappers)", "django_prometheus/"),
@@ -93,7 +93,8 @@ def aggregate(lines: list[str]) -> dict:
         functions[frames[-1].strip()] += n
         for frame in dict.fromkeys(f.strip() for f in frames):  # inclusive, each frame once per stack
             path = _file(frame)  # our middleware wraps every request: not informative here
-            if "core/observability/middleware.py" not in path and any(f"/{a}/" in path for a in OUR_APPS if a != "bench"):
+            in_app = any(f"/{a}/" in path for a in OUR_APPS if a != "bench")
+            if "core/observability/middleware.py" not in path and in_app:
                 ours[frame] += n
         joined = ";".join(_file(f) for f in frames)
         for label, needle in INCLUSIVE:
@@ -132,7 +133,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.reaggregate:
         return _reaggregate(args.name)
-    os.environ.setdefault("BENCH_INSTANCE", "harness")  # servers of our own (bench/servers.py)
+    os.environ.setdefault("BENCH_INSTANCE", "harness")  # servers of our own (bench/harness/servers.py)
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     raw = RESULTS_DIR / f"{args.name}.txt"
     raw.unlink(missing_ok=True)
@@ -143,7 +144,7 @@ def main(argv=None) -> int:
     figures["run"] = {"requests": doc["figures"]["overall"]["requests"],
                       "app_ms": doc["figures"].get("cpu_ms_per_request", {}).get("app")}
     only = f" --only {args.only}" if args.only else ""
-    write_result(args.name, figures, f"python -m bench.profile --users {args.users} --speedup {args.speedup} "
+    write_result(args.name, figures, f"python -m bench.harness.profile --users {args.users} --speedup {args.speedup} "
                  f"--duration {args.duration}{only}: py-spy record --subprocesses --gil --rate 200 on gunicorn "
                  f"during the {'task ' + args.only if args.only else 'mix'}")
     for label, share in figures.get("self_by_component", {}).items():

@@ -1,13 +1,13 @@
 """Write docs/BENCHMARKS.md from bench/results/*.json (ours and other areas'): never by hand.
 
-    python -m bench.report        # make bench runs it last
+    python -m bench.harness.report        # make bench runs it last
 """
 
 from __future__ import annotations
 
 import sys
 
-from bench.common import BASE_DIR, all_results, read_result
+from bench.harness.common import BASE_DIR, all_results, read_result
 
 DOC = BASE_DIR / "docs" / "BENCHMARKS.md"
 OURS = ("loadtest-", "floor", "claim-", "capacity", "pooling-", "prepared-", "replicas-", "ratelimit-", "profile",
@@ -43,7 +43,7 @@ def header(mix: dict | None) -> list[str]:
     return [
         "# Benchmarks",
         "",
-        "Written by `make bench` (bench/report.py) from `bench/results/*.json`; do not edit by hand.",
+        "Written by `make bench` (bench/harness/report.py) from `bench/results/*.json`; do not edit by hand.",
         "Every figure comes from a script under `bench/`, named beside it with the command that produced it.",
         "",
         f"- **Machine**: {machine.get('cpu', '?')}, {machine.get('cores', '?')} cores, "
@@ -100,12 +100,12 @@ def targets(mix: dict | None, caching: dict | None) -> list[str]:
             f"Run `{mix['name']}`: {o['requests']} requests in {f['elapsed_s']} s ({o['rate_per_s']} req/s). "
             "In 30 s each simulated user reads each endpoint once or twice, so most of this mix's reads are "
             "first reads (misses by construction); the steady-state cache figures come from "
-            "`bench.social_reads` (docs/benchmarks/social.md), in the rows marked so.", "",
+            "`bench.scenarios.social_reads` (docs/benchmarks/social.md), in the rows marked so.", "",
             "| figure | target | measured | | by how much |", "| --- | --- | ---: | --- | --- |", *rows, ""]
 
 
 def social_rows(row, over) -> list[str]:
-    """The cacheable reads in steady state, from bench.social_reads (when it has been run)."""
+    """The cacheable reads in steady state, from bench.scenarios.social_reads (when it has been run)."""
     doc = read_result("social-reads")
     if not doc:
         return []
@@ -185,7 +185,7 @@ def claims_table() -> list[str]:
     for name, label in CLAIM_ORDER:
         doc = read_result(name)
         if not doc:
-            lines.append(f"| {label} | | not measured yet | not measured | `python -m bench.claims` |")
+            lines.append(f"| {label} | | not measured yet | not measured | `python -m bench.claims.app` |")
             continue
         f = doc["figures"]
         lines.append(f"| {label} | {f.get('plan', '')} | {f.get('measured', '')} | {_verdict(f.get('holds'))} | "

@@ -3,9 +3,9 @@
     make bench SCALE=2000 USERS=100 SPEEDUP=2.5 DURATION=30
 
 1. the dedicated bench PostgreSQL/Redis, migrated, loaded by ``seed_demo`` up to SCALE users;
-2. the LOAD_MODEL mix (bench/loadtest.py), then the framework floor and every claim side by
-   side (bench/claims.py), the micro-benchmarks (bench/micro.py), a py-spy profile;
-3. the capacity plan (bench/capacity.py) and the report (bench/report.py).
+2. the LOAD_MODEL mix (bench/harness/loadtest.py), then the framework floor and every claim side by
+   side (bench/claims/app.py), the micro-benchmarks (bench/claims/micro.py), a py-spy profile;
+3. the capacity plan (bench/harness/capacity.py) and the report (bench/harness/report.py).
 
 About 8 minutes of a 2-core machine with the defaults; each step is also a command of its own.
 """
@@ -16,8 +16,9 @@ import argparse
 import os
 import sys
 
-from bench import capacity, claims, profile, report, servers
-from bench.common import read_result
+from bench.claims import app as claims
+from bench.harness import capacity, profile, report, servers
+from bench.harness.common import read_result
 
 
 def ensure_scale(users: int) -> int:
@@ -35,7 +36,7 @@ def ensure_scale(users: int) -> int:
 
 
 def _costliest_task() -> str | None:
-    """The mix's task whose endpoint costs the most app CPU per request alone (bench.claims endpoints)."""
+    """The mix's task whose endpoint costs the most app CPU per request alone (bench.claims.app endpoints)."""
     doc = read_result("endpoints")
     if not doc:
         return None
@@ -50,9 +51,9 @@ def main(argv=None) -> int:
     parser.add_argument("--users", type=int, default=100, help="simulated users of the mix run")
     parser.add_argument("--speedup", type=float, default=2.5)
     parser.add_argument("--duration", type=float, default=30)
-    parser.add_argument("--skip", action="append", default=[], help="a step of bench.claims to skip")
+    parser.add_argument("--skip", action="append", default=[], help="a step of bench.claims.app to skip")
     args = parser.parse_args(argv)
-    os.environ.setdefault("BENCH_INSTANCE", "harness")  # servers of our own (bench/servers.py)
+    os.environ.setdefault("BENCH_INSTANCE", "harness")  # servers of our own (bench/harness/servers.py)
     servers.start()
     servers.migrate()
     ensure_scale(args.scale)

@@ -94,13 +94,13 @@ def stop() -> None:
 
 
 def postmaster_pid() -> int | None:
-    from bench.cpu import pid_from_file
+    from bench.harness.cpu import pid_from_file
 
     return pid_from_file(pg_dir() / "postmaster.pid")
 
 
 def redis_pid() -> int | None:
-    from bench.cpu import pid_from_file
+    from bench.harness.cpu import pid_from_file
 
     return pid_from_file(redis_dir() / "redis.pid")
 
@@ -113,13 +113,12 @@ def env(**overrides: str) -> dict[str, str]:
         "REDIS_URL": redis_url(0),
         "CELERY_BROKER_URL": redis_url(1).replace("unix://", "redis+socket://"),
         "CACHE_KEY_PREFIX": "bench",
-        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "DJANGO_SETTINGS_MODULE": "config.settings.bench",
         "LOG_LEVEL": "WARNING",
         # Bench runs log in hundreds of users from one IP: the per-IP login limit would refuse them.
         "RATE_LIMIT_AUTH_IP": "1000000/minute",
         "RATE_LIMIT_AUTH_PHONE": "1000000/minute",
     })
-    base.pop("CROSSINGS_TESTING", None)
     base.update(overrides)
     return base
 
@@ -147,5 +146,5 @@ if __name__ == "__main__":
     elif command == "stop":
         stop()
     else:
-        print("usage: python -m bench.servers start|stop", file=sys.stderr)
+        print("usage: python -m bench.harness.servers start|stop", file=sys.stderr)
         sys.exit(2)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from bench.common import percentile
+from bench.harness.common import percentile
 
 
 def endpoint_summary(rows: list, elapsed: float) -> dict:

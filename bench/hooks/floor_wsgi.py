@@ -1,6 +1,6 @@
 """The server floor: a bare WSGI application (no Django), served by the same gunicorn settings.
 
-``python -m bench.floor_closed_loop --wsgi`` measures it beside the Django and DRF floors, so
+``python -m bench.scenarios.floor_closed_loop --wsgi`` measures it beside the Django and DRF floors, so
 that the app CPU per request splits into gunicorn's share and the framework's.
 """
 

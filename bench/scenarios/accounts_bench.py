@@ -1,6 +1,6 @@
 """Side-by-side micro-benchmarks of the accounts area, each off and on in one process.
 
-    .venv/bin/python -m bench.accounts_bench [--users 200000]
+    .venv/bin/python -m bench.scenarios.accounts_bench [--users 200000]
 
 Runs in a throw-away database (created and dropped on the shared embedded PostgreSQL, as
 the tests do) with a per-run Redis key prefix.  Figures are CPU milliseconds of this
@@ -28,8 +28,7 @@ import sys
 import time
 import uuid
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-os.environ["CROSSINGS_TESTING"] = "1"  # per-process database name and cache key prefix
+os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings.test"  # per-process database name and cache key prefix
 
 
 def _median_cpu_wall(fn, repeat: int = 5, number: int = 1) -> tuple[float, float]:
@@ -308,7 +307,7 @@ def main(argv: list[str] | None = None) -> int:
     from django.db import connection
     from django.test.utils import setup_test_environment
 
-    from bench.common import write_result
+    from bench.harness.common import write_result
 
     setup_test_environment()
     settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["user"] = "1000000/minute"
@@ -334,7 +333,7 @@ def main(argv: list[str] | None = None) -> int:
             print(name, figures[name], flush=True)
         path = write_result(
             "accounts", figures,
-            how="python -m bench.accounts_bench --users N: accounts micro-benchmarks, each off and on in one "
+            how="python -m bench.scenarios.accounts_bench --users N: accounts micro-benchmarks, each off and on in one "
                 "process, in a throw-away database on the embedded PostgreSQL 16 and Redis 6.2",
             scale={"users": args.users, "flush_users": min(args.users, 50_000)},
         )

@@ -1,6 +1,6 @@
 """Cache operations on the loopback Redis Cluster vs one Redis: latency and client CPU per op.
 
-    python -m bench.cluster_cache_ops [--ops 3000]
+    python -m bench.scenarios.cluster_cache_ops [--ops 3000]
 
 Starts a 3+3 Redis Cluster and one plain Redis (deploy/cluster/topology.py helpers) and
 times, single-threaded: ``set`` with ``WAIT 1`` (the default), ``set`` without it, ``get``,
@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.bench")
 
 
 def _time(label: str, ops: int, fn) -> dict:
@@ -37,9 +37,9 @@ def main(argv=None) -> int:
     django.setup()
     from django.core.cache.backends.redis import RedisCache
 
-    from devtools import embedded
     from core.cache.cluster import RedisClusterCache
     from deploy.cluster.topology import Topology, free_port
+    from devtools import embedded
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--ops", type=int, default=3000)

@@ -1,7 +1,7 @@
 """Crossing detection throughput at the density of LOAD_MODEL.md.
 
-    .venv/bin/python -m bench.crossings_detect core [--users-per-city 20000] [--cities 5]
-    .venv/bin/python -m bench.crossings_detect db [--users-per-city 20000] [--cities 1]
+    .venv/bin/python -m bench.scenarios.crossings_detect core [--users-per-city 20000] [--cities 5]
+    .venv/bin/python -m bench.scenarios.crossings_detect db [--users-per-city 20000] [--cities 1]
 
 ``core``: the numpy detector alone, in memory, on one core: batches of new pings (10 s, 1 min,
 5 min of traffic) against the 10 minutes of context before them; reports pings/s (CPU time)
@@ -22,12 +22,12 @@ import time
 
 import numpy as np
 
-from bench.crossings_traffic import US, generate
+from bench.scenarios.crossings_traffic import US, generate
 
 
 def run_core(args) -> None:
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    from crossings.detection import Context, find_segments, merge_intervals
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.bench")
+    from crossings.detection.core import Context, find_segments, merge_intervals
 
     total_minutes = 10 + max(args.batch_seconds) / 60 + 0.5
     tick = time.perf_counter()
@@ -61,7 +61,7 @@ def run_core(args) -> None:
 
 
 def run_db(args) -> None:
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.bench")
     os.environ.setdefault("LOG_LEVEL", "WARNING")
     # Its own cache prefix, deleted at the end: the run bumps a cache version per user.
     os.environ["CACHE_KEY_PREFIX"] = f"bench{os.getpid()}"
@@ -120,7 +120,7 @@ def _db_body(args) -> None:
     from django.db import connection
 
     from core.ids import uuid7
-    from crossings.detector import run_detection
+    from crossings.detection.run import run_detection
     from locations.services import create_city
 
     now_us = int(time.time() * US)
@@ -135,7 +135,7 @@ def _db_body(args) -> None:
             for i, uid in enumerate(user_ids):
                 copy.write_row((uid, f"+1999{i:09d}", "!", f"bench {i}", "", "", False, False, 0, False, True,
                                 False, False, "2026-01-01T00:00:00Z"))
-    from bench.crossings_traffic import CITY_CENTRES
+    from bench.scenarios.crossings_traffic import CITY_CENTRES
 
     city_ids = {i + 1: create_city(slug=f"bench{i}", name=f"Bench {i}", lat=CITY_CENTRES[i][0],
                                    lng=CITY_CENTRES[i][1], radius_km=25).pk for i in range(args.cities)}

@@ -1,6 +1,6 @@
 """What django-prometheus's instrumented database engine costs per query, side by side.
 
-    python -m bench.db_metrics_cost [--queries 2000] [--repeat 7]
+    python -m bench.scenarios.db_metrics_cost [--queries 2000] [--repeat 7]
 
 Opens two aliases to the same (development) database in one process: ``default`` with the
 project's engine (``django_prometheus.db.backends.postgresql``: per-query counter, duration
@@ -21,7 +21,7 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=2000)
     parser.add_argument("--repeat", type=int, default=7)
     args = parser.parse_args()
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.bench")
     import django
 
     django.setup()

@@ -6,10 +6,10 @@ request, as a sync worker closes it anyway) and divides the CPU time of the guni
 by N.  At a few thousand requests/s the process stays warm, unlike the load model's fixed
 low rate; the two together bound the floor (see docs/BENCHMARKS.md).
 
-    python -m bench.floor_closed_loop [--path /bench/floor/drf/] [--requests 3000] [--clients 8] [--workers 2]
-    python -m bench.floor_closed_loop --pings   # POST /api/v1/locations/ with one ping, beside the floor
-    python -m bench.floor_closed_loop --reads   # the cacheable reads of the mix, warm (served from cache)
-    python -m bench.floor_closed_loop --wsgi    # also a bare WSGI app (bench/floor_wsgi.py): gunicorn's share
+    python -m bench.scenarios.floor_closed_loop [--path /bench/floor/drf/] [--requests 3000] [--clients 8] [--workers 2]
+    python -m bench.scenarios.floor_closed_loop --pings   # POST /api/v1/locations/ with one ping, beside the floor
+    python -m bench.scenarios.floor_closed_loop --reads   # the cacheable reads of the mix, warm (served from cache)
+    python -m bench.scenarios.floor_closed_loop --wsgi    # also a bare WSGI app (bench/hooks/floor_wsgi.py)
 
 Uses the development database and cache (the floor views touch neither; --pings makes one
 user per client thread, posts a walk of single pings, and deletes the users afterwards).
@@ -51,7 +51,8 @@ def measure(path: str, requests: int, clients: int, workers: int, make_request=N
             app: str = "config.wsgi:application", ready_path: str = "/health/") -> dict:
     """CPU per request of ``path``; ``make_request(client, i)`` returns (body, headers) for a POST."""
     port = _free_port()
-    env = {**os.environ, "BENCH_FLOOR_VIEWS": "1", "WEB_CONCURRENCY": str(workers),
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.bench", "BENCH_FLOOR_VIEWS": "1",
+           "WEB_CONCURRENCY": str(workers),
            "RATE_LIMIT_USER": "1000000/minute"}
     server = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", app, "-c", "deploy/gunicorn.conf.py",
@@ -115,7 +116,7 @@ def measure_pings(requests: int, clients: int, workers: int) -> dict:
     import django
     import orjson
 
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.bench")
     django.setup()
     from accounts import services
     from accounts.models import User
@@ -156,7 +157,7 @@ def measure_reads(requests: int, clients: int, workers: int) -> list[dict]:
     read is a cache hit, so this is the app CPU of a cached read."""
     import django
 
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.bench")
     django.setup()
     from accounts import services
     from accounts.models import User
@@ -203,7 +204,7 @@ def main() -> None:
     parser.add_argument("--wsgi", action="store_true", help="also a bare WSGI app under the same gunicorn settings")
     args = parser.parse_args()
     if args.wsgi:
-        print(measure("/", args.requests, args.clients, args.workers, app="bench.floor_wsgi:application",
+        print(measure("/", args.requests, args.clients, args.workers, app="bench.hooks.floor_wsgi:application",
                       ready_path="/"))
     for path in args.path or ["/bench/floor/django/", "/bench/floor/drf/"]:
         print(measure(path, args.requests, args.clients, args.workers))

@@ -1,8 +1,8 @@
 """Ingest of location pings: the bulk path's pings/s and the CPU cost of ``POST locations/``.
 
-    python -m bench.locations_ingest [--batches 1500] [--requests 2000] [--workers 2]
+    python -m bench.scenarios.locations_ingest [--batches 1500] [--requests 2000] [--workers 2]
 
-On the dedicated bench PostgreSQL and Redis (bench/servers.py):
+On the dedicated bench PostgreSQL and Redis (bench/harness/servers.py):
 
 1. **Bulk path** (in a subprocess using the bench database): ``locations.services.
    ingest_pings`` with batches of 100 pings of one user each (validation objects already
@@ -31,8 +31,8 @@ import threading
 import time
 from datetime import UTC, datetime, timedelta
 
-from bench import servers
-from bench.common import BASE_DIR, write_result
+from bench.harness import servers
+from bench.harness.common import BASE_DIR, write_result
 
 CITIES = [("berlin", "Berlin", 52.52, 13.405), ("paris", "Paris", 48.8566, 2.3522),
           ("london", "London", 51.5074, -0.1278), ("new-york", "New York", 40.7128, -74.006),
@@ -43,7 +43,7 @@ CITIES = [("berlin", "Berlin", 52.52, 13.405), ("paris", "Paris", 48.8566, 2.352
 
 
 def _setup_django():
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.bench")
     import django
 
     django.setup()
@@ -88,7 +88,7 @@ def _batches(count: int, size: int = 100, per_user: int = 15):
 
 
 def _measure(label, batches, run_one, tiers):
-    from bench.cpu import Tiers
+    from bench.harness.cpu import Tiers
 
     before, cpu0, t0 = tiers.sample(), time.process_time(), time.perf_counter()
     for user_id, pings in batches:
@@ -109,7 +109,7 @@ def bulk_worker(batches_count: int) -> dict:
     _setup_django()
     from django.db import connection
 
-    from bench.cpu import Tiers
+    from bench.harness.cpu import Tiers
     from locations import services
     from locations.models import Ping, PingStatus
 
@@ -185,7 +185,7 @@ class _Client:
 
 
 def _http_phase(label, clients, per_client: int, make_request, tiers, threads: int = 3) -> dict:
-    from bench.cpu import Tiers
+    from bench.harness.cpu import Tiers
 
     latencies, statuses, lock = [], {}, threading.Lock()
     chunks = [clients[i::threads] for i in range(threads)]
@@ -229,7 +229,7 @@ def _cleanup_http(user_rows) -> None:
 
 
 def http_bench(requests: int, workers: int, users: int = 150, pool: int = 2, threads: int = 3) -> dict:
-    from bench.loadtest import Gunicorn, prepare_users
+    from bench.harness.loadtest import Gunicorn, prepare_users
 
     # A sync worker serves one request at a time: a small pool keeps every backend warm (its
     # catalog caches and prepared statements) instead of cycling requests over 25 cold ones.
@@ -239,7 +239,7 @@ def http_bench(requests: int, workers: int, users: int = 150, pool: int = 2, thr
     user_rows = user_rows if isinstance(user_rows, list) else user_rows["users"]
     _cleanup_http(user_rows)  # a previous run's pings and cached last positions
     server = Gunicorn(env, workers)
-    from bench.cpu import Tiers
+    from bench.harness.cpu import Tiers
 
     tiers = Tiers({"app": [server.proc.pid], "db": [servers.postmaster_pid()], "redis": [servers.redis_pid()]})
     start = datetime.now(UTC) - timedelta(hours=2)
@@ -297,7 +297,7 @@ def main(argv=None) -> int:
     servers.migrate()
     figures = {}
     if not args.skip_bulk:
-        proc = subprocess.run([sys.executable, "-m", "bench.locations_ingest", "--bulk-worker", "--batches",
+        proc = subprocess.run([sys.executable, "-m", "bench.scenarios.locations_ingest", "--bulk-worker", "--batches",
                                str(args.batches)], cwd=BASE_DIR, env=servers.env(), capture_output=True, text=True)
         if proc.returncode != 0:
             print(proc.stderr[-4000:], file=sys.stderr)
@@ -305,7 +305,7 @@ def main(argv=None) -> int:
         figures = json.loads(proc.stdout.strip().splitlines()[-1])
     if not args.skip_http:
         figures.update(http_bench(args.requests, args.workers, pool=args.pool, threads=args.threads))
-    how = (f"python -m bench.locations_ingest --batches {args.batches} --requests {args.requests} "
+    how = (f"python -m bench.scenarios.locations_ingest --batches {args.batches} --requests {args.requests} "
            f"--workers {args.workers} --threads {args.threads} --pool {args.pool}"
            + (" --skip-bulk" if args.skip_bulk else "") + (" --skip-http" if args.skip_http else ""))
     figures.update(_summary(figures))

@@ -1,8 +1,8 @@
 """City partitioning (plan section 3.2, "10x database capacity"): partitioned vs one table.
 
-    python -m bench.locations_partitions [--rows 10000000] [--keep]
+    python -m bench.scenarios.locations_partitions [--rows 10000000] [--keep]
 
-In a scratch database of the bench cluster (bench/servers.py), dropped afterwards, the
+In a scratch database of the bench cluster (bench/harness/servers.py), dropped afterwards, the
 same pings are loaded twice with ``generate_series`` (arrival order: cities interleaved,
 time increasing), from UTC midnight two days ago to now:
 
@@ -34,8 +34,8 @@ from datetime import UTC, datetime, timedelta
 
 import psycopg
 
-from bench import servers
-from bench.common import write_result
+from bench.harness import servers
+from bench.harness.common import write_result
 
 DB = "locations_partbench"
 CITIES = 5
@@ -219,7 +219,8 @@ def main(argv=None) -> int:
     figures["holds"] = expiry["time_ratio_flat_over_part"] >= 10 and scoped >= 1
     import json
 
-    path = write_result("locations-partitions", figures, f"python -m bench.locations_partitions --rows {args.rows}",
+    how = f"python -m bench.scenarios.locations_partitions --rows {args.rows}"
+    path = write_result("locations-partitions", figures, how,
                         {"rows": args.rows, "cities": CITIES, "span": "UTC midnight two days ago to now"})
     print(json.dumps(figures, indent=2))
     print(f"written to {path}")

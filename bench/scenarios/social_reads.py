@@ -1,8 +1,8 @@
 """Social reads under gunicorn: app/DB/Redis CPU per request and cache hits, cold and warm.
 
-    python -m bench.social_reads [--users 5000] [--sample 300] [--duration 10] [--rate 40]
+    python -m bench.scenarios.social_reads [--users 5000] [--sample 300] [--duration 10] [--rate 40]
 
-On the dedicated bench servers (bench/servers.py) it seeds a realistic data set once
+On the dedicated bench servers (bench/harness/servers.py) it seeds a realistic data set once
 (``--users`` users with ~40 crossings, ~10 connections, one live story and two close friends
 each), starts gunicorn (2 workers, ``BENCH_QUERY_COUNT=1`` so every response says how many
 SQL statements it ran), then for each read of the issue (crossings page, connections list,
@@ -32,10 +32,10 @@ import threading
 import time
 from urllib.parse import urlsplit
 
-from bench import servers
-from bench.common import BASE_DIR, RESULTS_DIR, write_result
-from bench.cpu import Tiers
-from bench.loadtest import Gunicorn
+from bench.harness import servers
+from bench.harness.common import BASE_DIR, RESULTS_DIR, write_result
+from bench.harness.cpu import Tiers
+from bench.harness.loadtest import Gunicorn
 
 PY = sys.executable
 NAME_PREFIX = "Social "
@@ -187,7 +187,7 @@ ENDPOINTS = {
     "connections": lambda u: "/api/v1/connections/",
     "feed": lambda u: "/api/v1/stories/feed/",
     "profile": lambda u: f"/api/v1/users/{u['crossed']}/",
-    # The framework floor in the same run: a bare DRF view (bench/floor_views.py), no auth.
+    # The framework floor in the same run: a bare DRF view (bench/hooks/floor_views.py), no auth.
     "floor_drf": lambda u: "/bench/floor/drf/",
 }
 
@@ -355,7 +355,7 @@ def db_backends_cpu() -> float:
     """CPU seconds of the PostgreSQL backends serving this benchmark's database only."""
     import psutil
 
-    from bench.cpu import _own
+    from bench.harness.cpu import _own
 
     total = 0.0
     try:
@@ -413,7 +413,8 @@ def _measure(args, own_redis) -> int:
     out = RESULTS_DIR / ".social-users.json"
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     t0 = time.monotonic()
-    subprocess.run([PY, "-c", f"from bench.social_reads import seed; seed({args.users}, {args.sample}, {str(out)!r})"],
+    seed_code = f"from bench.scenarios.social_reads import seed; seed({args.users}, {args.sample}, {str(out)!r})"
+    subprocess.run([PY, "-c", seed_code],
                    cwd=BASE_DIR, env=env, check=True)
     seeded = json.loads(out.read_text())
     print(f"seeded/loaded in {time.monotonic() - t0:.1f}s: {seeded['counts']}", flush=True)
@@ -468,7 +469,8 @@ def _measure(args, own_redis) -> int:
     finally:
         app.stop()
     figures["pipelining"] = seeded["pipelining"]
-    how = (f"python -m bench.social_reads --users {args.users} --sample {args.sample} --duration {args.duration} "
+    how = (f"python -m bench.scenarios.social_reads --users {args.users} --sample {args.sample} "
+           f"--duration {args.duration} "
            f"--rate {args.rate} --workers {args.workers} --saturated {args.saturated}")
     write_result("social-reads", figures, how, scale={**seeded["counts"], "sample_users": args.sample,
                                                       "warm_rate_per_s": args.rate})
@@ -476,5 +478,5 @@ def _measure(args, own_redis) -> int:
 
 
 if __name__ == "__main__":
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.bench")
     sys.exit(main())

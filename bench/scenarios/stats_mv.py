@@ -1,6 +1,6 @@
 """The plan's "100x faster stats queries" (section 3.3): user_stats_mv read vs the live aggregate.
 
-    python -m bench.stats_mv [--users 1000000] [--reads 2000] [--live-runs 15]
+    python -m bench.scenarios.stats_mv [--users 1000000] [--reads 2000] [--live-runs 15]
 
 In a scratch database on the development PostgreSQL (created, migrated, dropped at the end;
 nothing else is touched):
@@ -29,7 +29,7 @@ import sys
 import time
 from pathlib import Path
 
-BASE_DIR = Path(__file__).resolve().parent.parent
+BASE_DIR = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(BASE_DIR))
 
 from devtools import embedded  # noqa: E402
@@ -192,12 +192,12 @@ def main() -> None:
 
     url = embedded.postgres_url(SCRATCH_DB)
     env = {**os.environ, "DATABASE_URL": url, "DB_POOL": "0", "CACHALOT_ENABLED": "0", "LOG_LEVEL": "WARNING",
-           "DB_STATEMENT_TIMEOUT_MS": "900000", "DJANGO_SETTINGS_MODULE": "config.settings"}
+           "DB_STATEMENT_TIMEOUT_MS": "900000", "DJANGO_SETTINGS_MODULE": "config.settings.bench"}
     _admin_sql(f"CREATE DATABASE {SCRATCH_DB}")
     try:
         subprocess.run([sys.executable, "manage.py", "migrate", "--no-input", "-v", "0"], env=env, cwd=BASE_DIR,
                        check=True)
-        out = subprocess.run([sys.executable, "-m", "bench.stats_mv", "--inner", "--users", str(args.users),
+        out = subprocess.run([sys.executable, "-m", "bench.scenarios.stats_mv", "--inner", "--users", str(args.users),
                               "--reads", str(args.reads), "--live-runs", str(args.live_runs),
                               "--pings", str(args.pings)],
                              env=env, cwd=BASE_DIR, check=True, stdout=subprocess.PIPE, text=True).stdout
@@ -206,9 +206,9 @@ def main() -> None:
     import json
 
     figures = json.loads(out.strip().splitlines()[-1])
-    from bench.common import write_result
+    from bench.harness.common import write_result
 
-    how = (f"python -m bench.stats_mv --users {args.users} --reads {args.reads} --live-runs {args.live_runs} "
+    how = (f"python -m bench.scenarios.stats_mv --users {args.users} --reads {args.reads} --live-runs {args.live_runs} "
            f"--pings {args.pings} "
            "(scratch database on the development PostgreSQL 16, dropped afterwards)")
     path = write_result("analytics-stats-mv", figures, how, scale={"users": args.users, "pings": args.pings})

@@ -10,14 +10,14 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts import selectors as account_selectors
-from core.cache import keys as cachekeys
-from core.db import router as db_router
-from core.cache import response as response_cache
-from core.api.http import conditional_json
-from core.api.rest import NewestFirstCursorPagination
 from connections import selectors, services
 from connections.api import serializers as s
 from connections.models import Message
+from core.api.http import conditional_json
+from core.api.rest import NewestFirstCursorPagination
+from core.cache import keys as cachekeys
+from core.cache import response as response_cache
+from core.db import router as db_router
 
 KINDS = ("accepted", "incoming", "outgoing")
 

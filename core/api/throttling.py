@@ -9,7 +9,6 @@ the limit for the seconds Redis is away.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
 

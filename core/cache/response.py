@@ -49,9 +49,9 @@ from django.utils.cache import patch_vary_headers
 from django.utils.text import compress_string
 from prometheus_client import Counter
 
-from core.cache import keys as cachekeys
-from core.cache import breaker as redis_breaker
 from core.api.throttling import UserRateThrottle, count_lua, queue_hit
+from core.cache import breaker as redis_breaker
+from core.cache import keys as cachekeys
 
 RESULTS = Counter("crossings_response_cache", "Cacheable reads by result (hit, miss, stored)", ["result"])
 _HIT, _MISS, _STORED = RESULTS.labels("hit"), RESULTS.labels("miss"), RESULTS.labels("stored")
@@ -217,7 +217,7 @@ def _store(pending: _Pending, response) -> None:
     body, compressed = response.content, False
     if len(body) >= _GZIP_MIN_BYTES:
         # Compressed once here rather than by GZipMiddleware on every hit (and less memory:
-        # `python -m bench.micro gzip` measured 80 % fewer bytes on the API's bodies).
+        # `python -m bench.claims.micro gzip` measured 80 % fewer bytes on the API's bodies).
         packed = compress_string(body, max_random_bytes=GZipMiddleware.max_random_bytes)
         if len(packed) < len(body):
             body, compressed = packed, True

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import time
 
+from celery import current_app
 from django.conf import settings
 from django.core.cache import cache
-from celery import current_app
 from django.db import connections
 from django.http import JsonResponse
 from django.views.decorators.cache import never_cache

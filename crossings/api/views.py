@@ -17,8 +17,8 @@ from rest_framework.response import Response
 from rest_framework.utils.urls import remove_query_param, replace_query_param
 from rest_framework.views import APIView
 
-from core.cache import response as response_cache
 from core.api.http import conditional_json
+from core.cache import response as response_cache
 from crossings import cache as cx_cache
 from crossings import selectors
 from crossings.api.serializers import CrossingOut, CrossingPageOut

@@ -15,7 +15,7 @@ One run is one transaction:
    ``received_after`` is the start of the oldest transaction open when the run began.
 3. Context: every matchable ping (any city: border crossings) recorded within the window
    of a batch ping, loaded by binary COPY straight into numpy, in time clusters so that a
-   few late pings do not pull in hours of traffic.  ``crossings.detection`` matches them.
+   few late pings do not pull in hours of traffic.  ``crossings.detection.core`` matches them.
 4. Encounters are merged with those already stored (SQL, one statement) and upserted;
    unchanged records are not touched.  After commit: both users' caches are bumped and
    ``crossing_recorded`` is sent.
@@ -34,7 +34,7 @@ from django.db import connection, transaction
 
 from crossings import cache as cx_cache
 from crossings import signals
-from crossings.detection import Context, Encounters, Segments, detect, merge_intervals
+from crossings.detection.core import Context, Encounters, Segments, detect, merge_intervals
 from crossings.models import DetectorState
 from locations.models import Ping, PingStatus
 

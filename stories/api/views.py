@@ -8,9 +8,9 @@ from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core.cache import response as response_cache
 from core.api.http import conditional_json
 from core.api.rest import PayloadTooLarge
+from core.cache import response as response_cache
 from stories import media, selectors, services
 from stories.api import serializers as s
 

@@ -9,8 +9,8 @@ import uuid
 import pytest
 from celery.contrib.testing.worker import start_worker
 
-from core.observability import metrics
 from config.celery import app
+from core.observability import metrics
 from core.observability.middleware import request_id_var
 from tests.conftest import client_for
 from tests.factories import make_user
@@ -152,7 +152,7 @@ def test_detector_lag_is_the_age_of_the_oldest_unprocessed_ping():
     from django.utils import timezone
 
     from analytics.detector import detector_lag_seconds
-    from crossings.detector import run_detection
+    from crossings.detection.run import run_detection
     from locations.models import Ping
     from tests.factories import make_city, make_ping
 
@@ -215,7 +215,8 @@ def test_multiprocess_mode_aggregates_every_process(tmp_path):
             "metrics.count_pings(accepted=5, implausible=1); metrics.TASK_DURATION.labels('t').observe(0.2)")
     for _ in range(2):  # two "workers", each with its own counters, then gone
         subprocess.run([sys.executable, "-c", bump], env=env, cwd=settings.BASE_DIR, check=True)
-    scrape = ("import django; django.setup(); from django.test import RequestFactory; from core.observability import metrics; "
+    scrape = ("import django; django.setup(); from django.test import RequestFactory; "
+              "from core.observability import metrics; "
               "print(metrics.metrics_view(RequestFactory().get('/metrics')).content.decode())")
     body = subprocess.run([sys.executable, "-c", scrape], env=env, cwd=settings.BASE_DIR, check=True,
                           capture_output=True, text=True).stdout

@@ -1,5 +1,5 @@
-"""The floor views at the paths the harness uses, for tests (config/urls.py adds them only with BENCH_FLOOR_VIEWS=1)."""
+"""The floor views at the paths the harness uses, for tests (bench.hooks.urls, under config.settings.bench)."""
 
 from django.urls import include, path
 
-urlpatterns = [path("bench/", include("bench.floor_views"))]
+urlpatterns = [path("bench/", include("bench.hooks.floor_views"))]

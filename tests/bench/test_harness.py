@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from bench import capacity, common, cpu, profile, report, summary
+from bench.harness import capacity, common, cpu, profile, report, summary
 from tests.factories import make_user
 
 FLOOR_URLS = "tests.bench.floor_urls"
@@ -39,7 +39,7 @@ def test_floor_views_are_not_routed_by_default(api, db):
 @pytest.mark.urls(FLOOR_URLS)
 def test_query_count_middleware_reports_queries_and_cache(api, db, settings):
     user = make_user()
-    settings.MIDDLEWARE = ["bench.middleware.QueryCountMiddleware", *settings.MIDDLEWARE]
+    settings.MIDDLEWARE = ["bench.hooks.middleware.QueryCountMiddleware", *settings.MIDDLEWARE]
     resp = api.get(f"/bench/floor/drf-query/?id={user.pk}")
     assert resp["X-Bench-Queries"] == "1"
     assert int(resp["X-Bench-Queries-Replica"]) <= 1
@@ -52,7 +52,7 @@ def test_query_count_middleware_counts_cache_gets(db, rf):
     from django.core.cache import cache
     from django.http import HttpResponse
 
-    from bench.middleware import QueryCountMiddleware
+    from bench.hooks.middleware import QueryCountMiddleware
 
     cache.set("bench-test-key", 1)
 
@@ -146,12 +146,13 @@ def test_profile_groups_innermost_frames_and_whole_stacks():
 
 def test_report_reads_results_in_the_common_format(tmp_path, monkeypatch):
     monkeypatch.setattr(common, "RESULTS_DIR", tmp_path)
-    common.write_result("claim-json", {"plan": "2-3x", "measured": "8x", "holds": True}, "python -m bench.micro json")
+    common.write_result("claim-json", {"plan": "2-3x", "measured": "8x", "holds": True},
+                        "python -m bench.claims.micro json")
     common.write_result("areas_thing", {"measured": "fast enough", "n": 3}, "python -m bench.areas_thing", {"users": 5})
     common.write_result("areas_other", {"n": 3, "nested": {"a": 1}}, "python -m bench.areas_other")
     (tmp_path / "broken.json").write_text("{not json")
     text = report.build()
-    assert "| Fast JSON | 2-3x | 8x | holds | python -m bench.micro json |" in text
+    assert "| Fast JSON | 2-3x | 8x | holds | python -m bench.claims.micro json |" in text
     assert "**areas_thing**" in text and "fast enough" in text  # an area's own one-line summary
     assert "**areas_other**" in text and "n: 3" in text  # else its top-level numbers
     assert "No mix run yet" in text
@@ -162,7 +163,7 @@ def test_report_takes_steady_state_cache_figures_from_social_reads(tmp_path, mon
     common.write_result("loadtest-mix", {
         "cpu_ms_per_request": {"app": 2.0, "db": 0.2}, "elapsed_s": 30, "redis": {"hit_rate": 0.84},
         "overall": {"requests": 100, "rate_per_s": 3.3, "p95_ms": 10, "p99_ms": 20, "errors": 0},
-        "endpoints": {}}, "python -m bench.loadtest")
+        "endpoints": {}}, "python -m bench.harness.loadtest")
 
     def read(app_ms, hit=1.0):
         return {"warm": {"cache_hit_rate": hit, "app_cpu_ms": 2 * app_ms}, "saturated": {"app_cpu_ms": app_ms}}
@@ -170,7 +171,7 @@ def test_report_takes_steady_state_cache_figures_from_social_reads(tmp_path, mon
     common.write_result("social-reads", {
         "crossings": read(1.0), "connections": read(0.9, hit=0.95), "feed": read(1.1), "profile": read(0.95),
         "floor_drf": {"warm": {"app_cpu_ms": 2.0}, "saturated": {"app_cpu_ms": 1.0}},
-        "mix": {"read_cache_hit_rate": 0.97}}, "python -m bench.social_reads")
+        "mix": {"read_cache_hit_rate": 0.97}}, "python -m bench.scenarios.social_reads")
     text = report.build()
     assert "| cache: cacheable reads without SQL, steady state (social_reads, warm) | ≥ 90 % | 95.0 % (lowest of 4) " \
            "| met |" in text

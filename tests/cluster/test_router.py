@@ -10,8 +10,8 @@ from django.core.cache import cache
 from django.db import router, transaction
 
 from accounts.models import User
-from core.db import router as db_router
 from core.db import replicas as replica_health
+from core.db import router as db_router
 from tests.factories import make_user
 
 

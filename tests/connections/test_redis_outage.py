@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 from django.core.cache import caches
 
+from connections.models import Connection, Message
 from core.cache import keys as cachekeys
 from devtools.embedded import redis_server_binary
-from connections.models import Connection, Message
 from stories.models import Story
 from tests.conftest import client_for
 from tests.factories import make_crossing, make_user

@@ -6,7 +6,7 @@ import itertools
 
 import numpy as np
 
-from crossings.detection import within_radius
+from crossings.detection.core import within_radius
 
 
 def reference_crossings(pings, *, radius_m=150.0, window_us=600_000_000, repeat_gap_us=3_600_000_000):

@@ -52,12 +52,12 @@ def test_feed_carries_no_raw_coordinates_phone_or_exact_times(me):
         assert "52.5212345" not in body and "13.4098765" not in body
         assert other.phone not in body and "123456" not in body and ":37" not in body
     # The place is the centre of a cell of at least 500 m, not the ping.
-    from crossings.detection import EARTH_RADIUS_M
+    from crossings.detection.core import EARTH_RADIUS_M
 
     place = client_for(me).get(f"/api/v1/crossings/{crossing.pk}/").json()["place"]
     import numpy as np
 
-    from crossings.detection import haversine_h
+    from crossings.detection.core import haversine_h
 
     offset = 2 * EARTH_RADIUS_M * np.arcsin(np.sqrt(haversine_h(52.5212345, 13.4098765, place["lat"], place["lng"])))
     assert offset < 1500

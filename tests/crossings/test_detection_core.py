@@ -6,7 +6,7 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from crossings.detection import EARTH_RADIUS_M, Context, Segments, detect, merge_intervals, within_radius
+from crossings.detection.core import EARTH_RADIUS_M, Context, Segments, detect, merge_intervals, within_radius
 from tests.crossings.reference import reference_crossings
 
 US = 1_000_000
@@ -118,7 +118,7 @@ def test_a_late_match_between_two_encounters_merges_them():
 
 
 def test_widen_xid_handles_epochs_and_newer_ids():
-    from crossings.detector import widen_xid
+    from crossings.detection.run import widen_xid
 
     next_xid = (3 << 32) + 100
     assert widen_xid(90, next_xid) == (3 << 32) + 90

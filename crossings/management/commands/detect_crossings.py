@@ -18,7 +18,7 @@ class Command(BaseCommand):
                             help="Exit at once if another detector is running instead of waiting for it.")
 
     def handle(self, *args, dry_run=False, no_wait=False, verbosity=1, **options):
-        from crossings.detector import run_detection
+        from crossings.detection.run import run_detection
 
         progress = self.stdout.write if verbosity >= 1 else None
         if progress:

@@ -1,0 +1,1 @@
+"""The scalability plan's claims, each measured off and on in one run."""

@@ -1,0 +1,1 @@
+"""The harness: dedicated servers, CPU accounting, load generation, reports and capacity."""

@@ -1,0 +1,1 @@
+"""Measuring hooks the bench settings add to a server: floor views, per-request counters."""

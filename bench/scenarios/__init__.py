@@ -1,0 +1,1 @@
+"""One benchmark per area, each runnable as python -m bench.scenarios.<name>."""
