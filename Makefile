@@ -13,7 +13,7 @@ help:
 	@echo "make test    - set up everything and run the test suite"
 	@echo "make stop    - stop the embedded PostgreSQL and Redis"
 	@echo "make demo    - load demo data (users, pings, crossings, stories)"
-	@echo "make lint    - ruff"
+	@echo "make lint    - ruff and mypy (django-stubs, djangorestframework-stubs)"
 	@echo "make loadtest USERS=100 DURATION=30 - the LOAD_MODEL mix under Locust (bench/README.md)"
 	@echo "make bench   - the whole benchmark suite; rewrites docs/BENCHMARKS.md"
 	@echo "make capacity - instances and cost for 100k / 1M users from the measured CPU per request"
@@ -81,6 +81,7 @@ test-cluster: venv
 
 lint: venv
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 
 format: venv
 	$(VENV)/bin/ruff format .

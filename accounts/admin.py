@@ -55,7 +55,7 @@ def _estimated_rows(table: str, alias: str) -> int | None:
 
 
 class BigTableAdminMixin:
-    paginator = EstimatedCountPaginator
+    paginator: type[Paginator] = EstimatedCountPaginator
     show_full_result_count = False
     list_per_page = 50
 

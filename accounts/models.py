@@ -8,6 +8,7 @@ from django.contrib.auth.models import PermissionsMixin
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Upper
 from django.utils import timezone
 
 from core.ids import uuid7
@@ -28,7 +29,7 @@ def normalize_phone(raw: str) -> str:
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 
-class UserManager(BaseUserManager):
+class UserManager(BaseUserManager["User"]):
     use_in_migrations = True
 
     def create_user(self, phone: str, password: str | None = None, **extra):
@@ -79,7 +80,7 @@ class User(AbstractBaseUser, PermissionsMixin):
             # In the database it is built with text_pattern_ops (migration 0002) so that a
             # B-tree serves LIKE prefixes under any collation; Django cannot express that
             # opclass on an expression index correctly, hence the RunSQL.
-            models.Index(models.functions.Upper("display_name"), name="idx_users_display_name_upper"),
+            models.Index(Upper("display_name"), name="idx_users_display_name_upper"),
         ]
 
     def __str__(self) -> str:

@@ -104,7 +104,7 @@ def _cached_profile(user: User) -> dict:
         "id": str(user.pk),
         "display_name": user.display_name,
         "bio": user.bio,
-        "avatar_url": avatar_url(user.avatar.name if user.avatar else ""),
+        "avatar_url": avatar_url((user.avatar.name or "") if user.avatar else ""),
         "is_verified": user.is_verified,
         "_active": user.is_active,
         "_sb": user.is_shadow_banned,

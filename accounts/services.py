@@ -69,10 +69,10 @@ def authenticate_phone(phone: str, password: str) -> User | None:
     """The user with this phone and password, or None.  Deactivated users are returned:
     the caller refuses them only after the password proved who is asking."""
     try:
-        phone = normalize_phone(phone)
+        normalized: str | None = normalize_phone(phone)
     except ValidationError:
-        phone = None
-    user = User.objects.filter(phone=phone).first() if phone else None
+        normalized = None
+    user = User.objects.filter(phone=normalized).first() if normalized else None
     if user is None:
         make_password(password)  # same work as a real check: no timing oracle for "no such phone"
         return None
@@ -221,7 +221,7 @@ def erase_user(user_id) -> None:
         return
     user_id = user.pk  # delete() sets user.pk to None
     partners = selectors._load_hidden_user_ids(user_id)
-    avatar = user.avatar.name if user.avatar else ""
+    avatar = (user.avatar.name or "") if user.avatar else ""
     signals.user_erasing.send(sender=User, user_id=user_id)
     user.delete()
     _delete_file_after_commit(avatar)

@@ -27,6 +27,7 @@ from django.contrib.auth.hashers import make_password
 from django.db import connection, transaction
 from django.utils import timezone
 
+from analytics.progress import Progress
 from core.ids import uuid7
 
 logger = logging.getLogger(__name__)
@@ -98,7 +99,7 @@ class SeedResult:
     skipped: list[str] = field(default_factory=list)
 
 
-ProgressFactory = Callable[[str, int], object]
+ProgressFactory = Callable[[str, int], Progress]
 
 
 def area_sides_km(users: int) -> tuple[float, float]:
@@ -111,7 +112,8 @@ def scaled_sides_km(users: int, density: float) -> tuple[float, float]:
     """``area_sides_km`` at ``density`` times the load model's density, inside the city circle
     (radius 25 km: a square of side at most 35 km fits)."""
     stretch = math.sqrt(1 / density)
-    return tuple(min(side * stretch, 35.0) for side in area_sides_km(users))
+    centre, outer = area_sides_km(users)
+    return min(centre * stretch, 35.0), min(outer * stretch, 35.0)
 
 
 def _steps(options: SeedOptions) -> int:
@@ -385,7 +387,7 @@ def create_connections(user_ids: list[str], options: SeedOptions, now: datetime,
                 f"{created.isoformat()}\t{(responded or created).isoformat()}\t"
                 f"{responded.isoformat() if responded else chr(92) + 'N'}\n"
             )
-            if accepted:
+            if responded is not None:
                 at = responded
                 for i in range(rng.randint(0, options.messages_per_connection * 2)):
                     at = min(at + timedelta(minutes=rng.uniform(0.5, 20)), now)

@@ -44,7 +44,7 @@ def _broker_queue_lengths(queues: list[str] | None = None) -> dict[str, int]:
     from config.celery import app
 
     if queues is None:
-        queues = {q.name for q in (app.conf.task_queues or [])} or {app.conf.task_default_queue or "celery"}
+        queues = sorted({q.name for q in (app.conf.task_queues or [])} or {app.conf.task_default_queue or "celery"})
     lengths: dict[str, int] = {}
     with app.connection_for_read() as conn:
         channel = conn.default_channel

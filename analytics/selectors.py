@@ -34,7 +34,8 @@ def activity_stats() -> dict:
 def city_stats() -> list[dict]:
     """Pings and crossings of the last 24 hours, per city (cities added since the last refresh
     appear after the next one)."""
-    return list(CityStats.objects.order_by("slug").values("slug", "name", "pings_24h", "crossings_24h"))
+    rows = CityStats.objects.order_by("slug").values("slug", "name", "pings_24h", "crossings_24h")
+    return [dict(row) for row in rows]
 
 
 def stats() -> dict:

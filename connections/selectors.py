@@ -114,7 +114,7 @@ def cached_chat(user_id, connection_id, *, with_unread: bool = False) -> tuple[C
     index_key, unread_key = (CONN_NS, str(uid), "idx"), (UNREAD_NS, str(uid), "")
     batch = cachekeys.read_entries([index_key, account_selectors.hidden_key(uid)]
                                    + ([unread_key] if with_unread else []))
-    fresh = {}
+    fresh: dict[tuple[str, str, str], object] = {}
     if index_key not in batch.hits:
         fresh[index_key] = _load_index(uid)
     if with_unread and unread_key not in batch.hits:

@@ -289,7 +289,7 @@ def mark_read(*, user_id, connection: Connection, until=None) -> bool:
 def erase_messages_of(user_id) -> int:
     """Blank the text of every message ``user_id`` sent (their account is being erased)."""
     count = Message.objects.filter(sender_id=user_id).update(body="", erased=True)
-    others = set()
+    others: set[object] = set()
     for low, high in Connection.objects.filter(
             Q(user_low_id=user_id) | Q(user_high_id=user_id)).values_list("user_low_id", "user_high_id"):
         others.update((low, high))

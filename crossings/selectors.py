@@ -23,6 +23,8 @@ from crossings.models import Crossing
 def pair(a_id, b_id) -> tuple[uuid.UUID, uuid.UUID]:
     """The ordered (low, high) pair of two user ids, as stored."""
     a, b = as_uuid(a_id), as_uuid(b_id)
+    if a is None or b is None:
+        raise ValueError(f"not a pair of user ids: {a_id!r}, {b_id!r}")
     return (a, b) if a < b else (b, a)
 
 

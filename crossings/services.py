@@ -6,6 +6,8 @@ into the records.  Both are idempotent: merging the same matches twice changes n
 
 from __future__ import annotations
 
+import functools
+
 import h3
 
 PLACE_RESOLUTION = 7  # H3 resolution 7: hexagons of about 1.2 km edge (>= 500 m, CROSSINGS.md)
@@ -51,7 +53,7 @@ def sweep_expired_crossings(now=None, dry_run: bool = False, progress=None) -> i
                 break
             Crossing.objects.filter(pk__in=[row[0] for row in batch]).delete()
             users = {uid for _id, low, high in batch for uid in (low, high)}
-            transaction.on_commit(lambda users=users: cx_cache.bump_users(users))
+            transaction.on_commit(functools.partial(cx_cache.bump_users, users))
         total += len(batch)
         if progress:
             progress(f"deleted {len(batch)} expired crossings")

@@ -137,6 +137,8 @@ def _prepare_root_permissions(path: Path) -> None:
     from pgserver.utils import ensure_folder_permissions, ensure_prefix_permissions, ensure_user_exists
 
     entry = ensure_user_exists(PG_SYSTEM_USER)
+    if entry is None:
+        raise RuntimeError(f"could not create the system user {PG_SYSTEM_USER!r} for PostgreSQL")
     ensure_prefix_permissions(path)
     ensure_prefix_permissions(POSTGRES_BIN_PATH)
     rx = stat.S_IRGRP | stat.S_IROTH | stat.S_IXGRP | stat.S_IXOTH

@@ -25,7 +25,7 @@ from core.cache.client import redis_client
 from core.observability import metrics
 from locations import partitions, selectors
 from locations.models import City, Ping, PingStatus
-from locations.validation import PingIn, clean_pings
+from locations.validation import PingIn
 
 logger = logging.getLogger(__name__)
 PRIMARY = DEFAULT_DB_ALIAS  # writes, and reads that must see them, go to the primary
@@ -195,7 +195,7 @@ def _stored_for(user_id, batch: Sequence[PingIn], now: datetime, last: _LastPing
     """
     newest = batch[-1]
     last.swap(_Anchor(newest.recorded_at, newest.lat, newest.lng))
-    if last.known and last.previous.recorded_at < batch[0].recorded_at:
+    if last.known and last.previous is not None and last.previous.recorded_at < batch[0].recorded_at:
         return _Stored([last.previous], {})
     return _stored_neighbours(user_id, batch[0].recorded_at, batch[-1].recorded_at, now)
 
@@ -207,12 +207,12 @@ def _plausibility(batch: Sequence[PingIn], anchors: list[_Anchor]) -> list[int]:
     Pings of the batch accepted so far count as "before" for later ones; a late ping is
     checked against both its stored neighbours in time.
     """
-    statuses = []
+    statuses: list[int] = []
     times = [a.recorded_at for a in anchors]
-    last_in_batch: PingIn | None = None
+    last_in_batch: _Anchor | PingIn | None = None
     for ping in batch:
         i = bisect.bisect_right(times, ping.recorded_at)
-        before = anchors[i - 1] if i else None
+        before: _Anchor | PingIn | None = anchors[i - 1] if i else None
         if last_in_batch is not None and (before is None or last_in_batch.recorded_at >= before.recorded_at):
             before = last_in_batch
         after = anchors[i] if i < len(anchors) else None
@@ -250,44 +250,60 @@ def _insert_sql() -> str:
 _INSERT_SQL = _insert_sql()
 
 
-def ingest_pings(user, pings: Iterable[PingIn | dict], *, now: datetime | None = None) -> IngestResult:
-    """Store a batch of pings of ``user`` (a user or its id) and say how many were plausible.
+def ingest_pings(user, pings: Iterable[PingIn], *, now: datetime | None = None) -> IngestResult:
+    """Store a batch of validated pings of ``user`` (a user or its id; the API validates with
+    ``validation.clean_pings``) and say how many were plausible.
 
-    Dicts are validated as the API validates them (``validation.clean_pings``, which
-    raises ``PingsInvalid``); ``PingIn`` values are trusted.  Every ping is stored: an
-    implausible one with status IMPLAUSIBLE (never matched), one sent in ghost mode with
-    status GHOST (never matched; see README "Locations" for why they are kept).
+    Every ping is stored: an implausible one with status IMPLAUSIBLE (never matched), one sent
+    in ghost mode with status GHOST (never matched).  A retried batch is not stored twice.
     """
     user_id = getattr(user, "pk", user)
     now = now or timezone.now()
-    items = list(pings)
-    if items and isinstance(items[0], dict):
-        items = clean_pings(items, now=now)
-    if not items:
+    batch = sorted(pings, key=lambda p: p.recorded_at)
+    if not batch:
         return IngestResult(0, 0)
-    batch = sorted(items, key=lambda p: p.recorded_at)
     last = _LastPing(user_id)
     stored = _stored_for(user_id, batch, now, last)
-    anchors = stored.anchors
-    if stored.times:
-        # A retry (the client did not see our answer): pings already stored are not stored
-        # twice; they are counted as they were judged the first time.
-        retried = [stored.times[p.recorded_at] for p in batch if p.recorded_at in stored.times]
-        batch = [p for p in batch if p.recorded_at not in stored.times]
-        retried_bad = sum(1 for status in retried if status == PingStatus.IMPLAUSIBLE)
-        if not batch:
-            last.settle(max([*anchors[-1:], *([last.previous] if last.previous else [])], default=None))
-            return IngestResult(accepted=len(retried) - retried_bad, implausible=retried_bad)
-    else:
-        retried, retried_bad = [], 0
-    statuses = _plausibility(batch, anchors)
+    batch, retried = _drop_retried(batch, stored)
+    if not batch:
+        last.settle(_newest(stored.anchors[-1:], last.previous))
+        return retried
+    statuses = _plausibility(batch, stored.anchors)
+    _insert(user_id, batch, statuses, last)
+    accepted = [p for p, s in zip(batch, statuses, strict=True) if s != PingStatus.IMPLAUSIBLE]
+    implausible = len(batch) - len(accepted)
+    metrics.count_pings(len(accepted), implausible)  # newly stored only: a retry is not counted twice
+    newest_accepted = [_Anchor(accepted[-1].recorded_at, accepted[-1].lat, accepted[-1].lng)] if accepted else []
+    last.settle(_newest([*stored.anchors[-1:], *newest_accepted], last.previous))
+    return IngestResult(accepted=len(accepted) + retried.accepted, implausible=implausible + retried.implausible)
+
+
+def _drop_retried(batch: list[PingIn], stored: _Stored) -> tuple[list[PingIn], IngestResult]:
+    """A retry (the client did not see our answer): pings already stored are not stored twice;
+    they are counted as they were judged the first time."""
+    if not stored.times:
+        return batch, IngestResult(0, 0)
+    retried = [stored.times[p.recorded_at] for p in batch if p.recorded_at in stored.times]
+    bad = sum(1 for status in retried if status == PingStatus.IMPLAUSIBLE)
+    fresh = [p for p in batch if p.recorded_at not in stored.times]
+    return fresh, IngestResult(accepted=len(retried) - bad, implausible=bad)
+
+
+def _newest(anchors: list[_Anchor], previous: _Anchor | None) -> _Anchor | None:
+    return max([*anchors, *([previous] if previous is not None else [])], default=None)
+
+
+def _insert(user_id, batch: list[PingIn], statuses: list[int], last: _LastPing) -> None:
+    """One INSERT of the whole batch into the city partitions.
+
+    On the primary, but not through the router: a ping must not pin the user's reads to the
+    primary for REPLICA_PIN_SECONDS (with a ping every 30 s that would be a sixth of their
+    reads, plus a WAL-position query per ping); the one read of pings a user makes,
+    GET locations/, reads the primary itself.  Straight to psycopg: django-cachalot's hook
+    on raw SQL lists every table of the project on each write (~0.2 ms), for a table it
+    never caches.
+    """
     city_ids = selectors.city_ids_for_points((p.lat, p.lng) for p in batch)
-    # On the primary, but not through the router: a ping must not pin the user's reads to the
-    # primary for REPLICA_PIN_SECONDS (with a ping every 30 s that would be a sixth of their
-    # reads, plus a WAL-position query per ping); the one read of pings a user makes,
-    # GET locations/, reads the primary itself.  Straight to psycopg: django-cachalot's hook
-    # on raw SQL lists every table of the project on each write (~0.2 ms), for a table it
-    # never caches.
     try:
         with connections[PRIMARY].cursor() as cursor:
             cursor.cursor.execute(_INSERT_SQL, [
@@ -299,16 +315,6 @@ def ingest_pings(user, pings: Iterable[PingIn | dict], *, now: datetime | None =
     except BaseException:
         last.settle(last.previous)  # nothing was stored: put the previous value back
         raise
-    implausible = sum(1 for s in statuses if s == PingStatus.IMPLAUSIBLE)
-    accepted = [p for p, s in zip(batch, statuses, strict=True) if s != PingStatus.IMPLAUSIBLE]
-    metrics.count_pings(len(accepted), implausible)  # newly stored only: a retry is not counted twice
-    candidates = list(anchors[-1:])
-    if last.previous is not None:
-        candidates.append(last.previous)
-    if accepted:
-        candidates.append(_Anchor(accepted[-1].recorded_at, accepted[-1].lat, accepted[-1].lng))
-    last.settle(max(candidates) if candidates else None)
-    return IngestResult(accepted=len(accepted) + len(retried) - retried_bad, implausible=implausible + retried_bad)
 
 
 def delete_user_pings(user_id) -> int:
@@ -347,11 +353,11 @@ class EnsureResult:
     moved_rows: int = 0
 
 
-def missing_partitions(days_ahead: int = 3, now: datetime | None = None) -> list[tuple[str, object]]:
+def missing_partitions(days_ahead: int = 3, now: datetime | None = None) -> list[tuple[str, tuple]]:
     """Partitions that ``ensure_partitions`` would create, as (name, creator-arguments)."""
     now = (now or timezone.now()).astimezone(UTC)
     tables = partitions.existing_tables()
-    wanted: list[tuple[str, object]] = []
+    wanted: list[tuple[str, tuple]] = []
     list_names = [partitions.NOCITY]
     for city_id in City.objects.order_by("id").values_list("id", flat=True):
         name = partitions.list_partition(city_id)

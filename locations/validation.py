@@ -96,7 +96,7 @@ def _clean_one(raw, now: datetime) -> tuple[PingIn | None, dict]:
         accuracy, error = _number(raw["accuracy_m"], "accuracy_m", 0.0, MAX_ACCURACY_M)
         if error:
             errors["accuracy_m"] = [error]
-    if errors:
+    if errors or recorded_at is None or lat is None or lng is None:
         return None, errors
     return PingIn(recorded_at, lat, lng, accuracy), {}
 
@@ -109,7 +109,9 @@ def clean_pings(raw, *, now: datetime) -> list[PingIn]:
         raise PingsInvalid({"pings": ["Send at least one ping."]})
     if len(raw) > MAX_BATCH:
         raise PingsInvalid({"pings": [f"Send at most {MAX_BATCH} pings per request (got {len(raw)})."]})
-    cleaned, errors, seen = [], [], {}
+    cleaned: list[PingIn] = []
+    errors: list[dict] = []
+    seen: dict[datetime, int] = {}
     for index, item in enumerate(raw):
         ping, item_errors = _clean_one(item, now)
         if ping is not None:
@@ -118,7 +120,7 @@ def clean_pings(raw, *, now: datetime) -> list[PingIn]:
             first = seen.setdefault(ping.recorded_at, index)
             if first != index:
                 item_errors = {"recorded_at": [f"Duplicate of ping {first} (same recorded_at)."]}
-        cleaned.append(ping)
+            cleaned.append(ping)
         errors.append(item_errors)
     if any(errors):
         raise PingsInvalid({"pings": errors})

@@ -45,7 +45,7 @@ def story_dict(story: Story) -> dict:
         "kind": story.kind,
         "text": story.text,
         "caption": story.caption,
-        "media_url": media_url(story.media.name if story.media else ""),
+        "media_url": media_url((story.media.name or "") if story.media else ""),
         "media_type": story.media_type or None,
         "visibility": story.visibility,
         "created_at": story.created_at,
@@ -66,12 +66,12 @@ def live_stories():
 
 def _load_entries(author_ids: list[str]) -> dict[str, dict]:
     """Entries of many authors: two queries in all (stories, close friends), from the primary."""
-    entries = {aid: {"stories": [], "close_friends": []} for aid in author_ids}
+    entries: dict[str, dict[str, list]] = {aid: {"stories": [], "close_friends": []} for aid in author_ids}
     with db_router.use_primary():
         for story in live_stories().filter(author_id__in=author_ids).order_by("-created_at"):
             entries[str(story.author_id)]["stories"].append(story_dict(story))
-        for author, friend in CloseFriend.objects.filter(author_id__in=author_ids).values_list("author_id",
-                                                                                              "friend_id"):
+        friends = CloseFriend.objects.filter(author_id__in=author_ids)  # type: ignore[misc]  # str ids work
+        for author, friend in friends.values_list("author_id", "friend_id"):
             entries[str(author)]["close_friends"].append(str(friend))
     return entries
 
@@ -110,7 +110,7 @@ def feed(viewer_id) -> list[dict]:
     profiles = {str(uid): p for uid, p in account_selectors.visible_profiles(viewer_id, authors).items()}
     entries = author_entries(profiles)
     now = timezone.now()
-    groups = []
+    groups: list[dict] = []
     for author, entry in entries.items():
         stories = [public_story(item) for item in _live(entry["stories"], now)
                    if _may_see(viewer, author, item["visibility"], entry["close_friends"], author in connected)]

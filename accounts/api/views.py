@@ -10,6 +10,7 @@ from rest_framework import generics, status
 from rest_framework.exceptions import AuthenticationFailed, PermissionDenied
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
+from rest_framework.throttling import BaseThrottle
 
 from accounts import report_targets, selectors, services
 from accounts.api import serializers as s
@@ -60,7 +61,7 @@ class _AnonymousAuthView(generics.GenericAPIView):
 
     authentication_classes = (AnonymousEndpointAuthentication,)
     permission_classes = (AllowAny,)
-    throttle_classes = (IPRateThrottle, PhoneRateThrottle)
+    throttle_classes: tuple[type[BaseThrottle], ...] = (IPRateThrottle, PhoneRateThrottle)
 
 
 # --------------------------------------------------------------------------- auth

@@ -117,7 +117,7 @@ DB_STATEMENT_TIMEOUT_MS = env_int("DB_STATEMENT_TIMEOUT_MS", 30_000)
 
 
 def _database(url: str) -> dict:
-    config = dj_database_url.parse(url, conn_max_age=0, conn_health_checks=False)
+    config: dict = dict(dj_database_url.parse(url, conn_max_age=0, conn_health_checks=False))
     config["ENGINE"] = "django_prometheus.db.backends.postgresql"
     options = config.setdefault("OPTIONS", {})
     if DB_POOL_ENABLED:
@@ -132,6 +132,10 @@ def _database(url: str) -> dict:
 
 
 REPLICA_URLS = env_list("DATABASE_REPLICA_URLS")
+# Filled in by each environment's module through wire() (below), from its service URLs.
+DATABASE_URL = ""
+DATABASES: dict[str, dict] = {}
+REPLICA_ALIASES: list[str] = []
 DATABASE_ROUTERS = ["core.db.router.PrimaryReplicaRouter"]
 # After a user writes, their reads stay on the primary this long (the fallback when the
 # replica's replay position cannot be compared with the write's WAL position).
@@ -144,6 +148,9 @@ REPLICA_CONNECT_TIMEOUT_S = env_int("REPLICA_CONNECT_TIMEOUT_S", 1)
 # ---------------------------------------------------------------------------- cache
 
 CACHE_KEY_PREFIX = env_str("CACHE_KEY_PREFIX", "crossings")
+REDIS_URL = ""  # wire()
+CACHES: dict[str, dict] = {}  # wire()
+CELERY_BROKER_URL = ""  # wire()
 # A Redis Cluster for the cache (core/cache/cluster.py) when REDIS_CLUSTER_URLS lists its
 # nodes; the Celery broker stays on one Redis (CELERY_BROKER_URL or REDIS_URL).
 REDIS_CLUSTER_URLS = env_list("REDIS_CLUSTER_URLS")
@@ -238,6 +245,7 @@ DATA_UPLOAD_MAX_NUMBER_FIELDS = 1000
 
 ACCESS_TOKEN_TTL = timedelta(seconds=env_int("ACCESS_TOKEN_TTL_S", 300))
 REFRESH_TOKEN_TTL = timedelta(days=env_int("REFRESH_TOKEN_TTL_DAYS", 30))
+JWT_SIGNING_KEY = ""  # wire(): JWT_SIGNING_KEY, else SECRET_KEY
 JWT_ALGORITHM = "HS256"
 SMS_BACKEND = env_str("SMS_BACKEND", "accounts.sms.ConsoleSMSBackend")
 PHONE_CODE_TTL = timedelta(seconds=env_int("PHONE_CODE_TTL_S", 600))

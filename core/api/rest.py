@@ -87,7 +87,7 @@ class Conflict(exceptions.APIException):
 class NewestFirstCursorPagination(CursorPagination):
     """Cursor pagination, newest first (API.md).  Views set ``ordering`` when not ``-created_at``."""
 
-    ordering = "-created_at"
+    ordering: str | tuple[str, ...] = "-created_at"
     page_size_query_param = "page_size"
     max_page_size = 100
 

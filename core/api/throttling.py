@@ -43,6 +43,8 @@ _hit_script = None
 
 class RedisRateThrottle(SimpleRateThrottle):
     scope: str = ""
+    duration: int  # set by SimpleRateThrottle from the rate
+    num_requests: int
 
     def __init__(self):
         super().__init__()

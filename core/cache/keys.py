@@ -224,7 +224,7 @@ def _read_scripted(client, entries: list[tuple]) -> tuple[str, list]:
     global _script
     if _script is None:
         _script = client.register_script(_READ_SCRIPT)
-    args = [_fresh_version(), VERSION_TTL_S]
+    args: list[object] = [_fresh_version(), VERSION_TTL_S]
     for namespace, owner, suffix in entries:
         args.extend(versioned_key(namespace, owner, _MARK, suffix).split(_MARK, 1))
     keys = [_epoch_key()] + [_version_key(ns, owner) for ns, owner, _s in entries]

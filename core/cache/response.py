@@ -208,7 +208,7 @@ def _replay(request, body: bytes, info: dict) -> HttpResponse:
 
 
 def _store(pending: _Pending, response) -> None:
-    ttl = settings.RESPONSE_CACHE_S
+    ttl: float = settings.RESPONSE_CACHE_S
     if pending.until is not None:
         ttl = min(ttl, pending.until - time.time())
     if ttl < 1:

@@ -46,7 +46,7 @@ def _connect_timeout() -> int:
     return max(1, int(getattr(settings, "REPLICA_CONNECT_TIMEOUT_S", 1)))
 
 
-def _fetch_state(alias: str, fresh_connection: bool) -> tuple:
+def _fetch_state(alias: str, fresh_connection: bool) -> tuple | None:
     if not fresh_connection:
         with connections[alias].cursor() as cursor:
             cursor.execute(_PROBE_SQL)
@@ -61,7 +61,10 @@ def _fetch_state(alias: str, fresh_connection: bool) -> tuple:
 
 def _probe(alias: str, was_healthy: bool) -> tuple[bool, str | None]:
     try:
-        in_recovery, lag, replay_lsn = _fetch_state(alias, fresh_connection=not was_healthy)
+        state = _fetch_state(alias, fresh_connection=not was_healthy)
+        if state is None:
+            raise RuntimeError("the replica answered no row")
+        in_recovery, lag, replay_lsn = state
     except Exception:
         logger.warning("replica %s is unreachable; reads go elsewhere", alias, exc_info=True)
         return False, None

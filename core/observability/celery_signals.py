@@ -11,6 +11,7 @@ outcomes and failures (core/observability/metrics.py), and log one line per fini
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import time
 
@@ -24,7 +25,7 @@ HEADER = "request_id"
 
 # task id -> (context token, start time).  A worker process runs one task at a time per
 # thread; the dict also serves thread pools, where several run at once.
-_running: dict[str, tuple[object, float]] = {}
+_running: dict[str, tuple[contextvars.Token[str], float]] = {}
 
 
 @signals.setup_logging.connect(dispatch_uid="crossings-logging")

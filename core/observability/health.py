@@ -22,7 +22,7 @@ def _timed(check) -> dict:
     started = time.perf_counter()
     try:
         detail = check()
-        result = {"ok": True}
+        result: dict[str, object] = {"ok": True}
         if detail:
             result.update(detail)
     except Exception as exc:  # a readiness probe reports failures, it does not raise them

@@ -133,7 +133,7 @@ def _batch_times(cursor, state: DetectorState, xmin: int) -> np.ndarray:
     table = Ping._meta.db_table
     sql = (f"SELECT recorded_at FROM {table} WHERE {_MATCHABLE} "
            "AND ingest_xid >= %s::text::xid8 AND ingest_xid < %s::text::xid8")
-    params = [state.xid_watermark, xmin]
+    params: list[object] = [state.xid_watermark, xmin]
     if state.received_after is not None:
         sql += " AND received_at >= %s"
         params.append(state.received_after)

@@ -3,6 +3,8 @@ for speed); these serializers describe it for the OpenAPI schema and render outp
 
 from __future__ import annotations
 
+from typing import cast
+
 from rest_framework import serializers
 
 from core.api.rest import StrictFieldsMixin
@@ -19,7 +21,7 @@ class PingInSerializer(StrictFieldsMixin, serializers.Serializer):
 
 
 class PingBatchSerializer(StrictFieldsMixin, serializers.Serializer):
-    pings = PingInSerializer(many=True, min_length=1, max_length=100,
+    pings = PingInSerializer(many=True, min_length=1, max_length=100,  # type: ignore[call-arg]  # ListSerializer's
                              help_text="1 to 100 pings, no two with the same recorded_at.")
 
 
@@ -41,7 +43,8 @@ class OwnPingSerializer(serializers.Serializer):
     expires_at = serializers.DateTimeField()
 
     def get_city(self, ping) -> str | None:
-        slugs = self.context.setdefault("city_slugs", {c.id: c.slug for c in selectors.cities()})
+        context = cast(dict, self.context)  # a dict, which the stubs type as Mapping
+        slugs = context.setdefault("city_slugs", {c.id: c.slug for c in selectors.cities()})
         return slugs.get(ping.city_id)
 
     def get_status(self, ping) -> str:

@@ -5,7 +5,7 @@ from django.core.management.base import BaseCommand
 from locations import partitions
 
 
-def _size(n: int) -> str:
+def _size(n: float) -> str:
     for unit in ("B", "kB", "MB", "GB"):
         if n < 1024:
             return f"{n:.0f} {unit}"
