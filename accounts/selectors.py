@@ -49,7 +49,7 @@ def bump_hidden(*user_ids) -> None:
     cachekeys.bump_many((HIDDEN_NS, uid) for uid in user_ids)
 
 
-def _load_hidden_user_ids(user_id) -> set[uuid.UUID]:
+def load_hidden_user_ids(user_id) -> set[uuid.UUID]:
     # From the primary: a lagging replica would put the pre-block set under the new version.
     with db_router.use_primary():
         rows = list(Block.objects.filter(Q(blocker_id=user_id) | Q(blocked_id=user_id)).values_list(
@@ -68,7 +68,7 @@ def hidden_from(batch: cachekeys.Batch, user_id: uuid.UUID) -> set[uuid.UUID]:
     key = hidden_key(user_id)
     if key in batch.hits:
         return {uuid.UUID(value) for value in batch.hits[key]}
-    hidden = _load_hidden_user_ids(user_id)
+    hidden = load_hidden_user_ids(user_id)
     batch.fill({key: [str(value) for value in hidden]}, HIDDEN_TTL_S)
     return hidden
 

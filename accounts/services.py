@@ -220,7 +220,7 @@ def erase_user(user_id) -> None:
     if user is None:
         return
     user_id = user.pk  # delete() sets user.pk to None
-    partners = selectors._load_hidden_user_ids(user_id)
+    partners = selectors.load_hidden_user_ids(user_id)
     avatar = (user.avatar.name or "") if user.avatar else ""
     signals.user_erasing.send(sender=User, user_id=user_id)
     user.delete()
@@ -405,7 +405,7 @@ def close_reports(report_ids: Iterable, *, staff_user_id, status: str) -> int:
 
 ACTIVE_MARK_INTERVAL_S = 60
 _LOCAL_MARKS_MAX = 100_000
-_local_marks: dict[uuid.UUID, float] = {}
+local_marks: dict[uuid.UUID, float] = {}
 # SET NX guard + HSET into the pending hash, in one round trip (a Lua script).
 _MARK_SCRIPT = """
 if redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then
@@ -416,7 +416,7 @@ return 0
 """
 
 
-def _active_keys() -> tuple[str, str, str]:
+def active_keys() -> tuple[str, str, str]:
     # The "{la}" hash tag puts all of them in one Redis Cluster slot (the script needs that);
     # at one guard write per active user a minute, one node carries it easily.
     base = f"{settings.CACHE_KEY_PREFIX}:{{la}}"
@@ -431,15 +431,15 @@ def mark_active(user_id) -> bool:
     the mark.  Returns True when this call recorded a new mark.
     """
     now = time.monotonic()
-    last = _local_marks.get(user_id)
+    last = local_marks.get(user_id)
     if last is not None and now - last < ACTIVE_MARK_INTERVAL_S:
         return False
-    if len(_local_marks) >= _LOCAL_MARKS_MAX:
-        _local_marks.clear()
-    _local_marks[user_id] = now
+    if len(local_marks) >= _LOCAL_MARKS_MAX:
+        local_marks.clear()
+    local_marks[user_id] = now
     from core.cache.client import redis_client
 
-    guard, pending, _ = _active_keys()
+    guard, pending, _ = active_keys()
     try:
         client = redis_client()
         script = client.register_script(_MARK_SCRIPT)
@@ -450,7 +450,7 @@ def mark_active(user_id) -> bool:
         return False
 
 
-_FLUSH_SQL = """
+FLUSH_SQL = """
 UPDATE users AS u SET last_active_at = to_timestamp(v.ts)
 FROM unnest(%s::uuid[], %s::double precision[]) AS v(id, ts)
 WHERE u.id = v.id AND (u.last_active_at IS NULL OR u.last_active_at < to_timestamp(v.ts))
@@ -470,7 +470,7 @@ def flush_last_active(batch_size: int = 1000) -> int:
     from core.cache.client import redis_client
 
     client = redis_client()
-    _, pending, flushing = _active_keys()
+    _, pending, flushing = active_keys()
     if not client.exists(flushing):
         try:
             client.rename(pending, flushing)
@@ -490,7 +490,7 @@ def flush_last_active(batch_size: int = 1000) -> int:
             stamps.append(stamp)
         order = sorted(range(len(ids)), key=ids.__getitem__)  # index order: fewer page hops
         with connection.cursor() as cursor:
-            cursor.execute(_FLUSH_SQL, [[ids[i] for i in order], [stamps[i] for i in order]])
+            cursor.execute(FLUSH_SQL, [[ids[i] for i in order], [stamps[i] for i in order]])
             updated += cursor.rowcount
     client.delete(flushing)
     return updated

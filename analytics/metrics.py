@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import logging
 
+from celery import current_app
 from django.conf import settings
 from prometheus_client.core import GaugeMetricFamily
 
-from core.observability import metrics as config_metrics
+from core.observability import metrics as core_metrics
 
 logger = logging.getLogger(__name__)
 
@@ -41,8 +42,7 @@ class ReplicaLagCollector:
 
 def _broker_queue_lengths(queues: list[str] | None = None) -> dict[str, int]:
     """Messages waiting per Celery queue (LLEN of each priority list in the broker's Redis)."""
-    from config.celery import app
-
+    app = current_app
     if queues is None:
         queues = sorted({q.name for q in (app.conf.task_queues or [])} or {app.conf.task_default_queue or "celery"})
     lengths: dict[str, int] = {}
@@ -109,5 +109,5 @@ _COLLECTORS = (ReplicaLagCollector(), CeleryQueueCollector(), DetectorLagCollect
 def register() -> None:
     """Register the collectors and the per-request pool gauge update (AppConfig.ready)."""
     for collector in _COLLECTORS:
-        config_metrics.register_collector(collector)
-    config_metrics.connect_signals()
+        core_metrics.register_collector(collector)
+    core_metrics.connect_signals()

@@ -19,11 +19,11 @@ def _block_changed(sender, blocker_id=None, blocked_id=None, **kwargs):
 
 def _profile_changed(sender, user_id=None, **kwargs):
     """A profile or flag (deactivation, shadow ban) changed: the user's and their peers' pages."""
-    from crossings.selectors import _crossed_ids_from_db
+    from crossings.selectors import crossed_ids_from_db
 
     if user_id is None:
         return
-    _bump_after_commit([user_id, *_crossed_ids_from_db(user_id)])
+    _bump_after_commit([user_id, *crossed_ids_from_db(user_id)])
 
 
 account_signals.user_blocked.connect(_block_changed, dispatch_uid="crossings.block")

@@ -28,7 +28,7 @@ def pair(a_id, b_id) -> tuple[uuid.UUID, uuid.UUID]:
     return (a, b) if a < b else (b, a)
 
 
-def _crossed_ids_from_db(user_id: uuid.UUID) -> set[uuid.UUID]:
+def crossed_ids_from_db(user_id: uuid.UUID) -> set[uuid.UUID]:
     rows = Crossing.objects.filter(Q(user_low_id=user_id) | Q(user_high_id=user_id)).values_list(
         "user_low_id", "user_high_id"
     )
@@ -37,7 +37,7 @@ def _crossed_ids_from_db(user_id: uuid.UUID) -> set[uuid.UUID]:
 
 def _all_crossed_ids(user_id: uuid.UUID) -> set[uuid.UUID]:
     """Everyone with a crossing record with ``user_id`` (no visibility applied), cached."""
-    ids = cx_cache.cached(user_id, "ids", lambda: [str(value) for value in _crossed_ids_from_db(user_id)])
+    ids = cx_cache.cached(user_id, "ids", lambda: [str(value) for value in crossed_ids_from_db(user_id)])
     return {uuid.UUID(value) for value in ids}
 
 

@@ -80,7 +80,7 @@ def _lock():
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def _pid_alive(pid_file: Path) -> bool:
+def pid_alive(pid_file: Path) -> bool:
     try:
         pid = int(pid_file.read_text().split()[0])
         os.kill(pid, 0)
@@ -115,20 +115,20 @@ def _quiet_import_pgserver() -> None:
         import pgserver.utils  # noqa: F401
 
 
-def _pg_bin(name: str) -> str:
+def pg_bin(name: str) -> str:
     _quiet_import_pgserver()
     from pgserver._commands import POSTGRES_BIN_PATH
 
     return str(POSTGRES_BIN_PATH / name)
 
 
-def _run_as_pg_user(args: list[str], **kwargs) -> subprocess.CompletedProcess:
+def run_as_pg_user(args: list[str], **kwargs) -> subprocess.CompletedProcess:
     if os.geteuid() == 0:
         kwargs["user"] = PG_SYSTEM_USER
     return subprocess.run(args, check=True, capture_output=True, text=True, **kwargs)
 
 
-def _prepare_root_permissions(path: Path) -> None:
+def prepare_root_permissions(path: Path) -> None:
     """As root, postgres must run as an ordinary user that can reach the binaries and data."""
     import stat
 
@@ -156,9 +156,9 @@ def init_pgdata(pgdata: Path, socket_dir: Path, port: int = PG_PORT, extra_conf:
     pgdata.mkdir(parents=True)
     pgdata.chmod(0o700)
     if os.geteuid() == 0:
-        _prepare_root_permissions(pgdata)
-    _run_as_pg_user(
-        [_pg_bin("initdb"), "-D", str(pgdata), "--auth=trust", "--encoding=UTF8",
+        prepare_root_permissions(pgdata)
+    run_as_pg_user(
+        [pg_bin("initdb"), "-D", str(pgdata), "--auth=trust", "--encoding=UTF8",
          "--locale=C", "-U", PG_USER]
     )
     conf = PG_CONF.format(socket_dir=socket_dir, port=port) + extra_conf
@@ -170,11 +170,11 @@ def init_pgdata(pgdata: Path, socket_dir: Path, port: int = PG_PORT, extra_conf:
 
 
 def pg_ctl(pgdata: Path, *args: str, timeout: float = 60) -> None:
-    _run_as_pg_user([_pg_bin("pg_ctl"), "-D", str(pgdata), *args], timeout=timeout)
+    run_as_pg_user([pg_bin("pg_ctl"), "-D", str(pgdata), *args], timeout=timeout)
 
 
 def postgres_running(pgdata: Path = PG_DIR) -> bool:
-    return _pid_alive(pgdata / "postmaster.pid")
+    return pid_alive(pgdata / "postmaster.pid")
 
 
 def postgres_url(database: str = DB_NAME) -> str:
@@ -193,7 +193,7 @@ def postgres_url(database: str = DB_NAME) -> str:
 
 
 def _create_database(socket_dir: Path, database: str) -> None:
-    psql = [_pg_bin("psql"), "-h", str(socket_dir), "-p", str(PG_PORT), "-U", PG_USER, "-d", "postgres",
+    psql = [pg_bin("psql"), "-h", str(socket_dir), "-p", str(PG_PORT), "-U", PG_USER, "-d", "postgres",
             "-tAc"]
     exists = subprocess.run([*psql, f"SELECT 1 FROM pg_database WHERE datname = '{database}'"],
                             check=True, capture_output=True, text=True).stdout.strip()
@@ -248,7 +248,7 @@ def _wait_for(path: Path, timeout: float = 10) -> None:
 
 
 def redis_running() -> bool:
-    return _pid_alive(REDIS_DIR / "redis.pid") and redis_socket().exists()
+    return pid_alive(REDIS_DIR / "redis.pid") and redis_socket().exists()
 
 
 def redis_url(db: int = 0) -> str:
@@ -266,12 +266,12 @@ def redis_url(db: int = 0) -> str:
 
 def stop_redis() -> bool:
     pid_file = REDIS_DIR / "redis.pid"
-    if not _pid_alive(pid_file):
+    if not pid_alive(pid_file):
         return False
     pid = int(pid_file.read_text().split()[0])
     os.kill(pid, 15)
     for _ in range(200):
-        if not _pid_alive(pid_file):
+        if not pid_alive(pid_file):
             break
         time.sleep(0.05)
     return True

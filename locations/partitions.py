@@ -59,7 +59,7 @@ def day_bounds(day: date) -> tuple[datetime, datetime]:
     return start, start + timedelta(days=1)
 
 
-def _q(name: str) -> str:
+def quote_ident(name: str) -> str:
     """Quote an identifier we built ourselves (only [a-z0-9_])."""
     if not re.fullmatch(r"[a-z0-9_]+", name):
         raise ValueError(f"unexpected partition name {name!r}")
@@ -122,10 +122,11 @@ def create_list_partition(city_id: int) -> bool:
                 [city_id],
             )
         cursor.execute(
-            f"CREATE TABLE IF NOT EXISTS {_q(name)} PARTITION OF {PARENT} FOR VALUES IN ({int(city_id)}) "
+            f"CREATE TABLE IF NOT EXISTS {quote_ident(name)} PARTITION OF {PARENT} FOR VALUES IN ({int(city_id)}) "
             "PARTITION BY RANGE (recorded_at)"
         )
-        cursor.execute(f"CREATE TABLE IF NOT EXISTS {_q(default_partition(name))} PARTITION OF {_q(name)} DEFAULT")
+        default = quote_ident(default_partition(name))
+        cursor.execute(f"CREATE TABLE IF NOT EXISTS {default} PARTITION OF {quote_ident(name)} DEFAULT")
         if has_rows:
             cursor.execute(f"INSERT INTO {PARENT} SELECT * FROM _moved_pings")
 
@@ -143,7 +144,7 @@ def create_day_partition(list_name: str, day: date) -> int:
     """
     name = day_partition(list_name, day)
     start, end = day_bounds(day)
-    default = _q(default_partition(list_name))
+    default = quote_ident(default_partition(list_name))
     moved = 0
 
     def create(cursor):
@@ -163,11 +164,11 @@ def create_day_partition(list_name: str, day: date) -> int:
             moved = cursor.rowcount
         # DDL takes no bind parameters: the bounds are literals we formatted ourselves.
         cursor.execute(
-            f"CREATE TABLE {_q(name)} PARTITION OF {_q(list_name)} "
+            f"CREATE TABLE {quote_ident(name)} PARTITION OF {quote_ident(list_name)} "
             f"FOR VALUES FROM ('{start:%Y-%m-%d %H:%M:%S}+00') TO ('{end:%Y-%m-%d %H:%M:%S}+00')"
         )
         if has_rows:
-            cursor.execute(f"INSERT INTO {_q(name)} SELECT * FROM _moved_pings")
+            cursor.execute(f"INSERT INTO {quote_ident(name)} SELECT * FROM _moved_pings")
 
     _with_lock_retry(f"create {name}", create)
     if moved:
@@ -196,7 +197,7 @@ def day_partitions(tables: set[str] | None = None) -> list[DayPartition]:
 def partition_has_live_rows(name: str, now: datetime) -> bool:
     """Whether any row of this partition has not expired yet (uses the expires_at index)."""
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT EXISTS (SELECT 1 FROM {_q(name)} WHERE expires_at > %s)", [now])
+        cursor.execute(f"SELECT EXISTS (SELECT 1 FROM {quote_ident(name)} WHERE expires_at > %s)", [now])
         return cursor.fetchone()[0]
 
 
@@ -213,8 +214,8 @@ def drop_day_partition(partition: DayPartition) -> None:
         cursor.execute("SELECT to_regclass(%s) IS NOT NULL", [partition.name])
         if not cursor.fetchone()[0]:
             return
-        cursor.execute(f"ALTER TABLE {_q(partition.list_name)} DETACH PARTITION {_q(partition.name)}")
-        cursor.execute(f"DROP TABLE {_q(partition.name)}")
+        cursor.execute(f"ALTER TABLE {quote_ident(partition.list_name)} DETACH PARTITION {quote_ident(partition.name)}")
+        cursor.execute(f"DROP TABLE {quote_ident(partition.name)}")
 
     _with_lock_retry(f"drop {partition.name}", drop)
 
@@ -250,7 +251,7 @@ def partition_report() -> list[PartitionInfo]:
         for info in rows:
             # reltuples is -1/0 until the first ANALYZE: count small leaves exactly.
             if info.is_leaf and info.total_bytes < 64 * 1024 * 1024:
-                cursor.execute(f"SELECT count(*) FROM {_q(info.name)}")
+                cursor.execute(f"SELECT count(*) FROM {quote_ident(info.name)}")
                 info = PartitionInfo(**{**info.__dict__, "rows": cursor.fetchone()[0]})
             exact.append(info)
         return exact

@@ -440,14 +440,14 @@ def sweep_expired(now: datetime | None = None, dry_run: bool = False, *, progres
 
 def _count_expired(table: str, now: datetime) -> int:
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT count(*) FROM {partitions._q(table)} WHERE expires_at <= %s", [now])
+        cursor.execute(f"SELECT count(*) FROM {partitions.quote_ident(table)} WHERE expires_at <= %s", [now])
         return cursor.fetchone()[0]
 
 
 def _delete_expired(table: str, now: datetime) -> int:
     total = 0
-    sql = (f"DELETE FROM {partitions._q(table)} WHERE ctid = ANY(ARRAY("
-           f"SELECT ctid FROM {partitions._q(table)} WHERE expires_at <= %s LIMIT {DELETE_BATCH}))")
+    sql = (f"DELETE FROM {partitions.quote_ident(table)} WHERE ctid = ANY(ARRAY("
+           f"SELECT ctid FROM {partitions.quote_ident(table)} WHERE expires_at <= %s LIMIT {DELETE_BATCH}))")
     while True:
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute(sql, [now])

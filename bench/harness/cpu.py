@@ -13,7 +13,7 @@ from pathlib import Path
 import psutil
 
 
-def _own(proc: psutil.Process) -> float:
+def own_cpu(proc: psutil.Process) -> float:
     """CPU seconds of a live process: nanosecond scheduler run time summed over its threads.
 
     ``/proc/<pid>/task/<tid>/schedstat`` counts exactly; ``cpu_times`` is in 10 ms ticks, too
@@ -34,13 +34,13 @@ def tree_cpu_seconds(root_pid: int) -> float:
     try:
         root = psutil.Process(root_pid)
         t = root.cpu_times()
-        total = _own(root) + t.children_user + t.children_system
+        total = own_cpu(root) + t.children_user + t.children_system
         descendants = root.children(recursive=True)
     except psutil.Error:
         return 0.0
     for child in descendants:
         try:
-            total += _own(child)
+            total += own_cpu(child)
         except psutil.Error:  # exited between listing and reading: counted in the parent later
             pass
     return total

@@ -61,7 +61,7 @@ def redis_url(db: int = 0) -> str:
 
 def psql(sql: str, database: str = "postgres") -> str:
     """Run one statement with psql on the bench cluster and return its unaligned output."""
-    cmd = [embedded._pg_bin("psql"), "-h", str(_socket_dir()), "-p", str(pg_port()), "-U", embedded.PG_USER,
+    cmd = [embedded.pg_bin("psql"), "-h", str(_socket_dir()), "-p", str(pg_port()), "-U", embedded.PG_USER,
            "-d", database, "-v", "ON_ERROR_STOP=1", "-tAc", sql]
     return subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip()
 
@@ -76,7 +76,7 @@ def start() -> None:
     if not psql(f"SELECT 1 FROM pg_database WHERE datname = '{DB_NAME}'"):
         psql(f'CREATE DATABASE "{DB_NAME}"')
     sock = sock_dir / "redis.sock"
-    if embedded._pid_alive(redis_dir() / "redis.pid") and sock.exists():
+    if embedded.pid_alive(redis_dir() / "redis.pid") and sock.exists():
         return
     with contextlib.suppress(FileNotFoundError):
         sock.unlink()
@@ -89,7 +89,7 @@ def start() -> None:
 def stop() -> None:
     embedded.stop_postgres(pg_dir())
     pid_file = redis_dir() / "redis.pid"
-    if embedded._pid_alive(pid_file):
+    if embedded.pid_alive(pid_file):
         os.kill(int(pid_file.read_text().split()[0]), 15)
 
 

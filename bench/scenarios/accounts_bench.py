@@ -168,7 +168,7 @@ def bench_hidden(ids) -> dict:
     Block.objects.bulk_create([Block(blocker_id=me, blocked_id=other) for other in ids[1:21]])
     selectors.hidden_user_ids(me)
     cached = _median_cpu_wall(lambda: selectors.hidden_user_ids(me), number=200)
-    db = _median_cpu_wall(lambda: selectors._load_hidden_user_ids(me), number=200)
+    db = _median_cpu_wall(lambda: selectors.load_hidden_user_ids(me), number=200)
     return {"cached": {"cpu_ms": cached[0], "wall_ms": cached[1]},
             "database": {"cpu_ms": db[0], "wall_ms": db[1]}}
 
@@ -183,7 +183,7 @@ def bench_mark_active(ids) -> dict:
     memo = _median_cpu_wall(lambda: services.mark_active(ids[0]), number=2000)
 
     def guarded():
-        services._local_marks.clear()
+        services.local_marks.clear()
         services.mark_active(ids[0])
 
     script = _median_cpu_wall(guarded, number=500)
@@ -211,7 +211,7 @@ def bench_flush(user_count: int) -> dict:
     with connection.cursor() as cursor:
         cursor.execute("SELECT id FROM users LIMIT %s", [user_count])
         ids = [row[0] for row in cursor.fetchall()]
-    _, pending, _ = services._active_keys()
+    _, pending, _ = services.active_keys()
     client = redis_client()
     now = int(time.time())
     for start in range(0, len(ids), 5000):
@@ -222,7 +222,7 @@ def bench_flush(user_count: int) -> dict:
                "wall_ms": round((time.perf_counter() - w0) * 1000, 1)}
     with connection.cursor() as cursor:  # what one 1000-row batch costs, and how
         batch = sorted(str(uid) for uid in ids[:1000])
-        cursor.execute("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + services._FLUSH_SQL,
+        cursor.execute("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + services.FLUSH_SQL,
                        [batch, [float(now + 1)] * len(batch)])
         doc = cursor.fetchone()[0]
         doc = doc[0] if isinstance(doc, list) else doc

@@ -50,7 +50,7 @@ def main(argv=None) -> int:
     try:
         for port in topology.redis_ports:
             topology.start_redis_node(port)
-        topology._create_cluster()
+        topology.create_cluster()
         embedded.start_redis_server(root / "plain", {"port": str(plain_port), "bind": "127.0.0.1"})
         time.sleep(0.5)
         nodes = topology.redis_cluster_urls

@@ -355,7 +355,7 @@ def db_backends_cpu() -> float:
     """CPU seconds of the PostgreSQL backends serving this benchmark's database only."""
     import psutil
 
-    from bench.harness.cpu import _own
+    from bench.harness.cpu import own_cpu
 
     total = 0.0
     try:
@@ -365,7 +365,7 @@ def db_backends_cpu() -> float:
     for child in children:
         try:
             if f" {DB_NAME} " in " ".join(child.cmdline()) + " ":
-                total += _own(child)
+                total += own_cpu(child)
         except psutil.Error:
             pass
     return total

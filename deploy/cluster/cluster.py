@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent.parent))
 
-from deploy.cluster.topology import Topology, _alive
+from deploy.cluster.topology import Topology, alive
 
 ROOT = Path(os.environ.get("CLUSTER_DIR", Path(__file__).resolve().parent.parent.parent / ".data" / "cluster"))
 
@@ -42,7 +42,7 @@ def main(argv: list[str]) -> int:
     command = argv[1] if len(argv) > 1 else "status"
     topology = Topology.load(ROOT) or _default()
     if command == "start":
-        if any(_alive(pid) for pid in topology.pids.values()):
+        if any(alive(pid) for pid in topology.pids.values()):
             print("already running; `make cluster-stop` first\n")
             print(topology.describe())
             return 0
@@ -58,7 +58,7 @@ def main(argv: list[str]) -> int:
     elif command == "status":
         print(topology.describe())
         for name, pid in topology.pids.items():
-            print(f"  {name:8} pid {pid:>7}  {'running' if _alive(pid) else 'stopped'}")
+            print(f"  {name:8} pid {pid:>7}  {'running' if alive(pid) else 'stopped'}")
     else:
         print(__doc__, file=sys.stderr)
         return 2

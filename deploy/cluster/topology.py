@@ -93,7 +93,7 @@ def _kill(pid: int | None, sig: int = signal.SIGTERM) -> None:
             os.kill(pid, sig)
 
 
-def _alive(pid: int | None) -> bool:
+def alive(pid: int | None) -> bool:
     if not pid:
         return False
     try:
@@ -221,11 +221,11 @@ class Topology:
         pgdata.mkdir(parents=True)
         pgdata.chmod(0o700)
         if os.geteuid() == 0:
-            embedded._prepare_root_permissions(pgdata)
+            embedded.prepare_root_permissions(pgdata)
         slot = f"replica{index}"
         self._psql(0, f"SELECT pg_create_physical_replication_slot('{slot}')", check=False)
-        embedded._run_as_pg_user([
-            embedded._pg_bin("pg_basebackup"), "-h", "127.0.0.1", "-p", str(self.pg_ports[0]),
+        embedded.run_as_pg_user([
+            embedded.pg_bin("pg_basebackup"), "-h", "127.0.0.1", "-p", str(self.pg_ports[0]),
             "-U", embedded.PG_USER, "-D", str(pgdata), "-R", "-X", "stream", "-c", "fast", "-S", slot,
         ], timeout=120)
         with open(pgdata / "postgresql.conf", "a") as fh:
@@ -252,7 +252,7 @@ class Topology:
 
     def _psql(self, index: int, sql: str, check: bool = True, database: str = "postgres") -> str:
         result = subprocess.run(
-            [embedded._pg_bin("psql"), "-h", "127.0.0.1", "-p", str(self.pg_ports[index]), "-U",
+            [embedded.pg_bin("psql"), "-h", "127.0.0.1", "-p", str(self.pg_ports[index]), "-U",
              embedded.PG_USER, "-d", database, "-tAc", sql],
             capture_output=True, text=True, timeout=30,
         )
@@ -269,7 +269,7 @@ class Topology:
         """Six cluster nodes (3 masters + 3 replicas, ``redis-cli --cluster create``) and the broker."""
         for port in self.redis_ports:
             self.start_redis_node(port)
-        self._create_cluster()
+        self.create_cluster()
         embedded.start_redis_server(self.root / "broker", {"port": str(self.broker_port), "bind": "127.0.0.1"})
         _wait(lambda: self._redis_cli(self.broker_port, "PING").strip() == "PONG", 10, "broker Redis")
 
@@ -284,7 +284,7 @@ class Topology:
         })
         _wait(lambda: self._redis_cli(port, "PING").strip() == "PONG", 10, f"Redis on {port}")
 
-    def _create_cluster(self) -> None:
+    def create_cluster(self) -> None:
         info = self._redis_cli(self.redis_ports[0], "CLUSTER", "INFO")
         if "cluster_known_nodes:1\r" not in info and "cluster_known_nodes:1\n" not in info:
             # Restarted from its nodes.conf: the nodes find each other again; no create.
@@ -440,15 +440,15 @@ class Topology:
     def stop(self) -> None:
         for name in ["nginx", "beat", "worker", *[f"app{i + 1}" for i in range(len(self.app_ports))]]:
             pid = self.pids.get(name)
-            if pid and _alive(pid):
+            if pid and alive(pid):
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.killpg(pid, signal.SIGTERM)
         for name in list(self.pids):
             pid = self.pids[name]
             deadline = time.monotonic() + 15
-            while _alive(pid) and time.monotonic() < deadline:
+            while alive(pid) and time.monotonic() < deadline:
                 time.sleep(0.1)
-            if _alive(pid):
+            if alive(pid):
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.killpg(pid, signal.SIGKILL)
         self.stop_redis()

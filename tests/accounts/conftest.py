@@ -15,9 +15,9 @@ from tests.factories import make_user
 @pytest.fixture(autouse=True)
 def _fresh_activity_memo():
     """mark_active remembers users per process; tests must not inherit each other's marks."""
-    services._local_marks.clear()
+    services.local_marks.clear()
     yield
-    services._local_marks.clear()
+    services.local_marks.clear()
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.django_db
 
 
 def _pending() -> dict:
-    _, pending, _ = services._active_keys()
+    _, pending, _ = services.active_keys()
     return {key.decode(): float(value) for key, value in redis_client().hgetall(pending).items()}
 
 
@@ -37,7 +37,7 @@ def test_requests_mark_activity_in_redis_not_in_the_database(user, django_assert
 def test_at_most_one_mark_a_minute_even_across_processes(user):
     assert services.mark_active(user.pk) is True
     assert services.mark_active(user.pk) is False  # the in-process memo
-    services._local_marks.clear()  # another process: only the Redis guard stops it
+    services.local_marks.clear()  # another process: only the Redis guard stops it
     assert services.mark_active(user.pk) is False
     assert len(_pending()) == 1
 
@@ -59,7 +59,7 @@ def test_flush_never_moves_time_backwards_and_survives_junk(user):
     later = timezone.now() + timedelta(hours=1)
     User.objects.filter(pk=user.pk).update(last_active_at=later)
     services.mark_active(user.pk)
-    _, pending, _ = services._active_keys()
+    _, pending, _ = services.active_keys()
     redis_client().hset(pending, "not-a-uuid", "123")
     redis_client().hset(pending, "00000000-0000-0000-0000-000000000001", "oops")
     assert services.flush_last_active() == 0
@@ -68,7 +68,7 @@ def test_flush_never_moves_time_backwards_and_survives_junk(user):
 
 def test_a_half_done_flush_is_finished_by_the_next(user, other_user):
     services.mark_active(user.pk)
-    _, pending, flushing = services._active_keys()
+    _, pending, flushing = services.active_keys()
     redis_client().rename(pending, flushing)  # a flush died after taking the batch
     services.mark_active(other_user.pk)  # new marks keep arriving
     assert services.flush_last_active() == 1  # the left-over batch first
