@@ -28,6 +28,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from analytics.progress import Progress
+from core import geo
 from core.ids import uuid7
 
 logger = logging.getLogger(__name__)
@@ -417,7 +418,6 @@ def _stories_available() -> bool:
 def create_stories(user_ids: list[str], cities: list, options: SeedOptions, now: datetime, rng: random.Random,
                    progress: ProgressFactory) -> int:
     """Live text stories for a share of the users, placed (coarsened) in their city."""
-    from crossings.services import coarse_place
     from stories.models import Story, StoryKind, Visibility
 
     ttl = timedelta(hours=settings.STORY_TTL_HOURS)
@@ -431,7 +431,7 @@ def create_stories(user_ids: list[str], cities: list, options: SeedOptions, now:
             m_per_deg_lng = EARTH_M_PER_DEG * math.cos(math.radians(city.lat))
             lat = city.lat + rng.uniform(-0.5, 0.5) * side_km * 1000 / EARTH_M_PER_DEG
             lng = city.lng + rng.uniform(-0.5, 0.5) * side_km * 1000 / m_per_deg_lng
-            place_lat, place_lng, cell = coarse_place(lat, lng)
+            cell, place_lat, place_lng = geo.coarse_place(lat, lng)
             created = now - timedelta(seconds=rng.random() * ttl.total_seconds() * 0.9)
             text = rng.choice(STORY_CAPTIONS) or "Out and about"
             batch.append(Story(

@@ -8,17 +8,6 @@ from __future__ import annotations
 
 import functools
 
-import h3
-
-PLACE_RESOLUTION = 7  # H3 resolution 7: hexagons of about 1.2 km edge (>= 500 m, CROSSINGS.md)
-
-
-def coarse_place(lat: float, lng: float) -> tuple[float, float, str]:
-    """The centre of the H3 resolution-7 cell holding the point: (lat, lng, cell)."""
-    cell = h3.latlng_to_cell(lat, lng, PLACE_RESOLUTION)
-    centre_lat, centre_lng = h3.cell_to_latlng(cell)
-    return centre_lat, centre_lng, cell
-
 
 def sweep_expired_crossings(now=None, dry_run: bool = False, progress=None) -> int:
     """Delete crossings whose last match is older than CROSSING_RETENTION_DAYS (CROSSINGS.md).

@@ -9,35 +9,12 @@ from dataclasses import dataclass
 
 from django.db.models.signals import post_delete, post_save
 
+from core.geo import EARTH_RADIUS_M, distance_m
 from locations.models import City, Ping
 
-EARTH_RADIUS_M = 6_371_008.8
 #: Other processes notice a changed city within this many seconds (cachalot, behind this
 #: in-process copy, is invalidated at once; this copy saves even its Redis round trip).
 CITY_CACHE_SECONDS = 30.0
-
-
-def haversine_m(lat1: float, lng1: float, lat2: float, lng2: float) -> float:
-    """Great-circle distance in metres (the definition CROSSINGS.md uses)."""
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    dp, dl = p2 - p1, math.radians(lng2 - lng1)
-    h = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(h)))
-
-
-_M_PER_DEG = math.pi * EARTH_RADIUS_M / 180.0
-
-
-def distance_m(lat1: float, lng1: float, lat2: float, lng2: float) -> float:
-    """Distance in metres: equirectangular below ~50 km (error under 0.1 %, no trigonometry
-    but one cosine), haversine beyond.  For thresholds (city radius, speed), not for the
-    crossing definition, which uses ``haversine_m`` exactly."""
-    dlat = lat2 - lat1
-    dlng = lng2 - lng1
-    if -0.45 < dlat < 0.45 and -0.45 < dlng < 0.45:
-        x = dlng * math.cos(math.radians((lat1 + lat2) * 0.5))
-        return math.sqrt(x * x + dlat * dlat) * _M_PER_DEG
-    return haversine_m(lat1, lng1, lat2, lng2)
 
 
 @dataclass(frozen=True)

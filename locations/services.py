@@ -21,6 +21,7 @@ from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 from django.utils import timezone
 
 from accounts.models import User
+from core import geo
 from core.cache.client import redis_client
 from core.observability import metrics
 from locations import partitions, selectors
@@ -93,7 +94,7 @@ _MICROSECOND = timedelta(microseconds=1)
 
 
 def _too_fast(a: _Anchor | PingIn, b: _Anchor | PingIn) -> bool:
-    distance = selectors.distance_m(a.lat, a.lng, b.lat, b.lng)
+    distance = geo.distance_m(a.lat, a.lng, b.lat, b.lng)
     if distance <= PLAUSIBILITY_SLACK_M:
         return False
     seconds = max(abs((b.recorded_at - a.recorded_at).total_seconds()), 1.0)

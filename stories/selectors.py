@@ -24,6 +24,7 @@ from django.utils import timezone
 
 from accounts import selectors as account_selectors
 from connections import selectors as connection_selectors
+from core import geo
 from core.cache import keys as cachekeys
 from core.db import router as db_router
 from core.ids import as_uuid
@@ -31,8 +32,6 @@ from stories.media import media_url
 from stories.models import CloseFriend, Story, Visibility
 
 AUTHOR_NS = "stories"
-PLACE_RESOLUTION = 7
-EARTH_RADIUS_KM = 6371.0088
 NEARBY_CANDIDATES = 200  # per radius, newest first, before per-viewer filtering
 NEARBY_LIMIT = 50
 
@@ -142,20 +141,6 @@ def visible_story(viewer_id, story_id) -> dict | None:
 # ------------------------------------------------------------------------- nearby
 
 
-def coarse_place(lat: float, lng: float) -> tuple[str, float, float]:
-    """The H3 resolution-7 cell of a point and the cell's centre: all a story keeps of it."""
-    cell = h3.latlng_to_cell(lat, lng, PLACE_RESOLUTION)
-    centre_lat, centre_lng = h3.cell_to_latlng(cell)
-    return cell, centre_lat, centre_lng
-
-
-def haversine_km(lat1, lng1, lat2, lng2) -> float:
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    dp, dl = p2 - p1, math.radians(lng2 - lng1)
-    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 2 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(a)))
-
-
 def _disk_k(radius_km: float) -> int:
     # Neighbouring resolution-7 centres are >= ~2.0 km apart (edge >= 1.16 km, times sqrt 3);
     # one ring more covers points near the edge of the centre cell.
@@ -171,7 +156,7 @@ def _candidates_within(cell: str, centre: tuple[float, float], radius_km: float)
                 [: NEARBY_CANDIDATES * 4])
         out = []
         for sid, author, lat, lng, created_at in rows:
-            distance = haversine_km(centre[0], centre[1], lat, lng)
+            distance = geo.haversine_m(centre[0], centre[1], lat, lng) / 1000
             if distance <= radius_km:
                 out.append((str(sid), str(author), round(distance, 1), created_at))
         return out[:NEARBY_CANDIDATES]
@@ -202,7 +187,7 @@ def nearby(viewer_id, lat: float, lng: float) -> dict:
     viewer's own public stories nearby are added (their post shows at once).
     """
     viewer = str(viewer_id)
-    cell, centre_lat, centre_lng = coarse_place(lat, lng)
+    cell, centre_lat, centre_lng = geo.coarse_place(lat, lng)
     found = _nearby_candidates(cell)
     radius = found["radius_km"]
     candidates = found["candidates"][: NEARBY_LIMIT * 2]
@@ -215,7 +200,7 @@ def nearby(viewer_id, lat: float, lng: float) -> dict:
     distances = {sid: distance for sid, author, distance, _t in candidates if author in profiles}
     for item in _live(entries.get(viewer, {}).get("stories", []), now):
         if item["visibility"] == Visibility.PUBLIC and item["_lat"] is not None and item["id"] not in distances:
-            distance = round(haversine_km(centre_lat, centre_lng, item["_lat"], item["_lng"]), 1)
+            distance = round(geo.haversine_m(centre_lat, centre_lng, item["_lat"], item["_lng"]) / 1000, 1)
             if distance <= radius:
                 distances[item["id"]] = distance
     results = [{**public_story(by_id[sid]), "author": profiles[by_id[sid]["author_id"]], "distance_km": d}

@@ -19,6 +19,7 @@ from django.http import Http404
 from django.utils import timezone
 
 from connections import selectors as connection_selectors
+from core import geo
 from core.cache import keys as cachekeys
 from stories import media, selectors
 from stories.models import (
@@ -60,7 +61,7 @@ def create_story(*, author_id, text: str = "", caption: str = "", visibility: st
     story = Story(author_id=author_id, text=text, caption=caption, visibility=visibility, created_at=now,
                   expires_at=now + timedelta(hours=settings.STORY_TTL_HOURS), kind=StoryKind.TEXT)
     if lat is not None and lng is not None:
-        story.place_cell, story.place_lat, story.place_lng = selectors.coarse_place(lat, lng)
+        story.place_cell, story.place_lat, story.place_lng = geo.coarse_place(lat, lng)
     saved_name = ""
     if upload is not None:
         sniffed = media.validate_upload(upload)

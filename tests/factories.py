@@ -29,13 +29,13 @@ def make_crossing(a, b, at=None, times=1, *, lat=52.52, lng=13.405):
 
     from django.utils import timezone
 
+    from core.geo import coarse_place
     from crossings import cache as cx_cache
     from crossings.models import Crossing
-    from crossings.services import coarse_place
 
     at = at or timezone.now()
     low, high = sorted([a.pk, b.pk])
-    place_lat, place_lng, cell = coarse_place(lat, lng)
+    cell, place_lat, place_lng = coarse_place(lat, lng)
     starts = [int((at - timedelta(hours=2 * (times - 1 - i))).timestamp() * 1_000_000) for i in range(times)]
     crossing = Crossing.objects.create(
         user_low_id=low, user_high_id=high, first_crossed_at=at - timedelta(hours=2 * (times - 1)),

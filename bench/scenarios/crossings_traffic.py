@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-EARTH_RADIUS_M = 6_371_008.8
-M_PER_DEG = np.radians(1.0) * EARTH_RADIUS_M
+from core.geo import M_PER_DEG
+
 CITY_CENTRES = [(52.52, 13.405), (48.8566, 2.3522), (51.5074, -0.1278), (40.4168, -3.7038), (41.9028, 12.4964)]
 PING_EVERY_S = 30
 WALK_SPEED = 1.4

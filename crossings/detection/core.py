@@ -32,7 +32,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-EARTH_RADIUS_M = 6_371_008.8
+from core.geo import EARTH_RADIUS_M
+
 _BAND = 1e-3  # relative width of the band around the radius tested with the exact haversine
 _PLANAR_MAX_LAT = 80.0  # beyond this latitude every candidate gets the exact haversine
 _QUERY_CHUNK = 1_000  # new pings per vectorised chunk: its arrays stay in the CPU caches

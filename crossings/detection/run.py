@@ -32,6 +32,7 @@ import numpy as np
 from django.conf import settings
 from django.db import connection, transaction
 
+from core import geo
 from crossings import cache as cx_cache
 from crossings import signals
 from crossings.detection.core import Context, Encounters, Segments, detect, merge_intervals
@@ -241,11 +242,10 @@ def coarse_cells(lat: np.ndarray, lng: np.ndarray) -> tuple[np.ndarray, np.ndarr
     """H3 resolution-7 cells (as integers) and their centres; h3 is called once per distinct point."""
     from h3.api import basic_int
 
-    from crossings.services import PLACE_RESOLUTION
 
     points = np.stack((lat, lng), axis=1)
     unique, inverse = np.unique(points, axis=0, return_inverse=True)
-    cells = np.fromiter((basic_int.latlng_to_cell(a, b, PLACE_RESOLUTION) for a, b in unique.tolist()),
+    cells = np.fromiter((basic_int.latlng_to_cell(a, b, geo.PLACE_RESOLUTION) for a, b in unique.tolist()),
                         dtype=np.uint64, count=len(unique))
     centres = np.array([basic_int.cell_to_latlng(int(c)) for c in cells]).reshape(-1, 2)
     inverse = inverse.reshape(-1)

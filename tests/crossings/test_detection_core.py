@@ -6,7 +6,8 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from crossings.detection.core import EARTH_RADIUS_M, Context, Segments, detect, merge_intervals, within_radius
+from core.geo import EARTH_RADIUS_M
+from crossings.detection.core import Context, Segments, detect, merge_intervals, within_radius
 from tests.crossings.reference import reference_crossings
 
 US = 1_000_000

@@ -13,8 +13,8 @@ from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from core.geo import EARTH_RADIUS_M
 from crossings.detection import run as detector
-from crossings.detection.core import EARTH_RADIUS_M
 from crossings.detection.run import run_detection
 from crossings.models import Crossing, DetectorState
 from tests.crossings.helpers import clear_pings_and_crossings, epoch_us, matchable_pings, records
