@@ -9,7 +9,6 @@ cannot put an old state under a new version.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
 
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS
@@ -47,15 +46,6 @@ def _load_index(user_id) -> dict[str, tuple[str, str, str]]:
         return index
 
 
-def connection_indexes(user_ids: Iterable) -> dict[str, dict]:
-    """Connection indexes of many users in two round trips (one query for all misses)."""
-    batch = cachekeys.get_many_versioned(CONN_NS, user_ids, suffix="idx")
-    missing = batch.missing()
-    if missing:
-        batch.fill({uid: _load_index(uid) for uid in missing}, _ttl())
-    return batch.hits
-
-
 def connection_index(user_id) -> dict[str, tuple[str, str, str]]:
     uid = as_uuid(user_id)
     if uid is None:
@@ -89,15 +79,6 @@ def connections_for(user_id, kind: str):
     if kind == "incoming":
         return qs.exclude(requester_id=user_id)
     return qs.filter(requester_id=user_id)
-
-
-def get_member_connection(user_id, connection_id) -> Connection | None:
-    """The connection if ``user_id`` is one of its two users, else None (absent or not yours)."""
-    cid = as_uuid(connection_id)
-    if cid is None:
-        return None
-    return (Connection.objects.filter(pk=cid).filter(Q(user_low_id=user_id) | Q(user_high_id=user_id))
-            .first())
 
 
 def cached_chat(user_id, connection_id, *, with_unread: bool = False) -> tuple[Connection | None, dict[str, int]]:
@@ -143,11 +124,3 @@ def load_unread(user_id) -> dict[str, int]:
                 .filter(as_low | as_high).exclude(sender_id=user_id).exclude(sender__isnull=True)
                 .values("connection_id").annotate(n=Count("id")).values_list("connection_id", "n"))
         return {str(cid): n for cid, n in rows}
-
-
-def unread_counts(user_id) -> dict[str, int]:
-    """``{connection_id: unread}`` for ``user_id`` (conversations with no unread are left out)."""
-    uid = as_uuid(user_id)
-    if uid is None:
-        return {}
-    return cachekeys.get_versioned(UNREAD_NS, uid, lambda: load_unread(uid), _ttl())

@@ -7,19 +7,14 @@ class CrossingsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
+        from accounts import signals as account_signals
         from accounts.visibility import register_profile_visibility
-        from crossings import receivers, selectors  # noqa: F401  (connects receivers)
+        from crossings import receivers, selectors
+        from locations.sweepers import register_sweeper
 
         register_profile_visibility(selectors.crossed_rule)
-        _register_sweeper()
-
-
-def _register_sweeper():
-    """Crossings expire with locations' expiry sweep (its extension point)."""
-    from locations.sweepers import register_sweeper
-
-    @register_sweeper("crossings")
-    def sweep_crossings(now, dry_run, progress) -> int:
-        from crossings.services import sweep_expired_crossings
-
-        return sweep_expired_crossings(now=now, dry_run=dry_run, progress=progress)
+        register_sweeper("crossings")(receivers.sweep)
+        account_signals.user_blocked.connect(receivers.on_block_changed, dispatch_uid="crossings.block")
+        account_signals.user_unblocked.connect(receivers.on_block_changed, dispatch_uid="crossings.unblock")
+        account_signals.profile_changed.connect(receivers.on_profile_changed, dispatch_uid="crossings.profile")
+        account_signals.user_erasing.connect(receivers.on_profile_changed, dispatch_uid="crossings.erasing")

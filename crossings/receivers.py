@@ -1,11 +1,13 @@
-"""Receivers of account events: drop cached crossings reads of the users concerned, after commit."""
+"""Receivers of account events, connected in ``CrossingsConfig.ready()``: drop cached crossings
+reads of the users concerned, after commit; and the crossings step of the expiry sweep."""
 
 from __future__ import annotations
 
 from django.db import transaction
 
-from accounts import signals as account_signals
 from crossings import cache as cx_cache
+from crossings import services
+from crossings.selectors import crossed_ids_from_db
 
 
 def _bump_after_commit(user_ids) -> None:
@@ -13,20 +15,17 @@ def _bump_after_commit(user_ids) -> None:
     transaction.on_commit(lambda: cx_cache.bump_users(ids))
 
 
-def _block_changed(sender, blocker_id=None, blocked_id=None, **kwargs):
+def on_block_changed(sender, blocker_id=None, blocked_id=None, **kwargs):
     _bump_after_commit([blocker_id, blocked_id])
 
 
-def _profile_changed(sender, user_id=None, **kwargs):
+def on_profile_changed(sender, user_id=None, **kwargs):
     """A profile or flag (deactivation, shadow ban) changed: the user's and their peers' pages."""
-    from crossings.selectors import crossed_ids_from_db
-
     if user_id is None:
         return
     _bump_after_commit([user_id, *crossed_ids_from_db(user_id)])
 
 
-account_signals.user_blocked.connect(_block_changed, dispatch_uid="crossings.block")
-account_signals.user_unblocked.connect(_block_changed, dispatch_uid="crossings.unblock")
-account_signals.profile_changed.connect(_profile_changed, dispatch_uid="crossings.profile")
-account_signals.user_erasing.connect(_profile_changed, dispatch_uid="crossings.erasing")
+def sweep(now, dry_run, progress) -> int:
+    """Crossings expire with locations' expiry sweep (its extension point)."""
+    return services.sweep_expired_crossings(now=now, dry_run=dry_run, progress=progress)

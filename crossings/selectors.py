@@ -41,17 +41,6 @@ def _all_crossed_ids(user_id: uuid.UUID) -> set[uuid.UUID]:
     return {uuid.UUID(value) for value in ids}
 
 
-def crossed_user_ids(user_id) -> set[uuid.UUID]:
-    """Users ``user_id`` visibly crossed: blocked, deactivated and shadow-banned users left out."""
-    uid = as_uuid(user_id)
-    if uid is None:
-        return set()
-    ids = _all_crossed_ids(uid)
-    if not ids:
-        return set()
-    return set(account_selectors.visible_profiles(uid, ids))
-
-
 def have_crossed(a_id, b_id) -> bool:
     """True when ``a`` and ``b`` have a crossing that ``a`` may see (no block, ``b`` visible)."""
     a, b = as_uuid(a_id), as_uuid(b_id)
@@ -124,11 +113,37 @@ def with_profiles(viewer_id, rows: list[dict]) -> list[dict]:
     return items
 
 
-def crossings_page(user_id, *, limit: int = 20) -> list[dict]:
-    """The newest ``limit`` visible crossings of the user, ready for the API (no cursor)."""
-    uid = as_uuid(user_id)
-    rows = [
-        crossing_row(crossing, uid)
-        for crossing in visible_crossings(uid).order_by("-last_crossed_at", "-id")[:limit]
-    ]
-    return with_profiles(uid, rows)
+def crossings_page(user_id, cursor: tuple[str, uuid.UUID] | None, size: int) -> tuple[list[dict], bool, bool] | None:
+    """One page of the user's visible crossings, newest encounter first, without profiles:
+    ``(rows, has_next, has_previous)``, or None when the cursor names no visible crossing.
+
+    Keyset pagination on (last_crossed_at, id); a cursor is ``("n", id)`` (after that
+    crossing) or ``("p", id)`` (before it), never a time (it would carry another user's ping
+    time).  The first page is cached under the user's crossings version.
+    """
+    if cursor is None:
+        first = cx_cache.cached(user_id, f"page:{size}", lambda: _first_rows(user_id, size))
+        return first["rows"], first["next"], False
+    return _rows_after(user_id, cursor, size)
+
+
+def _first_rows(user_id, size: int) -> dict:
+    page = list(visible_crossings(user_id).order_by("-last_crossed_at", "-id")[: size + 1])
+    return {"rows": [crossing_row(c, user_id) for c in page[:size]], "next": len(page) > size}
+
+
+def _rows_after(user_id, cursor: tuple[str, uuid.UUID], size: int) -> tuple[list[dict], bool, bool] | None:
+    qs = visible_crossings(user_id)
+    direction, anchor_id = cursor
+    anchor = qs.filter(pk=anchor_id).values("last_crossed_at", "id").first()
+    if anchor is None:
+        return None
+    last, aid = anchor["last_crossed_at"], anchor["id"]
+    if direction == "n":
+        after = Q(last_crossed_at__lt=last) | Q(last_crossed_at=last, id__lt=aid)
+        page = list(qs.filter(after).order_by("-last_crossed_at", "-id")[: size + 1])
+        return [crossing_row(c, user_id) for c in page[:size]], len(page) > size, True
+    before = Q(last_crossed_at__gt=last) | Q(last_crossed_at=last, id__gt=aid)
+    page = list(qs.filter(before).order_by("last_crossed_at", "id")[: size + 1])
+    rows = [crossing_row(c, user_id) for c in reversed(page[:size])]
+    return rows, True, len(page) > size

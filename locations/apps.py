@@ -6,4 +6,7 @@ class LocationsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        from locations import signals  # noqa: F401  (connects receivers)
+        from accounts import signals as account_signals
+        from locations import receivers
+
+        account_signals.user_erasing.connect(receivers.on_user_erasing, dispatch_uid="locations.erase_pings")

@@ -80,16 +80,6 @@ def cities() -> list[City]:
     return [shape.city for shape in _city_cache.shapes()]
 
 
-def city_for_point(lat: float, lng: float) -> City | None:
-    """The active city whose circle holds the point (the nearest centre if several do)."""
-    best, best_d = None, math.inf
-    for shape in _city_cache.shapes():
-        d = shape.distance_if_inside(lat, lng)
-        if d is not None and d < best_d:
-            best, best_d = shape.city, d
-    return best
-
-
 def city_ids_for_points(points) -> list[int]:
     """``city_id`` (0 outside every city) for each ``(lat, lng)``: one cache read for all."""
     shapes = _city_cache.shapes()

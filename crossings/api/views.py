@@ -19,7 +19,6 @@ from rest_framework.views import APIView
 
 from core.api.http import conditional_json
 from core.cache import response as response_cache
-from crossings import cache as cx_cache
 from crossings import selectors
 from crossings.api.serializers import CrossingOut, CrossingPageOut
 
@@ -53,38 +52,6 @@ def _parse_cursor(raw: str | None) -> tuple[str, uuid.UUID] | None:
         raise NotFound("Invalid cursor.")
 
 
-def _rows_page(user_id, cursor: tuple[str, uuid.UUID] | None, size: int) -> tuple[list[dict], bool, bool]:
-    """(rows, has_next, has_previous) of one page, without profiles."""
-    qs = selectors.visible_crossings(user_id)
-    if cursor is None:
-        page = list(qs.order_by("-last_crossed_at", "-id")[: size + 1])
-        return [selectors.crossing_row(c, user_id) for c in page[:size]], len(page) > size, False
-    direction, anchor_id = cursor
-    anchor = qs.filter(pk=anchor_id).values("last_crossed_at", "id").first()
-    if anchor is None:
-        raise NotFound("Invalid cursor.")
-    from django.db.models import Q
-
-    last, aid = anchor["last_crossed_at"], anchor["id"]
-    if direction == "n":
-        after = Q(last_crossed_at__lt=last) | Q(last_crossed_at=last, id__lt=aid)
-        page = list(qs.filter(after).order_by("-last_crossed_at", "-id")[: size + 1])
-        return [selectors.crossing_row(c, user_id) for c in page[:size]], len(page) > size, True
-    before = Q(last_crossed_at__gt=last) | Q(last_crossed_at=last, id__gt=aid)
-    page = list(qs.filter(before).order_by("last_crossed_at", "id")[: size + 1])
-    rows = [selectors.crossing_row(c, user_id) for c in reversed(page[:size])]
-    return rows, True, len(page) > size
-
-
-def _first_page(user_id, size: int) -> tuple[list[dict], bool, bool]:
-    def load() -> dict:
-        rows, has_next, _ = _rows_page(user_id, None, size)
-        return {"rows": rows, "next": has_next}
-
-    page = cx_cache.cached(user_id, f"page:{size}", load)
-    return page["rows"], page["next"], False
-
-
 class CrossingListView(APIView):
     response_cache = True  # core.cache.response: the first page is built from cached reads only
 
@@ -98,7 +65,10 @@ class CrossingListView(APIView):
         me = request.user.pk
         size = _page_size(request)
         cursor = _parse_cursor(request.query_params.get("cursor"))
-        rows, has_next, has_previous = _first_page(me, size) if cursor is None else _rows_page(me, cursor, size)
+        page = selectors.crossings_page(me, cursor, size)
+        if page is None:
+            raise NotFound("Invalid cursor.")
+        rows, has_next, has_previous = page
         url = request.build_absolute_uri()
         results = selectors.with_profiles(me, rows)
         if cursor is None:

@@ -167,7 +167,8 @@ def test_a_response_depends_on_every_version_it_read(neighbourhood):
     try:
         from crossings import selectors
 
-        selectors.crossings_page(viewer.pk)
+        rows, _next, _previous = selectors.crossings_page(viewer.pk, None, 20)
+        selectors.with_profiles(viewer.pk, rows)
     finally:
         cachekeys.stop_collecting(token)
     assert deps.complete

@@ -61,11 +61,9 @@ def test_nearest_centre_wins_where_cities_overlap(user):
     assert partition_of(user)[0][1] == east.id
 
 
-def test_city_for_point(berlin):
-    assert selectors.city_for_point(*BERLIN) == berlin
-    assert selectors.city_for_point(52.52, 13.405 + 0.30) == berlin  # ~20 km east
-    assert selectors.city_for_point(52.52, 13.405 + 0.45) is None  # ~30 km east
-    assert selectors.city_for_point(*OUTSIDE) is None
+def test_city_ids_for_points(berlin):
+    points = [BERLIN, (52.52, 13.405 + 0.30), (52.52, 13.405 + 0.45), OUTSIDE]  # centre, ~20 km, ~30 km east
+    assert selectors.city_ids_for_points(points) == [berlin.id, berlin.id, 0, 0]
     assert selectors.cities() == [berlin]
 
 
