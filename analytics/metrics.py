@@ -13,7 +13,9 @@ from celery import current_app
 from django.conf import settings
 from prometheus_client.core import GaugeMetricFamily
 
+from core.db.replicas import replica_lag
 from core.observability import metrics as core_metrics
+from crossings import selectors as crossing_selectors
 
 logger = logging.getLogger(__name__)
 
@@ -29,8 +31,6 @@ class ReplicaLagCollector:
                                 "Seconds since the last transaction a replica replayed (0 when caught up)",
                                 labels=["alias"])
         up = GaugeMetricFamily("crossings_replica_up", "1 if the replica answered the lag query", labels=["alias"])
-        from analytics.replicas import replica_lag
-
         for alias in settings.REPLICA_ALIASES:
             status = replica_lag(alias)
             up.add_metric([alias], 1.0 if status.reachable else 0.0)
@@ -76,13 +76,6 @@ class CeleryQueueCollector:
         yield up
 
 
-def detector_lag_seconds() -> float | None:
-    """Age of the oldest ping the crossing detector has not processed yet (None: unknown)."""
-    from analytics.detector import detector_lag_seconds as lag
-
-    return lag()
-
-
 class DetectorLagCollector:
     """``crossings_detector_lag_seconds``: how far the detector is behind the pings."""
 
@@ -94,7 +87,7 @@ class DetectorLagCollector:
                                    "Age of the oldest location ping not yet processed by the crossing detector "
                                    "(0 when it is caught up)")
         try:
-            value = detector_lag_seconds()
+            value = crossing_selectors.detector_lag_seconds()
         except Exception:
             logger.warning("could not measure the detector lag", exc_info=True)
             value = None

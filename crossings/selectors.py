@@ -17,7 +17,8 @@ from django.db.models import Q, QuerySet
 from accounts import selectors as account_selectors
 from core.ids import as_uuid
 from crossings import cache as cx_cache
-from crossings.models import Crossing
+from crossings.models import Crossing, DetectorState
+from locations import selectors as location_selectors
 
 
 def pair(a_id, b_id) -> tuple[uuid.UUID, uuid.UUID]:
@@ -147,3 +148,14 @@ def _rows_after(user_id, cursor: tuple[str, uuid.UUID], size: int) -> tuple[list
     page = list(qs.filter(before).order_by("last_crossed_at", "id")[: size + 1])
     rows = [crossing_row(c, user_id) for c in reversed(page[:size])]
     return rows, True, len(page) > size
+
+
+def detector_lag_seconds() -> float:
+    """Age in seconds of the oldest matchable ping the detector has not processed (0: caught up).
+
+    Read on the primary, where the detector writes its watermark.
+    """
+    state = DetectorState.objects.using("default").filter(pk=1).first()
+    if state is None:  # the detector never ran: every ping of the last day waits
+        return location_selectors.oldest_ping_age_since(None)
+    return location_selectors.oldest_ping_age_since(state.xid_watermark, state.received_after)

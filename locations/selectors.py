@@ -7,10 +7,11 @@ import threading
 import time
 from dataclasses import dataclass
 
+from django.db import connection
 from django.db.models.signals import post_delete, post_save
 
 from core.geo import EARTH_RADIUS_M, distance_m
-from locations.models import City, Ping
+from locations.models import City, Ping, PingStatus
 
 #: Other processes notice a changed city within this many seconds (cachalot, behind this
 #: in-process copy, is invalidated at once; this copy saves even its Redis round trip).
@@ -101,3 +102,54 @@ def user_pings(user_id):
     and a user who just sent pings expects to see them.
     """
     return Ping.objects.using("default").filter(user_id=user_id).order_by("-recorded_at")
+
+
+# ---------------------------------------------------------------- the detector's reads
+#
+# Each ping row carries ``ingest_xid``, the id of the transaction that inserted it (see
+# locations.models).  The crossing detector keeps a watermark of those ids; these builders
+# give it (and the detector-lag metric) the SQL for "pings since the watermark" without any
+# other app spelling out this table.  They return SQL text and parameters because the
+# detector streams them with ``COPY ... (FORMAT BINARY)``.
+
+MATCHABLE_SQL = f"status = {int(PingStatus.MATCHABLE)} AND expires_at > now()"
+_INGESTED_BETWEEN = "ingest_xid >= %s::text::xid8 AND ingest_xid < %s::text::xid8"
+
+
+def pings_since_watermark_sql(columns: str, watermark: int, horizon: int,
+                              received_after=None) -> tuple[str, list]:
+    """SELECT ``columns`` of matchable pings ingested by transactions in [watermark, horizon).
+
+    ``received_after`` (a lower bound on ``received_at`` that every such ping satisfies)
+    only lets the BRIN index prune.
+    """
+    sql = f"SELECT {columns} FROM {Ping._meta.db_table} WHERE {MATCHABLE_SQL} AND {_INGESTED_BETWEEN}"
+    params: list[object] = [watermark, horizon]
+    if received_after is not None:
+        sql += " AND received_at >= %s"
+        params.append(received_after)
+    return sql, params
+
+
+def pings_recorded_between_sql(columns: str, lo, hi, watermark: int, horizon: int) -> tuple[str, list]:
+    """SELECT ``columns`` plus an "ingested in [watermark, horizon)" flag of matchable pings
+    recorded between ``lo`` and ``hi`` (the context a batch is matched against)."""
+    sql = (f"SELECT {columns}, ({_INGESTED_BETWEEN}) FROM {Ping._meta.db_table} "
+           f"WHERE {MATCHABLE_SQL} AND recorded_at BETWEEN %s AND %s")
+    return sql, [watermark, horizon, lo, hi]
+
+
+def oldest_ping_age_since(watermark: int | None, received_after=None) -> float:
+    """Seconds since the oldest matchable ping at or above ``watermark`` arrived (0 if none).
+
+    ``watermark`` None means nothing was processed yet: every ping of the last day counts.
+    """
+    sql = f"SELECT COALESCE(EXTRACT(EPOCH FROM now() - min(received_at)), 0) FROM {Ping._meta.db_table} " \
+          f"WHERE {MATCHABLE_SQL} AND received_at >= COALESCE(%s, now() - interval '24 hours')"
+    params: list = [received_after]
+    if watermark is not None:
+        sql += " AND ingest_xid >= %s::text::xid8"
+        params.append(watermark)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return max(float(cursor.fetchone()[0]), 0.0)

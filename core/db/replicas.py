@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 
 import psycopg
 from django.conf import settings
@@ -28,12 +29,26 @@ from django.db import connections
 
 logger = logging.getLogger(__name__)
 
-_PROBE_SQL = (
-    "SELECT pg_is_in_recovery(),"
-    " CASE WHEN pg_last_wal_receive_lsn() IS NULL OR pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn()"
-    "      THEN 0 ELSE COALESCE(EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp()), 0) END,"
-    " pg_last_wal_replay_lsn()::text"
-)
+LAG_SQL = """
+SELECT pg_is_in_recovery(),
+       pg_last_wal_receive_lsn()::text,
+       pg_last_wal_replay_lsn()::text,
+       COALESCE(pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn(), true),
+       EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp())
+"""
+
+
+@dataclass
+class ReplicaStatus:
+    alias: str
+    reachable: bool
+    in_recovery: bool = False
+    receive_lsn: str | None = None
+    replay_lsn: str | None = None
+    caught_up: bool = False
+    lag_seconds: float | None = None
+    error: str = ""
+
 
 _HEALTH: dict[str, tuple[float, bool, str | None]] = {}  # alias -> (valid until, healthy, replay lsn)
 
@@ -46,35 +61,54 @@ def _connect_timeout() -> int:
     return max(1, int(getattr(settings, "REPLICA_CONNECT_TIMEOUT_S", 1)))
 
 
-def _fetch_state(alias: str, fresh_connection: bool) -> tuple | None:
+def _query(alias: str, fresh_connection: bool) -> tuple | None:
     if not fresh_connection:
         with connections[alias].cursor() as cursor:
-            cursor.execute(_PROBE_SQL)
+            cursor.execute(LAG_SQL)
             return cursor.fetchone()
     params = connections[alias].get_connection_params()
     for key in ("pool", "server_side_binding", "prepare_threshold", "cursor_factory", "context"):
         params.pop(key, None)
     params["connect_timeout"] = _connect_timeout()
     with psycopg.connect(**params, autocommit=True) as conn:
-        return conn.execute(_PROBE_SQL).fetchone()
+        return conn.execute(LAG_SQL).fetchone()
+
+
+def replica_lag(alias: str, fresh_connection: bool = False) -> ReplicaStatus:
+    """Ask one replica how far behind it is (the router, /metrics and ``replica_status``).
+
+    The lag is the age of the last replayed transaction, except when the replica has
+    replayed everything it received: an idle primary makes that timestamp old although
+    nothing is missing, so a caught-up replica reports 0.  A server that is not in recovery
+    (a mirror in tests, or a promoted replica) has no lag.
+    """
+    try:
+        row = _query(alias, fresh_connection)
+        if row is None:
+            raise RuntimeError("the replica answered no row")
+        in_recovery, receive_lsn, replay_lsn, caught_up, age = row
+    except Exception as exc:
+        return ReplicaStatus(alias, reachable=False, error=f"{type(exc).__name__}: {exc}"[:200])
+    if not in_recovery:
+        return ReplicaStatus(alias, reachable=True, caught_up=True, lag_seconds=0.0)
+    lag = 0.0 if caught_up or age is None else max(float(age), 0.0)
+    return ReplicaStatus(alias, reachable=True, in_recovery=True, receive_lsn=receive_lsn, replay_lsn=replay_lsn,
+                         caught_up=bool(caught_up), lag_seconds=lag)
 
 
 def _probe(alias: str, was_healthy: bool) -> tuple[bool, str | None]:
-    try:
-        state = _fetch_state(alias, fresh_connection=not was_healthy)
-        if state is None:
-            raise RuntimeError("the replica answered no row")
-        in_recovery, lag, replay_lsn = state
-    except Exception:
-        logger.warning("replica %s is unreachable; reads go elsewhere", alias, exc_info=True)
+    status = replica_lag(alias, fresh_connection=not was_healthy)
+    if not status.reachable:
+        logger.warning("replica %s is unreachable (%s); reads go elsewhere", alias, status.error)
         return False, None
-    if not in_recovery:
+    if not status.in_recovery:
         return True, None  # a mirror of the primary (tests) or a promoted server: always current
-    healthy = float(lag) <= settings.REPLICA_MAX_LAG_S
+    lag = status.lag_seconds or 0.0
+    healthy = lag <= settings.REPLICA_MAX_LAG_S
     if not healthy:
         logger.warning("replica %s lags %.1fs (limit %ss); reads go elsewhere", alias, lag,
                        settings.REPLICA_MAX_LAG_S)
-    return healthy, replay_lsn
+    return healthy, status.replay_lsn
 
 
 def replica_state(alias: str) -> tuple[bool, str | None]:

@@ -26,18 +26,22 @@ from __future__ import annotations
 import itertools
 import logging
 import time
+import uuid
 from dataclasses import dataclass, field
+from datetime import UTC
 
 import numpy as np
+import psycopg
 from django.conf import settings
 from django.db import connection, transaction
+from h3.api import basic_int
 
 from core import geo
 from crossings import cache as cx_cache
 from crossings import signals
 from crossings.detection.core import Context, Encounters, Segments, detect, merge_intervals
 from crossings.models import DetectorState
-from locations.models import Ping, PingStatus
+from locations import selectors as location_selectors
 
 logger = logging.getLogger(__name__)
 
@@ -127,17 +131,9 @@ def widen_xid(xid32: int, next_xid: int) -> int:
 
 # -------------------------------------------------------------------------- load
 
-_MATCHABLE = f"status = {int(PingStatus.MATCHABLE)} AND expires_at > now()"
-
-
 def _batch_times(cursor, state: DetectorState, xmin: int) -> np.ndarray:
-    table = Ping._meta.db_table
-    sql = (f"SELECT recorded_at FROM {table} WHERE {_MATCHABLE} "
-           "AND ingest_xid >= %s::text::xid8 AND ingest_xid < %s::text::xid8")
-    params: list[object] = [state.xid_watermark, xmin]
-    if state.received_after is not None:
-        sql += " AND received_at >= %s"
-        params.append(state.received_after)
+    sql, params = location_selectors.pings_since_watermark_sql("recorded_at", state.xid_watermark, xmin,
+                                                               state.received_after)
     copied = _copy_out(cursor, sql, params)
     rows = np.frombuffer(copied, dtype=np.dtype([("n", ">i2"), ("l", ">i4"), ("t", ">i8")]),
                          offset=_COPY_HEADER, count=(len(copied) - _COPY_HEADER - 2) // 14)
@@ -147,8 +143,6 @@ def _batch_times(cursor, state: DetectorState, xmin: int) -> np.ndarray:
 def _copy_out(cursor, sql: str, params) -> bytes:
     """Run ``COPY (sql) TO STDOUT (FORMAT BINARY)`` and return the raw bytes (COPY takes no
     bound parameters, so they are merged client-side)."""
-    import psycopg
-
     conn = cursor.connection
     query = psycopg.ClientCursor(conn).mogrify(sql, params)
     chunks = []
@@ -168,23 +162,13 @@ def time_clusters(times_us: np.ndarray, window_us: int) -> list[tuple[int, int, 
 
 
 def _load_context(cursor, lo_us: int, hi_us: int, watermark: int, xmin: int) -> np.ndarray:
-    table = Ping._meta.db_table
-    sql = (
-        f"SELECT user_id, recorded_at, lat, lng, city_id, "
-        f"(ingest_xid >= %s::text::xid8 AND ingest_xid < %s::text::xid8) "
-        f"FROM {table} WHERE {_MATCHABLE} AND recorded_at BETWEEN %s AND %s"
-    )
-    lo = np.datetime64(lo_us, "us").astype(object).replace(tzinfo=_utc())
-    hi = np.datetime64(hi_us, "us").astype(object).replace(tzinfo=_utc())
-    copied = _copy_out(cursor, sql, [watermark, xmin, lo, hi])
+    lo = np.datetime64(lo_us, "us").astype(object).replace(tzinfo=UTC)
+    hi = np.datetime64(hi_us, "us").astype(object).replace(tzinfo=UTC)
+    sql, params = location_selectors.pings_recorded_between_sql("user_id, recorded_at, lat, lng, city_id",
+                                                                lo, hi, watermark, xmin)
+    copied = _copy_out(cursor, sql, params)
     count = (len(copied) - _COPY_HEADER - 2) // _ROW.itemsize
     return np.frombuffer(copied, dtype=_ROW, offset=_COPY_HEADER, count=count)
-
-
-def _utc():
-    from datetime import UTC
-
-    return UTC
 
 
 @dataclass
@@ -195,8 +179,6 @@ class _Users:
     lo: np.ndarray
 
     def uuid(self, code: int):
-        import uuid
-
         return uuid.UUID(int=(int(self.hi[code]) << 64) | int(self.lo[code]))
 
 
@@ -240,9 +222,6 @@ _COPY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00" + b"\x00" * 8
 
 def coarse_cells(lat: np.ndarray, lng: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """H3 resolution-7 cells (as integers) and their centres; h3 is called once per distinct point."""
-    from h3.api import basic_int
-
-
     points = np.stack((lat, lng), axis=1)
     unique, inverse = np.unique(points, axis=0, return_inverse=True)
     cells = np.fromiter((basic_int.latlng_to_cell(a, b, geo.PLACE_RESOLUTION) for a, b in unique.tolist()),

@@ -151,9 +151,9 @@ def test_detector_lag_is_the_age_of_the_oldest_unprocessed_ping():
 
     from django.utils import timezone
 
-    from analytics.detector import detector_lag_seconds
     from crossings.detection.run import run_detection
-    from locations.models import Ping
+    from crossings.selectors import detector_lag_seconds
+    from locations.models import Ping, PingStatus
     from tests.factories import make_city, make_ping
 
     make_city()
@@ -166,6 +166,11 @@ def test_detector_lag_is_the_age_of_the_oldest_unprocessed_ping():
     assert detector_lag_seconds() == 0.0
     make_ping(user, recorded_at=timezone.now())
     assert 0 <= detector_lag_seconds() < 30
+    run_detection()
+    flagged = make_ping(user, recorded_at=timezone.now())
+    Ping.objects.filter(id=flagged.id).update(status=PingStatus.IMPLAUSIBLE,
+                                              received_at=timezone.now() - timedelta(seconds=90))
+    assert detector_lag_seconds() == 0.0  # the detector never matches a flagged ping: nothing waits
 
 
 def _referenced_metrics(text: str) -> set[str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from analytics.replicas import replica_lag
+from core.db.replicas import replica_lag
 
 
 class Command(BaseCommand):
