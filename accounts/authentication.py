@@ -14,6 +14,8 @@ from django.utils.functional import LazyObject, empty
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
+from accounts.models import User
+from accounts.services import mark_active
 from accounts.tokens import InvalidToken, decode_access_token
 from core.db import router as db_router
 
@@ -26,8 +28,6 @@ class TokenUser(LazyObject):
         self.__dict__["_claims"] = claims
 
     def _setup(self):
-        from accounts.models import User
-
         user = User.objects.filter(pk=self._claims.user_id).first()
         if user is None:  # perhaps a replica that has not replayed the sign-up yet
             with db_router.use_primary():
@@ -96,7 +96,6 @@ class AccessTokenAuthentication(authentication.BaseAuthentication):
         except InvalidToken as exc:
             raise exceptions.AuthenticationFailed(str(exc)) from exc
         db_router.set_user(claims.user_id)
-        from accounts.services import mark_active
 
         mark_active(claims.user_id)  # hot counter in Redis, at most once a minute per user
         return TokenUser(claims), claims

@@ -27,8 +27,9 @@ from django.db.models import F, Q, Value
 from django.db.models.functions import Least
 from django.http import Http404
 from django.utils import timezone
+from redis.exceptions import ResponseError
 
-from accounts import selectors, signals
+from accounts import selectors, signals, sms
 from accounts.models import (
     Block,
     PhoneCode,
@@ -45,6 +46,7 @@ from accounts.tokens import (
     make_refresh_token,
     parse_refresh_token,
 )
+from core.cache.client import redis_client
 
 logger = logging.getLogger(__name__)
 
@@ -295,7 +297,6 @@ def send_phone_code(user: User) -> PhoneCode:
             user_id=user.pk, phone=user.phone, code_hash=_hash_code(user.pk, code),
             created_at=now, expires_at=now + settings.PHONE_CODE_TTL,
         )
-    from accounts import sms
 
     minutes = max(1, int(settings.PHONE_CODE_TTL.total_seconds() // 60))
     sms.send_sms(user.phone, f"Your Crossings code is {code}. It expires in {minutes} minutes.")
@@ -437,7 +438,6 @@ def mark_active(user_id) -> bool:
     if len(local_marks) >= _LOCAL_MARKS_MAX:
         local_marks.clear()
     local_marks[user_id] = now
-    from core.cache.client import redis_client
 
     guard, pending, _ = active_keys()
     try:
@@ -465,10 +465,6 @@ def flush_last_active(batch_size: int = 1000) -> int:
     finishes first (the UPDATE only moves times forward, so repeating it is harmless).
     Returns the number of users updated.
     """
-    from redis.exceptions import ResponseError
-
-    from core.cache.client import redis_client
-
     client = redis_client()
     _, pending, flushing = active_keys()
     if not client.exists(flushing):

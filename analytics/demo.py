@@ -17,6 +17,8 @@ import io
 import logging
 import math
 import random
+import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -27,9 +29,17 @@ from django.contrib.auth.hashers import make_password
 from django.db import connection, transaction
 from django.utils import timezone
 
+from accounts.models import User
+from analytics import services as analytics_services
 from analytics.progress import Progress
+from connections.models import Connection, Message
 from core import geo
 from core.ids import uuid7
+from crossings.detection.run import run_detection
+from locations import partitions
+from locations import services as location_services
+from locations.models import City
+from stories.models import Story, StoryKind, Visibility
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +48,6 @@ DEMO_PHONE_PREFIX = "+49152"  # +49 152 xxxxxxxx (8 digits): valid German mobile
 DEMO_PHONE_DIGITS = 8
 LOAD_MODEL_USERS = 100_000
 WALK_SPEED_MS = 1.4
-EARTH_M_PER_DEG = 111_320.0
 
 # (slug, name, lat, lng): the five cities of the load model.
 DEMO_CITIES = (
@@ -122,14 +131,11 @@ def _steps(options: SeedOptions) -> int:
 
 
 def plan(options: SeedOptions) -> SeedPlan:
-    from locations.models import City
-
     existing = set(City.objects.filter(slug__in=[c[0] for c in DEMO_CITIES]).values_list("slug", flat=True))
     centre, outer = scaled_sides_km(options.users, options.density)
     parts = ["users", "pings"]
-    parts += ["crossings (detector)"] if options.detect and _detector() else []
-    parts += ["connections", "messages"]
-    parts += ["stories"] if _stories_available() else []
+    parts += ["crossings (detector)"] if options.detect else []
+    parts += ["connections", "messages", "stories"]
     return SeedPlan(
         users=options.users,
         cities=[c[0] for c in DEMO_CITIES],
@@ -146,22 +152,17 @@ def plan(options: SeedOptions) -> SeedPlan:
 
 def ensure_cities() -> list:
     """The five demo cities, created (with their partitions) through locations' service."""
-    from locations import services
-    from locations.models import City
-
     cities = []
     for slug, name, lat, lng in DEMO_CITIES:
         city = City.objects.filter(slug=slug).first()
         if city is None:
-            city = services.create_city(slug=slug, name=name, lat=lat, lng=lng, radius_km=25.0)
+            city = location_services.create_city(slug=slug, name=name, lat=lat, lng=lng, radius_km=25.0)
         cities.append(city)
     return cities
 
 
 def _ensure_ping_partitions(start: datetime, end: datetime) -> None:
     """Day partitions covering [start, end] exist for every city (create_city makes -1..+2 days)."""
-    from locations import partitions
-
     day = start.astimezone(UTC).date()
     while day <= end.astimezone(UTC).date():
         for list_name in _city_list_partitions():
@@ -170,9 +171,6 @@ def _ensure_ping_partitions(start: datetime, end: datetime) -> None:
 
 
 def _city_list_partitions() -> list[str]:
-    from locations import partitions
-    from locations.models import City
-
     return [partitions.list_partition(city_id) for city_id in City.objects.values_list("id", flat=True)]
 
 
@@ -296,8 +294,6 @@ def _copy_pings(chunks: list[np.ndarray]) -> None:
 def create_pings(user_ids: list[str], cities: list, options: SeedOptions, now: datetime,
                  progress: ProgressFactory) -> int:
     """COPY (binary) every user's walk as pings, city by city, a few time steps per chunk."""
-    import uuid
-
     steps, interval = _steps(options), options.ping_interval_s
     start = now - timedelta(seconds=steps * interval)
     _ensure_ping_partitions(start, now)
@@ -313,13 +309,13 @@ def create_pings(user_ids: list[str], cities: list, options: SeedOptions, now: d
                 continue
             user_bytes = np.array([uuid.UUID(uid).bytes for uid in ids], dtype="S16")
             jitter_us = rng.integers(0, interval * 1_000_000, len(ids))
-            m_per_deg_lng = EARTH_M_PER_DEG * math.cos(math.radians(city.lat))
+            m_per_deg_lng = geo.M_PER_DEG * math.cos(math.radians(city.lat))
             chunks, pending = [], 0
             for step, (x, y) in enumerate(_walks(len(ids), steps, interval, side_c, side_o, rng)):
                 noise = rng.normal(0, 4, (2, len(ids)))
                 chunks.append(_ping_rows(
                     user_bytes, city.id, start_us + step * interval * 1_000_000 + jitter_us,
-                    city.lat + (y + noise[0]) / EARTH_M_PER_DEG, city.lng + (x + noise[1]) / m_per_deg_lng,
+                    city.lat + (y + noise[0]) / geo.M_PER_DEG, city.lng + (x + noise[1]) / m_per_deg_lng,
                     rng.uniform(4, 25, len(ids)), retention_us,
                 ))
                 pending += len(ids)
@@ -337,24 +333,11 @@ def create_pings(user_ids: list[str], cities: list, options: SeedOptions, now: d
 # ------------------------------------------------------------------- crossings (detector)
 
 
-def _detector():
-    """The crossings app's batch entry point, if it has landed."""
-    try:
-        from crossings.detection.run import run_detection
-    except ImportError:
-        return None
-    return run_detection
-
-
-def run_detector(progress: ProgressFactory) -> bool:
+def run_detector(progress: ProgressFactory) -> None:
     """Run the real detector once: it processes every pending ping, the demo's included."""
-    detect = _detector()
-    if detect is None:
-        return False
     with progress("crossings (detector)", 1) as bar:
-        detect(wait=True)
+        run_detection(wait=True)
         bar.advance()
-    return True
 
 
 # ------------------------------------------------------------- connections and messages
@@ -363,8 +346,6 @@ def run_detector(progress: ProgressFactory) -> bool:
 def create_connections(user_ids: list[str], options: SeedOptions, now: datetime, rng: random.Random,
                        progress: ProgressFactory) -> tuple[int, int]:
     """Connect a share of the demo users' crossed pairs (most accepted), and let them chat."""
-    from connections.models import Connection, Message
-
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT c.user_low_id, c.user_high_id, c.last_crossed_at FROM crossings c "
@@ -407,19 +388,9 @@ def create_connections(user_ids: list[str], options: SeedOptions, now: datetime,
 # ---------------------------------------------------------------------------- stories
 
 
-def _stories_available() -> bool:
-    try:
-        from stories.models import Story  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
 def create_stories(user_ids: list[str], cities: list, options: SeedOptions, now: datetime, rng: random.Random,
                    progress: ProgressFactory) -> int:
     """Live text stories for a share of the users, placed (coarsened) in their city."""
-    from stories.models import Story, StoryKind, Visibility
-
     ttl = timedelta(hours=settings.STORY_TTL_HOURS)
     groups = {uid: cities[i % len(cities)] for i, uid in enumerate(user_ids)}
     authors = [uid for uid in user_ids if rng.random() < options.story_fraction]
@@ -428,8 +399,8 @@ def create_stories(user_ids: list[str], cities: list, options: SeedOptions, now:
     with progress("stories", len(authors)) as bar:
         for uid in authors:
             city = groups[uid]
-            m_per_deg_lng = EARTH_M_PER_DEG * math.cos(math.radians(city.lat))
-            lat = city.lat + rng.uniform(-0.5, 0.5) * side_km * 1000 / EARTH_M_PER_DEG
+            m_per_deg_lng = geo.M_PER_DEG * math.cos(math.radians(city.lat))
+            lat = city.lat + rng.uniform(-0.5, 0.5) * side_km * 1000 / geo.M_PER_DEG
             lng = city.lng + rng.uniform(-0.5, 0.5) * side_km * 1000 / m_per_deg_lng
             cell, place_lat, place_lng = geo.coarse_place(lat, lng)
             created = now - timedelta(seconds=rng.random() * ttl.total_seconds() * 0.9)
@@ -453,15 +424,11 @@ def create_stories(user_ids: list[str], cities: list, options: SeedOptions, now:
 
 
 def _refresh_stats() -> None:
-    from analytics import services
-
-    services.refresh_stats()
+    analytics_services.refresh_stats()
 
 
 def seed(options: SeedOptions, progress: ProgressFactory) -> SeedResult:
     """Generate the whole demo data set; see the module docstring."""
-    import time
-
     rng = random.Random(options.seed)
     now = timezone.now()
     result = SeedResult()
@@ -478,20 +445,18 @@ def seed(options: SeedOptions, progress: ProgressFactory) -> SeedResult:
     result.users = len(user_ids)
     with transaction.atomic():
         result.pings = timed("pings", lambda: create_pings(user_ids, cities, options, now, progress))
-    if options.detect and timed("crossings", lambda: run_detector(progress)):
+    if options.detect:
+        timed("crossings", lambda: run_detector(progress))
         with connection.cursor() as cursor:
             cursor.execute("SELECT count(*) FROM crossings WHERE user_low_id = ANY(%s::uuid[])", [user_ids])
             result.crossings = cursor.fetchone()[0]
     else:
-        result.skipped.append("crossings (detector not available)" if options.detect else "crossings (--no-detect)")
+        result.skipped.append("crossings (--no-detect)")
     with transaction.atomic():
         result.connections, result.messages = timed(
             "connections", lambda: create_connections(user_ids, options, now, rng, progress))
-    if _stories_available():
-        with transaction.atomic():
-            result.stories = timed("stories", lambda: create_stories(user_ids, cities, options, now, rng, progress))
-    else:
-        result.skipped.append("stories (stories app not available)")
+    with transaction.atomic():
+        result.stories = timed("stories", lambda: create_stories(user_ids, cities, options, now, rng, progress))
     timed("refresh_stats", _refresh_stats)
     result.sample_phone = _best_sample_phone(user_ids)
     return result
@@ -521,14 +486,10 @@ def _best_sample_phone(user_ids: list[str]) -> str | None:
 
 def database_is_fresh() -> bool:
     """No users but staff: a new checkout, where demo data helps more than it surprises."""
-    from accounts.models import User
-
     return not User.objects.filter(is_staff=False).exists()
 
 
 def demo_users_exist() -> bool:
-    from accounts.models import User
-
     return User.objects.filter(phone__startswith=DEMO_PHONE_PREFIX).exists()
 
 

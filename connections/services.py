@@ -34,6 +34,7 @@ from connections.selectors import CONN_NS, UNREAD_NS, cached_chat
 from connections.signals import connection_removed
 from core.api.rest import Conflict
 from core.cache import keys as cachekeys
+from crossings import selectors as crossing_selectors
 
 
 def _pair(a, b) -> tuple[uuid.UUID, uuid.UUID]:
@@ -57,8 +58,6 @@ def _invalidate(*user_ids, unread: bool = False) -> None:
 
 
 def _have_crossed(a, b) -> bool:
-    from crossings import selectors as crossing_selectors
-
     return crossing_selectors.have_crossed(a, b)
 
 

@@ -7,6 +7,14 @@ into the records.  Both are idempotent: merging the same matches twice changes n
 from __future__ import annotations
 
 import functools
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from crossings import cache as cx_cache
+from crossings.models import Crossing, DetectorState
 
 
 def sweep_expired_crossings(now=None, dry_run: bool = False, progress=None) -> int:
@@ -15,15 +23,6 @@ def sweep_expired_crossings(now=None, dry_run: bool = False, progress=None) -> i
     It holds the detector's lock, so a running detection never merges into a record that
     is being deleted.  Returns how many records were (or, with ``dry_run``, would be) deleted.
     """
-    from datetime import timedelta
-
-    from django.conf import settings
-    from django.db import transaction
-    from django.utils import timezone
-
-    from crossings import cache as cx_cache
-    from crossings.models import Crossing, DetectorState
-
     now = now or timezone.now()
     cutoff = now - timedelta(days=settings.CROSSING_RETENTION_DAYS)
     expired = Crossing.objects.filter(last_crossed_at__lt=cutoff)

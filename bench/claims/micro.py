@@ -19,6 +19,10 @@ import sys
 import time
 import uuid
 
+import orjson
+import psycopg
+from psycopg import ClientCursor
+
 from bench.harness import servers
 from bench.harness.common import ratio, write_result
 from bench.harness.cpu import Tiers
@@ -79,7 +83,6 @@ def realistic_page(items: int = 20) -> dict:
 
 def claim_json() -> dict:
     """Fast JSON: orjson against the standard library, raw and through DRF's renderers."""
-    import orjson
     from rest_framework.renderers import JSONRenderer
 
     from core.api.rest import OrjsonRenderer
@@ -196,8 +199,6 @@ def claim_pipelining(keys: int = 100) -> dict:
 
 
 def _pg_connect(prepare_threshold):
-    import psycopg
-
     return psycopg.connect(servers.database_url(), autocommit=True, prepare_threshold=prepare_threshold)
 
 
@@ -212,7 +213,6 @@ def claim_prepared(queries: int = 1000) -> dict:
     sql = "SELECT id, name, created_at FROM bench_prepared WHERE id = %s"
     ids = [random.randint(1, 100000) for _ in range(queries)]
     out = {}
-    from psycopg import ClientCursor
 
     best: dict[str, tuple[float, float]] = {}
     for _round in range(5):  # interleaved rounds, the best of each variant: robust to a busy machine

@@ -17,14 +17,14 @@ import os
 import platform
 from pathlib import Path
 
+import psutil
+
 BASE_DIR = Path(__file__).resolve().parents[2]
 RESULTS_DIR = Path(os.environ.get("BENCH_RESULTS_DIR", BASE_DIR / "bench" / "results"))
 
 
 def machine() -> dict:
     """The facts a reader needs to weigh a figure: CPU, cores, memory, versions."""
-    import psutil
-
     cpu = platform.processor() or ""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():

@@ -30,7 +30,9 @@ import time
 from collections import defaultdict
 
 import gevent
+import redis
 from locust import HttpUser, constant, events, task
+from PIL import Image
 
 from bench.harness.summary import summarise
 
@@ -64,8 +66,6 @@ _user_index = itertools.count()
 
 
 def _tiny_png() -> bytes:
-    from PIL import Image
-
     buf = io.BytesIO()
     Image.new("RGB", (8, 8), (200, 80, 40)).save(buf, format="PNG")
     return buf.getvalue()
@@ -157,7 +157,6 @@ def _redis_stats() -> dict | None:
     url = os.environ.get("BENCH_REDIS_URL")
     if not url:
         return None
-    import redis
 
     try:
         info = redis.Redis.from_url(url).info("stats")

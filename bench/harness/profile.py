@@ -13,6 +13,7 @@ stacks in ``bench/results/profile.txt`` (feed them to any flame-graph tool).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import sys
@@ -112,8 +113,6 @@ def aggregate(lines: list[str]) -> dict:
 
 
 def _reaggregate(name: str) -> int:
-    import json
-
     path, raw = RESULTS_DIR / f"{name}.json", RESULTS_DIR / f"{name}.txt"
     doc = json.loads(path.read_text())
     doc["figures"] = {**aggregate(raw.read_text().splitlines()), "run": doc["figures"].get("run")}

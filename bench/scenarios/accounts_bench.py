@@ -22,6 +22,7 @@ docs/benchmarks/accounts.md.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import sys
@@ -103,8 +104,6 @@ def bench_auth(user) -> dict:
 
 def bench_tokens(user) -> dict:
     """App CPU of the token endpoints: login pays the password hash, refresh only SHA-256."""
-    import json
-
     from django.test import Client
 
     from tests.factories import DEFAULT_PASSWORD

@@ -16,11 +16,15 @@ as five (the cities are far apart), so the figures per ping carry over.
 from __future__ import annotations
 
 import argparse
+import cProfile
 import os
+import pstats
 import sys
 import time
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
+import psutil
 
 from bench.scenarios.crossings_traffic import US, generate
 
@@ -88,8 +92,6 @@ def run_db(args) -> None:
 
 
 def _copy_pings(traffic, mask, user_ids, city_ids) -> None:
-    from datetime import UTC, datetime, timedelta
-
     from django.db import connection, transaction
 
     epoch = datetime(1970, 1, 1, tzinfo=UTC)
@@ -106,7 +108,6 @@ def _copy_pings(traffic, mask, user_ids, city_ids) -> None:
 
 def _backend_cpu() -> float:
     """CPU seconds used so far by this connection's PostgreSQL backend process."""
-    import psutil
     from django.db import connection
 
     with connection.cursor() as cursor:
@@ -154,9 +155,6 @@ def _db_body(args) -> None:
     backend = _backend_cpu()
     cpu = time.process_time()
     if args.profile:
-        import cProfile
-        import pstats
-
         profiler = cProfile.Profile()
         result = profiler.runcall(run_detection)
         pstats.Stats(profiler).sort_stats("tottime").print_stats(15)

@@ -26,7 +26,9 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import UTC, datetime, timedelta
 
+import orjson
 import psutil
 
 
@@ -111,10 +113,7 @@ def _call(port, path, make_request, client, i) -> int:
 
 def measure_pings(requests: int, clients: int, workers: int) -> dict:
     """POST /api/v1/locations/ with one ping per request: a walk at 1.4 m/s, a ping every 30 s."""
-    from datetime import UTC, datetime, timedelta
-
     import django
-    import orjson
 
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.bench")
     django.setup()

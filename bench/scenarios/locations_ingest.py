@@ -24,12 +24,16 @@ import argparse
 import http.client
 import json
 import os
+import random
 import statistics
 import subprocess
 import sys
 import threading
 import time
+import uuid
 from datetime import UTC, datetime, timedelta
+
+import redis
 
 from bench.harness import servers
 from bench.harness.common import BASE_DIR, write_result
@@ -62,9 +66,6 @@ def _ensure_cities():
 def _batches(count: int, size: int = 100, per_user: int = 15):
     """``count`` batches of ``size`` walking pings, 30 s apart; each user sends ``per_user``
     batches in time order (its first one finds no cached last position: the cold path)."""
-    import random
-    import uuid
-
     from locations.validation import PingIn
 
     rng = random.Random(7)
@@ -218,8 +219,6 @@ def _http_phase(label, clients, per_client: int, make_request, tiers, threads: i
 def _cleanup_http(user_rows) -> None:
     """Delete the bench users' pings and their cached last positions (else a previous run's
     newer cached ping would make every ping of this run look late)."""
-    import redis
-
     ids = ",".join(f"'{u['id']}'" for u in user_rows)
     servers.psql(f"DELETE FROM locations_ping WHERE user_id IN ({ids})", database=servers.DB_NAME)
     client = redis.Redis.from_url(servers.redis_url(0))

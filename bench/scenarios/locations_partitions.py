@@ -27,6 +27,7 @@ Results: bench/results/locations-partitions.json.
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import sys
 import time
@@ -217,7 +218,6 @@ def main(argv=None) -> int:
                            f"expiry of a day {expiry['time_ratio_flat_over_part']}x faster and "
                            f"{expiry['wal_ratio_flat_over_part']}x less WAL by DROP than DELETE + VACUUM")
     figures["holds"] = expiry["time_ratio_flat_over_part"] >= 10 and scoped >= 1
-    import json
 
     how = f"python -m bench.scenarios.locations_partitions --rows {args.rows}"
     path = write_result("locations-partitions", figures, how,

@@ -32,6 +32,10 @@ import threading
 import time
 from urllib.parse import urlsplit
 
+import h3
+import psutil
+import redis
+
 from bench.harness import servers
 from bench.harness.common import BASE_DIR, RESULTS_DIR, write_result
 from bench.harness.cpu import Tiers
@@ -50,7 +54,6 @@ def seed(users: int, sample: int, out: str) -> None:
     import django
 
     django.setup()
-    import h3
     from django.contrib.auth.hashers import make_password
     from django.utils import timezone
 
@@ -342,8 +345,6 @@ class OwnRedis:
         return f"unix://{self.socket}?db={db}"
 
     def flush(self) -> None:
-        import redis
-
         redis.Redis.from_url(self.url(0)).flushdb()
 
     def stop(self) -> None:
@@ -353,8 +354,6 @@ class OwnRedis:
 
 def db_backends_cpu() -> float:
     """CPU seconds of the PostgreSQL backends serving this benchmark's database only."""
-    import psutil
-
     from bench.harness.cpu import own_cpu
 
     total = 0.0

@@ -22,6 +22,7 @@ the prose around them is written by hand).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import subprocess
@@ -29,8 +30,11 @@ import sys
 import time
 from pathlib import Path
 
+import psycopg
+
 BASE_DIR = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(BASE_DIR))
+
 
 from devtools import embedded  # noqa: E402
 
@@ -47,8 +51,6 @@ FROM generate_series(1, %s) AS g
 
 
 def _admin_sql(sql: str) -> None:
-    import psycopg
-
     with psycopg.connect(embedded.postgres_url("postgres"), autocommit=True) as conn:
         conn.execute(sql)
 
@@ -185,8 +187,6 @@ def main() -> None:
     parser.add_argument("--inner", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.inner:
-        import json
-
         print(json.dumps(measure(args.users, args.reads, args.live_runs, args.pings)))
         return
 
@@ -203,7 +203,6 @@ def main() -> None:
                              env=env, cwd=BASE_DIR, check=True, stdout=subprocess.PIPE, text=True).stdout
     finally:
         _admin_sql(f"DROP DATABASE IF EXISTS {SCRATCH_DB} WITH (FORCE)")
-    import json
 
     figures = json.loads(out.strip().splitlines()[-1])
     from bench.harness.common import write_result

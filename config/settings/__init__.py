@@ -7,14 +7,13 @@ unless set).  Importing a named module never imports another environment's.
 """
 
 import os
+from importlib import import_module
+
+from django.core.exceptions import ImproperlyConfigured
 
 ENVIRONMENTS = ("dev", "test", "prod", "bench")
 
 if os.environ.get("DJANGO_SETTINGS_MODULE", "config.settings") == "config.settings":
-    from importlib import import_module
-
-    from django.core.exceptions import ImproperlyConfigured
-
     _env = os.environ.get("DJANGO_ENV", "dev").strip() or "dev"
     if _env not in ENVIRONMENTS:
         raise ImproperlyConfigured(f"DJANGO_ENV must be one of {', '.join(ENVIRONMENTS)}, not {_env!r}")

@@ -9,10 +9,15 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import dj_database_url
+import sentry_sdk
+from django.core.exceptions import ImproperlyConfigured
+from redis.backoff import NoBackoff
 
 from config.env import env_bool, env_float, env_int, env_list, env_str
+from core.cache.breaker import BreakerRetry
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 DATA_DIR = Path(env_str("CROSSINGS_DATA_DIR") or BASE_DIR / ".data").resolve()
@@ -105,7 +110,6 @@ DB_POOL = {
 DB_POOL_ENABLED = env_bool("DB_POOL", True)
 if DB_POOL["min_size"] > DB_POOL["max_size"]:
     # psycopg_pool would refuse it on the first query of every request: say so at start-up.
-    from django.core.exceptions import ImproperlyConfigured
 
     raise ImproperlyConfigured(f"DB_POOL_MIN_SIZE ({DB_POOL['min_size']}) is above DB_POOL_MAX_SIZE "
                                f"({DB_POOL['max_size']}).")
@@ -158,10 +162,6 @@ REDIS_CLUSTER_URLS = env_list("REDIS_CLUSTER_URLS")
 
 
 def _redis_retry():
-    from redis.backoff import NoBackoff
-
-    from core.cache.breaker import BreakerRetry
-
     return BreakerRetry(NoBackoff(), env_int("REDIS_RETRIES", 1))
 
 
@@ -352,7 +352,6 @@ LOGGING = {
 
 SENTRY_DSN = env_str("SENTRY_DSN")
 if SENTRY_DSN:  # pragma: no cover - needs a Sentry server
-    import sentry_sdk
 
     sentry_sdk.init(dsn=SENTRY_DSN, traces_sample_rate=env_float("SENTRY_TRACES_SAMPLE_RATE", 0.0),
                     send_default_pii=False)
@@ -364,8 +363,6 @@ PROMETHEUS_METRIC_NAMESPACE = ""
 
 def broker_from_redis_url(redis_url: str, db: int = 1) -> str:
     """The Celery broker on another database of the cache's Redis."""
-    from urllib.parse import urlsplit, urlunsplit
-
     return urlunsplit(urlsplit(redis_url)._replace(path=f"/{db}"))
 
 

@@ -6,6 +6,7 @@ import logging
 from decimal import Decimal
 
 import orjson
+from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils.functional import Promise
@@ -54,7 +55,6 @@ class OrjsonParser(BaseParser):
     def parse(self, stream, media_type=None, parser_context=None):
         # DRF hands us the HttpRequest itself as the stream, and HttpRequest.read() does not
         # apply DATA_UPLOAD_MAX_MEMORY_SIZE (only .body does): read one byte past the limit.
-        from django.conf import settings
 
         limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
         try:
@@ -99,6 +99,10 @@ class NewestFirstCursorPagination(CursorPagination):
 
 def exception_handler(exc, context):
     """DRF's handler, plus Django's own request errors mapped to clear 4xx JSON responses."""
+    # Imported here: rest_framework.views reads DEFAULT_RENDERER_CLASSES when it is imported,
+    # which names OrjsonRenderer in this module (a real cycle).
+    from rest_framework.views import exception_handler as drf_exception_handler
+
     if isinstance(exc, RequestDataTooBig):
         exc = PayloadTooLarge()
     elif isinstance(exc, TooManyFieldsSent):
@@ -108,7 +112,6 @@ def exception_handler(exc, context):
             exc.message_dict if hasattr(exc, "error_dict") else {"detail": exc.messages}
         )
     # Imported here: rest_framework.views reads these settings, which name this module.
-    from rest_framework.views import exception_handler as drf_exception_handler
 
     response = drf_exception_handler(exc, context)
     if response is not None and isinstance(exc, exceptions.Throttled) and exc.wait is not None:

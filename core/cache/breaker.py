@@ -19,6 +19,7 @@ import logging
 import threading
 import time
 
+from django.conf import settings
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
@@ -36,8 +37,6 @@ class BreakerOpen(RedisConnectionError):
 
 def _seconds() -> float:
     try:
-        from django.conf import settings
-
         return float(getattr(settings, "CACHE_BREAKER_SECONDS", 2.0))
     except Exception:  # settings not configured (a script)
         return 2.0

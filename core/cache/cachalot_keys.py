@@ -7,6 +7,10 @@ through ``replica1``.  Primary and replicas hold the same tables: one key per ta
 
 from hashlib import sha1
 
+from cachalot.utils import UncachableQuery
+from cachalot.utils import get_query_cache_key as cachalot_key
+from django.conf import settings
+
 
 def get_table_cache_key(db_alias: str, table: str) -> str:
     return sha1(f"cachalot-table:{table}".encode(), usedforsecurity=False).hexdigest()
@@ -20,10 +24,6 @@ def get_query_cache_key(compiler) -> str:
     of the query's FROM clause are known without compiling: when one of them is not
     cachable, the query is not either.
     """
-    from cachalot.utils import UncachableQuery
-    from cachalot.utils import get_query_cache_key as cachalot_key
-    from django.conf import settings
-
     tables = {alias.table_name for alias in compiler.query.alias_map.values()}
     if tables and not tables <= settings.CACHALOT_ONLY_CACHABLE_TABLES:
         raise UncachableQuery

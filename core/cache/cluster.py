@@ -37,7 +37,10 @@ from urllib.parse import urlsplit
 
 from django.core.cache.backends.base import DEFAULT_TIMEOUT, BaseCache
 from django_prometheus.cache import metrics
-from redis.cluster import ClusterPipeline, RedisCluster
+from redis import exceptions as redis_errors
+from redis.backoff import ExponentialBackoff
+from redis.cluster import ClusterNode, ClusterPipeline, RedisCluster
+from redis.retry import Retry
 
 logger = logging.getLogger(__name__)
 
@@ -61,10 +64,10 @@ def _loads(data: bytes | None):
 
 
 def _retryable_errors() -> tuple[type[BaseException], ...]:
-    from redis import exceptions as e
-
-    return (e.ConnectionError, e.TimeoutError, e.ClusterDownError, e.TryAgainError, e.MovedError,
-            e.AskError, e.ClusterError, e.SlotNotCoveredError, e.ReadOnlyError)
+    return (redis_errors.ConnectionError, redis_errors.TimeoutError, redis_errors.ClusterDownError,
+            redis_errors.TryAgainError, redis_errors.MovedError,
+            redis_errors.AskError, redis_errors.ClusterError, redis_errors.SlotNotCoveredError,
+            redis_errors.ReadOnlyError)
 
 
 class RedisClusterCache(BaseCache):
@@ -97,10 +100,6 @@ class RedisClusterCache(BaseCache):
         return client
 
     def _make_client(self):
-        from redis.backoff import ExponentialBackoff
-        from redis.cluster import ClusterNode
-        from redis.retry import Retry
-
         startup = []
         for url in self._nodes:
             parts = urlsplit(url if "://" in url else f"redis://{url}")
@@ -290,8 +289,6 @@ class RedisClusterCache(BaseCache):
 
     def _delete_matching(self, glob: str) -> int:
         def scan(client):
-            from redis.cluster import RedisCluster
-
             return list(client.scan_iter(match=glob, count=1000, target_nodes=RedisCluster.PRIMARIES))
 
         found = {k.decode() if isinstance(k, bytes) else k for k in self._retrying(scan, [], read=True)}

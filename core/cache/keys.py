@@ -52,6 +52,7 @@ from dataclasses import dataclass, field
 from django.core.cache import cache
 from django.db import transaction
 from prometheus_client import Counter
+from redis.cluster import RedisCluster
 
 from core.cache import breaker as redis_breaker
 from core.cache.client import redis_client
@@ -214,8 +215,6 @@ _MARK = "\x00"
 
 
 def is_cluster(client) -> bool:
-    from redis.cluster import RedisCluster
-
     return isinstance(client, RedisCluster)
 
 

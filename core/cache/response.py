@@ -49,6 +49,7 @@ from django.utils.cache import patch_vary_headers
 from django.utils.text import compress_string
 from prometheus_client import Counter
 
+from core.api.http import not_modified
 from core.api.throttling import UserRateThrottle, count_lua, queue_hit
 from core.cache import breaker as redis_breaker
 from core.cache import keys as cachekeys
@@ -179,8 +180,6 @@ def _lookup_cluster(client, entry_key, rate_key, rate_ttl):
 
 
 def _replay(request, body: bytes, info: dict) -> HttpResponse:
-    from core.api.http import not_modified
-
     headers = dict(info["h"])
     etag = headers.get("ETag")
     if etag is not None and not_modified(request, etag, headers.get("Last-Modified")):

@@ -30,11 +30,16 @@ import contextlib
 import contextvars
 import logging
 import random
+import sys
 from dataclasses import dataclass, field
 
 from django.conf import settings
+from django.core.cache import cache
 from django.core.signals import got_request_exception
 from django.db import InterfaceError, OperationalError, connections
+
+from core.cache import breaker as redis_breaker
+from core.db import replicas as replica_health
 
 logger = logging.getLogger(__name__)
 
@@ -101,14 +106,10 @@ def _pin_seconds() -> float:
 
 def remember_write(user_id) -> None:
     """Remember the primary's WAL position at this user's write (no-op without replicas)."""
-    from core.db.replicas import primary_wal_position
-
     if not settings.REPLICA_ALIASES:
         return
-    from django.core.cache import cache
-
     try:
-        cache.set(_marker_key(str(user_id)), primary_wal_position() or "pinned", _pin_seconds())
+        cache.set(_marker_key(str(user_id)), replica_health.primary_wal_position() or "pinned", _pin_seconds())
     except Exception:  # cache down: the reads below cannot see a marker, so they use the primary
         logger.warning("could not remember a write of user %s for read-your-writes", user_id, exc_info=True)
 
@@ -117,10 +118,6 @@ def _user_pinned(user_id: str | None) -> tuple[bool, str | None]:
     """(pinned, wal position to wait for) for this user."""
     if not user_id:
         return False, None
-    from django.core.cache import cache
-
-    from core.cache import breaker as redis_breaker
-
     try:
         marker = cache.get(_marker_key(user_id))
     except Exception:
@@ -141,8 +138,6 @@ def _guard_replica(execute, sql, params, many, context):
     try:
         return execute(sql, params, many, context)
     except _REPLICA_FAILURES:
-        from core.db import replicas as replica_health
-
         alias = context["connection"].alias
         replica_health.mark_down(alias)
         scope = _scope.get()
@@ -174,7 +169,6 @@ class PrimaryReplicaRouter:
             return "default"
         if connections["default"].in_atomic_block:
             return "default"
-        from core.db import replicas as replica_health
 
         if scope.pinned is None:
             scope.pinned, scope.wait_for_wal = _user_pinned(scope.user_id)
@@ -207,13 +201,9 @@ class PrimaryReplicaRouter:
 
 def _note_replica_error(sender, request=None, **kwargs):
     """A request died on a database error after reading from a replica: let it be retried."""
-    import sys
-
     scope = _scope.get()
     exc = sys.exc_info()[1]
     if scope is not None and scope.replicas_used and isinstance(exc, _REPLICA_FAILURES):
-        from core.db import replicas as replica_health
-
         for alias in scope.replicas_used:  # the error may have come from connecting to one of them
             replica_health.mark_down(alias)
         scope.replica_failed = True

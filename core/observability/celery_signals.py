@@ -14,8 +14,11 @@ from __future__ import annotations
 import contextvars
 import logging
 import time
+from logging.config import dictConfig
 
+import sentry_sdk
 from celery import signals
+from django.conf import settings
 
 from core.observability import metrics
 from core.observability.middleware import request_id_var
@@ -34,10 +37,6 @@ def use_django_logging(**kwargs) -> None:
 
     Connecting this signal stops Celery from replacing the root logger's handlers.
     """
-    from logging.config import dictConfig
-
-    from django.conf import settings
-
     if settings.TESTING:  # an in-process test worker must not replace pytest's log capture
         return
     dictConfig(settings.LOGGING)
@@ -72,13 +71,9 @@ def on_task_prerun(task_id=None, task=None, **kwargs) -> None:
 
 def _tag_sentry(request_id: str) -> None:
     """With Sentry on (SENTRY_DSN), a task's errors carry the request id that queued it."""
-    from django.conf import settings
-
     if not getattr(settings, "SENTRY_DSN", ""):
         return
     try:
-        import sentry_sdk
-
         sentry_sdk.set_tag("request_id", request_id)
     except Exception:  # reporting must never break a task
         logger.debug("could not tag Sentry scope", exc_info=True)

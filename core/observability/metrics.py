@@ -19,6 +19,8 @@ import logging
 import os
 import time
 
+from django.core.signals import request_finished
+from django.db import connections
 from django.http import HttpResponse
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -86,7 +88,6 @@ def update_pool_gauges(force: bool = False) -> None:
     if not force and now - _pool_updated_at < _POOL_UPDATE_INTERVAL_S:
         return
     _pool_updated_at = now
-    from django.db import connections
 
     for alias in connections:
         # Read the pool without creating one: connection.pool would open a pool on demand.
@@ -149,6 +150,4 @@ def metrics_view(request):
 
 
 def connect_signals() -> None:
-    from django.core.signals import request_finished
-
     request_finished.connect(_on_request_finished, dispatch_uid="crossings-pool-gauges")

@@ -16,12 +16,15 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import random
+import secrets
 import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -64,8 +67,6 @@ def _port_free(port: int) -> bool:
 
 def free_redis_port() -> int:
     """A free port whose cluster bus port (port + 10000) is valid and free too."""
-    import random
-
     for _ in range(200):
         port = random.randint(20000, 45000)
         if _port_free(port) and _port_free(port + 10000):
@@ -175,8 +176,6 @@ class Topology:
     def _secret(self) -> str:
         path = self.root / "secret_key"
         if not path.exists():
-            import secrets
-
             self.root.mkdir(parents=True, exist_ok=True)
             path.write_text(secrets.token_urlsafe(48))
         return path.read_text().strip()
@@ -370,8 +369,6 @@ class Topology:
         ])
 
     def wait_app(self, index: int, timeout: float = 60) -> None:
-        import urllib.request
-
         url = f"http://127.0.0.1:{self.app_ports[index]}/health/"
         _wait(lambda: urllib.request.urlopen(url, timeout=2).status == 200, timeout, f"app {index + 1}")
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand
 
+from crossings.detection.run import run_detection
+
 
 class Command(BaseCommand):
     help = (
@@ -18,8 +20,6 @@ class Command(BaseCommand):
                             help="Exit at once if another detector is running instead of waiting for it.")
 
     def handle(self, *args, dry_run=False, no_wait=False, verbosity=1, **options):
-        from crossings.detection.run import run_detection
-
         progress = self.stdout.write if verbosity >= 1 else None
         if progress:
             progress("detect_crossings: claiming the next batch" + (" (dry run)" if dry_run else ""))
