@@ -34,8 +34,6 @@ from core.cache import keys as cachekeys
 from core.db import router as db_router
 from core.ids import as_uuid
 
-PROFILE_TTL_S = 600  # the plan: profiles cached 10 minutes
-HIDDEN_TTL_S = 600
 PROFILE_NS = "acc-prof"
 HIDDEN_NS = "acc-hid"
 _PUBLIC_FIELDS = ("id", "display_name", "bio", "avatar_url", "is_verified")
@@ -69,7 +67,7 @@ def hidden_from(batch: cachekeys.Batch, user_id: uuid.UUID) -> set[uuid.UUID]:
     if key in batch.hits:
         return {uuid.UUID(value) for value in batch.hits[key]}
     hidden = load_hidden_user_ids(user_id)
-    batch.fill({key: [str(value) for value in hidden]}, HIDDEN_TTL_S)
+    batch.fill({key: [str(value) for value in hidden]}, settings.PROFILE_CACHE_S)
     return hidden
 
 
@@ -136,7 +134,7 @@ def _profiles_from(batch: cachekeys.Batch, ids: set[uuid.UUID]) -> dict[uuid.UUI
             )
             loaded = {user.pk: _cached_profile(user) for user in users}
         fresh = {uid: loaded.get(uid) or _gone(uid) for uid in missing}
-        batch.fill({profile_key(uid): entry for uid, entry in fresh.items()}, PROFILE_TTL_S)
+        batch.fill({profile_key(uid): entry for uid, entry in fresh.items()}, settings.PROFILE_CACHE_S)
         entries.update(fresh)
     return entries
 

@@ -24,10 +24,6 @@ CONN_NS = "conn"  # a user's connection index and list pages
 UNREAD_NS = "unread"  # a user's unread counts per conversation
 
 
-def _ttl() -> int:
-    return settings.CONNECTIONS_CACHE_S
-
-
 def _load_index(user_id) -> dict[str, tuple[str, str, str]]:
     """``{other_id: (connection_id, status, "incoming"|"outgoing"|"accepted")}``, declined left out."""
     with db_router.use_primary():
@@ -50,7 +46,7 @@ def connection_index(user_id) -> dict[str, tuple[str, str, str]]:
     uid = as_uuid(user_id)
     if uid is None:
         return {}
-    return cachekeys.get_versioned(CONN_NS, uid, lambda: _load_index(uid), _ttl(), suffix="idx")
+    return cachekeys.get_versioned(CONN_NS, uid, lambda: _load_index(uid), settings.CONNECTIONS_CACHE_S, suffix="idx")
 
 
 def accepted_connection_ids(user_id) -> set[uuid.UUID]:
@@ -100,7 +96,7 @@ def cached_chat(user_id, connection_id, *, with_unread: bool = False) -> tuple[C
         fresh[index_key] = _load_index(uid)
     if with_unread and unread_key not in batch.hits:
         fresh[unread_key] = load_unread(uid)
-    batch.fill(fresh, _ttl())
+    batch.fill(fresh, settings.CONNECTIONS_CACHE_S)
     conn = None
     for other, (conn_id, status, _kind) in batch.hits[index_key].items():
         if conn_id == str(cid):

@@ -13,11 +13,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
+from django.conf import settings
+
 from core.cache import keys as cachekeys
 from core.db import router as db_router
 
 NAMESPACE = "cx"
-FEED_TTL_S = 15 * 60  # the plan: crossing pages cached 15 minutes
 _BUMP_CHUNK = 10_000  # users per pipeline: the detector bumps every active user each minute
 
 
@@ -28,7 +29,7 @@ def cached(user_id, suffix: str, loader: Callable[[], object]):
         with db_router.use_primary():
             return loader()
 
-    return cachekeys.get_versioned(NAMESPACE, user_id, load_from_primary, FEED_TTL_S, suffix=suffix)
+    return cachekeys.get_versioned(NAMESPACE, user_id, load_from_primary, settings.CROSSINGS_CACHE_S, suffix=suffix)
 
 
 def bump_users(user_ids: Iterable) -> None:

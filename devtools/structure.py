@@ -75,6 +75,43 @@ def private_uses() -> list[str]:
     return problems
 
 
+def cache_lifetimes_outside_settings() -> list[str]:
+    """Module-level constants named like a cache lifetime (``*_TTL*``, ``*CACHE_S*``) outside
+    the settings: every such lifetime is a setting, so operators find and change them in one place."""
+    found = []
+    for path in source_files():
+        source = module_name(path)
+        if source.startswith(("config.settings", "bench", "deploy", "devtools")):
+            continue
+        for node in ast.parse(path.read_text()).body:
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(
+                node, ast.AnnAssign) else []
+            for target in targets:
+                if isinstance(target, ast.Name) and ("TTL" in target.id or "CACHE_S" in target.id):
+                    found.append(f"{source}:{node.lineno} {target.id}")
+    return found
+
+
+def local_imports(packages: tuple[str, ...]) -> list[str]:
+    """Imports inside functions of ``packages`` with no comment in the three lines above saying why."""
+    found = []
+    for path in source_files():
+        source = module_name(path)
+        if source.split(".")[0] not in packages or path.name == "apps.py":
+            continue
+        lines = path.read_text().splitlines()
+        tree = ast.parse("\n".join(lines))
+        for func in ast.walk(tree):
+            if not isinstance(func, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            for node in ast.walk(func):
+                if isinstance(node, (ast.Import, ast.ImportFrom)):
+                    above = lines[max(0, node.lineno - 4):node.lineno - 1]
+                    if not any(line.strip().startswith("#") for line in above):
+                        found.append(f"{source}:{node.lineno}")
+    return found
+
+
 def _private(name: str) -> bool:
     return name.startswith("_") and not name.startswith("__")
 

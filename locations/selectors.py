@@ -7,6 +7,7 @@ import threading
 import time
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.db import connection
 from django.db.models.signals import post_delete, post_save
 
@@ -15,7 +16,6 @@ from locations.models import City, Ping, PingStatus
 
 #: Other processes notice a changed city within this many seconds (cachalot, behind this
 #: in-process copy, is invalidated at once; this copy saves even its Redis round trip).
-CITY_CACHE_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
@@ -53,9 +53,9 @@ class _CityCache:
         self._shapes: tuple[_CityShape, ...] = ()
 
     def shapes(self) -> tuple[_CityShape, ...]:
-        if time.monotonic() - self._loaded_at > CITY_CACHE_SECONDS:
+        if time.monotonic() - self._loaded_at > settings.CITY_CACHE_S:
             with self._lock:
-                if time.monotonic() - self._loaded_at > CITY_CACHE_SECONDS:
+                if time.monotonic() - self._loaded_at > settings.CITY_CACHE_S:
                     # cachalot caches this query in Redis (locations_city is a cachable table).
                     cities = list(City.objects.filter(active=True).order_by("id"))
                     self._shapes = tuple(_CityShape.of(c) for c in cities)

@@ -311,7 +311,12 @@ STORY_NEARBY_CACHE_S = env_int("STORY_NEARBY_CACHE_S", 60)
 # (core.cache.response); the TTL only bounds memory, invalidation is by version.
 RESPONSE_CACHE_ENABLED = env_bool("RESPONSE_CACHE_ENABLED", True)
 RESPONSE_CACHE_S = env_int("RESPONSE_CACHE_S", 300)
-CONNECTIONS_CACHE_S = env_int("CONNECTIONS_CACHE_S", 300)  # the plan: connection lists, 5 min
+CONNECTIONS_CACHE_S = env_int("CONNECTIONS_CACHE_S", 300)  # connection lists
+PROFILE_CACHE_S = env_int("PROFILE_CACHE_S", 600)  # public profiles and the blocked/hidden sets
+CROSSINGS_CACHE_S = env_int("CROSSINGS_CACHE_S", 900)  # pages of a user's crossings
+CITY_CACHE_S = env_float("CITY_CACHE_S", 30.0)  # each process's copy of the city list
+# Cache version keys outlive every value cached under them (core.cache.keys).
+CACHE_VERSION_TTL_S = env_int("CACHE_VERSION_TTL_S", 7 * 24 * 3600)
 STORY_FEED_CACHE_S = env_int("STORY_FEED_CACHE_S", 300)
 CHAT_MAX_MESSAGE_CHARS = env_int("CHAT_MAX_MESSAGE_CHARS", 2000)
 AWS_STORAGE_BUCKET_NAME = env_str("AWS_STORAGE_BUCKET_NAME")

@@ -49,6 +49,7 @@ import time
 from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, field
 
+from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
 from prometheus_client import Counter
@@ -59,7 +60,6 @@ from core.cache.client import redis_client
 
 logger = logging.getLogger(__name__)
 
-VERSION_TTL_S = 7 * 24 * 3600  # far longer than any value's TTL (see _fresh_version)
 
 _EPOCH = "__epoch__"
 
@@ -223,7 +223,7 @@ def _read_scripted(client, entries: list[tuple]) -> tuple[str, list]:
     global _script
     if _script is None:
         _script = client.register_script(_READ_SCRIPT)
-    args: list[object] = [_fresh_version(), VERSION_TTL_S]
+    args: list[object] = [_fresh_version(), settings.CACHE_VERSION_TTL_S]
     for namespace, owner, suffix in entries:
         args.extend(versioned_key(namespace, owner, _MARK, suffix).split(_MARK, 1))
     keys = [_epoch_key()] + [_version_key(ns, owner) for ns, owner, _s in entries]
@@ -243,7 +243,7 @@ def _read_pipelined(client, entries: list[tuple]) -> tuple[str, list]:
     for (namespace, owner, suffix), raw in zip(entries, raw_versions, strict=True):
         if raw is None:
             version = str(_fresh_version())
-            pipe.set(_version_key(namespace, owner), version, nx=True, ex=VERSION_TTL_S)
+            pipe.set(_version_key(namespace, owner), version, nx=True, ex=settings.CACHE_VERSION_TTL_S)
             versions.append((version, True))
         else:
             version = raw.decode() if isinstance(raw, bytes) else str(raw)
@@ -338,9 +338,9 @@ def bump(namespace: str, *owners: Hashable) -> None:
 def _pipe_bump(pipe, key: str) -> None:
     # SET NX first: a version key that was evicted must not restart at 1, where values
     # cached long ago under 1 could still live.
-    pipe.set(key, _fresh_version(), nx=True, ex=VERSION_TTL_S)
+    pipe.set(key, _fresh_version(), nx=True, ex=settings.CACHE_VERSION_TTL_S)
     pipe.incr(key)
-    pipe.expire(key, VERSION_TTL_S)
+    pipe.expire(key, settings.CACHE_VERSION_TTL_S)
 
 
 # The bump of _pipe_bump for every key in one EVALSHA: one command to pack and parse instead
@@ -372,7 +372,7 @@ def bump_many(pairs: Iterable[tuple[str, Hashable]]) -> None:
             return
         if _bump_script is None:
             _bump_script = redis.register_script(_BUMP_SCRIPT)
-        _bump_script(keys=keys, args=[_fresh_version(), VERSION_TTL_S], client=redis)
+        _bump_script(keys=keys, args=[_fresh_version(), settings.CACHE_VERSION_TTL_S], client=redis)
     except Exception as exc:
         _trip(exc, "bump")
 

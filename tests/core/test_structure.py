@@ -55,3 +55,11 @@ def test_the_drawing_shows_the_layers():
     assert "accounts --> core" in drawing
     assert "core --> accounts" not in drawing
 
+
+
+def test_cache_lifetimes_are_settings():
+    assert structure.cache_lifetimes_outside_settings() == []
+
+
+def test_imports_sit_at_the_top_unless_a_comment_says_why():
+    assert structure.local_imports(("config", "core", *structure.APPS)) == []
