@@ -1,6 +1,6 @@
 """A realistic demo data set, generated fast (``manage.py seed_demo``).
 
-The shape follows shared/LOAD_MODEL.md: five cities; in each, half the users start in a
+The shape follows docs/load-model.md: five cities; in each, half the users start in a
 10 km x 10 km centre and half in the 30 km x 30 km area around it; they walk at 1.4 m/s
 with random turns, stop for 5 to 30 minutes, and ping every 30 s.  With fewer than 100 000
 users the areas shrink (side x sqrt(users / 100 000)) so that the density, and so the

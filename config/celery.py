@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 
 from celery import Celery
-from celery.schedules import crontab  # noqa: F401  (used by schedule entries)
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
@@ -15,7 +14,7 @@ app.autodiscover_tasks()
 
 from core.observability import celery_signals  # noqa: E402,F401  (request id into tasks, task metrics and logs)
 
-# One place for the whole schedule (issue: analytics/operations).  Each entry names a task
+# One place for the whole schedule.  Each entry names a task
 # in an app's tasks.py and expires before its next run; tasks are idempotent, time-limited,
 # and retried with backoff or by their next run (tests/analytics/test_beat.py pins each).
 BEAT_SCHEDULE: dict[str, dict] = {
@@ -44,7 +43,7 @@ BEAT_SCHEDULE: dict[str, dict] = {
         "options": {"expires": 3000},
     },
     # locations (+ registered sweepers): expired pings leave by DROP of whole days, the edge by
-    # bounded DELETEs; "gone within one sweep interval" (CROSSINGS.md Privacy).
+    # bounded DELETEs; "gone within one sweep interval" (docs/crossings.md Privacy).
     "sweep-expired": {
         "task": "locations.sweep_expired",
         "schedule": 600.0,

@@ -3,7 +3,7 @@
 * ``connection_removed(user_a_id, user_b_id)``: an accepted connection ended (removed by one
   side, a block, or an erasure).  Sent inside the transaction that deletes it.
 
-Events for the WebSocket layer (API.md ``/ws/``), sent *after commit*, so that a receiver
+Events for the WebSocket layer (docs/api.md ``/ws/``), sent *after commit*, so that a receiver
 may publish at once:
 
 * ``connection_requested(connection_id, requester_id, recipient_id)``

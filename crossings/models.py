@@ -23,7 +23,7 @@ class Crossing(models.Model):
     user_high = models.ForeignKey("accounts.User", on_delete=models.CASCADE, related_name="+", db_index=False)
     first_crossed_at = models.DateTimeField()
     last_crossed_at = models.DateTimeField()
-    times = models.PositiveIntegerField(default=1, help_text="Number of encounters (CROSSINGS.md).")
+    times = models.PositiveIntegerField(default=1, help_text="Number of encounters (docs/crossings.md).")
     # Where the latest match happened, coarsened to an H3 resolution-7 cell (about 1.2 km edge).
     place_lat = models.FloatField()
     place_lng = models.FloatField()

@@ -1,7 +1,7 @@
 """Reads about crossings that other apps and the API may call.
 
 Visibility is decided at read time, so that blocks, deactivation and shadow bans act at
-once (CROSSINGS.md): the SQL leaves out pairs with a deactivated or shadow-banned other
+once (docs/crossings.md): the SQL leaves out pairs with a deactivated or shadow-banned other
 user and users hidden by a block; the profile filter (``accounts.selectors.visible_profiles``)
 is applied again to every page, cached or not.  The viewer always sees their own crossings
 (a shadow-banned user included).

@@ -18,7 +18,7 @@ from crossings.models import Crossing, DetectorState
 
 
 def sweep_expired_crossings(now=None, dry_run: bool = False, progress=None) -> int:
-    """Delete crossings whose last match is older than CROSSING_RETENTION_DAYS (CROSSINGS.md).
+    """Delete crossings whose last match is older than CROSSING_RETENTION_DAYS (docs/crossings.md).
 
     It holds the detector's lock, so a running detection never merges into a record that
     is being deleted.  Returns how many records were (or, with ``dry_run``, would be) deleted.

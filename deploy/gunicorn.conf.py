@@ -21,7 +21,7 @@ forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 # Load the app after forking: every worker gets its own database pool and Redis connections.
 preload_app = False
 
-# A sync worker serves one request at a time, so the plan's pool of 25-100 connections per
+# A sync worker serves one request at a time, so a pool of 25-100 connections per
 # process (the settings' defaults, meant for one multi-threaded server process) would keep
 # 25 idle backends per worker and spread prepared statements over them: measured DB CPU
 # per single-ping POST was 4.9 ms with 25 per worker against 0.4-0.6 ms with 2

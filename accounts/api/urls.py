@@ -1,4 +1,4 @@
-"""Accounts endpoints, all under /api/v1/ (shared/API.md)."""
+"""Accounts endpoints, all under /api/v1/ (docs/api.md)."""
 
 from django.urls import path
 
@@ -10,12 +10,12 @@ urlpatterns = [
     path("auth/refresh/", views.RefreshView.as_view(), name="auth-refresh"),
     path("auth/logout/", views.LogoutView.as_view(), name="auth-logout"),
     path("auth/sessions/", views.SessionListView.as_view(), name="auth-sessions"),
-    path("auth/sessions/<str:session_id>/", views.SessionDetailView.as_view(), name="auth-session"),
+    path("auth/sessions/<uuid:session_id>/", views.SessionDetailView.as_view(), name="auth-session"),
     path("auth/phone/code/", views.PhoneCodeView.as_view(), name="auth-phone-code"),
     path("auth/phone/verify/", views.PhoneVerifyView.as_view(), name="auth-phone-verify"),
     path("me/", views.MeView.as_view(), name="me"),
-    path("users/<str:user_id>/", views.UserDetailView.as_view(), name="user-detail"),
+    path("users/<uuid:user_id>/", views.UserDetailView.as_view(), name="user-detail"),
     path("blocks/", views.BlockListCreateView.as_view(), name="blocks"),
-    path("blocks/<str:user_id>/", views.BlockDeleteView.as_view(), name="block-delete"),
+    path("blocks/<uuid:user_id>/", views.BlockDeleteView.as_view(), name="block-delete"),
     path("reports/", views.ReportCreateView.as_view(), name="reports"),
 ]

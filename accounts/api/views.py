@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import uuid
 
 from django.http import Http404
 from drf_spectacular.utils import extend_schema
@@ -141,7 +142,7 @@ class SessionDetailView(generics.GenericAPIView):
     serializer_class = s.EmptySerializer
 
     @extend_schema(responses={204: None})
-    def delete(self, request, session_id):
+    def delete(self, request, session_id: uuid.UUID):
         parsed = s.parse_uuid(session_id)
         if parsed is None or not services.revoke_session(parsed, user_id=request.user.pk):
             raise Http404("No such session.")
@@ -209,7 +210,7 @@ class UserDetailView(generics.GenericAPIView):
     serializer_class = s.PublicProfileSerializer
     response_cache = True  # core.cache.response: visibility and profile come from cached reads
 
-    def get(self, request, user_id):
+    def get(self, request, user_id: uuid.UUID):
         target = s.parse_uuid(user_id)
         if target is None or not can_view_profile(request.user, target):
             raise Http404("No such user.")
@@ -248,7 +249,7 @@ class BlockDeleteView(generics.GenericAPIView):
     serializer_class = s.EmptySerializer
 
     @extend_schema(responses={204: None})
-    def delete(self, request, user_id):
+    def delete(self, request, user_id: uuid.UUID):
         target = s.parse_uuid(user_id)
         if target is None or not services.unblock_user(blocker_id=request.user.pk, blocked_id=target):
             raise Http404("You have not blocked this user.")

@@ -12,7 +12,7 @@ from analytics import selectors
 
 
 class IsStaffOr404(permissions.BasePermission):
-    """Staff only; to anyone else the endpoint does not exist (API.md: 404 for the invisible)."""
+    """Staff only; to anyone else the endpoint does not exist (docs/api.md: 404 for the invisible)."""
 
     def has_permission(self, request, view):
         if not (request.user and request.user.is_authenticated):

@@ -84,7 +84,7 @@ def mix_works() -> bool:
 def _workload() -> tuple[list[str], str]:
     """The mix when it works, else the DRF one-query floor view (a stand-in, said so in the result)."""
     if mix_works():
-        return ["MobileUser"], "the LOAD_MODEL mix"
+        return ["MobileUser"], "the load model's mix"
     return ["FloorDRFQueryUser"], "the DRF one-query floor view (the mix's endpoints were not all served yet)"
 
 

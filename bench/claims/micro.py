@@ -58,7 +58,7 @@ def _tiers() -> Tiers:
 
 
 def realistic_page(items: int = 20) -> dict:
-    """A page of the crossings list as the API shapes it (API.md, CROSSINGS.md): 20 people."""
+    """A page of the crossings list as the API shapes it (docs/api.md, docs/crossings.md): 20 people."""
     now = "2026-11-26T08:00:00.000000Z"
     return {
         "next": "http://localhost/api/v1/crossings/?cursor=cD0yMDI2LTExLTI2KzA3JTNBNTklM0E1OS45OTk5OTklMkIwMCUzQTAw",

@@ -3,9 +3,9 @@
     make capacity            # from bench/results/loadtest-mix.json
     python -m bench.harness.capacity --app-ms 1.0 --db-ms 0.25 --redis-ms 0.05
 
-vCPUs per tier = requests/s x CPU ms per request / 1000 / 0.7 (LOAD_MODEL.md: 0.1 req/s
+vCPUs per tier = requests/s x CPU ms per request / 1000 / 0.7 (docs/load-model.md: 0.1 req/s
 per concurrent user, 70 % target utilisation).  Instances at the plan's own prices
-(SCALABILITY_PLAN.md, "Scaled (100K users)"), printed beside the plan's table.
+(the original scalability plan's "Scaled (100K users)" table), printed beside the plan's table.
 """
 
 from __future__ import annotations

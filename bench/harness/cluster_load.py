@@ -1,4 +1,4 @@
-"""Load through nginx on the loopback scale-out cluster: the LOAD_MODEL.md mix, CPU per tier.
+"""Load through nginx on the loopback scale-out cluster: the docs/load-model.md mix, CPU per tier.
 
     python -m bench.harness.cluster_load --users 200 --duration 30 --speedup 2 --name cluster-mix
 

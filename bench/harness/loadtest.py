@@ -1,4 +1,4 @@
-"""Headless load test: the LOAD_MODEL.md mix against gunicorn at a fixed arrival rate.
+"""Headless load test: the docs/load-model.md mix against gunicorn at a fixed arrival rate.
 
     make loadtest USERS=100 DURATION=30 [SPEEDUP=2] [WORKERS=2]
     python -m bench.harness.loadtest --users 100 --duration 30 --speedup 2 --name loadtest-mix
@@ -193,7 +193,7 @@ def _count_users(env) -> int | None:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description="Headless Locust run of the LOAD_MODEL.md mix.")
+    parser = argparse.ArgumentParser(description="Headless Locust run of the docs/load-model.md mix.")
     parser.add_argument("--users", type=int, default=int(os.environ.get("USERS", 100)))
     parser.add_argument("--duration", type=float, default=float(os.environ.get("DURATION", 30)))
     parser.add_argument("--speedup", type=float, default=float(os.environ.get("SPEEDUP", 2)),

@@ -1,8 +1,8 @@
-"""One concurrent user of LOAD_MODEL.md, for Locust; run it through ``make loadtest``.
+"""One concurrent user of docs/load-model.md, for Locust; run it through ``make loadtest``.
 
 A simulated user logs in once (``POST auth/login/``, or a session opened beforehand when
 ``BENCH_LOGIN=token``), learns whom it crossed and its connections, then makes the mix of
-LOAD_MODEL.md: about 6 requests a minute, think time exponential (mean 60/6.07 s divided
+docs/load-model.md: about 6 requests a minute, think time exponential (mean 60/6.07 s divided
 by ``BENCH_SPEEDUP``), so N users arrive as a Poisson stream of N x 0.101 x speedup req/s
 whatever the latency: a fixed arrival rate, below saturation.
 
@@ -36,7 +36,7 @@ from PIL import Image
 
 from bench.harness.summary import summarise
 
-MIX_PER_MINUTE = {  # LOAD_MODEL.md, "One concurrent user"
+MIX_PER_MINUTE = {  # docs/load-model.md, "One concurrent user"
     "ping": 2, "crossings": 1, "feed": 1, "profile": 0.5, "me": 0.25, "connections": 0.25,
     "messages": 0.5, "send_message": 0.5, "connect": 0.05, "story": 0.02,
 }
@@ -192,7 +192,7 @@ def _ids_in(payload, keys=("user", "other_user", "person", "author")) -> list[st
 
 
 class MobileUser(HttpUser):
-    """A signed-in phone with the app open (LOAD_MODEL.md)."""
+    """A signed-in phone with the app open (docs/load-model.md)."""
 
     wait_time = exponential_think
 

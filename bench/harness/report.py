@@ -69,7 +69,7 @@ def header(mix: dict | None) -> list[str]:
 
 def targets(mix: dict | None, caching: dict | None) -> list[str]:
     if not mix:
-        return ["## Targets (LOAD_MODEL.md)", "", "No mix run yet: `make loadtest`.", ""]
+        return ["## Targets (docs/load-model.md)", "", "No mix run yet: `make loadtest`.", ""]
     f = mix["figures"]
     cpu = f.get("cpu_ms_per_request", {})
     o = f["overall"]
@@ -96,7 +96,7 @@ def targets(mix: dict | None, caching: dict | None) -> list[str]:
             f"{(0.9 - redis_hit) * 100:.0f} points short" if redis_hit is not None and redis_hit < 0.9 else "–"),
         *social_rows(row, over),
     ]
-    return ["## Targets (LOAD_MODEL.md) against the mix", "",
+    return ["## Targets (docs/load-model.md) against the mix", "",
             f"Run `{mix['name']}`: {o['requests']} requests in {f['elapsed_s']} s ({o['rate_per_s']} req/s). "
             "In 30 s each simulated user reads each endpoint once or twice, so most of this mix's reads are "
             "first reads (misses by construction); the steady-state cache figures come from "
@@ -125,10 +125,10 @@ def social_rows(row, over) -> list[str]:
     hot = [f[name]["saturated"]["app_cpu_ms"] for name in reads if "saturated" in f[name]]
     if floor and hot:
         worst = max(hot)
-        scaled = worst / floor * 0.85  # LOAD_MODEL.md anchors its figures on a 0.85 ms DRF floor
+        scaled = worst / floor * 0.85  # docs/load-model.md anchors its figures on a 0.85 ms DRF floor
         rows.append(row("app CPU per cached read (social_reads, saturated)", "≤ 1.0 ms",
                         f"{min(hot):.2f}–{worst:.2f} ms, {min(hot) / floor:.2f}–{worst / floor:.2f}x the DRF floor "
-                        f"of the run ({floor:.2f} ms); {scaled:.2f} ms at LOAD_MODEL's 0.85 ms floor",
+                        f"of the run ({floor:.2f} ms); {scaled:.2f} ms at the load model's 0.85 ms floor",
                         scaled <= 1.0, over(scaled, 1.0)))
     return rows
 
@@ -155,7 +155,7 @@ def floor_table(mix: dict | None) -> list[str]:
         times = f"{app_mix / b['app_ms']:.1f}x" if app_mix and b.get("app_ms") else "–"
         lines.append(f"| {label} | {_fmt(b['app_ms'])} | {_fmt(b['db_ms'])} | {_fmt(b['p50_ms'])} | "
                      f"{_fmt(b['p95_ms'])} | {_fmt(b['p99_ms'])} | {times} |")
-    lines += ["", "LOAD_MODEL.md's day-one floor on this machine: Django 0.6 ms, DRF 0.85 ms, DRF + one query "
+    lines += ["", "docs/load-model.md's day-one floor on this machine: Django 0.6 ms, DRF 0.85 ms, DRF + one query "
               "1.0 ms app + 0.13 ms DB. The floor views run through the project's full middleware stack "
               "(Prometheus, request id, security, sessions, CSRF, auth, gzip) and the bench query counter.", ""]
     return lines
@@ -208,7 +208,7 @@ def capacity_section() -> list[str]:
     f = doc["figures"]
     t = f["at_targets_100k"]
     return ["## Capacity plan", "", f"Command: `make capacity` ({doc['how']}).", "", f["table_md"].strip(), "",
-            f"At the LOAD_MODEL targets (app 1.0 ms, DB 0.25 ms) 100 000 users would need {t['vcpu']['app']} app "
+            f"At the load model's targets (app 1.0 ms, DB 0.25 ms) 100 000 users would need {t['vcpu']['app']} app "
             f"and {t['vcpu']['db']} DB vCPU: ${t['cost_usd_month']['total']:,}/month.", ""]
 
 

@@ -1,4 +1,4 @@
-"""Crossing detection throughput at the density of LOAD_MODEL.md.
+"""Crossing detection throughput at the density of docs/load-model.md.
 
     .venv/bin/python -m bench.scenarios.crossings_detect core [--users-per-city 20000] [--cities 5]
     .venv/bin/python -m bench.scenarios.crossings_detect db [--users-per-city 20000] [--cities 1]

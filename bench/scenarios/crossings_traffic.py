@@ -1,4 +1,4 @@
-"""City-scale ping traffic of LOAD_MODEL.md, generated with numpy (no database).
+"""City-scale ping traffic of docs/load-model.md, generated with numpy (no database).
 
 Users are spread over cities of 20 000: half in a 10 km x 10 km centre, half in the 30 km x
 30 km area around it (the centre excluded).  They walk at 1.4 m/s with random turns, stop for

@@ -258,13 +258,13 @@ def run_phase(base, users, endpoint, *, requests=None, duration=None, rate=None,
     return results
 
 
-# LOAD_MODEL.md, per user and minute: the reads measured here and the writes that invalidate them.
+# docs/load-model.md, per user and minute: the reads measured here and the writes that invalidate them.
 MIX = [("crossings", 1.0), ("feed", 1.0), ("profile", 0.5), ("connections", 0.25),
        ("post_message", 0.5), ("post_story", 0.02)]
 
 
 def run_mix(base, users, *, duration, rate, threads=4) -> dict[str, list]:
-    """The reads and writes above in their LOAD_MODEL proportions, at ``rate`` requests/s."""
+    """The reads and writes above in the load model's proportions, at ``rate`` requests/s."""
     results, lock = {name: [] for name, _w in MIX}, threading.Lock()
     holder = Client()
     rng = random.Random(11)

@@ -98,7 +98,7 @@ USE_TZ = True
 
 # ------------------------------------------------------------------------- database
 
-# Pool limits default to the plan's (section 1.1): max 100, min/idle 25, lifetime 5 min,
+# Pool limits default to max 100, min/idle 25, lifetime 5 min,
 # idle 2 min.  They are per process and per alias: size them to max_connections.
 DB_POOL = {
     "min_size": env_int("DB_POOL_MIN_SIZE", 25),
@@ -114,7 +114,7 @@ if DB_POOL["min_size"] > DB_POOL["max_size"]:
     raise ImproperlyConfigured(f"DB_POOL_MIN_SIZE ({DB_POOL['min_size']}) is above DB_POOL_MAX_SIZE "
                                f"({DB_POOL['max_size']}).")
 # Server-side binding lets psycopg prepare statements executed more than
-# DB_PREPARE_THRESHOLD times per connection (plan section 5.4).
+# DB_PREPARE_THRESHOLD times per connection.
 DB_SERVER_SIDE_BINDING = env_bool("DB_SERVER_SIDE_BINDING", True)
 DB_PREPARE_THRESHOLD = env_int("DB_PREPARE_THRESHOLD", 5)
 DB_STATEMENT_TIMEOUT_MS = env_int("DB_STATEMENT_TIMEOUT_MS", 30_000)
@@ -176,7 +176,7 @@ CACHALOT_ONLY_CACHABLE_TABLES = frozenset(
     {"locations_city", "django_content_type", "auth_group", "auth_permission", "auth_group_permissions"}
 )
 CACHALOT_TIMEOUT = 3600
-# A write on the primary must invalidate what a replica alias cached (see config/cachalot.py).
+# A write on the primary must invalidate what a replica alias cached (core.cache.cachalot_keys).
 CACHALOT_TABLE_KEYGEN = "core.cache.cachalot_keys.get_table_cache_key"
 # Decides "not cachable" from the query's tables before compiling its SQL (see there).
 CACHALOT_QUERY_KEYGEN = "core.cache.cachalot_keys.get_query_cache_key"
@@ -225,7 +225,7 @@ RATE_LIMIT_ENABLED = env_bool("RATE_LIMIT_ENABLED", True)
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "Crossings API",
-    "DESCRIPTION": "People who cross paths in the street find each other later. See shared/API.md.",
+    "DESCRIPTION": "People who cross paths in the street find each other later. See docs/api.md.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SCHEMA_PATH_PREFIX": "/api/v1",

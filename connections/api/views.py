@@ -1,6 +1,8 @@
-"""Connections and chat endpoints (API.md): thin views over services and selectors."""
+"""Connections and chat endpoints (docs/api.md): thin views over services and selectors."""
 
 from __future__ import annotations
+
+import uuid
 
 from django.conf import settings
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -108,7 +110,7 @@ def _one(user_id, conn) -> dict:
 
 class ConnectionDetailView(APIView):
     @extend_schema(responses={204: None})
-    def delete(self, request, connection_id):
+    def delete(self, request, connection_id: uuid.UUID):
         """Cancel your pending request, or end a connection (its chat goes with it)."""
         services.remove_connection(user_id=request.user.pk, connection_id=connection_id)
         return Response(status=http_status.HTTP_204_NO_CONTENT)
@@ -116,14 +118,14 @@ class ConnectionDetailView(APIView):
 
 class ConnectionAcceptView(APIView):
     @extend_schema(request=None, responses=s.ConnectionOut)
-    def post(self, request, connection_id):
+    def post(self, request, connection_id: uuid.UUID):
         conn = services.accept_connection(user_id=request.user.pk, connection_id=connection_id)
         return Response(_one(request.user.pk, conn))
 
 
 class ConnectionDeclineView(APIView):
     @extend_schema(request=None, responses=s.ConnectionOut)
-    def post(self, request, connection_id):
+    def post(self, request, connection_id: uuid.UUID):
         conn = services.decline_connection(user_id=request.user.pk, connection_id=connection_id)
         return Response(_one(request.user.pk, conn))
 
@@ -131,7 +133,7 @@ class ConnectionDeclineView(APIView):
 class MessageListView(APIView):
     @extend_schema(parameters=[OpenApiParameter("cursor", str), OpenApiParameter("page_size", int)],
                    responses=s.MessagePageOut)
-    def get(self, request, connection_id):
+    def get(self, request, connection_id: uuid.UUID):
         """The conversation, newest first; reading the first page marks it read."""
         me = request.user.pk
         conn, unread = services.chat_connection(user_id=me, connection_id=connection_id, with_unread=True)
@@ -144,7 +146,7 @@ class MessageListView(APIView):
         return paginator.get_paginated_response([s.message_out(m) for m in page])
 
     @extend_schema(request=s.MessageIn, responses={201: s.MessageOut})
-    def post(self, request, connection_id):
+    def post(self, request, connection_id: uuid.UUID):
         """Send a message to an accepted connection (403 if pending, 404 if gone or blocked)."""
         data = _valid(s.MessageIn, request)
         message = services.send_message(user_id=request.user.pk, connection_id=connection_id, body=data["body"])

@@ -17,6 +17,7 @@ from datetime import datetime
 from django.http import HttpResponse
 from django.utils.cache import patch_cache_control, patch_vary_headers
 from django.utils.http import http_date, parse_http_date_safe
+from django.views import defaults
 
 from core.api.rest import dumps
 
@@ -69,3 +70,11 @@ def conditional_json(request, data, *, max_age: int = 0, last_modified: datetime
         patch_cache_control(response, private=True, no_cache=True)
     patch_vary_headers(response, VARY)
     return response
+
+
+def not_found(request, exception=None) -> HttpResponse:
+    """A URL no route matches (an id that is not a UUID, say): JSON under ``/api/``, as the
+    contract promises, and Django's own page elsewhere (the admin)."""
+    if request.path.startswith("/api/"):
+        return HttpResponse(dumps({"detail": "Not found."}), status=404, content_type="application/json")
+    return defaults.page_not_found(request, exception)

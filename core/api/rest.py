@@ -37,7 +37,7 @@ def dumps(data) -> bytes:
 
 
 class OrjsonRenderer(BaseRenderer):
-    """JSON rendering with orjson (the plan's "fast JSON", section 1.4)."""
+    """JSON rendering with orjson."""
 
     media_type = "application/json"
     format = "json"
@@ -84,7 +84,7 @@ class Conflict(exceptions.APIException):
 
 
 class NewestFirstCursorPagination(CursorPagination):
-    """Cursor pagination, newest first (API.md).  Views set ``ordering`` when not ``-created_at``."""
+    """Cursor pagination, newest first (docs/api.md).  Views set ``ordering`` when not ``-created_at``."""
 
     ordering: str | tuple[str, ...] = "-created_at"
     page_size_query_param = "page_size"

@@ -1,4 +1,4 @@
-"""Rate limits kept in Redis, shared by every app server (plan section 5.5).
+"""Rate limits kept in Redis, shared by every app server.
 
 A fixed-window counter per key: one INCR (+ EXPIRE in a new window) per request in a Lua
 script, atomic, so several app instances count together; for cacheable reads the count is
@@ -107,7 +107,7 @@ class RedisRateThrottle(SimpleRateThrottle):
 
 
 class UserRateThrottle(RedisRateThrottle):
-    """Every authenticated endpoint: 100 requests/minute/user by default (the plan's figure)."""
+    """Every authenticated endpoint: 100 requests/minute/user by default."""
 
     scope = "user"
 

@@ -4,5 +4,5 @@ from crossings.api import views
 
 urlpatterns = [
     path("crossings/", views.CrossingListView.as_view(), name="crossings"),
-    path("crossings/<str:crossing_id>/", views.CrossingDetailView.as_view(), name="crossing-detail"),
+    path("crossings/<uuid:crossing_id>/", views.CrossingDetailView.as_view(), name="crossing-detail"),
 ]

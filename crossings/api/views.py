@@ -61,7 +61,7 @@ class CrossingListView(APIView):
         responses=CrossingPageOut,
     )
     def get(self, request):
-        """People I crossed paths with, newest encounter first (CROSSINGS.md)."""
+        """People I crossed paths with, newest encounter first (docs/crossings.md)."""
         me = request.user.pk
         size = _page_size(request)
         cursor = _parse_cursor(request.query_params.get("cursor"))
@@ -83,7 +83,7 @@ class CrossingListView(APIView):
 
 class CrossingDetailView(APIView):
     @extend_schema(operation_id="crossings_detail", responses=CrossingOut)
-    def get(self, request, crossing_id: str):
+    def get(self, request, crossing_id: uuid.UUID):
         """One crossing of mine, if its other user is visible to me."""
         me = request.user.pk
         crossing = selectors.get_visible_crossing(me, crossing_id)

@@ -2,7 +2,7 @@
 
 Input: a *context* of matchable pings (user code, time in epoch microseconds, lat, lng,
 city) and a mask of the *new* ones.  Output: every match between a new ping and any
-context ping (CROSSINGS.md: haversine <= radius and |dt| <= window, different users),
+context ping (docs/crossings.md: haversine <= radius and |dt| <= window, different users),
 reduced to encounter intervals per pair.
 
 How candidates are found (exactly, whatever the grid):
@@ -53,7 +53,7 @@ def radius_h(radius_m: float) -> float:
 
 
 def within_radius(lat1, lng1, lat2, lng2, radius_m: float):
-    """The distance predicate of CROSSINGS.md; the detector and the reference both use it."""
+    """The distance predicate of docs/crossings.md; the detector and the reference both use it."""
     return haversine_h(lat1, lng1, lat2, lng2) <= radius_h(radius_m)
 
 

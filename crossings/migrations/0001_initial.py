@@ -39,7 +39,7 @@ class Migration(migrations.Migration):
                 ('id', models.UUIDField(default=core.ids.uuid7, editable=False, primary_key=True, serialize=False)),
                 ('first_crossed_at', models.DateTimeField()),
                 ('last_crossed_at', models.DateTimeField()),
-                ('times', models.PositiveIntegerField(default=1, help_text='Number of encounters (CROSSINGS.md).')),
+                ('times', models.PositiveIntegerField(default=1, help_text='Number of encounters (docs/crossings.md).')),
                 ('place_lat', models.FloatField()),
                 ('place_lng', models.FloatField()),
                 ('place_cell', models.CharField(max_length=16)),

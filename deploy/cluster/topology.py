@@ -1,4 +1,4 @@
-"""The plan's final architecture on one machine, on loopback (``make cluster``, tests/cluster).
+"""The production shape on one machine, on loopback (``make cluster``, tests/cluster).
 
     PostgreSQL primary ──streaming──▶ replica 1, replica 2      (hot standby, pg_basebackup -R)
     Redis Cluster: 3 masters + 3 replicas (cache)  ·  1 Redis (Celery broker)

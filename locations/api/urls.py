@@ -1,4 +1,4 @@
-"""Locations endpoints, under /api/v1/ (shared/API.md)."""
+"""Locations endpoints, under /api/v1/ (docs/api.md)."""
 
 from django.urls import path
 

@@ -1,6 +1,8 @@
-"""Stories endpoints (API.md): thin views over stories.services and stories.selectors."""
+"""Stories endpoints (docs/api.md): thin views over stories.services and stories.selectors."""
 
 from __future__ import annotations
+
+import uuid
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status as http_status
@@ -70,7 +72,7 @@ class NearbyView(APIView):
 
 class StoryDetailView(APIView):
     @extend_schema(responses=s.StoryWithAuthorOut)
-    def get(self, request, story_id):
+    def get(self, request, story_id: uuid.UUID):
         story = selectors.visible_story(request.user.pk, story_id)
         if story is None:
             raise NotFound("No such story.")
@@ -78,14 +80,14 @@ class StoryDetailView(APIView):
         return conditional_json(request, story, max_age=60, last_modified=story["created_at"])
 
     @extend_schema(responses={204: None})
-    def delete(self, request, story_id):
+    def delete(self, request, story_id: uuid.UUID):
         services.delete_story(user_id=request.user.pk, story_id=story_id)
         return Response(status=http_status.HTTP_204_NO_CONTENT)
 
 
 class StoryReportView(APIView):
     @extend_schema(request=s.StoryReportIn, responses={201: None})
-    def post(self, request, story_id):
+    def post(self, request, story_id: uuid.UUID):
         """Report a story to staff (same as ``POST reports/ {story_id, reason}``)."""
         data = _valid(s.StoryReportIn, request.data)
         body = services.report_story(request.user.pk, story_id, data["reason"], data["details"])
@@ -108,7 +110,7 @@ class CloseFriendListView(APIView):
 
 class CloseFriendDetailView(APIView):
     @extend_schema(responses={204: None})
-    def delete(self, request, user_id):
+    def delete(self, request, user_id: uuid.UUID):
         if not services.remove_close_friend(author_id=request.user.pk, friend_id=user_id):
             raise NotFound("Not on your close-friends list.")
         return Response(status=http_status.HTTP_204_NO_CONTENT)

@@ -176,7 +176,7 @@ def test_report_takes_steady_state_cache_figures_from_social_reads(tmp_path, mon
     assert "| cache: cacheable reads without SQL, steady state (social_reads, warm) | ≥ 90 % | 95.0 % (lowest of 4) " \
            "| met |" in text
     assert "| cache: reads without SQL in social_reads' mix (with writes) | ≥ 90 % | 97.0 % | met |" in text
-    # 1.1 ms against a 1.0 ms floor: 1.1x, i.e. 0.94 ms at LOAD_MODEL's 0.85 ms floor.
+    # 1.1 ms against a 1.0 ms floor: 1.1x, i.e. 0.94 ms at the load model's 0.85 ms floor.
     assert ("| app CPU per cached read (social_reads, saturated) | ≤ 1.0 ms | 0.90–1.10 ms, 0.90–1.10x the DRF "
-            "floor of the run (1.00 ms); 0.94 ms at LOAD_MODEL's 0.85 ms floor | met |") in text
+            "floor of the run (1.00 ms); 0.94 ms at the load model's 0.85 ms floor | met |") in text
     assert "| cache: Redis keyspace hit rate (this short mix) | ≥ 90 % | 84.0 % | missed | 6 points short |" in text

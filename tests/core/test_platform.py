@@ -1,5 +1,7 @@
 """The platform every app relies on: health, schema, JSON errors, auth plumbing."""
 
+import uuid
+
 import pytest
 
 
@@ -57,3 +59,18 @@ def test_cachalot_caches_rare_tables_and_leaves_hot_ones_alone(db, monkeypatch, 
     list(City.objects.filter(name="Cachetown"))  # cached by cachalot...
     with django_assert_num_queries(0):  # ...so the second read is served from Redis
         assert [c.name for c in City.objects.filter(name="Cachetown")] == ["Cachetown"]
+
+
+@pytest.mark.django_db
+def test_an_id_that_is_not_a_uuid_is_a_json_404_and_views_get_uuids(api):
+    from django.urls import resolve
+
+    for path in ("/api/v1/users/not-a-uuid/", "/api/v1/crossings/1/", "/api/v1/connections/x/accept/",
+                 "/api/v1/stories/../", "/api/v1/nowhere/"):
+        response = api.get(path)
+        assert response.status_code == 404, path
+        assert response["Content-Type"] == "application/json", path
+        assert response.json() == {"detail": "Not found."}
+    match = resolve("/api/v1/users/0192c9a4-1d2e-7f00-8000-000000000001/")
+    assert isinstance(match.kwargs["user_id"], uuid.UUID)
+    assert "json" not in api.get("/nowhere/")["Content-Type"]  # outside the API: Django's own page

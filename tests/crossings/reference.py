@@ -1,4 +1,4 @@
-"""The brute-force reference: every pair of pings, O(n^2), straight from CROSSINGS.md."""
+"""The brute-force reference: every pair of pings, O(n^2), straight from docs/crossings.md."""
 
 from __future__ import annotations
 

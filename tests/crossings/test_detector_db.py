@@ -246,7 +246,7 @@ def test_times_and_first_last(cities):
 
 
 def test_a_detected_crossing_shows_in_a_cached_feed_at_once(cities):
-    """The detector bumps both users' feed caches after commit (freshness, CROSSINGS.md)."""
+    """The detector bumps both users' feed caches after commit (freshness, docs/crossings.md)."""
     from tests.conftest import client_for
 
     a, b = make_user(), make_user()
