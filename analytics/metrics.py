@@ -100,7 +100,6 @@ _COLLECTORS = (ReplicaLagCollector(), CeleryQueueCollector(), DetectorLagCollect
 
 
 def register() -> None:
-    """Register the collectors and the per-request pool gauge update (AppConfig.ready)."""
+    """Register the scrape-time collectors (AnalyticsConfig.ready)."""
     for collector in _COLLECTORS:
         core_metrics.register_collector(collector)
-    core_metrics.connect_signals()

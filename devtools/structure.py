@@ -92,6 +92,21 @@ def cache_lifetimes_outside_settings() -> list[str]:
     return found
 
 
+def module_level_connects(packages: tuple[str, ...]) -> list[str]:
+    """Signal receivers connected when a module is imported (``x.connect(...)`` at module
+    level): receivers are wired in ``AppConfig.ready()``, in one place per app."""
+    found = []
+    for path in source_files():
+        source = module_name(path)
+        if source.split(".")[0] not in packages:
+            continue
+        for node in ast.parse(path.read_text()).body:
+            if (isinstance(node, ast.Expr) and isinstance(node.value, ast.Call)
+                    and isinstance(node.value.func, ast.Attribute) and node.value.func.attr == "connect"):
+                found.append(f"{source}:{node.lineno}")
+    return found
+
+
 def local_imports(packages: tuple[str, ...]) -> list[str]:
     """Imports inside functions of ``packages`` with no comment in the three lines above saying why."""
     found = []

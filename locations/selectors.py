@@ -9,7 +9,6 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import connection
-from django.db.models.signals import post_delete, post_save
 
 from core.geo import EARTH_RADIUS_M, distance_m
 from locations.models import City, Ping, PingStatus
@@ -67,12 +66,10 @@ class _CityCache:
 
 
 _city_cache = _CityCache()
-post_save.connect(_city_cache.clear, sender=City, dispatch_uid="locations.city_cache.save")
-post_delete.connect(_city_cache.clear, sender=City, dispatch_uid="locations.city_cache.delete")
 
 
-def clear_city_cache() -> None:
-    """Forget the in-process copy of the cities (tests call this between tests)."""
+def clear_city_cache(**kwargs) -> None:
+    """Forget the in-process copy of the cities (a receiver of City saves and deletes)."""
     _city_cache.clear()
 
 

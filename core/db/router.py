@@ -209,7 +209,9 @@ def _note_replica_error(sender, request=None, **kwargs):
         scope.replica_failed = True
 
 
-got_request_exception.connect(_note_replica_error, dispatch_uid="db_router_replica_error")
+def connect_signals() -> None:
+    """Connected in CoreConfig.ready()."""
+    got_request_exception.connect(_note_replica_error, dispatch_uid="db_router_replica_error")
 
 
 class ReplicaFallbackMiddleware:

@@ -150,4 +150,5 @@ def metrics_view(request):
 
 
 def connect_signals() -> None:
+    """Connected in CoreConfig.ready(): pool gauges are refreshed after requests."""
     request_finished.connect(_on_request_finished, dispatch_uid="crossings-pool-gauges")

@@ -63,3 +63,7 @@ def test_cache_lifetimes_are_settings():
 
 def test_imports_sit_at_the_top_unless_a_comment_says_why():
     assert structure.local_imports(("config", "core", *structure.APPS)) == []
+
+
+def test_receivers_are_connected_in_app_configs_only():
+    assert structure.module_level_connects(("config", "core", *structure.APPS)) == []

@@ -1,0 +1,13 @@
+from django.apps import AppConfig
+
+
+class CoreConfig(AppConfig):
+    name = "core"
+    verbose_name = "Platform"
+
+    def ready(self):
+        from core.db import router
+        from core.observability import metrics
+
+        router.connect_signals()
+        metrics.connect_signals()
