@@ -1,12 +1,8 @@
 """The plan's claims that need the running app, each switched off and on in one run.
 
-    python -m bench.claims.app [floor mix pooling prepared replicas ratelimit caching micro areas endpoints]
+    python -m bench.claims.app [floor mix pooling prepared cachalot replicas ratelimit caching micro areas endpoints]
 
-Every comparison is two (or three) short load tests of bench/harness/loadtest.py at the same
-arrival rate on the same machine, one after the other, differing in one setting only.
-The figure that transfers to other machines is CPU per request (app + database); latency
-is reported beside it.  Results: ``bench/results/claim-<name>.json`` and the runs'
-own ``bench/results/<run>.json``.
+What each step compares and where results go: docs/benchmarks/README.md, "Under load".
 """
 
 from __future__ import annotations

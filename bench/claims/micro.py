@@ -1,12 +1,8 @@
 """Side-by-side micro-benchmarks of the plan's claims that need no HTTP load.
 
-Run inside the app's environment pointed at the bench servers (bench/claims/app.py does it)::
+    python -m bench.claims.micro [json gzip pipelining prepared indexes]
 
-    python -m bench.claims.micro json gzip pipelining prepared batch indexes
-
-Each measures the optimisation off and on, in the same process, on the same data, and
-writes ``bench/results/claim-<name>.json``.  Times are the best of several
-repetitions; PostgreSQL and Redis CPU come from their process trees (bench/harness/cpu.py).
+Run with the bench servers' environment (bench.claims.app does it); details: docs/benchmarks/README.md.
 """
 
 from __future__ import annotations
@@ -276,7 +272,7 @@ def claim_prepared(queries: int = 1000) -> dict:
     return figures
 
 
-# The plan's section 1.2, as written, on tables shaped like its own (scale in INDEX_SCALE).
+# The plan's index list, as written, on tables shaped like its own (scale in INDEX_SCALE).
 PLAN_INDEXES = [
     ("idx_users_phone", "users(phone)", "SELECT id FROM {s}.users WHERE phone = '+12125550777'"),
     ("idx_users_created_at", "users(created_at)",

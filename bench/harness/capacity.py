@@ -1,11 +1,8 @@
 """Capacity plan from measured CPU per request: instances and monthly cost per tier.
 
     make capacity            # from bench/results/loadtest-mix.json
-    python -m bench.harness.capacity --app-ms 1.0 --db-ms 0.25 --redis-ms 0.05
 
-vCPUs per tier = requests/s x CPU ms per request / 1000 / 0.7 (docs/load-model.md: 0.1 req/s
-per concurrent user, 70 % target utilisation).  Instances at the plan's own prices
-(the original scalability plan's "Scaled (100K users)" table), printed beside the plan's table.
+The formula and options: docs/benchmarks/README.md, "The capacity plan".
 """
 
 from __future__ import annotations

@@ -1,14 +1,8 @@
 """Load through nginx on the loopback scale-out cluster: the docs/load-model.md mix, CPU per tier.
 
-    python -m bench.harness.cluster_load --users 200 --duration 30 --speedup 2 --name cluster-mix
+    make loadtest CLUSTER=1  # or python -m bench.harness.cluster_load --users 200 --duration 30
 
-Starts its own cluster (deploy/cluster/topology.py: PostgreSQL primary + 2 replicas, Redis
-Cluster 3+3 + broker, 3 gunicorn x ``--workers`` behind nginx, Celery worker + beat) on free
-ports in a temporary directory, creates the users in it (bench/harness/prepare.py), runs Locust
-headless against nginx (bench/harness/locustfile.py, MobileUser) and writes
-``bench/results/<name>.json`` / ``.md``.  CPU ms per request is reported per tier: ``app``
-(3 gunicorn trees), ``db`` (3 postmaster trees, also split as ``db_primary`` and
-``db_replicas``), ``redis`` (6 cluster nodes), ``lb`` (nginx).
+How it works, options and results: docs/benchmarks/README.md.
 """
 
 from __future__ import annotations

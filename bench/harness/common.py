@@ -1,12 +1,7 @@
 """What every benchmark shares: where results go, what machine produced them, their format.
 
-Every script writes ``bench/results/<name>.json``::
-
-    {"name": ..., "measured_at": ISO time, "machine": {...}, "scale": {...},
-     "figures": {...}, "how": "the command and what it does"}
-
-``make bench`` (bench/harness/report.py) reads every such file, ours and other areas', into
-docs/BENCHMARKS.md, so a figure is never typed by hand.
+Every script writes ``bench/results/<name>.json`` (name, time, machine, scale, figures, how);
+``make bench`` turns them all into docs/BENCHMARKS.md.  Format: bench/README.md; docs/benchmarks/README.md.
 """
 
 from __future__ import annotations

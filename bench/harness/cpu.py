@@ -1,9 +1,7 @@
 """CPU time of process trees (app, PostgreSQL, Redis), sampled before and after a run.
 
-A tree's CPU = the root's own time, plus what its *reaped* children used
-(``children_user``/``children_system``: PostgreSQL backends that exited, e.g. every
-connection when pooling is off), plus the own time of the descendants still alive.  The
-difference of two samples is then exact for children born, living or dying in between.
+Reaped children and live descendants are both counted, so the difference of two samples is
+exact; how: docs/benchmarks/README.md, "CPU accounting".
 """
 
 from __future__ import annotations

@@ -1,13 +1,8 @@
 """Headless load test: the docs/load-model.md mix against gunicorn at a fixed arrival rate.
 
     make loadtest USERS=100 DURATION=30 [SPEEDUP=2] [WORKERS=2]
-    python -m bench.harness.loadtest --users 100 --duration 30 --speedup 2 --name loadtest-mix
 
-It starts the dedicated bench PostgreSQL and Redis (bench/harness/servers.py), migrates, makes sure
-the users exist (bench/harness/prepare.py; ``seed_demo`` data when loaded), starts gunicorn with
-deploy/gunicorn.conf.py (or targets ``--url``, e.g. nginx of ``make cluster``), runs Locust
-headless (bench/harness/locustfile.py), and writes ``bench/results/<name>.json`` (the common format)
-and ``<name>.md`` (a Markdown table).  The arrival rate is users x 0.101 x speedup req/s.
+How it works, its options and results: docs/benchmarks/README.md, "The load test".
 """
 
 from __future__ import annotations

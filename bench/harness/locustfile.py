@@ -1,21 +1,7 @@
 """One concurrent user of docs/load-model.md, for Locust; run it through ``make loadtest``.
 
-A simulated user logs in once (``POST auth/login/``, or a session opened beforehand when
-``BENCH_LOGIN=token``), learns whom it crossed and its connections, then makes the mix of
-docs/load-model.md: about 6 requests a minute, think time exponential (mean 60/6.07 s divided
-by ``BENCH_SPEEDUP``), so N users arrive as a Poisson stream of N x 0.101 x speedup req/s
-whatever the latency: a fixed arrival rate, below saturation.
-
-The measured window opens when every user has finished logging in, after a warm-up of
-``BENCH_WARMUP`` seconds (stats are reset then), and lasts ``BENCH_DURATION`` seconds.  At
-its edges the file samples the CPU time of the app, PostgreSQL and Redis process trees
-(``BENCH_CPU_PIDS``) and Redis' keyspace counters, and at the end it writes everything to
-``BENCH_OUT`` (JSON): per endpoint the requests, errors, exact latency percentiles,
-database queries, cache gets/hits and bytes.
-
-Other user classes, chosen on the command line: ``FloorDjangoUser``, ``FloorDRFUser``,
-``FloorDRFQueryUser`` (the framework floor, same arrival process) and ``AbuserUser`` (one
-client hammering an endpoint, for the rate-limiting claim).
+``MobileUser`` makes the mix at a fixed arrival rate; the floor classes and ``AbuserUser`` serve
+the claims.  Its environment (BENCH_*), the window and the output: docs/benchmarks/README.md, "The load test".
 """
 
 from __future__ import annotations

@@ -1,15 +1,8 @@
 """Pre-create the simulated users' accounts and write them to a JSON file for the locustfile.
 
-Run inside the app's environment (the bench servers' DATABASE_URL)::
-
     python -m bench.harness.prepare --users 200 --out bench/results/.users.json [--tokens]
 
-It takes users that ``seed_demo`` made (or makes plain ones when there are too few: they
-then have no crossings or connections, and the figures say so), gives the chosen ones one
-known password (one hash computed once, stored for all: the login cost is then the real
-per-request check, the seed cost is not N hashes), finds each one's last position (their
-latest ping, else their city's centre) and, with ``--tokens``, opens a session for each so
-that runs that do not measure logging in need no password check at all.
+Run inside the app's environment (the bench servers' DATABASE_URL); how: docs/benchmarks/README.md.
 """
 
 from __future__ import annotations

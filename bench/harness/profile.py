@@ -2,12 +2,7 @@
 
     python -m bench.harness.profile [--users 60 --speedup 4 --duration 20]
 
-Runs the mix (sessions opened beforehand, so password hashing is not in the profile) with
-``py-spy record --subprocesses --gil`` attached to the gunicorn master (only threads holding
-the GIL are sampled: time blocked on a socket is not CPU), then sums the samples
-by the package of the innermost frame ("self") and by components found anywhere on the
-stack ("inclusive").  Writes ``bench/results/profile.json`` and keeps the raw collapsed
-stacks in ``bench/results/profile.txt`` (feed them to any flame-graph tool).
+How it samples, its options and results: docs/benchmarks/README.md, "The profile".
 """
 
 from __future__ import annotations

@@ -2,12 +2,7 @@
 
     make bench SCALE=2000 USERS=100 SPEEDUP=2.5 DURATION=30
 
-1. the dedicated bench PostgreSQL/Redis, migrated, loaded by ``seed_demo`` up to SCALE users;
-2. the load model's mix (bench/harness/loadtest.py), then the framework floor and every claim side by
-   side (bench/claims/app.py), the micro-benchmarks (bench/claims/micro.py), a py-spy profile;
-3. the capacity plan (bench/harness/capacity.py) and the report (bench/harness/report.py).
-
-About 8 minutes of a 2-core machine with the defaults; each step is also a command of its own.
+Its steps and options: docs/benchmarks/README.md, "The whole suite".
 """
 
 from __future__ import annotations

@@ -1,9 +1,7 @@
 """Dedicated PostgreSQL and Redis servers for benchmarks, under ``.data/bench/``.
 
-The development servers are shared with every engineer's test runs, so their CPU time says
-nothing about one benchmark.  The benchmark gets its own cluster (port 5433's socket) and
-its own redis-server; every CPU second they use is the benchmark's.  The same helpers of
-devtools/embedded.py make them, with a smaller shared_buffers.
+Every CPU second they use is the benchmark's (the development servers are shared).
+``python -m bench.harness.servers start|stop``; why and how: docs/benchmarks/README.md.
 """
 
 from __future__ import annotations

@@ -1,10 +1,7 @@
 """Summaries of a load test's requests: what the locustfile writes at the end of its window.
 
-Kept apart from the locustfile so that it can be imported (and tested) without Locust,
-which patches the standard library with gevent on import.
-
-A request record is ``(ms, bytes, ok, queries, replica_queries, cache_gets, cache_hits,
-status)``; the query and cache fields are None when the server does not report them.
+Kept apart from the locustfile so that it imports (and is tested) without Locust and gevent.
+The request record: docs/benchmarks/README.md, "The load test".
 """
 
 from __future__ import annotations

@@ -1,9 +1,7 @@
 """Per-request database and cache counts for the load test (BENCH_QUERY_COUNT=1 only).
 
-Each response gets ``X-Bench-Queries`` (statements sent to any database),
-``X-Bench-Queries-Replica`` (those sent to a replica alias), ``X-Bench-Cache-Gets`` and
-``X-Bench-Cache-Hits`` (from django-prometheus's counters of this process).  The
-locustfile aggregates them per endpoint.  Off in production: it is a settings switch.
+Adds ``X-Bench-Queries``, ``X-Bench-Queries-Replica``, ``X-Bench-Cache-Gets`` and
+``X-Bench-Cache-Hits`` to each response; the locustfile aggregates them (docs/benchmarks/README.md).
 """
 
 from __future__ import annotations

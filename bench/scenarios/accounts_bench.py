@@ -2,21 +2,7 @@
 
     .venv/bin/python -m bench.scenarios.accounts_bench [--users 200000]
 
-Runs in a throw-away database (created and dropped on the shared embedded PostgreSQL, as
-the tests do) with a per-run Redis key prefix.  Figures are CPU milliseconds of this
-process per operation (``time.process_time``) and wall time, medians of repetitions;
-results go to ``bench/results/accounts.json`` and are written up in
-docs/benchmarks/accounts.md.
-
-0. tokens: login (the password hash, production hasher) vs refresh (SHA-256 + one row).
-1. auth: an authenticated request that needs only the user id (``GET blocks/``), with the
-   lazy TokenUser truthy (the fix) and as it was (``bool()`` loaded the user row).
-2. profiles: 50 public profiles: one ``get_many`` round trip vs 50 ``get`` vs the database.
-3. hidden: ``hidden_user_ids`` cached vs the database query (a user with 20 blocks).
-4. mark_active: the in-process memo, the Redis guard script, vs an UPDATE per request.
-5. flush: ``flush_last_active`` for N pending users (batched UPDATEs) vs one UPDATE per user.
-6. admin: name-prefix search on N users with the expression index vs a sequential scan,
-   and the changelist's row count: COUNT(*) vs the pg_class estimate.
+What it compares and how: docs/benchmarks/README.md; figures: docs/benchmarks/accounts.md.
 """
 
 from __future__ import annotations

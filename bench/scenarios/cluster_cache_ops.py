@@ -2,10 +2,7 @@
 
     python -m bench.scenarios.cluster_cache_ops [--ops 3000]
 
-Starts a 3+3 Redis Cluster and one plain Redis (deploy/cluster/topology.py helpers) and
-times, single-threaded: ``set`` with ``WAIT 1`` (the default), ``set`` without it, ``get``,
-and ``get_many`` of 20 keys spread over all slots, through core.cache.cluster, beside
-Django's ``RedisCache`` on the plain Redis.
+What it times: docs/benchmarks/README.md.
 """
 
 from __future__ import annotations

@@ -1,16 +1,8 @@
 """Crossing detection throughput at the density of docs/load-model.md.
 
-    .venv/bin/python -m bench.scenarios.crossings_detect core [--users-per-city 20000] [--cities 5]
-    .venv/bin/python -m bench.scenarios.crossings_detect db [--users-per-city 20000] [--cities 1]
+    .venv/bin/python -m bench.scenarios.crossings_detect core|db [--users-per-city 20000] [--cities N]
 
-``core``: the numpy detector alone, in memory, on one core: batches of new pings (10 s, 1 min,
-5 min of traffic) against the 10 minutes of context before them; reports pings/s (CPU time)
-and the density (ping pairs within the bounds per new ping, distinct users matched per ping).
-
-``db``: the whole run of ``manage.py detect_crossings`` on the embedded PostgreSQL, in a
-scratch database: the last minute of traffic arrives after 10 minutes of history, and one
-run loads, matches and upserts it.  One city of 20 000 users has the same density per ping
-as five (the cities are far apart), so the figures per ping carry over.
+``core``: the numpy detector in memory, ``db``: ``detect_crossings`` on PostgreSQL; docs/benchmarks/README.md.
 """
 
 from __future__ import annotations

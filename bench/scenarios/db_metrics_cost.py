@@ -2,11 +2,7 @@
 
     python -m bench.scenarios.db_metrics_cost [--queries 2000] [--repeat 7]
 
-Opens two aliases to the same (development) database in one process: ``default`` with the
-project's engine (``django_prometheus.db.backends.postgresql``: per-query counter, duration
-histogram, error counter) and ``stock`` with Django's own PostgreSQL engine, and times the
-same queries through each, interleaved, keeping the best repetition (CPU time of this
-process).  The difference is what the metrics cost per query.
+How it compares the two engines: docs/benchmarks/README.md.
 """
 
 from __future__ import annotations

@@ -1,18 +1,8 @@
 """Cross-check of the framework floor: app CPU per request under gunicorn, closed loop.
 
-Starts gunicorn with deploy/gunicorn.conf.py and the floor views (BENCH_FLOOR_VIEWS=1),
-sends N requests from C client threads as fast as they are answered (a new connection per
-request, as a sync worker closes it anyway) and divides the CPU time of the gunicorn tree
-by N.  At a few thousand requests/s the process stays warm, unlike the load model's fixed
-low rate; the two together bound the floor (see docs/BENCHMARKS.md).
+    python -m bench.scenarios.floor_closed_loop [--pings] [--reads] [--wsgi]
 
-    python -m bench.scenarios.floor_closed_loop [--path /bench/floor/drf/] [--requests 3000] [--clients 8] [--workers 2]
-    python -m bench.scenarios.floor_closed_loop --pings   # POST /api/v1/locations/ with one ping, beside the floor
-    python -m bench.scenarios.floor_closed_loop --reads   # the cacheable reads of the mix, warm (served from cache)
-    python -m bench.scenarios.floor_closed_loop --wsgi    # also a bare WSGI app (bench/hooks/floor_wsgi.py)
-
-Uses the development database and cache (the floor views touch neither; --pings makes one
-user per client thread, posts a walk of single pings, and deletes the users afterwards).
+How it measures and all options: docs/benchmarks/README.md.
 """
 
 from __future__ import annotations

@@ -2,20 +2,7 @@
 
     python -m bench.scenarios.locations_ingest [--batches 1500] [--requests 2000] [--workers 2]
 
-On the dedicated bench PostgreSQL and Redis (bench/harness/servers.py):
-
-1. **Bulk path** (in a subprocess using the bench database): ``locations.services.
-   ingest_pings`` with batches of 100 pings of one user each (validation objects already
-   built, plausibility and city resolution included), then for comparison the same rows
-   through ``Ping.objects.bulk_create`` and through ``COPY``.  Reports pings/s, app CPU and
-   PostgreSQL CPU per ping (µs), and the pings/s one core sustains (1e6 / µs per ping).
-2. **HTTP path**: gunicorn (deploy/gunicorn.conf.py, sync workers) and a threaded client
-   sending ``POST /api/v1/locations/`` with one ping (and with 10), plus ``GET /health/``
-   as the framework floor measured beside it.  Reports app, DB and Redis CPU ms per request
-   (CPU seconds of each process tree / requests) and latency percentiles.
-
-Rows written are deleted afterwards (by the random user ids of the bulk phase, by the
-bench users' ids of the HTTP phase).  Results: bench/results/locations-ingest.json.
+The two phases and options: docs/benchmarks/README.md; figures: docs/benchmarks/locations.md.
 """
 
 from __future__ import annotations

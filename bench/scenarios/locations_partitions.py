@@ -1,27 +1,8 @@
-"""City partitioning (plan section 3.2, "10x database capacity"): partitioned vs one table.
+"""City partitioning ("10x database capacity"): partitioned pings table vs one table.
 
     python -m bench.scenarios.locations_partitions [--rows 10000000] [--keep]
 
-In a scratch database of the bench cluster (bench/harness/servers.py), dropped afterwards, the
-same pings are loaded twice with ``generate_series`` (arrival order: cities interleaved,
-time increasing), from UTC midnight two days ago to now:
-
-* ``part``: the production layout (migration 0001): LIST by city (5 cities + DEFAULT),
-  RANGE by UTC day inside each, same primary key and indexes;
-* ``flat``: one table, same columns, primary key and indexes.
-
-Then it measures, on each:
-
-1. the city-and-time-scoped read "pings of one city in the last 10 minutes" (all columns
-   fetched by the client; median of 15 runs after 3 warm-ups; buffers touched per run);
-2. a read the indexes do not serve well: "one user's pings today without the user index"
-   is not realistic, so instead "pings with poor accuracy in one city in the last hour"
-   (a filter on a non-indexed column within the city/time range);
-3. expiry of the oldest day: DETACH + DROP of its partitions vs ``DELETE ... WHERE
-   recorded_at < midnight`` on the flat table (time and WAL written), plus the VACUUM the
-   flat table then needs before the space is reusable.
-
-Results: bench/results/locations-partitions.json.
+What it loads and measures: docs/benchmarks/README.md; figures: docs/benchmarks/locations.md.
 """
 
 from __future__ import annotations

@@ -2,20 +2,7 @@
 
     python -m bench.scenarios.social_reads [--users 5000] [--sample 300] [--duration 10] [--rate 40]
 
-On the dedicated bench servers (bench/harness/servers.py) it seeds a realistic data set once
-(``--users`` users with ~40 crossings, ~10 connections, one live story and two close friends
-each), starts gunicorn (2 workers, ``BENCH_QUERY_COUNT=1`` so every response says how many
-SQL statements it ran), then for each read of the issue (crossings page, connections list,
-story feed, a crossed user's profile):
-
-* **cold**: the cache is flushed and each of ``--sample`` users asks once;
-* **warm**: ``--duration`` seconds at ``--rate`` requests/s over the same users (steady state).
-
-CPU time of each tier's process tree (app = gunicorn, db = PostgreSQL, redis) is divided by
-the requests served.  A request counts as a *cache hit* when it ran no more statements than
-the cheapest request of that endpoint (the floor: today one, the token user's row).  It also
-measures the pipelining claim for ``core.cache.keys``: N keys in two round trips against N
-single reads.  Writes bench/results/social-reads.json; figures go into docs/benchmarks/social.md.
+What it seeds and measures: docs/benchmarks/README.md; figures: docs/benchmarks/social.md.
 """
 
 from __future__ import annotations

