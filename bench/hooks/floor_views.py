@@ -1,6 +1,6 @@
 """The framework floor: the cheapest views Django and DRF can serve, beside the app's.
 
-Enabled only with BENCH_FLOOR_VIEWS=1 (config/urls.py).  They go through the same
+Enabled only with BENCH_FLOOR_VIEWS=1 under config.settings.bench (bench/hooks/urls.py).  They go through the same
 middleware and gunicorn settings as the API, so the app's CPU per request can be read as
 a multiple of what the framework costs before any of our code runs.
 """
