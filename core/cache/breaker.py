@@ -1,16 +1,8 @@
-"""A circuit breaker for every Redis call of the process (cache, rate limits, cachekeys).
+"""A circuit breaker for Redis calls, built into redis-py's ``Retry`` (``BreakerRetry``).
 
-When Redis is unreachable each call would otherwise wait for its socket timeout (and
-redis-py's retries) before failing, so every request would take seconds while Redis is
-away.  The breaker is built into redis-py's ``Retry`` object, which wraps every command,
-pipeline and connect of a connection: after a connection error or timeout it *opens* for
-``CACHE_BREAKER_SECONDS`` (default 2 s), during which calls fail at once with
-``BreakerOpen`` (a ``ConnectionError``, which django-redis's IGNORE_EXCEPTIONS turns into a
-cache miss); then the next call tries Redis again.
-
-It also remembers that writes may have been lost (``missed_writes``), so that
-``core.cache.keys`` bumps its global epoch once Redis answers again.  This module imports
-neither Django's cache nor anything heavy: settings.py uses it.
+After a connection error or timeout, calls fail at once with ``BreakerOpen`` for
+``CACHE_BREAKER_SECONDS``; possibly lost writes are remembered so that ``core.cache.keys``
+bumps its epoch.  Imports nothing heavy: the settings use it.  Design: docs/subsystems/caching.md.
 """
 
 from __future__ import annotations

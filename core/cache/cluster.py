@@ -1,28 +1,8 @@
 """A Django cache backend on a Redis Cluster (redis-py's ``RedisCluster``).
 
-Neither django-redis nor Django's ``RedisCache`` speaks the cluster protocol (both fail with
-MOVED), so this is a small ``BaseCache`` of our own.  What differs from a single Redis:
-
-* keys live in 16 384 hash slots spread over the masters, so a multi-key command cannot
-  cross slots: ``get_many`` is ``MGET`` per slot, pipelined per node
-  (``mget_nonatomic``), ``set_many`` / ``delete_many`` one pipeline per node.  They are not
-  atomic across keys, which no caller relies on (cachalot and the apps' versioned keys
-  tolerate a partial batch: a missing key is a miss);
-* a master can die.  Its replica takes over after ``cluster-node-timeout``; meanwhile
-  commands for its slots fail.  Every command is retried, after refreshing the slot map,
-  until ``RETRY_SECONDS`` have passed, so a failover shows as a slow request rather
-  than an error;
-* Redis replicates asynchronously: a write acknowledged by a master that dies a moment
-  later can vanish with it.  A lost invalidation would serve stale data, so with
-  ``WAIT_REPLICAS`` > 0 every write is followed, on the same connection, by
-  ``WAIT <replicas> <WAIT_TIMEOUT_MS>``: the write is on a replica (the one promoted,
-  since the most up-to-date replica wins the election) before the call returns.
-
-``LOCATION`` is a list (or comma-separated string) of ``redis://host:port`` start nodes;
-the client discovers the rest.  Values are pickled, integers stored as is so that
-``incr`` is atomic (as Django's ``RedisCache`` does).  The raw client is
-``cache.redis_client()`` (see ``core.cache.client.redis_client``).  ``get`` counts hits, misses
-and failures in django-prometheus's cache metrics, as the single-Redis backend does.
+Batches split by hash slot, commands retried through a master's failover, writes followed by
+``WAIT`` for a replica; ``redis_client()`` gives a client whose ``mget`` may cross slots.
+Design: docs/subsystems/caching.md.
 """
 
 from __future__ import annotations

@@ -1,43 +1,8 @@
-"""Versioned cache keys: read many in two round trips, invalidate by bumping a counter.
+"""Versioned cache keys: read many in one round trip (two on Redis Cluster), invalidate by bumping.
 
-Why versions rather than deleting keys: a read model (a user's connection list, an author's
-live stories, a page of crossings) may be cached under several keys (pages, filters). One
-``INCR`` of the owner's version makes every one of them unreachable at once, without knowing
-their names; the orphans expire by their TTL.
-
-    bump("connections", user_a, user_b)          # after a write that changes them
-    batch = get_many_versioned("stories", author_ids)
-    missing = batch.missing()                    # ids to load from the database, in one query
-    batch.fill({author_id: value, ...}, timeout=300)
-    batch.hits                                   # {id: value} for every id
-
-Reads cost one round trip whatever the number of keys (and namespaces, ``read_entries``): a
-Lua script reads the versions, creates missing ones and reads the values under them.  On
-Redis Cluster, where a script cannot span slots, two: an ``MGET`` of the versions, then a
-pipeline of the values' ``GET``s (and ``SET NX`` of fresh versions).  Keys use Django's
-cache key format (``cache.make_key``), so the test suite's per-run prefix and
-``cache.delete_pattern`` cover them.
-
-Correctness rules the callers follow:
-
-* ``bump`` runs after the write is committed (``bump_on_commit``), and once right away:
-  a reader that filled the cache from a snapshot taken between the two is superseded.
-* Loaders of a miss read the primary (``db_router.use_primary``): a lagging replica would
-  otherwise put stale data under the new version for a whole TTL.
-
-Redis down: every function degrades to "miss" (reads) or "nothing to do" (bumps) and logs
-a warning; the circuit breaker of ``core.cache.breaker`` (shared by every Redis call of the
-process) then fails calls at once for ``CACHE_BREAKER_SECONDS``, so that requests do not each
-wait for a timeout while Redis is away.  The database stays the source of truth.
-A bump lost during an outage would let a value cached before it live on if Redis comes back
-with its data (a partition rather than a restart); so a process that saw Redis fail bumps a
-global *epoch*, part of every value key, on its first successful call afterwards: everything
-cached before the outage becomes unreachable at once.  The epoch is read with the versions,
-so it costs no round trip.
-
-``collect_dependencies`` records every version read in a context (the epoch included):
-``core.cache.response`` stores a finished response with them and serves it again only
-while all of them are unchanged.
+``get_many_versioned`` / ``read_entries`` read, ``Batch.fill`` stores the misses, ``bump`` /
+``bump_on_commit`` invalidate; a global epoch retires everything cached before a Redis outage.
+Design, and the rules callers follow: docs/subsystems/caching.md.
 """
 
 from __future__ import annotations
@@ -378,7 +343,7 @@ def bump_many(pairs: Iterable[tuple[str, Hashable]]) -> None:
 
 
 def bump_on_commit(pairs: Iterable[tuple[str, Hashable]]) -> None:
-    """Bump now and again once the current transaction commits (see the module docstring)."""
+    """Bump now and again once the current transaction commits (docs/subsystems/caching.md)."""
     pairs = list(pairs)
     bump_many(pairs)
     transaction.on_commit(lambda: bump_many(pairs))

@@ -1,34 +1,8 @@
 """Whole responses of the cacheable reads, served in one Redis round trip.
 
-A cached read (crossings page, connections list, story feed, a profile) is built from values
-read through ``core.cache.keys``; each of them is current while its version is.  This
-middleware keeps the finished response of such a read together with the versions it was
-built from (``cachekeys.collect_dependencies``), and serves it again only while every one of
-those versions is unchanged: any write that would change the response bumps one of them
-(the user's crossings, a listed user's profile, the viewer's hidden set, the global epoch
-after a Redis outage...), so a stale response cannot be observed, and no key lists what
-depends on what.
-
-One Lua script per request does the user's rate-limit count (``core.api.throttling``), reads
-the entry and checks its versions; a hit costs that round trip and no view, serializer,
-database or further Redis work.  On Redis Cluster (a script cannot span slots) it takes two:
-a pipeline (count, entry), then the versions.
-
-Rules:
-
-* Only views with ``response_cache = True`` are looked up, only for GET by a user whom the
-  view's own authentication classes accept (anything else takes the normal path, which
-  answers it as the view would), and a response is stored only when the view called ``cacheable(request)`` for it, i.e.
-  said that everything in it came through ``core.cache.keys`` (a crossings page after a
-  cursor, read straight from the database, does not).  ``cacheable(request, until=...)``
-  bounds the entry's life for content that ends by time (stories expire).
-* Only complete 200 JSON responses are stored, with the headers the view set, and the body
-  compressed once (served as GZipMiddleware would serve it); the outer middleware (security
-  headers, gzip, request id, metrics) runs on hits as on misses.
-* The entry key is per user and per URL (host and scheme included: pages carry absolute
-  links).  Conditional requests get 304 from the stored ETag.
-* Redis down: the normal path answers (the cachekeys reads then say "incomplete", so
-  nothing is stored).
+``ResponseCacheMiddleware`` stores a view's response with the ``core.cache.keys`` versions it
+was built from and serves it again only while all of them are unchanged; views opt in with
+``response_cache = True`` and ``cacheable(request)``.  Design: docs/subsystems/caching.md.
 """
 
 from __future__ import annotations
@@ -234,7 +208,7 @@ def _store(pending: _Pending, response) -> None:
 
 
 class ResponseCacheMiddleware:
-    """Serve cacheable reads from stored responses (see the module docstring).
+    """Serve cacheable reads from stored responses (docs/subsystems/caching.md).
 
     Sits last among the middleware and looks up in ``process_view`` (it needs the view's
     class), so that everything outside it (security and clickjacking headers, gzip, request

@@ -1,20 +1,8 @@
-"""Which replicas may serve reads right now, checked cheaply.
+"""Which read replicas may serve reads right now: health, lag and replay position.
 
-Each process remembers, per replica, whether it was healthy, how far it had replayed and
-until when that answer holds (``REPLICA_HEALTH_TTL_S``).  Only when the answer expires does
-it ask the replica again, so no query pays for the check; a query that fails on a replica
-marks it down at once (:func:`mark_down`).
-
-A replica is healthy when it answers and its replay lag is at most ``REPLICA_MAX_LAG_S``.
-The lag is measured on the replica: zero when it has replayed all it received, otherwise the
-age of the last transaction it replayed.  A replica that was down is probed with a fresh
-connection and a short connect timeout, never through its pool: a pool waits for a
-connection up to its own timeout, and a dead server must cost a request nothing.
-
-With ``wait_for_wal`` (the primary's WAL position at a user's last write) a replica is used
-only if its cached replay position is already past it; otherwise the primary serves.  The
-cached position is at most one TTL old, so a user reads from the primary for about one TTL
-after writing, and no extra probe runs on their behalf.
+Probed at most once per ``REPLICA_HEALTH_TTL_S`` per process (no query pays for it) and marked
+down at once when a query fails; ``replica_lag`` also serves /metrics and ``replica_status``.
+Design: docs/subsystems/read-routing.md.
 """
 
 from __future__ import annotations

@@ -1,27 +1,9 @@
 """Primary/replica routing with read-your-writes by WAL position.
 
-Writes always go to ``default`` (the primary).  Reads go to a replica only inside an HTTP
-request (``request_scope``) and only when nothing forces the primary:
-
-* the request itself has written (its later reads must see that write);
-* the primary connection is inside a transaction (reads in a transaction belong with it);
-* the user wrote recently and no healthy replica has replayed that write yet.  At the end
-  of a request that wrote, ``remember_write`` stores the primary's WAL position in the
-  cache under the user's id (shared by every app instance) for ``REPLICA_PIN_SECONDS``
-  (a signed-out request that saves a user or a row with a ``user_id``, as sign-up and
-  sign-in do, counts as that user's write: their next request must find those rows);
-  the user's reads go to a replica only once its replay position is past it.  If the
-  position cannot be read, the marker says "pinned" and the user reads from the primary
-  for that time.
-
-Outside a request (Celery tasks, management commands) everything uses the primary: tasks
-write, and a task that reads what another just wrote must not see a stale replica.
-
-Replica health (down, lagging past ``REPLICA_MAX_LAG_S``) comes from
-``core.db.replicas``, cached per process, so the hot path makes no extra round trip.
-A query that fails on a replica marks it down; ``ReplicaFallbackMiddleware`` then serves a
-read-only request again, from the primary, so that a replica dying under load costs no
-request.  With no replica configured, routing is a single settings lookup.
+Writes go to the primary; reads inside a request go to a healthy replica unless the request
+changes data or has written, a transaction is open or the user's last write is not replayed there
+yet; a read-only request a replica failed is served again from the primary.
+Design: docs/subsystems/read-routing.md.
 """
 
 from __future__ import annotations

@@ -1,12 +1,6 @@
 """Celery signal handlers: the request id follows a request into its tasks; task metrics and logs.
 
-On publish, the current request id (core.observability.middleware.request_id_var) goes into the
-message headers; in the worker it is restored for the task's duration, so a task's log
-lines carry the id of the request that queued it (and a task queued by that task carries
-it too).  A task started by beat gets ``task-<task id>`` instead.
-
-The same handlers time every task into ``celery_task_duration_seconds`` and count
-outcomes and failures (core/observability/metrics.py), and log one line per finished task.
+Loaded by ``config/celery.py``.  Design: docs/subsystems/platform.md.
 """
 
 from __future__ import annotations

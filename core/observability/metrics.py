@@ -1,16 +1,8 @@
-"""Prometheus metrics of the project that are not django-prometheus's own.
+"""Prometheus metrics of the project beyond django-prometheus's, and the ``/metrics`` view.
 
-django-prometheus already exports request latency histograms per view, responses by
-status, database and cache (hits/misses) metrics.  This module adds the counters that
-other apps bump (``PINGS_INGESTED``), Celery task metrics (filled by
-core/observability/celery_signals.py), database pool gauges, and the ``/metrics`` view.
-
-Multiprocess mode: with several gunicorn workers (and Celery worker processes) each
-process has its own counters.  When ``PROMETHEUS_MULTIPROC_DIR`` is set (``manage.py
-serve`` sets it under .data/), prometheus_client keeps them in files there and the view
-below aggregates every process's files, plus the scrape-time collectors of
-``register_collector`` (replica lag, queue length, detector lag), which describe shared
-state and are computed once per scrape.
+Counters other apps bump, Celery task metrics and database pool gauges; in multiprocess mode
+(``PROMETHEUS_MULTIPROC_DIR``) the view aggregates every process's.
+Design: docs/subsystems/platform.md.
 """
 
 from __future__ import annotations
@@ -141,7 +133,7 @@ def registry() -> CollectorRegistry:
 
 
 def metrics_view(request):
-    """``GET /metrics``: the Prometheus text format (see module docstring)."""
+    """``GET /metrics``: the Prometheus text format, every process's in multiprocess mode."""
     try:
         update_pool_gauges(force=True)
     except Exception:
