@@ -1,11 +1,8 @@
-"""Bearer-token authentication that touches neither the database nor the cache.
+"""Bearer-token authentication for DRF, with no database or cache read to authenticate.
 
-``request.user`` is a lazy user: its id and staff flag come from the token; the first
-access to any other attribute loads the row (once per request).  Views that only need
-the id (most of them) never load it.
-
-Authentication also marks the user active for ``last_active_at`` (a Redis hot counter,
-at most one write per user a minute, flushed to the database in batches by beat).
+``request.user`` is a lazy ``TokenUser`` (id and staff flag from the token; the row loads on
+first use of anything else); authentication also marks the user active for ``last_active_at``.
+Design: docs/subsystems/extension-points.md (tokens and sessions).
 """
 
 from __future__ import annotations

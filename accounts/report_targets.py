@@ -1,15 +1,8 @@
-"""Other kinds of reports on ``POST reports/``, registered by apps below accounts.
+"""Registry of other kinds of report targets on ``POST reports/`` (beside ``user_id``).
 
-The endpoint belongs to accounts (reports about users); the stories app adds reports
-about stories without accounts importing it, in its AppConfig.ready()::
-
-    from accounts.report_targets import register_report_target
-
-    register_report_target("story_id", report_story)
-
-``handler(reporter_id, target_id, reason, details) -> dict`` validates the target (raising
-``Http404`` when it is absent or not visible to the reporter), records the report and
-returns the response body.  Exactly one target field is accepted per request.
+Higher apps register ``handler(reporter_id, target_id, reason, details) -> dict`` under a
+request field in their AppConfig.ready() (stories: ``story_id``).
+Design: docs/subsystems/extension-points.md.
 """
 
 from __future__ import annotations

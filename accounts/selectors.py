@@ -1,22 +1,8 @@
-"""Reads about users that other apps may call: blocks and public profiles, cached in Redis.
+"""Reads about users that other apps may call: blocks, hidden users and public profiles.
 
-Both caches live on the project's versioned keys (``core.cache.keys``), with explicit
-invalidation by ``accounts.services`` after commit:
-
-* **Hidden users** (who ``user_id`` blocked or was blocked by): namespace ``acc-hid``, one
-  entry per user, bumped for both users by a block or unblock.
-* **Public profiles**: namespace ``acc-prof``, one entry per user, bumped by every edit,
-  deactivation, shadow ban, verification and erasure.
-
-Versions make both race free: a reader that loaded from the database just before a change
-stores its value under the version the change has since bumped, where nobody reads it.
-Loaders read the primary, so that a lagging replica cannot put an old value under a new
-version.  ``visible_profiles`` reads the viewer's hidden set and every profile it needs in
-one round trip.
-
-Cached profile entries keep two private flags (``_active``, ``_sb`` for shadow-banned) that
-``accounts.visibility`` needs; they are stripped before a profile leaves this module.
-Phone numbers are never cached here and never returned.
+Hidden users and profiles are cached on versioned keys (namespaces ``acc-hid``, ``acc-prof``),
+invalidated by ``accounts.services`` after commit.  Phone numbers are never returned.
+Design: docs/subsystems/read-caches.md.
 """
 
 from __future__ import annotations

@@ -1,9 +1,8 @@
 """Account use cases: sign-up, sessions and token rotation, profiles, phone verification,
 blocks, reports, moderation and the ``last_active_at`` hot counter.
 
-Every write to accounts' tables goes through here.  Caches of profiles and blocks are
-invalidated after commit; signals for other apps are sent inside the transaction
-(see ``accounts.signals``).
+Every write to accounts' tables goes through here.  Caches are invalidated after commit;
+signals for other apps are sent inside the transaction (docs/subsystems/extension-points.md).
 """
 
 from __future__ import annotations

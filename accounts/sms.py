@@ -1,9 +1,7 @@
 """Sending SMS through a pluggable backend (settings.SMS_BACKEND), the way Django sends mail.
 
-* ``ConsoleSMSBackend`` (the default) logs the message: development needs no provider.
-* ``InMemorySMSBackend`` keeps messages in a class-level ``outbox`` list: tests read codes there.
-
-A real provider is a subclass with ``send_messages``; point SMS_BACKEND at it.
+``ConsoleSMSBackend`` (the default) logs; ``InMemorySMSBackend`` keeps an ``outbox`` for tests;
+a real provider is a subclass with ``send_messages``.
 """
 
 from __future__ import annotations

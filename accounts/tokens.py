@@ -1,14 +1,8 @@
-"""Access and refresh tokens.
+"""Access tokens (short-lived JWTs checked without a database read) and rotating refresh tokens.
 
-Access tokens are short-lived JWTs (HS256) checked with no database or cache round trip:
-a revoked session's access token keeps working only until it expires
-(``ACCESS_TOKEN_TTL``, 5 minutes by default).
-
-Refresh tokens belong to a :class:`~accounts.models.Session` and rotate on every use.
-A refresh token is ``<session id>.<generation>.<random>.<mac>``: the database keeps only
-the SHA-256 of the current one; the MAC proves that an older token was really issued by
-us, so presenting one again (a stolen token replayed) revokes the whole session without
-letting anyone revoke sessions with made-up tokens.
+A refresh token is ``<session id>.<generation>.<random>.<mac>``; the database keeps only the
+hash of the current one, and replaying an older one revokes the session.
+Design: docs/subsystems/extension-points.md (tokens and sessions).
 """
 
 from __future__ import annotations

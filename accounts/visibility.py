@@ -1,18 +1,8 @@
-"""Who may see whose profile: a registry that apps below ``accounts`` extend.
+"""Who may see whose profile: ``can_view_profile`` and the registry of rules that widen it.
 
-``accounts`` alone only lets a user see themself (and staff see everyone).  The crossings
-and connections apps widen that ("you crossed paths", "you are connected") by registering
-a rule in their AppConfig.ready()::
-
-    from accounts.visibility import register_profile_visibility
-
-    @register_profile_visibility
-    def crossed(viewer_id, target_id) -> bool:
-        return selectors.have_crossed(viewer_id, target_id)
-
-A rule can only *widen*: blocks (either way), deactivation and shadow bans are checked
-first and always win, so no rule can leak a hidden profile.  Rules are called in
-registration order, stopping at the first True; keep them cheap (cached reads).
+Blocks, deactivation and shadow bans are checked first and always win; higher apps
+(crossings, connections) register rules in their AppConfig.ready().
+Design: docs/subsystems/extension-points.md.
 """
 
 from __future__ import annotations

@@ -1,14 +1,7 @@
 """A realistic demo data set, generated fast (``manage.py seed_demo``).
 
-The shape follows docs/load-model.md: five cities; in each, half the users start in a
-10 km x 10 km centre and half in the 30 km x 30 km area around it; they walk at 1.4 m/s
-with random turns, stop for 5 to 30 minutes, and ping every 30 s.  With fewer than 100 000
-users the areas shrink (side x sqrt(users / 100 000)) so that the density, and so the
-crossings a user sees, stays that of the load model.
-
-Speed: users, pings, connections and messages go in with ``COPY`` (one statement per
-table and chunk, no per-row save); crossings come from running the real detector over the
-pings, so what the demo shows is what the product computes.
+Shaped after docs/load-model.md; rows go in by ``COPY`` and crossings come from the real detector.
+Design: docs/subsystems/analytics.md.
 """
 
 from __future__ import annotations
@@ -428,7 +421,7 @@ def _refresh_stats() -> None:
 
 
 def seed(options: SeedOptions, progress: ProgressFactory) -> SeedResult:
-    """Generate the whole demo data set; see the module docstring."""
+    """Generate the whole demo data set; docs/subsystems/analytics.md."""
     rng = random.Random(options.seed)
     now = timezone.now()
     result = SeedResult()

@@ -1,12 +1,7 @@
 """Refreshing the statistics views.
 
-Refreshes are serialised with a transaction-scoped advisory lock: beat fires every five
-minutes and an operator may run ``manage.py refresh_stats`` at the same moment; a second
-refresh would only redo the same work, so it is skipped rather than queued.  The lock is
-released with the transaction, so a worker killed mid-refresh cannot leave it held.
-
-``REFRESH ... CONCURRENTLY`` builds the new contents beside the old and swaps rows, taking
-only an EXCLUSIVE lock: readers keep reading the previous figures meanwhile.
+Refreshes are serialised by a transaction-scoped advisory lock and run ``CONCURRENTLY``.
+Design: docs/subsystems/analytics.md.
 """
 
 from __future__ import annotations

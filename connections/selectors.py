@@ -1,9 +1,7 @@
 """Reads about connections that other apps (stories, crossings, accounts' visibility) may call.
 
-Everything here is cached under versioned keys (``core.cache.keys``), namespace ``conn`` per
-user, bumped by ``connections.services`` for both sides of every change (request, answer,
-removal, block, erasure).  Misses are loaded from the primary so that a lagging replica
-cannot put an old state under a new version.
+Cached under versioned keys (namespace ``conn`` per user), bumped by ``connections.services``.
+Design: docs/subsystems/read-caches.md.
 """
 
 from __future__ import annotations

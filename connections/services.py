@@ -1,18 +1,7 @@
 """Connection requests, their answers, removal, and chat: every write of the app.
 
-The state machine (one row per pair, whatever the direction):
-
-    (none) --request--> pending --accept (the other side)--> accepted
-                         |  \\--decline (the other side)--> declined
-                         |   \\--cancel (the requester)--> (none)
-                         \\--request back (the other side)--> accepted   (mutual request)
-    accepted --remove (either side) or block--> (none)
-    declined --request (by the side that declined)--> pending
-
-A request is allowed toward someone the requester crossed, or who requested them.  The
-requester of a declined request cannot ask again (the other side still can).
-
-Every change bumps the cache versions of both users after commit (``_invalidate``).
+One row per pair; every change bumps both users' caches after commit.
+State machine: docs/subsystems/connections.md.
 """
 
 from __future__ import annotations

@@ -1,14 +1,8 @@
-"""Signals for apps below ``connections`` (stories keeps close friends among connections).
+"""Signals of the connections app for higher apps and the WebSocket layer.
 
-* ``connection_removed(user_a_id, user_b_id)``: an accepted connection ended (removed by one
-  side, a block, or an erasure).  Sent inside the transaction that deletes it.
-
-Events for the WebSocket layer (docs/api.md ``/ws/``), sent *after commit*, so that a receiver
-may publish at once:
-
-* ``connection_requested(connection_id, requester_id, recipient_id)``
-* ``connection_accepted(connection_id, requester_id, recipient_id)``
-* ``message_sent(message_id, connection_id, sender_id, recipient_id)``
+``connection_removed`` is sent inside the transaction; ``connection_requested``,
+``connection_accepted`` and ``message_sent`` after commit.
+Arguments: docs/subsystems/extension-points.md.
 """
 
 from __future__ import annotations

@@ -1,12 +1,7 @@
 """Cached reads of the crossings app, on the project's versioned keys (core.cache.keys).
 
-Every cached read about a user's crossings lives in namespace ``cx`` under the user's
-version; bumping it (on a crossing change, a block, a profile change) makes them all
-unreachable at once.  core.cache.keys gives what a cache shared by several app servers and
-workers needs: versions that only grow (``INCR``, whatever the hosts' clocks), a global
-epoch that retires everything cached before a Redis outage, and one round trip per read.
-Loaders read the primary: a lagging replica must not put a stale page under a new version
-for the whole TTL.
+Everything lives in namespace ``cx`` under the user's version; ``bump_users`` invalidates it.
+Loaders read the primary.  Design: docs/subsystems/read-caches.md.
 """
 
 from __future__ import annotations

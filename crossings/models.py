@@ -1,11 +1,7 @@
 """Crossing records (one per unordered pair of users) and the detector's durable state.
 
-A record keeps, beside what the API shows, the pair's *encounter intervals*
-(``encounter_starts`` / ``encounter_ends``, epoch microseconds): each encounter is a chain
-of matches no more than ``CROSSING_REPEAT_GAP_S`` apart, so an interval stands exactly for
-the matches inside it.  Merging new matches into these intervals gives what a full
-recomputation over all matches would give, whatever order batches and late pings come in
-(a late match between two encounters can merge them).  See crossings/detection/core.py.
+A record keeps its pair's encounter intervals (private) beside what the API shows.
+Design: docs/subsystems/detection.md.
 """
 
 from __future__ import annotations

@@ -1,10 +1,7 @@
-"""Reads about crossings that other apps and the API may call.
+"""Reads about crossings that other apps and the API may call, and the detector lag.
 
-Visibility is decided at read time, so that blocks, deactivation and shadow bans act at
-once (docs/crossings.md): the SQL leaves out pairs with a deactivated or shadow-banned other
-user and users hidden by a block; the profile filter (``accounts.selectors.visible_profiles``)
-is applied again to every page, cached or not.  The viewer always sees their own crossings
-(a shadow-banned user included).
+Visibility is decided at read time (blocks, deactivation, shadow bans act at once).
+Design: docs/subsystems/read-caches.md.
 """
 
 from __future__ import annotations

@@ -1,11 +1,8 @@
 """Cities and location pings.
 
-``Ping`` lives in a partitioned table made by raw SQL (migration 0001): LIST by ``city_id``,
-then RANGE by UTC day on ``recorded_at`` inside each city.  Django knows the table through
-``state_operations`` and a composite primary key, which must hold every partitioning
-column.  Two columns exist only in SQL, because Django has nothing to say about them:
-``ingest_xid`` (``xid8 DEFAULT pg_current_xact_id()``, the detector's watermark) and the
-sequence behind ``id``.
+``Ping`` maps the partitioned pings table made by raw SQL in migration 0001 (composite primary
+key; ``ingest_xid`` and the id sequence exist only in SQL).
+Design: docs/subsystems/partitions.md.
 """
 
 from __future__ import annotations

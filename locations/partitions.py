@@ -1,18 +1,8 @@
-"""DDL for the pings table's partitions: names, creation ahead, moving rows out of defaults, dropping.
+"""DDL for the pings table's partitions: names, creation ahead, moving rows out of DEFAULT
+partitions, dropping, and a report of what exists.
 
-Layout (made by migration 0001 and kept up by ``ensure_partitions``)::
-
-    locations_ping                      LIST (city_id)
-      locations_ping_city<ID>           FOR VALUES IN (<ID>)  RANGE (recorded_at)
-        locations_ping_city<ID>_p<YYYYMMDD>   one UTC day
-        locations_ping_city<ID>_pdefault      safety net: a ping never fails for lack of a day
-      locations_ping_nocity             DEFAULT               RANGE (recorded_at)
-        locations_ping_nocity_p<YYYYMMDD>
-        locations_ping_nocity_pdefault
-
-Everything here is idempotent and takes short locks with a ``lock_timeout``, so that a
-maintenance job waiting behind a long transaction gives up (and retries later) instead of
-queueing every insert behind itself.
+Every operation is idempotent and takes short locks (``lock_timeout``, retried).
+Layout and design: docs/subsystems/partitions.md.
 """
 
 from __future__ import annotations

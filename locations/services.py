@@ -1,10 +1,7 @@
-"""Location use cases: ingest, cities and their partitions, expiry.
+"""Location use cases: ingesting pings, cities and their partitions, expiry of pings.
 
-Ingest is the hottest write of the project (about a third of all requests): one request
-costs one Redis GET (the user's last accepted ping), one batched INSERT of every ping
-through ``unnest`` (a single statement whatever the batch size, so psycopg prepares it on
-the server after a few uses) and one Redis SET.  The database is read for plausibility
-only when the cached last ping cannot answer (cold cache, late pings).
+Ingest costs one Redis round trip and one batched INSERT on the common path.
+Design: docs/subsystems/partitions.md.
 """
 
 from __future__ import annotations

@@ -1,14 +1,7 @@
-"""The expiry sweep's extension point: each app registers one step for its own data.
+"""The expiry sweep's registry: each app registers one step for its own data.
 
-``manage.py sweep_expired`` and the beat task run every registered sweeper in order.
-Pings come first (registered here); stories and crossings add theirs from their
-``apps.py`` ``ready()``::
-
-    from locations.sweepers import register_sweeper
-
-    @register_sweeper("stories")
-    def sweep_stories(now, dry_run, progress):
-        ...  # delete what expired before ``now``; return how many rows (would) go
+``manage.py sweep_expired`` and the beat task run every registered sweeper in order, pings first.
+Design and example: docs/subsystems/extension-points.md.
 """
 
 from __future__ import annotations

@@ -1,9 +1,6 @@
 """Validation of incoming pings, written by hand for speed (a DRF serializer per ping costs
-more than the rest of the request) but with DRF's error shape::
-
-    {"pings": [{}, {"lat": ["Must be between -90 and 90."]}, ...]}
-
-so that a client sees exactly which field of which ping was refused.
+more than the rest of the request) but with DRF's per-field error shape, e.g.
+``{"pings": [{}, {"lat": ["Must be between -90 and 90."]}]}``.
 """
 
 from __future__ import annotations

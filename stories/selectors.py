@@ -1,15 +1,7 @@
 """Reads of stories: the feed, nearby stories, one story; all built from batched caches.
 
-The cache holds one entry per *author* (namespace ``stories``): their live stories and their
-close-friends list, bumped on every story written, deleted, removed or swept and on every
-close-friends change.  A feed is then the viewer's connections (cached by connections), the
-viewer's hidden users (cached by accounts), the entries of all authors in one two-round-trip
-``get_many_versioned`` (misses loaded by one query) and their profiles in one ``get_many``:
-a handful of round trips and no N+1, whatever the number of connections.
-
-Per-viewer rules are applied at read time, on every response, cached or not: expiry
-(``expires_at > now``, so an expired story disappears at once, before the sweep deletes it),
-blocks, visibility level, deactivated and shadow-banned authors.
+One cache entry per author; per-viewer rules (expiry, blocks, visibility) apply on every read.
+Design: docs/subsystems/read-caches.md.
 """
 
 from __future__ import annotations

@@ -1,10 +1,8 @@
 """``GET crossings/`` and ``GET crossings/{id}/``: thin views over crossings.selectors.
 
-Pagination is keyset on (last_crossed_at, id), newest first.  The cursor is a crossing id
-(plus a direction), never a time: a time cursor would carry another user's exact ping time.
-The first page of each user is cached 15 minutes under the user's crossings version
-(bumped for both users when their crossing changes, and on blocks and profile changes);
-profiles and visibility are applied again on every request, so a block acts at once.
+Keyset pagination, newest first, with a crossing-id cursor (never a time); the first page is
+cached, profiles and visibility are applied on every request.
+Design: docs/subsystems/read-caches.md.
 """
 
 from __future__ import annotations

@@ -1,29 +1,8 @@
 """The exact crossing detector's core: pure numpy, no database.
 
-Input: a *context* of matchable pings (user code, time in epoch microseconds, lat, lng,
-city) and a mask of the *new* ones.  Output: every match between a new ping and any
-context ping (docs/crossings.md: haversine <= radius and |dt| <= window, different users),
-reduced to encounter intervals per pair.
-
-How candidates are found (exactly, whatever the grid):
-
-* Latitude rows of height ``radius / R`` (a little more): two pings within the radius are
-  at most one row apart, since haversine >= the latitude difference.
-* In each row, longitude columns of width ``w(row)``: the largest longitude difference two
-  pings within the radius can have at the latitudes of that row and its neighbours.  A
-  ping in row r looks in rows r-1..r+1, and in each at the three columns around its own
-  longitude (computed with that row's width), so no pair is missed at a cell edge.
-* Pings are sorted by (cell, user); a (cell, user) *group* is one contiguous run.
-  For each new ping and each of its nine neighbour cells, the groups of that cell are
-  found with ``searchsorted``; every ping of those groups is a candidate, tested on time,
-  then by a cheap planar distance, then (only in a thin band around the radius, or near
-  the poles) by the haversine predicate ``within_radius`` that the reference uses.
-* Matches are reduced per (new ping, group) to the earliest and latest match time with
-  ``reduceat`` (all matches of a new ping lie within ``window`` of each other, so they
-  belong to one encounter), then merged per pair into encounters: a new encounter starts
-  where a match is more than ``repeat_gap`` after every earlier one.
-
-Longitudes are not wrapped at +-180 degrees (no city straddles the antimeridian here).
+Matches every new ping of a context against the others (grid cells, planar test, haversine
+band) and merges the matches into encounter intervals per pair.
+Design: docs/subsystems/detection.md; the definition: docs/crossings.md.
 """
 
 from __future__ import annotations

@@ -1,24 +1,8 @@
 """The detector's database side: claim a batch, load pings, record crossings, move the watermark.
 
-One run is one transaction:
-
-1. Lock the single ``DetectorState`` row (``FOR UPDATE``; the beat task skips the run when
-   another detector holds it, the command waits).  Runs are therefore serial, and a crash
-   rolls back the crossings written *and* the watermark together: nothing lost, nothing
-   counted twice (the merge is idempotent anyway).
-2. The batch: matchable pings with ``watermark <= ingest_xid < horizon`` where ``horizon`` is
-   the oldest transaction still running in this database.  Every row below it is final
-   (committed or rolled back), so a transaction that commits late is never skipped: its
-   rows stay above the next watermark.  (The role running the detector must see other
-   sessions' ``backend_xid``: the app's own role, or a member of ``pg_read_all_stats``.)
-   ``received_at >= received_after`` only lets the BRIN index prune;
-   ``received_after`` is the start of the oldest transaction open when the run began.
-3. Context: every matchable ping (any city: border crossings) recorded within the window
-   of a batch ping, loaded by binary COPY straight into numpy, in time clusters so that a
-   few late pings do not pull in hours of traffic.  ``crossings.detection.core`` matches them.
-4. Encounters are merged with those already stored (SQL, one statement) and upserted;
-   unchanged records are not touched.  After commit: both users' caches are bumped and
-   ``crossing_recorded`` is sent.
+One run is one transaction under the ``DetectorState`` row lock; caches are bumped and
+``crossing_recorded`` is sent after commit.
+Design: docs/subsystems/detection.md.
 """
 
 from __future__ import annotations
@@ -387,7 +371,7 @@ def _fmt(us: int) -> str:
 
 
 def run_detection(*, wait: bool = True, dry_run: bool = False, progress=None) -> DetectionResult:
-    """Process every pending ping once (see the module docstring); idempotent and serial."""
+    """Process every pending ping once (docs/subsystems/detection.md); idempotent and serial."""
     started = time.perf_counter()
     result = DetectionResult()
     with transaction.atomic(), connection.cursor() as cursor:
