@@ -1,7 +1,6 @@
-"""Writes of the crossings app: recording matches into crossing records, and expiry.
+"""Writes of the crossings app outside detection: the expiry of crossing records.
 
-The detector (crossings/detection/run.py) finds matches; ``apply_pair_intervals`` merges them
-into the records.  Both are idempotent: merging the same matches twice changes nothing.
+The detector (crossings/detection/run.py) records crossings itself.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ import time
 import pytest
 from django.conf import settings
 
-from tests.cluster.conftest import LAG_LIMIT_S, cluster, wait_until  # noqa: F401  (fixture)
+from tests.cluster.conftest import DEADLINE_S, LAG_LIMIT_S, cluster, wait_until  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.cluster
 
@@ -29,7 +29,7 @@ def test_replica_status_shows_the_lag_of_a_paused_replica(cluster):  # noqa: F81
     try:
         time.sleep(LAG_LIMIT_S + 0.5)
         cluster.sql(0, "SELECT txid_current()")  # a commit the paused replica receives, not replays
-        wait_until(lambda: float(_status(cluster)["replica1"][2]) > LAG_LIMIT_S, 15, "the lag to show")
+        wait_until(lambda: float(_status(cluster)["replica1"][2]) > LAG_LIMIT_S, DEADLINE_S, "the lag to show")
         rows = _status(cluster)
         assert rows["replica1"][-1] == "no"  # past REPLICA_MAX_LAG_S: the router skips it
         assert float(rows["replica2"][2]) <= LAG_LIMIT_S and rows["replica2"][-1] == "yes"
@@ -38,4 +38,4 @@ def test_replica_status_shows_the_lag_of_a_paused_replica(cluster):  # noqa: F81
         assert failed.returncode != 0 and "replica1 lags" in failed.stderr
     finally:
         cluster.sql(1, "SELECT pg_wal_replay_resume()")
-    wait_until(lambda: float(_status(cluster)["replica1"][2]) == 0.0, 15, "replica1 to catch up")
+    wait_until(lambda: float(_status(cluster)["replica1"][2]) == 0.0, DEADLINE_S, "replica1 to catch up")

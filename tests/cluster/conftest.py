@@ -22,6 +22,8 @@ from deploy.cluster.topology import Topology
 
 LAG_LIMIT_S = 2.0
 HEALTH_TTL_S = 0.5
+# Every wait in the cluster suite polls against this: CI machines are small and may be busy.
+DEADLINE_S = 120.0
 
 
 @pytest.fixture(scope="session")
@@ -104,7 +106,7 @@ class LoadResult:
 class Load:
     """A few client threads sending requests through nginx until stopped (bounded)."""
 
-    def __init__(self, make_request, clients: int = 4, max_seconds: float = 20):
+    def __init__(self, make_request, clients: int = 4, max_seconds: float = DEADLINE_S):
         self.make_request = make_request
         self.clients = clients
         self.max_seconds = max_seconds
@@ -132,6 +134,11 @@ class Load:
                 else:
                     self.result.ok += 1
             n += 1
+
+    def served_more(self, count: int, what: str) -> None:
+        """Wait (polling, generous deadline) until ``count`` more requests succeeded."""
+        target = self.result.ok + count
+        wait_until(lambda: self.result.ok >= target, DEADLINE_S, what)
 
     def __enter__(self):
         for thread in self._threads:

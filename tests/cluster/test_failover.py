@@ -13,7 +13,7 @@ import pytest
 import requests
 from redis.cluster import RedisCluster
 
-from tests.cluster.conftest import HEALTH_TTL_S, Load, new_user, reads_per_server, wait_until
+from tests.cluster.conftest import DEADLINE_S, HEALTH_TTL_S, Load, new_user, reads_per_server, wait_until
 
 pytestmark = pytest.mark.cluster
 
@@ -23,7 +23,7 @@ def _readers(cluster, count: int = 4):
     for user in users:
         wait_until(lambda u=user: all(
             cluster.sql(r, f"SELECT count(*) FROM users WHERE id = '{u.user_id}'") == "1" for r in (1, 2)
-        ), 10, "replication")
+        ), DEADLINE_S, "replication")
     time.sleep(2 * HEALTH_TTL_S)
     return users
 
@@ -39,14 +39,13 @@ def _get_me(users):
 def test_stopping_a_replica_under_load_fails_no_request(cluster):
     users = _readers(cluster)
     with Load(_get_me(users), clients=4) as load:
-        time.sleep(2)
+        load.served_more(20, "reads before the replica stops")
         served_before = sum(reads_per_server(cluster, u.user_id)[2] for u in users)
         cluster.stop_pg(2, "fast")
-        time.sleep(4)
+        load.served_more(40, "reads after the replica stopped")
     try:
         assert served_before > 0, "replica 2 was serving reads before it stopped"
         assert load.result.failed == []
-        assert load.result.ok > 40
     finally:
         cluster.start_pg(2)
 
@@ -57,7 +56,7 @@ def test_stopping_a_replica_under_load_fails_no_request(cluster):
             user.get_me()
         return sum(reads_per_server(cluster, u.user_id)[2] for u in users) > before
 
-    wait_until(replica2_used_again, 20, "replica 2 serving reads again", interval=HEALTH_TTL_S)
+    wait_until(replica2_used_again, DEADLINE_S, "replica 2 serving reads again", interval=HEALTH_TTL_S)
 
 
 def test_killing_an_app_instance_under_load_fails_only_requests_in_flight_on_it(cluster):
@@ -71,11 +70,10 @@ def test_killing_an_app_instance_under_load_fails_only_requests_in_flight_on_it(
         return _get_me(users)(session, client, n)
 
     with Load(request, clients=5) as load:
-        time.sleep(2)
+        load.served_more(20, "requests before the instance dies")
         cluster.stop_app(1, signal.SIGKILL)
-        time.sleep(4)
+        load.served_more(40, "requests after the instance died")
     try:
-        assert load.result.ok > 40
         # Only requests in flight on the killed instance (two sync workers: at most two) may fail:
         # the write (nginx does not resend a PATCH once sent), or a read whose response had begun
         # (gunicorn writes the headers, then the body: nginx has passed the headers on and cannot
@@ -102,15 +100,15 @@ def test_killing_a_redis_master_loses_no_accepted_write(cluster):
 
     victim = masters_before[0]
     with Load(request, clients=4) as load:
-        time.sleep(2)
+        load.served_more(20, "writes before the master dies")
         os.kill(cluster.redis_pid(victim), signal.SIGKILL)
-        time.sleep(6)
+        # Writes stall while the cluster fails over, then go on: 40 more must be accepted.
+        load.served_more(40, "writes accepted after the master died")
     try:
         assert load.result.failed == []
-        assert max(load.result.latencies) < 5.0  # the failover shows as a slow request, not an error
-        assert len(accepted) > 40
+        # The failover shows as slower requests, not as errors (no latency bound: CI may be busy).
         masters_after = wait_until(lambda: (m := cluster.redis_masters()) and victim not in m and len(m) == 3 and m,
-                                   10, "a replica promoted in place of the dead master")
+                                   DEADLINE_S, "a replica promoted in place of the dead master")
         assert victim not in masters_after
 
         # Every write that was answered 200 is there, read through the app and directly.
@@ -124,4 +122,4 @@ def test_killing_a_redis_master_loses_no_accepted_write(cluster):
         assert missing == []
     finally:
         cluster.start_redis_node(victim)  # rejoins as a replica of its old slots' new master
-        wait_until(lambda: victim in cluster.redis_replicas(), 20, "the old master back as a replica")
+        wait_until(lambda: victim in cluster.redis_replicas(), DEADLINE_S, "the old master back as a replica")

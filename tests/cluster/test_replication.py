@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from tests.cluster.conftest import HEALTH_TTL_S, LAG_LIMIT_S, new_user, reads_per_server, wait_until
+from tests.cluster.conftest import DEADLINE_S, HEALTH_TTL_S, LAG_LIMIT_S, new_user, reads_per_server, wait_until
 
 pytestmark = pytest.mark.cluster
 
@@ -22,7 +22,7 @@ def _user_row_on(cluster, index: int, user_id: str) -> str:
 def _replicated(cluster, *users) -> None:
     """Wait until both replicas have the users, and every app process has seen them catch up."""
     for user in users:
-        wait_until(lambda u=user: all(_user_row_on(cluster, r, u.user_id) for r in (1, 2)), 10, "replication")
+        wait_until(lambda u=user: all(_user_row_on(cluster, r, u.user_id) for r in (1, 2)), DEADLINE_S, "replication")
     time.sleep(2 * HEALTH_TTL_S)
 
 
@@ -32,7 +32,7 @@ def test_writes_land_on_the_primary_and_replicate(cluster):
 
     assert _user_row_on(cluster, 0, user.user_id) == "written"
     for replica in (1, 2):
-        wait_until(lambda r=replica: _user_row_on(cluster, r, user.user_id) == "written", 10,
+        wait_until(lambda r=replica: _user_row_on(cluster, r, user.user_id) == "written", DEADLINE_S,
                    f"the write on replica {replica}")
     assert cluster.sql(1, "SELECT pg_is_in_recovery()") == "t"
 
@@ -80,7 +80,7 @@ def test_a_user_reads_their_own_write_while_replicas_are_delayed(cluster):
         assert writer.get_me()["display_name"] == "my new name"
         return sum(reads_per_server(cluster, writer.user_id)[1:]) > sum(before[1:])
 
-    wait_until(served_by_a_replica, 10, "the writer's reads back on a replica", interval=HEALTH_TTL_S / 2)
+    wait_until(served_by_a_replica, DEADLINE_S, "the writer's reads back on a replica", interval=HEALTH_TTL_S / 2)
 
 
 def test_a_replica_lagging_past_the_limit_is_skipped_then_used_again(cluster):
@@ -110,4 +110,4 @@ def test_a_replica_lagging_past_the_limit_is_skipped_then_used_again(cluster):
             reader.get_me()
         return reads_per_server(cluster, reader.user_id)[1] > before
 
-    wait_until(replica1_used_again, 10, "replica 1 used again after catching up", interval=HEALTH_TTL_S)
+    wait_until(replica1_used_again, DEADLINE_S, "replica 1 used again after catching up", interval=HEALTH_TTL_S)
