@@ -10,7 +10,8 @@ from crossings.detection.core import within_radius
 
 
 def reference_crossings(pings, *, radius_m=150.0, window_us=600_000_000, repeat_gap_us=3_600_000_000):
-    """``pings``: (user, t_us, lat, lng) tuples.  Returns {(low, high): (first, last, times)}."""
+    """``pings``: (user, t_us, lat, lng) tuples.  Returns {(low, high): (first, last, times)}:
+    the earliest match, the start of the latest encounter, the number of encounters."""
     if not pings:
         return {}
     users = np.array([p[0] for p in pings])
@@ -28,6 +29,6 @@ def reference_crossings(pings, *, radius_m=150.0, window_us=600_000_000, repeat_
     result = {}
     for key, times in match_times.items():
         times.sort()
-        encounters = 1 + sum(1 for a, b in itertools.pairwise(times) if b - a > repeat_gap_us)
-        result[key] = (times[0], times[-1], encounters)
+        starts = [times[0]] + [b for a, b in itertools.pairwise(times) if b - a > repeat_gap_us]
+        result[key] = (times[0], starts[-1], len(starts))
     return result
