@@ -134,7 +134,7 @@ class Schema(strawberry.Schema):
         """Log unexpected errors only (with their traceback); the client sees them masked."""
         for error in errors:
             original = error.original_error
-            if original is not None and gql.describe(original) is None:
+            if original is not None and not isinstance(original, GraphQLError) and gql.describe(original) is None:
                 logger.error("GraphQL resolver failed: %s", error.message, exc_info=original)
 
 
@@ -210,7 +210,7 @@ def error_out(error: GraphQLError) -> dict:
     """An error in GraphQL's shape with a stable ``extensions.code``; unexpected ones masked."""
     out = error.formatted
     original = error.original_error
-    if original is None or isinstance(original, StrawberryGraphQLError):
+    if original is None or isinstance(original, (GraphQLError, StrawberryGraphQLError)):
         # Parse, validation, limits and variable coercion: something the client sent.
         out["extensions"] = {"code": "BAD_USER_INPUT"}
         return out
