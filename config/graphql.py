@@ -208,7 +208,7 @@ def resolve_persisted(data):
 
 def error_out(error: GraphQLError) -> dict:
     """An error in GraphQL's shape with a stable ``extensions.code``; unexpected ones masked."""
-    out = error.formatted
+    out: dict = dict(error.formatted)
     original = error.original_error
     if original is None or isinstance(original, (GraphQLError, StrawberryGraphQLError)):
         # Parse, validation, limits and variable coercion: something the client sent.

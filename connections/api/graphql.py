@@ -67,7 +67,8 @@ class MessagePage:
 
 
 def _connection_out(row: dict, profile: dict | None, unread: int) -> Connection:
-    return Connection(id=row["id"], user=profile_out(profile) if profile else None, status=row["status"], direction=row["direction"],
+    return Connection(id=row["id"], user=profile_out(profile) if profile else None, status=row["status"],
+                      direction=row["direction"],
                       created_at=row["created_at"], updated_at=row["updated_at"],
                       responded_at=row["responded_at"], unread_count=unread)
 

@@ -83,4 +83,5 @@ def _crossing(info: strawberry.Info, id: strawberry.ID) -> Crossing | None:
 class CrossingsQuery:
     crossings: CrossingPage | None = strawberry.field(
         resolver=_crossings, description="People I crossed paths with, newest encounter first (GET crossings/).")
-    crossing: Crossing | None = strawberry.field(resolver=_crossing, description="One crossing of mine (GET crossings/{id}/).")
+    crossing: Crossing | None = strawberry.field(
+        resolver=_crossing, description="One crossing of mine (GET crossings/{id}/).")

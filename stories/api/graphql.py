@@ -98,7 +98,8 @@ class StoriesQuery:
                                     "author (GET stories/feed/).")
     nearby_stories: NearbyStories | None = strawberry.field(
         resolver=_nearby, description="Live public stories near a point (GET stories/nearby/).")
-    story: Story | None = strawberry.field(resolver=_story, description="One live story I may see (GET stories/{id}/).")
+    story: Story | None = strawberry.field(
+        resolver=_story, description="One live story I may see (GET stories/{id}/).")
 
 
 @strawberry.type

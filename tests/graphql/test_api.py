@@ -6,8 +6,13 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
+import subprocess
+import sys
 
 import pytest
+from graphql import parse
+from strawberry.extensions import QueryDepthLimiter
 
 from accounts.models import Block
 from config import graphql as gql_config
@@ -266,13 +271,9 @@ def test_page_sizes_depth_aliases_and_tokens_are_bounded(people, settings):
 
 
 def test_query_depth_is_limited():
-    from strawberry.extensions import QueryDepthLimiter  # noqa: F401 - the limiter in the schema
-
-    # The schema is shallow (at most 4 levels), so the limit is checked on a deeper document
-    # run straight against the schema with a lowered limit.
-    from config.graphql import Schema, Mutation, Query
-
-    shallow = Schema(query=Query, mutation=Mutation, extensions=[lambda: QueryDepthLimiter(max_depth=2)])
+    # The schema is shallow (at most 4 levels), so the limiter is checked with a lowered limit.
+    shallow = gql_config.Schema(query=gql_config.Query, mutation=gql_config.Mutation,
+                                extensions=[lambda: QueryDepthLimiter(max_depth=2)])
     result = shallow.execute_sync("{ feed { stories { author { id } } } }")
     assert result.errors and "exceeds maximum operation depth" in result.errors[0].message
 
@@ -295,10 +296,6 @@ def test_persisted_queries_by_hash_and_the_allow_list(people, settings):
 
 
 def test_production_turns_on_persisted_only_and_off_the_ide_and_introspection():
-    import os
-    import subprocess
-    import sys
-
     env = {**os.environ, "SECRET_KEY": "x" * 50, "DATABASE_URL": "postgresql://u:p@127.0.0.1:1/db",
            "REDIS_URL": "redis://127.0.0.1:1/0", "DJANGO_SETTINGS_MODULE": "config.settings.prod"}
     for name in ("GRAPHQL_PERSISTED_ONLY", "GRAPHQL_IDE", "GRAPHQL_INTROSPECTION"):
@@ -337,8 +334,6 @@ def test_rate_limit_counts_root_fields_on_the_rest_counter(people, low_rates):
 
 
 def test_root_field_weight():
-    from graphql import parse
-
     assert gql_config.root_field_count(parse("{ me { id } feed { author { id } } }"), None) == 2
     assert gql_config.root_field_count(parse("query A { me { id } } query B { a: me { id } b: me { id } "
                                              "__typename }"), "B") == 2
