@@ -12,6 +12,7 @@ import hashlib
 import json
 import logging
 import time
+from datetime import datetime
 from pathlib import Path
 
 import strawberry
@@ -34,6 +35,7 @@ from strawberry.extensions import (
     ParserCache,
     QueryDepthLimiter,
     SchemaExtension,
+    ValidationCache,
 )
 from strawberry.tools import merge_types
 
@@ -43,6 +45,7 @@ from connections.api.graphql import ConnectionsMutation, ConnectionsQuery
 from core.api import graphql as gql
 from core.api.rest import dumps
 from core.api.throttling import UserRateThrottle
+from core.cache import response as response_cache
 from core.cache.client import redis_client
 from crossings.api.graphql import CrossingsQuery
 from stories.api.graphql import StoriesMutation, StoriesQuery
@@ -58,12 +61,16 @@ EXPORT_COMMAND = "python -m config.graphql_export"
 # ----------------------------------------------------------------------------- limits
 
 
-class IntrospectionWhenEnabled(NoSchemaIntrospectionCustomRule):
-    """Introspection (``__schema``, ``__type``) only while GRAPHQL_INTROSPECTION is on (dev)."""
+# The limiters' rules are built once: a fresh class per request would defeat the validation cache.
+_LIMIT_RULES = (*QueryDepthLimiter(max_depth=settings.GRAPHQL_MAX_DEPTH).validation_rules,
+                *MaxAliasesLimiter(max_alias_count=settings.GRAPHQL_MAX_ALIASES).validation_rules)
 
-    def enter_field(self, node, *args):
-        if not settings.GRAPHQL_INTROSPECTION:
-            super().enter_field(node, *args)
+
+def validation_rules() -> AddValidationRules:
+    """The limits, and no introspection (``__schema``, ``__type``) unless GRAPHQL_INTROSPECTION is
+    on (dev).  Read per request; the rules are part of the validation cache's key."""
+    extra = () if settings.GRAPHQL_INTROSPECTION else (NoSchemaIntrospectionCustomRule,)
+    return AddValidationRules([*_LIMIT_RULES, *extra])
 
 
 def root_field_count(document, operation_name: str | None) -> int:
@@ -111,8 +118,14 @@ class UserRateLimit(SchemaExtension):
             throttle = UserRateThrottle()
             if throttle.rate is not None:
                 weight = root_field_count(context.graphql_document, context.operation_name)
+                key = str(user.pk)
+                # A persisted GET was already counted once by the response cache's lookup.
+                counted = (getattr(context.context.request, "rate_counted", None) or {}).get((throttle.scope, key))
                 try:
-                    count = weighted_hit(throttle, str(user.pk), weight)
+                    if counted is not None:
+                        count = weighted_hit(throttle, key, weight - 1) if weight > 1 else int(counted)
+                    else:
+                        count = weighted_hit(throttle, key, weight)
                 except Exception:
                     logger.warning("rate limiter unavailable; allowing the request", exc_info=True)
                     count = 0
@@ -145,11 +158,10 @@ schema = Schema(
     query=Query,
     mutation=Mutation,
     extensions=[
-        lambda: ParserCache(maxsize=256),
-        lambda: AddValidationRules([IntrospectionWhenEnabled]),
-        lambda: QueryDepthLimiter(max_depth=settings.GRAPHQL_MAX_DEPTH),
-        lambda: MaxAliasesLimiter(max_alias_count=settings.GRAPHQL_MAX_ALIASES),
         lambda: MaxTokensLimiter(max_token_count=settings.GRAPHQL_MAX_TOKENS),
+        lambda: ParserCache(maxsize=256),
+        validation_rules,
+        lambda: ValidationCache(maxsize=256),  # after the rules: it validates with them
         UserRateLimit,
     ],
 )
@@ -167,11 +179,22 @@ def build_manifest() -> dict[str, str]:
     return {document_hash(path.read_text()): path.name for path in sorted(PERSISTED_DIR.glob("*.graphql"))}
 
 
+# Persisted documents made only of reads that the REST response cache also stores (the first
+# crossings page, connections, the feed) and ``me`` (its profile version moves with every change
+# of the account): fetched with GET, their whole answer is cached like those REST responses.
+RESPONSE_CACHED = frozenset({"home.graphql"})
+
+
+@functools.cache
+def persisted_manifest() -> dict[str, str]:
+    """The shipped allow-list: ``{sha256: file name}``."""
+    return json.loads(MANIFEST.read_text())
+
+
 @functools.cache
 def persisted_documents() -> dict[str, str]:
-    """The shipped allow-list: ``{sha256: document}`` from the manifest."""
-    manifest = json.loads(MANIFEST.read_text())
-    return {digest: (PERSISTED_DIR / name).read_text() for digest, name in manifest.items()}
+    """The shipped allow-list: ``{sha256: document}``."""
+    return {digest: (PERSISTED_DIR / name).read_text() for digest, name in persisted_manifest().items()}
 
 
 class RequestRefused(Exception):
@@ -182,7 +205,8 @@ class RequestRefused(Exception):
 
 def resolve_persisted(data):
     """Fill the document of an ``extensions.persistedQuery.sha256Hash`` request, and refuse
-    documents outside the allow-list when GRAPHQL_PERSISTED_ONLY is on."""
+    documents outside the allow-list when GRAPHQL_PERSISTED_ONLY is on.  Returns the data and
+    the persisted file's name when the document was given by its hash."""
     persisted = (data.extensions or {}).get("persistedQuery")
     digest = persisted.get("sha256Hash") if isinstance(persisted, dict) else None
     if digest is not None and not isinstance(digest, str):
@@ -194,13 +218,13 @@ def resolve_persisted(data):
         if document is None:
             raise RequestRefused(400, "Unknown persisted query.", "PERSISTED_QUERY_NOT_FOUND")
         data.query = document
-        return data
+        return data, persisted_manifest()[digest]
     if digest is not None and digest != document_hash(data.query):
         raise RequestRefused(400, "persistedQuery.sha256Hash does not match the query.", "BAD_USER_INPUT")
     if settings.GRAPHQL_PERSISTED_ONLY and document_hash(data.query) not in persisted_documents():
         raise RequestRefused(400, "Only persisted queries are accepted here: send "
                                   "extensions.persistedQuery.sha256Hash (docs/api.md).", "FORBIDDEN")
-    return data
+    return data, None
 
 
 # ------------------------------------------------------------------------------- view
@@ -233,18 +257,42 @@ def _error_response(status: int, message: str, code: str, **headers) -> HttpResp
     return response
 
 
+def _first_expiry(data) -> float | None:
+    """The first ``expiresAt`` of a story in an answer (a cached answer ends then)."""
+    times = [story["expiresAt"] for group in (data or {}).get("feed") or () for story in group["stories"]
+             if story.get("expiresAt")]
+    return min((datetime.fromisoformat(value).timestamp() for value in times), default=None)
+
+
 class CrossingsGraphQLView(GraphQLView):
     schema = schema
     allow_queries_via_get = True
+    # core.cache.response: persisted GETs of RESPONSE_CACHED documents are stored and replayed
+    # (the middleware authenticates with get_authenticators and counts the user's rate limit).
+    response_cache = True
+    throttle_classes = (UserRateThrottle,)
+    persisted_name: str | None = None
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("schema", schema)
+        super().__init__(**kwargs)
+
+    def get_authenticators(self):
+        return [AccessTokenAuthentication()]
 
     def parse_http_body(self, request):
         data = super().parse_http_body(request)
-        return [resolve_persisted(item) for item in data] if isinstance(data, list) else resolve_persisted(data)
+        if isinstance(data, list):
+            return [resolve_persisted(item)[0] for item in data]
+        data, self.persisted_name = resolve_persisted(data)
+        return data
 
     def process_result(self, request, result):
         out: dict = {"data": result.data}
         if result.errors:
             out["errors"] = [error_out(error) for error in result.errors]
+        elif request.method == "GET" and self.persisted_name in RESPONSE_CACHED:
+            response_cache.cacheable(request, until=_first_expiry(result.data))
         return out
 
     def encode_json(self, data) -> bytes:
@@ -266,4 +314,4 @@ class CrossingsGraphQLView(GraphQLView):
                                    "NOT_FOUND" if exc.status_code == 404 else "BAD_USER_INPUT")
 
 
-graphql_view = csrf_exempt(CrossingsGraphQLView.as_view(schema=schema))
+graphql_view = csrf_exempt(CrossingsGraphQLView.as_view())

@@ -17,6 +17,7 @@ from accounts.api import serializers as s
 from accounts.authentication import load_user
 from accounts.visibility import can_view_profile
 from core.api import graphql as gql
+from core.cache import keys as cachekeys
 
 
 @strawberry.type(description="What anyone allowed to see a user sees (never a phone number).")
@@ -55,6 +56,9 @@ class BlockResult:
 
 def _me(info: strawberry.Info) -> Me | None:
     user = load_user(gql.viewer(info))  # a deactivated or erased user is UNAUTHENTICATED, as in REST
+    # Read for its version only: every change of the account bumps the profile's version
+    # (services.profile_changed), so a whole answer cached with it (config/graphql.py) ends then.
+    cachekeys.read_entries([selectors.profile_key(user.pk)])
     return Me(id=strawberry.ID(str(user.pk)), phone=user.phone, display_name=user.display_name, bio=user.bio,
               avatar_url=selectors.avatar_url(user.avatar.name if user.avatar else ""),
               is_verified=user.is_verified, ghost_mode=user.ghost_mode,

@@ -14,6 +14,7 @@ import pytest
 from graphql import parse
 from strawberry.extensions import QueryDepthLimiter
 
+from accounts import services as account_services
 from accounts.models import Block
 from config import graphql as gql_config
 from connections.models import Connection, Message
@@ -340,3 +341,49 @@ def test_root_field_weight():
     assert gql_config.root_field_count(parse("{ ... on Query { me { id } } ...F } "
                                              "fragment F on Query { feed { author { id } } }"), None) == 2
     assert gql_config.root_field_count(parse("{ __typename }"), None) == 1
+
+
+def _get_persisted(client, name: str, variables: dict | None = None):
+    digest = hashlib.sha256((gql_config.PERSISTED_DIR / name).read_text().encode()).hexdigest()
+    params = {"extensions": json.dumps({"persistedQuery": {"version": 1, "sha256Hash": digest}})}
+    if variables is not None:
+        params["variables"] = json.dumps(variables)
+    response = client.get("/graphql/", params)
+    return response.status_code, json.loads(response.content)
+
+
+def test_a_persisted_home_get_is_served_from_the_response_cache_until_a_version_moves(
+        people, django_capture_on_commit_callbacks, django_assert_num_queries):
+    me, bob, _carol = people
+    make_crossing(me, bob)
+    make_connection(me, bob)
+    make_story(bob, "first")
+    client = client_for(me)
+    status, first = _get_persisted(client, "home.graphql")
+    assert status == 200 and "errors" not in first
+    with django_assert_num_queries(0):  # the stored answer, replayed
+        status, again = _get_persisted(client, "home.graphql")
+    assert again == first
+    with django_capture_on_commit_callbacks(execute=True):
+        make_story(bob, "second")
+    _status, body = _get_persisted(client, "home.graphql")
+    assert [s["text"] for s in body["data"]["feed"][0]["stories"]] == ["second", "first"]
+    with django_capture_on_commit_callbacks(execute=True):
+        account_services.update_profile(me.pk, display_name="Renamed")
+    _status, body = _get_persisted(client, "home.graphql")
+    assert body["data"]["me"]["displayName"] == "Renamed"
+    # Other variables are another entry; POSTs and other documents are never stored.
+    _status, body = _get_persisted(client, "home.graphql", {"crossings": 1})
+    assert len(body["data"]["crossings"]["items"]) == 1
+    with django_assert_num_queries(1):
+        gql(client, HOME)
+
+
+def test_a_replayed_answer_counts_once_against_the_rate_limit(people, low_rates):
+    client = client_for(people[0])
+    low_rates(user="6/hour")
+    assert _get_persisted(client, "home.graphql")[0] == 200  # 4 root fields: 4
+    assert _get_persisted(client, "home.graphql")[0] == 200  # replayed: 5
+    assert _get_persisted(client, "home.graphql")[0] == 200  # 6
+    status, body = _get_persisted(client, "home.graphql")  # 7 > 6
+    assert status == 429 and codes(body) == ["RATE_LIMITED"]
