@@ -49,19 +49,20 @@ def _wire_bytes(response) -> int:
 class Screen:
     """One way of fetching the home screen: ``run()`` returns (bytes, items, status ok)."""
 
-    def __init__(self, client, page: int, kind: str, persisted: bool = False):
+    def __init__(self, client, page: int, kind: str):
+        """``kind``: rest (4 GETs), post (the document in a POST), persisted_post (its hash in a
+        POST), persisted_get (its hash in a GET: the response cache stores and replays it)."""
         from config.graphql import PERSISTED_DIR
 
         self.client, self.page, self.kind = client, page, kind
         home = (PERSISTED_DIR / "home.graphql").read_text()
         variables = {"crossings": page, "connections": page}
-        if persisted:
-            payload = {"extensions": {"persistedQuery": {"version": 1,
-                                                         "sha256Hash": hashlib.sha256(home.encode()).hexdigest()}},
-                       "variables": variables}
+        by_hash = {"persistedQuery": {"version": 1, "sha256Hash": hashlib.sha256(home.encode()).hexdigest()}}
+        if kind == "post":
+            self.body = json.dumps({"query": home, "variables": variables})
         else:
-            payload = {"query": home, "variables": variables}
-        self.body = json.dumps(payload)
+            self.body = json.dumps({"extensions": by_hash, "variables": variables})
+        self.params = {"extensions": json.dumps(by_hash), "variables": json.dumps(variables)}
 
     def run(self) -> tuple[int, int]:
         if self.kind == "rest":
@@ -73,8 +74,11 @@ class Screen:
                 if "results" in (data := _json(response)):
                     items += len(data["results"])
             return total, items
-        response = self.client.post("/graphql/", self.body, content_type="application/json",
-                                    HTTP_ACCEPT_ENCODING="gzip")
+        if self.kind == "persisted_get":
+            response = self.client.get("/graphql/", self.params, HTTP_ACCEPT_ENCODING="gzip")
+        else:
+            response = self.client.post("/graphql/", self.body, content_type="application/json",
+                                        HTTP_ACCEPT_ENCODING="gzip")
         data = _json(response)
         assert response.status_code == 200 and "errors" not in data, data
         d = data["data"]
@@ -158,29 +162,35 @@ def main(argv: list[str] | None = None) -> int:
         _session, access, _refresh = services.open_session(me)
         client = Client(HTTP_AUTHORIZATION=f"Bearer {access}")
         figures: dict = {}
-        for cache_state in ("warm", "cold"):
+        # warm: steady state; warm_no_response_cache: the same with RESPONSE_CACHE_ENABLED off (every
+        # answer is built, from the apps' cached reads); cold: the cache emptied before each screen.
+        for cache_state in ("warm", "warm_no_response_cache", "cold"):
+            settings.RESPONSE_CACHE_ENABLED = cache_state != "warm_no_response_cache"
             for page in (5, 20):
-                rounds = args.rounds if cache_state == "warm" else max(20, args.rounds // 4)
+                rounds = args.rounds if cache_state.startswith("warm") else max(20, args.rounds // 4)
                 row = {}
-                for name, screen in (("rest_4_calls", Screen(client, page, "rest")),
-                                     ("graphql", Screen(client, page, "graphql")),
-                                     ("graphql_persisted", Screen(client, page, "graphql", persisted=True))):
+                for name in ("rest_4_calls", "graphql_post", "graphql_persisted_post", "graphql_persisted_get"):
+                    screen = Screen(client, page, name.removeprefix("graphql_").replace("rest_4_calls", "rest"))
                     row[name] = measure(screen, rounds, cold=cache_state == "cold")
                     print(cache_state, page, name, row[name], flush=True)
-                row["graphql_cpu_share_of_rest"] = round(row["graphql"]["cpu_ms"] / row["rest_4_calls"]["cpu_ms"], 3)
+                for name in ("graphql_post", "graphql_persisted_get"):
+                    row[f"{name}_cpu_share_of_rest"] = round(row[name]["cpu_ms"] / row["rest_4_calls"]["cpu_ms"], 3)
                 figures[f"{cache_state}_page_{page}"] = row
+        settings.RESPONSE_CACHE_ENABLED = True
         per_item = {}
-        for kind in ("rest_4_calls", "graphql"):
-            small, large = figures["warm_page_5"][kind], figures["warm_page_20"][kind]
+        for kind in ("rest_4_calls", "graphql_post"):
+            small = figures["warm_no_response_cache_page_5"][kind]
+            large = figures["warm_no_response_cache_page_20"][kind]
             extra = large["items"] - small["items"]
             per_item[kind] = {"cpu_ms_per_item": round((large["cpu_ms"] - small["cpu_ms"]) / extra, 4),
                               "bytes_per_item": round((large["wire_bytes"] - small["wire_bytes"]) / extra, 1)}
-        figures["per_returned_item_warm"] = per_item
+        figures["per_returned_item_warm_no_response_cache"] = per_item
         path = write_result(
             "graphql_home", figures,
             how="python -m bench.scenarios.graphql_home: the home screen (me, first page of crossings, accepted "
-                "connections with unread counts, story feed) as 4 REST GETs vs one GraphQL POST (ad hoc and "
-                "persisted by hash), in one process through the whole middleware stack with Django's test client, "
+                "connections with unread counts, story feed) as 4 REST GETs vs one GraphQL request (POST with the "
+                "document, POST with its hash, GET with its hash: response-cached), in one process through the "
+                "whole middleware stack with Django's test client, "
                 "in a throw-away database on the embedded PostgreSQL and Redis; CPU is process time per screen "
                 "(median), bytes are headers + body (gzip when offered), queries counted on every alias",
             scale={"crossings": args.crossings, "connections": args.connections, "rounds": args.rounds},
