@@ -257,7 +257,7 @@ def _error_response(status: int, message: str, code: str, **headers) -> HttpResp
     return response
 
 
-def _first_expiry(data) -> float | None:
+def first_expiry(data) -> float | None:
     """The first ``expiresAt`` of a story in an answer (a cached answer ends then)."""
     times = [story["expiresAt"] for group in (data or {}).get("feed") or () for story in group["stories"]
              if story.get("expiresAt")]
@@ -280,6 +280,11 @@ class CrossingsGraphQLView(GraphQLView):
     def get_authenticators(self):
         return [AccessTokenAuthentication()]
 
+    def should_render_graphql_ide(self, request) -> bool:
+        # A GET that names an operation (by document or by hash) runs it, whatever it accepts.
+        params = request.query_params
+        return super().should_render_graphql_ide(request) and params.get("extensions") is None
+
     def parse_http_body(self, request):
         data = super().parse_http_body(request)
         if isinstance(data, list):
@@ -292,7 +297,7 @@ class CrossingsGraphQLView(GraphQLView):
         if result.errors:
             out["errors"] = [error_out(error) for error in result.errors]
         elif request.method == "GET" and self.persisted_name in RESPONSE_CACHED:
-            response_cache.cacheable(request, until=_first_expiry(result.data))
+            response_cache.cacheable(request, until=first_expiry(result.data))
         return out
 
     def encode_json(self, data) -> bytes:

@@ -318,6 +318,12 @@ def test_introspection_and_graphiql_follow_the_settings(people, settings):
     assert "introspection" in body["errors"][0]["message"].lower()
     assert gql(client, "{ me { __typename id } }")[1]["data"]["me"]["__typename"] == "Me"
     assert client.get("/graphql/", HTTP_ACCEPT="text/html").status_code == 404
+    # A persisted GET runs, whatever the client accepts, with or without the IDE.
+    for ide in (False, True):
+        settings.GRAPHQL_IDE = ide
+        for accept in ("*/*", "text/html", ""):
+            status, body = _get_persisted(client, "home.graphql", accept=accept)
+            assert status == 200 and body["data"]["me"]["id"] == str(people[0].pk), (ide, accept)
 
 
 def test_rate_limit_counts_root_fields_on_the_rest_counter(people, low_rates):
@@ -343,12 +349,12 @@ def test_root_field_weight():
     assert gql_config.root_field_count(parse("{ __typename }"), None) == 1
 
 
-def _get_persisted(client, name: str, variables: dict | None = None):
+def _get_persisted(client, name: str, variables: dict | None = None, accept: str = "*/*"):
     digest = hashlib.sha256((gql_config.PERSISTED_DIR / name).read_text().encode()).hexdigest()
     params = {"extensions": json.dumps({"persistedQuery": {"version": 1, "sha256Hash": digest}})}
     if variables is not None:
         params["variables"] = json.dumps(variables)
-    response = client.get("/graphql/", params)
+    response = client.get("/graphql/", params, HTTP_ACCEPT=accept)  # curl's and most HTTP clients' default
     return response.status_code, json.loads(response.content)
 
 
