@@ -294,6 +294,10 @@ def test_persisted_queries_by_hash_and_the_allow_list(people, settings):
     assert status == 400 and codes(body) == ["FORBIDDEN"]
     status, body = gql(client, HOME)  # the text of a persisted document is accepted too
     assert status == 200 and body["data"]["me"]["id"] == str(me.pk)
+    response = client.get("/graphql/", {"query": "{ me { id } }"})  # by GET as well
+    assert response.status_code == 400 and codes(json.loads(response.content)) == ["FORBIDDEN"]
+    status, body = _get_persisted(client, "home.graphql")
+    assert status == 200 and body["data"]["me"]["id"] == str(me.pk)
 
 
 def test_production_turns_on_persisted_only_and_off_the_ide_and_introspection():
