@@ -237,6 +237,15 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
 }
 
+# GraphQL (/graphql/, docs/api.md): limits that answer an error instead of running long, the
+# persisted-query allow-list (on in prod), and the dev-only IDE and introspection.
+GRAPHQL_MAX_DEPTH = env_int("GRAPHQL_MAX_DEPTH", 10)
+GRAPHQL_MAX_ALIASES = env_int("GRAPHQL_MAX_ALIASES", 15)
+GRAPHQL_MAX_TOKENS = env_int("GRAPHQL_MAX_TOKENS", 2000)
+GRAPHQL_PERSISTED_ONLY = env_bool("GRAPHQL_PERSISTED_ONLY", False)
+GRAPHQL_IDE = env_bool("GRAPHQL_IDE", False)
+GRAPHQL_INTROSPECTION = env_bool("GRAPHQL_INTROSPECTION", False)
+
 # Request bodies: JSON bodies are small; media uploads are limited separately.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 1_048_576)
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 1000
