@@ -133,8 +133,11 @@ class UserAdmin(BigTableAdminMixin, DjangoUserAdmin):
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
         if change:
-            if "is_active" in form.changed_data and not obj.is_active:
-                services.revoke_all_sessions(obj.pk)
+            if "is_active" in form.changed_data:
+                if obj.is_active:
+                    services.reactivated(obj.pk)
+                else:  # already saved inactive: this revokes the sessions and every token
+                    services.deactivate_users([obj.pk])
             services.profile_changed(obj.pk)
 
     def delete_model(self, request, obj):

@@ -171,11 +171,12 @@ class ReportStatus(models.TextChoices):
 
 
 class UserReport(models.Model):
-    """A report about a user, queued for staff."""
+    """A report about a user, queued for staff; kept, anonymised, when either user is erased."""
 
     id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
     reporter = models.ForeignKey(User, on_delete=models.SET_NULL, null=True, related_name="reports_made")
-    reported = models.ForeignKey(User, on_delete=models.CASCADE, related_name="reports_received")
+    # Both sides become NULL when an account is erased: the report and its outcome stay.
+    reported = models.ForeignKey(User, on_delete=models.SET_NULL, null=True, related_name="reports_received")
     reason = models.CharField(max_length=20, choices=ReportReason.choices)
     details = models.TextField(max_length=2000, blank=True, default="")
     status = models.CharField(max_length=10, choices=ReportStatus.choices, default=ReportStatus.OPEN)

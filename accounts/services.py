@@ -28,7 +28,7 @@ from django.http import Http404
 from django.utils import timezone
 from redis.exceptions import ResponseError
 
-from accounts import selectors, signals, sms
+from accounts import revocation, selectors, signals, sms
 from accounts.models import (
     Block,
     PhoneCode,
@@ -119,6 +119,7 @@ def rotate_refresh_token(token: str) -> tuple[str, str]:
             return issue_access_token(session.user, session.id), new_refresh
         elif parts.generation < session.generation:
             Session.objects.filter(pk=session.pk).update(**_revoked_now())
+            revocation.sessions_revoked([(session.user_id, session.pk)])
             error = "Refresh token was already used; the session has been revoked."
         else:
             error = "Refresh token is invalid."
@@ -130,12 +131,24 @@ def live_sessions(user_id):
     return Session.objects.filter(user_id=user_id, revoked_at__isnull=True, expires_at__gt=timezone.now())
 
 
+@transaction.atomic
 def revoke_session(session_id, *, user_id=None) -> bool:
-    """End one session (optionally only if it belongs to ``user_id``)."""
+    """End one session (optionally only if it belongs to ``user_id``); its access tokens stop
+    working with their next request."""
     qs = Session.objects.filter(pk=session_id, revoked_at__isnull=True)
     if user_id is not None:
         qs = qs.filter(user_id=user_id)
-    return qs.update(**_revoked_now()) > 0
+    return _revoke(qs) > 0
+
+
+def _revoke(sessions) -> int:
+    """Revoke the live sessions among ``sessions`` and refuse their access tokens from now on."""
+    pairs = list(sessions.filter(revoked_at__isnull=True).values_list("user_id", "pk"))
+    if not pairs:
+        return 0
+    Session.objects.filter(pk__in=[pk for _user_id, pk in pairs]).update(**_revoked_now())
+    revocation.sessions_revoked(pairs)
+    return len(pairs)
 
 
 def _revoked_now() -> dict:
@@ -144,8 +157,10 @@ def _revoked_now() -> dict:
     return {"revoked_at": now, "expires_at": Least(F("expires_at"), Value(now))}
 
 
+@transaction.atomic
 def revoke_all_sessions(user_id) -> int:
-    return Session.objects.filter(user_id=user_id, revoked_at__isnull=True).update(**_revoked_now())
+    """Log the user out everywhere: every session ends and its access tokens stop working."""
+    return _revoke(Session.objects.filter(user_id=user_id))
 
 
 SESSION_KEEP_AFTER_END = timedelta(days=7)
@@ -213,10 +228,29 @@ def _image_extension(upload) -> str:
     return {"JPEG": "jpg", "PNG": "png", "GIF": "gif", "WEBP": "webp"}.get(image_format.upper(), "img")
 
 
+ERASE_DEACTIVATED_MESSAGE = ("This account is deactivated and cannot be erased by its owner; "
+                             "contact support to have it erased.")
+
+
+class AccountDeactivated(Exception):
+    pass
+
+
+@transaction.atomic
+def erase_own_account(user_id) -> None:
+    """The owner erases their account; refused (``AccountDeactivated``) when staff deactivated
+    it, so that nobody escapes moderation by erasing the account that was reported."""
+    active = User.objects.select_for_update().filter(pk=user_id).values_list("is_active", flat=True).first()
+    if active is False:
+        raise AccountDeactivated(ERASE_DEACTIVATED_MESSAGE)
+    erase_user(user_id)
+
+
 @transaction.atomic
 def erase_user(user_id) -> None:
     """Erase an account and its data.  Other apps delete theirs on ``user_erasing``;
-    sessions, blocks, codes and reports about the user go with the row (FK cascade)."""
+    sessions, blocks and codes go with the row (FK cascade); reports by and about the user
+    stay, with the user reference set to NULL.  Every access token of the user fails at once."""
     user = User.objects.select_for_update().filter(pk=user_id).first()
     if user is None:
         return
@@ -224,6 +258,7 @@ def erase_user(user_id) -> None:
     partners = selectors.load_hidden_user_ids(user_id)
     avatar = (user.avatar.name or "") if user.avatar else ""
     signals.user_erasing.send(sender=User, user_id=user_id)
+    revocation.users_revoked([user_id])
     user.delete()
     _delete_file_after_commit(avatar)
 
@@ -239,11 +274,13 @@ def erase_user(user_id) -> None:
 
 @transaction.atomic
 def deactivate_users(user_ids: Iterable) -> int:
-    """Deactivate users: they cannot log in or refresh, and every session is revoked."""
+    """Deactivate users: they cannot log in or refresh, every session is revoked and every
+    access token they hold fails from their next request on."""
     ids = list(user_ids)
     changed = list(User.objects.filter(pk__in=ids, is_active=True).values_list("pk", flat=True))
     User.objects.filter(pk__in=changed).update(is_active=False)
-    Session.objects.filter(user_id__in=ids, revoked_at__isnull=True).update(**_revoked_now())
+    _revoke(Session.objects.filter(user_id__in=ids))
+    revocation.users_revoked(ids)
     for user_id in changed:
         profile_changed(user_id)
     return len(changed)
@@ -251,6 +288,13 @@ def deactivate_users(user_ids: Iterable) -> int:
 
 def deactivate_user(user_id) -> bool:
     return deactivate_users([user_id]) > 0
+
+
+@transaction.atomic
+def reactivated(user_id) -> None:
+    """Staff turned ``is_active`` back on (the admin's form): new logins work again at once."""
+    revocation.user_restored(user_id)
+    profile_changed(user_id)
 
 
 @transaction.atomic

@@ -131,17 +131,15 @@ class SessionSerializer(serializers.ModelSerializer):
 
 
 class BlockSerializer(serializers.Serializer):
-    user_id = serializers.UUIDField(source="blocked_id")
-    user = serializers.SerializerMethodField()
-    created_at = serializers.DateTimeField()
+    """A block: the blocked user's id and when, nothing of their profile (docs/security.md)."""
 
-    def get_user(self, block) -> dict | None:
-        return self.context.get("profiles", {}).get(block.blocked_id)
+    user_id = serializers.UUIDField(source="blocked_id")
+    created_at = serializers.DateTimeField()
 
 
 class UserReportSerializer(serializers.Serializer):
     id = serializers.UUIDField()
-    user_id = serializers.UUIDField(source="reported_id")
+    user_id = serializers.UUIDField(source="reported_id", allow_null=True)
     reason = serializers.CharField()
     status = serializers.CharField()
     created_at = serializers.DateTimeField()

@@ -202,7 +202,10 @@ class MeView(generics.GenericAPIView):
 
     @extend_schema(responses={204: None})
     def delete(self, request):
-        services.erase_user(request.user.pk)
+        try:
+            services.erase_own_account(request.user.pk)
+        except services.AccountDeactivated as exc:
+            raise PermissionDenied(str(exc)) from exc
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -231,17 +234,14 @@ class BlockListCreateView(generics.ListCreateAPIView):
         return Block.objects.filter(blocker_id=self.request.user.pk)
 
     def list(self, request, *args, **kwargs):
-        page = self.paginate_queryset(self.get_queryset())
-        profiles = selectors.get_public_profiles(block.blocked_id for block in page)
-        data = s.BlockSerializer(page, many=True, context={"profiles": profiles}).data
-        return self.get_paginated_response(data)
+        page = self.paginate_queryset(self.get_queryset().only("blocked_id", "created_at"))
+        return self.get_paginated_response(s.BlockSerializer(page, many=True).data)
 
     @extend_schema(request=s.BlockCreateSerializer, responses={201: s.BlockSerializer, 200: s.BlockSerializer})
     def post(self, request):
         data = _validated(s.BlockCreateSerializer, request)
         block, created = services.block_user(blocker_id=request.user.pk, blocked_id=data["user_id"])
-        profiles = selectors.get_public_profiles([block.blocked_id])
-        body = s.BlockSerializer(block, context={"profiles": profiles}).data
+        body = s.BlockSerializer(block).data
         return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
 
