@@ -31,6 +31,7 @@ from redis.exceptions import ResponseError
 from accounts import revocation, selectors, signals, sms
 from accounts.models import (
     Block,
+    PendingRegistration,
     PhoneCode,
     ReportStatus,
     Session,
@@ -54,16 +55,69 @@ DUPLICATE_PHONE_MESSAGE = "An account with this phone number already exists."
 # ------------------------------------------------------------------- sign-up/in
 
 
-def register_user(*, phone: str, password: str, display_name: str) -> User:
-    """Create an account.  ``phone`` must already be E.164 and ``password`` validated."""
-    user = User(phone=phone, display_name=display_name)
-    user.set_password(password)
-    try:
-        with transaction.atomic():
-            user.save(force_insert=True)
-    except IntegrityError as exc:  # the unique phone index decides, also under races
-        raise ValidationError({"phone": [DUPLICATE_PHONE_MESSAGE]}) from exc
-    return user
+REGISTRATION_SENT = ("If this number can be registered, a code is on its way by SMS: "
+                     "send it to auth/register/verify/ to finish.")
+REGISTRATION_CODE_INVALID = "The code is not correct or has expired; register again for a new one."
+
+
+
+
+def _registration_code_hash(phone: str, code: str) -> str:
+    key = hashlib.sha256(("register-code:" + settings.SECRET_KEY).encode()).digest()
+    return hmac.new(key, f"{phone}:{code}".encode(), hashlib.sha256).hexdigest()
+
+
+def start_registration(*, phone: str, password: str, display_name: str) -> None:
+    """Begin a sign-up: text a code to ``phone`` (E.164; password already validated).
+
+    The caller answers the same whatever happens here.  A number without an account gets a
+    code (the account is made by ``complete_registration``); a number with one gets a notice
+    instead, and nothing is stored.  Both paths hash the password, query once, write or
+    delete one pending row and send one SMS, so their timing is alike too.
+    """
+    password_hash = make_password(password)
+    now = timezone.now()
+    if User.objects.filter(phone=phone).exists():
+        PendingRegistration.objects.filter(phone=phone).delete()
+        sms.send_sms(phone, "Someone tried to sign up for Crossings with this number, which already has an "
+                            "account. If it was you, log in instead; otherwise ignore this message.")
+        return
+    code = f"{secrets.randbelow(1_000_000):06d}"
+    PendingRegistration.objects.update_or_create(phone=phone, defaults={
+        "password": password_hash, "display_name": display_name, "code_hash": _registration_code_hash(phone, code),
+        "created_at": now, "expires_at": now + settings.PHONE_CODE_TTL, "attempts": 0,
+    })
+    minutes = max(1, int(settings.PHONE_CODE_TTL.total_seconds() // 60))
+    sms.send_sms(phone, f"Your Crossings code is {code}. It expires in {minutes} minutes.")
+
+
+def complete_registration(*, phone: str, code: str) -> User:
+    """Create the account of a pending sign-up whose code is right (verified phone).
+
+    Raises ValidationError with one message for every failure (no pending sign-up, wrong,
+    expired or exhausted code, number taken meanwhile); each try counts and is committed.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        pending = PendingRegistration.objects.select_for_update().filter(phone=phone).first()
+        if pending is None or pending.expires_at <= now or pending.attempts >= settings.PHONE_CODE_MAX_ATTEMPTS:
+            pending = None
+        elif not hmac.compare_digest(pending.code_hash, _registration_code_hash(phone, code)):
+            pending.attempts += 1
+            pending.save(update_fields=["attempts"])
+            pending = None
+        else:
+            user = User(phone=phone, display_name=pending.display_name, password=pending.password,
+                        is_verified=True)
+            pending.delete()
+            try:
+                with transaction.atomic():
+                    user.save(force_insert=True)
+            except IntegrityError:  # the number got an account meanwhile (the admin)
+                pending = None
+            else:
+                return user
+    raise ValidationError({"code": [REGISTRATION_CODE_INVALID]})
 
 
 def authenticate_phone(phone: str, password: str) -> User | None:
@@ -167,7 +221,8 @@ SESSION_KEEP_AFTER_END = timedelta(days=7)
 
 
 def purge_ended_sessions_and_codes(batch_size: int = 5000) -> int:
-    """Delete sessions that ended (revoked or expired) over a week ago, and dead phone codes.
+    """Delete sessions that ended (revoked or expired) over a week ago, dead phone codes and
+    sign-ups whose code expired a day ago.
 
     In batches by primary key, so a big backlog never holds long locks; returns the count.
     """
@@ -179,6 +234,7 @@ def purge_ended_sessions_and_codes(batch_size: int = 5000) -> int:
         deleted += Session.objects.filter(pk__in=ids).delete()[0]
     dead_codes = Q(expires_at__lt=now - timedelta(days=1)) | Q(used_at__isnull=False)
     deleted += PhoneCode.objects.filter(dead_codes).delete()[0]
+    deleted += PendingRegistration.objects.filter(expires_at__lt=now - timedelta(days=1)).delete()[0]
     return deleted
 
 

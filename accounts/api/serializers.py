@@ -165,6 +165,24 @@ class RegisterSerializer(StrictFieldsMixin, serializers.Serializer):
         return attrs
 
 
+class RegisterVerifySerializer(StrictFieldsMixin, serializers.Serializer):
+    phone = StrictCharField(max_length=32)
+    code = StrictCharField(min_length=6, max_length=6)
+
+    def validate_phone(self, value):
+        return _phone(value)
+
+    def validate_code(self, value):
+        if not value.isascii() or not value.isdigit():
+            raise serializers.ValidationError("The code is 6 digits.")
+        return value
+
+
+class RegistrationStartedSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+    expires_in = serializers.IntegerField(help_text="Seconds the code is valid for")
+
+
 class LoginSerializer(StrictFieldsMixin, serializers.Serializer):
     phone = StrictCharField(max_length=32)
     password = StrictCharField(max_length=128, trim_whitespace=False)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import uuid
 
+from django.conf import settings
 from django.http import Http404
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, status
@@ -17,7 +18,12 @@ from accounts import report_targets, selectors, services
 from accounts.api import serializers as s
 from accounts.authentication import AnonymousEndpointAuthentication, load_user
 from accounts.models import Block, User
-from accounts.throttling import PhoneRateThrottle, UserPhoneAttemptThrottle, UserPhoneRateThrottle
+from accounts.throttling import (
+    PhoneCodeRateThrottle,
+    PhoneRateThrottle,
+    UserPhoneAttemptThrottle,
+    UserPhoneRateThrottle,
+)
 from accounts.tokens import InvalidToken
 from accounts.visibility import can_view_profile
 from core.api.http import conditional_json
@@ -69,12 +75,30 @@ class _AnonymousAuthView(generics.GenericAPIView):
 
 
 class RegisterView(_AnonymousAuthView):
+    """Always 202 with the same body once the input is valid: whether the number already has
+    an account is told only to the number's owner, by SMS (docs/security.md)."""
+
     serializer_class = s.RegisterSerializer
+    throttle_classes = (IPRateThrottle, PhoneRateThrottle, PhoneCodeRateThrottle)
+
+    @extend_schema(auth=[], responses={202: s.RegistrationStartedSerializer})
+    def post(self, request):
+        data = _validated(s.RegisterSerializer, request)
+        services.start_registration(**data)
+        return Response({"detail": services.REGISTRATION_SENT,
+                         "expires_in": int(settings.PHONE_CODE_TTL.total_seconds())},
+                        status=status.HTTP_202_ACCEPTED)
+
+
+class RegisterVerifyView(_AnonymousAuthView):
+    """The code from the SMS creates the account (phone verified) and signs it in."""
+
+    serializer_class = s.RegisterVerifySerializer
 
     @extend_schema(auth=[], responses={201: s.AuthResponseSerializer})
     def post(self, request):
-        data = _validated(s.RegisterSerializer, request)
-        user = services.register_user(**data)
+        data = _validated(s.RegisterVerifySerializer, request)
+        user = services.complete_registration(**data)
         _signed_in(request, user)
         _session, access, refresh = services.open_session(
             user, user_agent=_user_agent(request), ip=_client_ip(request)

@@ -7,7 +7,7 @@ import pytest
 from django.core.exceptions import PermissionDenied
 
 from accounts import services
-from accounts.models import Block, User, UserReport
+from accounts.models import Block, User
 from connections import services as connection_services
 from connections.models import Connection, Message
 from tests.conftest import client_for
