@@ -26,3 +26,5 @@ def local_services(broker_db: int) -> dict[str, str]:
 
 
 globals().update(wire(**local_services(broker_db=1)))
+
+DEMO_STAFF_ENABLED = True  # `make run`'s demo staff account (accounts ensure_demo_staff)
