@@ -6,14 +6,24 @@ Both are middleware, active only under the admin's URL prefix.  Guarantees: docs
 
 from __future__ import annotations
 
+import functools
 from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.http import HttpResponse
-from django.urls import reverse
+from django.urls import NoReverseMatch, reverse
 
 from accounts.throttling import phone_key
 from core.api.throttling import IPRateThrottle, RedisRateThrottle
+
+
+@functools.lru_cache(maxsize=8)
+def _admin_paths(urlconf) -> tuple[str, str] | None:
+    """(index, login) paths of the admin under this URLconf; None where it is not mounted."""
+    try:
+        return reverse("admin:index", urlconf=urlconf), reverse("admin:login", urlconf=urlconf)
+    except NoReverseMatch:
+        return None
 
 
 class AdminAccountThrottle(RedisRateThrottle):
@@ -32,7 +42,8 @@ class AdminLoginThrottleMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        if request.method == "POST" and request.path == reverse("admin:login"):
+        paths = _admin_paths(getattr(request, "urlconf", None) or settings.ROOT_URLCONF)
+        if request.method == "POST" and paths is not None and request.path == paths[1]:
             for throttle in (IPRateThrottle(), AdminAccountThrottle()):
                 if not throttle.allow_request(request, None):
                     wait = max(1, int(throttle.wait() or 1))
@@ -78,6 +89,7 @@ class AdminContentSecurityPolicyMiddleware:
 
     def __call__(self, request):
         response = self.get_response(request)
-        if request.path.startswith(reverse("admin:index")) and "Content-Security-Policy" not in response:
+        paths = _admin_paths(getattr(request, "urlconf", None) or settings.ROOT_URLCONF)
+        if paths is not None and request.path.startswith(paths[0]) and "Content-Security-Policy" not in response:
             response["Content-Security-Policy"] = self.policy
         return response
