@@ -131,17 +131,15 @@ class SessionSerializer(serializers.ModelSerializer):
 
 
 class BlockSerializer(serializers.Serializer):
-    user_id = serializers.UUIDField(source="blocked_id")
-    user = serializers.SerializerMethodField()
-    created_at = serializers.DateTimeField()
+    """A block: the blocked user's id and when, nothing of their profile (docs/security.md)."""
 
-    def get_user(self, block) -> dict | None:
-        return self.context.get("profiles", {}).get(block.blocked_id)
+    user_id = serializers.UUIDField(source="blocked_id")
+    created_at = serializers.DateTimeField()
 
 
 class UserReportSerializer(serializers.Serializer):
     id = serializers.UUIDField()
-    user_id = serializers.UUIDField(source="reported_id")
+    user_id = serializers.UUIDField(source="reported_id", allow_null=True)
     reason = serializers.CharField()
     status = serializers.CharField()
     created_at = serializers.DateTimeField()
@@ -165,6 +163,24 @@ class RegisterSerializer(StrictFieldsMixin, serializers.Serializer):
         except DjangoValidationError as exc:
             raise serializers.ValidationError({"password": exc.messages}) from exc
         return attrs
+
+
+class RegisterVerifySerializer(StrictFieldsMixin, serializers.Serializer):
+    phone = StrictCharField(max_length=32)
+    code = StrictCharField(min_length=6, max_length=6)
+
+    def validate_phone(self, value):
+        return _phone(value)
+
+    def validate_code(self, value):
+        if not value.isascii() or not value.isdigit():
+            raise serializers.ValidationError("The code is 6 digits.")
+        return value
+
+
+class RegistrationStartedSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+    expires_in = serializers.IntegerField(help_text="Seconds the code is valid for")
 
 
 class LoginSerializer(StrictFieldsMixin, serializers.Serializer):

@@ -68,6 +68,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "core.cache.response.ResponseCacheMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
+    "accounts.admin_security.AdminLoginThrottleMiddleware",  # admin pages only
+    "accounts.admin_security.AdminContentSecurityPolicyMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -259,6 +261,16 @@ JWT_ALGORITHM = "HS256"
 SMS_BACKEND = env_str("SMS_BACKEND", "accounts.sms.ConsoleSMSBackend")
 PHONE_CODE_TTL = timedelta(seconds=env_int("PHONE_CODE_TTL_S", 600))
 PHONE_CODE_MAX_ATTEMPTS = env_int("PHONE_CODE_MAX_ATTEMPTS", 5)
+
+# Argon2id first (memory-hard); older hashes still verify and are upgraded at the next login.
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher",
+    "django.contrib.auth.hashers.ScryptPasswordHasher",
+]
+
+DEMO_STAFF_ENABLED = False  # dev.py turns it on: `ensure_demo_staff` refuses anywhere else
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

@@ -30,3 +30,4 @@ globals().update(wire(**local_services(broker_db=1)))
 # GraphiQL and introspection at /graphql/ in development only (off in base, hence prod).
 GRAPHQL_IDE = env_bool("GRAPHQL_IDE", True)
 GRAPHQL_INTROSPECTION = env_bool("GRAPHQL_INTROSPECTION", True)
+DEMO_STAFF_ENABLED = True  # `make run`'s demo staff account (accounts ensure_demo_staff)
