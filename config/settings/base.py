@@ -222,6 +222,15 @@ REST_FRAMEWORK = {
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
 RATE_LIMIT_ENABLED = env_bool("RATE_LIMIT_ENABLED", True)
+# Proxies of ours in front of the app (nginx: 1).  The client's IP is the address that many
+# hops from the right of X-Forwarded-For; 0 uses the peer address and ignores the header.
+NUM_PROXIES = env_int("NUM_PROXIES", 0)
+REST_FRAMEWORK["NUM_PROXIES"] = NUM_PROXIES  # DRF's own get_ident, should anything call it
+# /metrics and /health/ready/: clients on these networks, or with this bearer token.
+METRICS_ALLOWED_NETWORKS = env_list("METRICS_ALLOWED_NETWORKS", "127.0.0.0/8,::1/128")
+METRICS_TOKEN = env_str("METRICS_TOKEN")
+# Readiness fails when the crossing detector is further behind than this.
+READY_MAX_DETECTOR_LAG_S = env_float("READY_MAX_DETECTOR_LAG_S", 300.0)
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "Crossings API",
