@@ -50,6 +50,7 @@ def _parse_cursor(raw: str | None) -> tuple[str, uuid.UUID] | None:
 
 class CrossingListView(APIView):
     response_cache = True  # core.cache.response: the first page is built from cached reads only
+    response_cache_params = ("cursor", "page_size")  # every query parameter the view reads
 
     @extend_schema(
         operation_id="crossings_list",
