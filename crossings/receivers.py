@@ -7,9 +7,9 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import transaction
 
+from core.observability.health import NotReady
 from crossings import cache as cx_cache
 from crossings import services
-from core.observability.health import NotReady
 from crossings.selectors import crossed_ids_from_db, detector_lag_seconds
 
 

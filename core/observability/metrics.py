@@ -136,7 +136,8 @@ def registry() -> CollectorRegistry:
 
 @operators_only
 def metrics_view(request):
-    """``GET /metrics`` (allowed networks or the token: core.observability.access): the Prometheus text format, every process's in multiprocess mode."""
+    """``GET /metrics``: the Prometheus text format, every process's in multiprocess mode (for
+    allowed networks or the token: core.observability.access)."""
     try:
         update_pool_gauges(force=True)
     except Exception:
