@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (the table below is one row per line, aligned by actor)
 """Who may do what: every route of /api/v1/ x method x actor, with the expected status in one
 table (MATRIX).  The routes come from the URL conf, so a new route without a row fails here.
 
@@ -17,8 +18,15 @@ from rest_framework.test import APIClient
 from accounts import services as account_services
 from accounts.models import User
 from stories import services as story_services
-from tests.factories import (DEFAULT_PASSWORD, make_city, make_connection, make_crossing, make_story, make_user,
-                             next_phone)
+from tests.factories import (
+    DEFAULT_PASSWORD,
+    make_city,
+    make_connection,
+    make_crossing,
+    make_story,
+    make_user,
+    next_phone,
+)
 
 ACTORS = ("owner", "crossed", "stranger", "blocked", "blocked_by", "shadow_banned", "deactivated", "erased",
           "logged_out", "moderator", "admin", "anonymous")
