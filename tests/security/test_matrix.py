@@ -1,6 +1,7 @@
 # ruff: noqa: E501  (the table below is one row per line, aligned by actor)
 """Who may do what: every route of /api/v1/ x method x actor, with the expected status in one
 table (MATRIX).  The routes come from the URL conf, so a new route without a row fails here.
+Sign-up is two steps (202, then a code that creates the account): a wrong code is a 400.
 
 The objects a route names belong to the owner (her session, her crossing and connection with
 ``crossed``, her story, the user she blocked...).  The world is built once per module; every
@@ -35,7 +36,8 @@ API = "api/v1/"
 # (method, route) -> expected status for each actor, in the order of ACTORS:
 #                       owner crossd strngr blockd blk_by shadow deactv erased lg_out  moder  admin   anon
 MATRIX: dict[tuple[str, str], tuple[int, ...]] = {
-    ("POST", "auth/register/"):                   (201,  201,   201,   201,   201,   201,   201,   201,   201,   201,   201,   201),
+    ("POST", "auth/register/"):                   (202,  202,   202,   202,   202,   202,   202,   202,   202,   202,   202,   202),
+    ("POST", "auth/register/verify/"):            (400,  400,   400,   400,   400,   400,   400,   400,   400,   400,   400,   400),
     ("POST", "auth/login/"):                      (200,  200,   200,   200,   200,   200,   403,   401,   200,   200,   200,   401),
     ("POST", "auth/refresh/"):                    (200,  200,   200,   200,   200,   200,   401,   401,   401,   200,   200,   401),
     ("POST", "auth/logout/"):                     (204,  204,   204,   204,   204,   204,   401,   401,   401,   204,   204,   401),
@@ -175,6 +177,7 @@ class World:
         bodies = {
             ("POST", "auth/register/"): {"phone": next_phone(), "password": "a-long-passphrase",
                                          "display_name": "New"},
+            ("POST", "auth/register/verify/"): {"phone": next_phone(), "code": "123456"},
             ("POST", "auth/login/"): ({"phone": user.phone, "password": DEFAULT_PASSWORD} if user
                                       else {"phone": "+12025550999", "password": "not-the-password"}),
             ("POST", "auth/refresh/"): {"refresh": self.tokens[actor][1] if actor in self.tokens else "garbage"},
