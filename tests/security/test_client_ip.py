@@ -99,3 +99,15 @@ def test_the_session_records_the_client_address(api):
                         HTTP_X_FORWARDED_FOR="1.2.3.4, 198.51.100.9")
     assert response.status_code == 201
     assert str(Session.objects.get(user_id=response.json()["user"]["id"]).ip) == "198.51.100.9"
+
+
+@override_settings(NUM_PROXIES=1)
+def test_log_records_carry_the_client_address(api, caplog):
+    import logging
+
+    from core.observability.middleware import RequestIdLogFilter
+
+    caplog.handler.addFilter(RequestIdLogFilter())
+    with caplog.at_level(logging.WARNING, logger="django.request"):
+        api.get("/api/v1/me/", REMOTE_ADDR="127.0.0.1", HTTP_X_FORWARDED_FOR="6.6.6.6, 198.51.100.4")
+    assert [record.client_ip for record in caplog.records if record.name == "django.request"] == ["198.51.100.4"]
