@@ -49,7 +49,7 @@ NASTY = [None, [], {}, "", "x" * 5000, -1, 2**70, 1e308, "5e-324", 5e-324, "٣",
          "1e999", [[[[{}]]]], "00000000-0000-0000-0000-000000000000"]
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(databases="__all__")
 def test_no_field_value_is_a_500(world):  # noqa: F811  (the world fixture)
     """Each field of each route's body (and a field too many) set to each nasty value, as the owner."""
     client = world.client("owner")
