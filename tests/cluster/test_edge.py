@@ -22,7 +22,9 @@ def _register_from(cluster: Topology, source: str, forwarded: str) -> int:
     counts it before the body is validated, and nothing is hashed or stored."""
     conn = http.client.HTTPConnection("127.0.0.1", cluster.nginx_port, timeout=30, source_address=(source, 0))
     try:
-        conn.request("POST", "/api/v1/auth/register/", body=json.dumps({"phone": "not-a-phone"}),
+        # A different (invalid) number each time: only the per-IP limit can stop them.
+        body = json.dumps({"phone": f"not-a-phone-{uuid.uuid4().hex}"})
+        conn.request("POST", "/api/v1/auth/register/", body=body,
                      headers={"Content-Type": "application/json", "X-Forwarded-For": forwarded})
         response = conn.getresponse()
         response.read()
