@@ -13,6 +13,7 @@ from rest_framework import serializers
 from accounts import report_targets, selectors
 from accounts.models import ReportReason, Session, User, normalize_phone
 from core.api.rest import StrictFieldsMixin
+from core.uploads import images
 
 AVATAR_MAX_BYTES = getattr(settings, "AVATAR_MAX_BYTES", 2 * 1024 * 1024)
 AVATAR_MAX_PIXELS = 4096 * 4096
@@ -230,7 +231,15 @@ class MeUpdateSerializer(StrictFieldsMixin, serializers.Serializer):
         width, height = image.size
         if width * height > AVATAR_MAX_PIXELS:
             raise serializers.ValidationError("The image has too many pixels (at most 4096 x 4096).")
-        return value
+        # Stored re-encoded: upright, without EXIF (GPS), ICC, XMP or comments (core.uploads.images).
+        try:
+            clean = images.reencode(value, max_pixels=AVATAR_MAX_PIXELS, max_frames=settings.STORY_MAX_IMAGE_FRAMES,
+                                    name=value.name)
+        except images.ImageRefused as exc:
+            raise serializers.ValidationError(str(exc)) from None
+        if clean is None:
+            raise serializers.ValidationError("Upload a JPEG, PNG, WebP or GIF image.")
+        return clean.content
 
 
 class BlockCreateSerializer(StrictFieldsMixin, serializers.Serializer):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import uuid
 
 from django.conf import settings
@@ -26,6 +25,7 @@ from accounts.throttling import (
 )
 from accounts.tokens import InvalidToken
 from accounts.visibility import can_view_profile
+from core.api.client_ip import client_ip
 from core.api.http import conditional_json
 from core.api.rest import Conflict, PayloadTooLarge
 from core.api.throttling import IPRateThrottle, UserRateThrottle
@@ -36,12 +36,8 @@ LOGIN_FAILED = "Phone number or password is incorrect."
 
 
 def _client_ip(request) -> str | None:
-    """The peer address, when it is one (a Unix-socket server may pass anything or nothing)."""
-    raw = request.META.get("REMOTE_ADDR") or ""
-    try:
-        return str(ipaddress.ip_address(raw))
-    except ValueError:
-        return None
+    """The client's address behind NUM_PROXIES proxies, when it is one (core.api.client_ip)."""
+    return client_ip(request)
 
 
 def _user_agent(request) -> str:

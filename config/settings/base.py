@@ -224,6 +224,15 @@ REST_FRAMEWORK = {
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
 RATE_LIMIT_ENABLED = env_bool("RATE_LIMIT_ENABLED", True)
+# Proxies of ours in front of the app (nginx: 1).  The client's IP is the address that many
+# hops from the right of X-Forwarded-For; 0 uses the peer address and ignores the header.
+NUM_PROXIES = env_int("NUM_PROXIES", 0)
+REST_FRAMEWORK["NUM_PROXIES"] = NUM_PROXIES  # DRF's own get_ident, should anything call it
+# /metrics and /health/ready/: clients on these networks, or with this bearer token.
+METRICS_ALLOWED_NETWORKS = env_list("METRICS_ALLOWED_NETWORKS", "127.0.0.0/8,::1/128")
+METRICS_TOKEN = env_str("METRICS_TOKEN")
+# Readiness fails when the crossing detector is further behind than this.
+READY_MAX_DETECTOR_LAG_S = env_float("READY_MAX_DETECTOR_LAG_S", 300.0)
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "Crossings API",
@@ -336,7 +345,8 @@ STORY_TTL_HOURS = env_int("STORY_TTL_HOURS", 24)
 # MEDIA_STORAGE_BACKEND=storages.backends.s3.S3Storage (needs boto3) and the AWS_* below.
 STORY_MAX_IMAGE_BYTES = env_int("STORY_MAX_IMAGE_BYTES", 10 * 1024 * 1024)
 STORY_MAX_VIDEO_BYTES = env_int("STORY_MAX_VIDEO_BYTES", 50 * 1024 * 1024)
-STORY_MAX_IMAGE_PIXELS = env_int("STORY_MAX_IMAGE_PIXELS", 40_000_000)
+STORY_MAX_IMAGE_PIXELS = env_int("STORY_MAX_IMAGE_PIXELS", 40_000_000)  # width x height x frames
+STORY_MAX_IMAGE_FRAMES = env_int("STORY_MAX_IMAGE_FRAMES", 100)
 STORY_NEARBY_RADII_KM = [float(r) for r in env_list("STORY_NEARBY_RADII_KM", "5,10,15,20")]
 STORY_NEARBY_ENOUGH = env_int("STORY_NEARBY_ENOUGH", 10)
 STORY_NEARBY_CACHE_S = env_int("STORY_NEARBY_CACHE_S", 60)
@@ -372,7 +382,7 @@ LOGGING = {
     "formatters": {
         "json": {
             "()": "pythonjsonlogger.json.JsonFormatter",
-            "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s",
+            "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s %(client_ip)s",
             "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
         },
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},

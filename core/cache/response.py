@@ -2,7 +2,8 @@
 
 ``ResponseCacheMiddleware`` stores a view's response with the ``core.cache.keys`` versions it
 was built from and serves it again only while all of them are unchanged; views opt in with
-``response_cache = True`` and ``cacheable(request)``.  Design: docs/subsystems/caching.md.
+``response_cache = True`` and ``cacheable(request)`` and name the query parameters they read
+in ``response_cache_params`` (the others are dropped first).  Design: docs/subsystems/caching.md.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 import orjson
 from django.conf import settings
 from django.core.cache import cache
-from django.http import HttpResponse
+from django.http import HttpResponse, QueryDict
 from django.middleware.gzip import GZipMiddleware
 from django.utils import timezone
 from django.utils.cache import patch_vary_headers
@@ -102,9 +103,26 @@ def _accepts_json(request) -> bool:
     return not accept or "json" in accept or "*/*" in accept
 
 
-def _entry_key(user, request) -> str:
+def known_query(request, names) -> str:
+    """Keep only the query parameters the view reads (``response_cache_params``), one value
+    each, in a fixed order; the request's query becomes exactly that, so the view sees what
+    the entry's key says and junk parameters (``?x=1``, ``?x=2``...) map to one entry."""
+    kept = QueryDict(mutable=True)
+    for name in sorted(names):
+        value = request.GET.get(name)
+        if value is not None:
+            kept[name] = value
+    query = kept.urlencode()
+    if query != request.META.get("QUERY_STRING", ""):
+        kept._mutable = False
+        request.GET = kept
+        request.META["QUERY_STRING"] = query
+    return query
+
+
+def _entry_key(user, request, query: str) -> str:
     # Staff see more (any profile): the staff flag is part of what the answer depends on.
-    url = f"{int(bool(user.is_staff))}{request.scheme}://{request.get_host()}{request.get_full_path()}"
+    url = f"{int(bool(user.is_staff))}{request.scheme}://{request.get_host()}{request.path}?{query}"
     digest = hashlib.blake2b(url.encode(), digest_size=16).hexdigest()
     return cache.make_key(f"rc:{user.pk}:{digest}")
 
@@ -259,7 +277,7 @@ class ResponseCacheMiddleware:
         if user is None:  # the normal path answers (401, or whatever the view does without a user)
             return None
         user_id = user.pk
-        entry_key = _entry_key(user, request)
+        entry_key = _entry_key(user, request, known_query(request, getattr(view_class, "response_cache_params", ())))
         rate = _rate_limit(view_class, user_id)
         try:
             count, body, meta = _lookup(entry_key, rate[0] if rate else None, rate[1] if rate else 0, guards)

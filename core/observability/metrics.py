@@ -25,6 +25,8 @@ from prometheus_client import (
     multiprocess,
 )
 
+from core.observability.access import operators_only
+
 logger = logging.getLogger(__name__)
 
 # --- counters other apps call ------------------------------------------------------------
@@ -148,8 +150,10 @@ def registry() -> CollectorRegistry:
     return merged
 
 
+@operators_only
 def metrics_view(request):
-    """``GET /metrics``: the Prometheus text format, every process's in multiprocess mode."""
+    """``GET /metrics``: the Prometheus text format, every process's in multiprocess mode (for
+    allowed networks or the token: core.observability.access)."""
     try:
         update_pool_gauges(force=True)
     except Exception:
