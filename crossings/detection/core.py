@@ -8,6 +8,7 @@ tiling's guarantees: docs/crossings.md.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,6 +16,7 @@ import numpy as np
 from core.geo import M_PER_DEG
 
 _QUERY_CHUNK = 1_000  # new pings per vectorised chunk: its arrays stay in the CPU caches
+_MERGE_CHUNKS = 16  # detect() merges the segments of this many chunks at a time
 NEAR_FRACTION = 0.75  # adjacent-row cells are neighbours when within this many (wider) cell widths
 POLAR_CELLS = 20  # column widths stop growing this many cell heights from a pole
 _RANGE_SLACK = 1e-7  # columns of slack (in column units) around a computed candidate range
@@ -50,11 +52,19 @@ class Cells:
         return 90.0 - POLAR_CELLS * self.row_height
 
     def width(self, rows):
-        """Longitude width (degrees) of the columns of ``rows``."""
+        """Longitude width (degrees) of the columns of ``rows``.
+
+        One scalar formula per row (a table over the rows' span): a row's width never depends
+        on the array it is computed in (vectorised cosines may differ in the last bit).
+        """
         rows = np.asarray(rows, dtype=np.int64)
-        far = np.maximum(np.abs(rows), np.abs(rows + 1)) * self.row_height
-        far = np.minimum(far, self.far_cap)
-        return self.cell_m / (M_PER_DEG * np.cos(np.radians(far)))
+        if rows.size == 0:
+            return np.empty(rows.shape)
+        low = int(rows.min())
+        h, cap, cell_m = self.row_height, self.far_cap, self.cell_m
+        table = np.array([cell_m / (M_PER_DEG * math.cos(math.radians(min(max(abs(r), abs(r + 1)) * h, cap))))
+                          for r in range(low, int(rows.max()) + 1)])
+        return table[rows - low]
 
     def cell_of(self, lat, lng):
         """(row, col) int64 arrays of the cells holding the points (lat, lng)."""
@@ -71,10 +81,7 @@ class Cells:
         """
         ra, ca = (np.asarray(x, dtype=np.int64) for x in cell_a)
         rb, cb = (np.asarray(x, dtype=np.int64) for x in cell_b)
-        wa, wb = self.width(ra), self.width(rb)
-        gap = np.maximum(np.maximum(cb * wb - (ca + 1) * wa, ca * wa - (cb + 1) * wb), 0.0)
-        adjacent = (np.abs(ra - rb) == 1) & (gap <= NEAR_FRACTION * np.maximum(wa, wb))
-        return ((ra == rb) & (np.abs(ca - cb) <= 1)) | adjacent
+        return neighbours_with_widths(ra, ca, self.width(ra), rb, cb, self.width(rb))
 
     @property
     def col_bits(self) -> int:
@@ -87,14 +94,20 @@ class Cells:
         offset = 1 << (self.col_bits - 1)
         return ((np.asarray(rows, dtype=np.int64) + offset) << self.col_bits) | (np.asarray(cols) + offset)
 
-    def adjacent_cols(self, rows, cols, other_rows):
-        """For cells (rows, cols) and an adjacent row each, the [lo, hi] column range (inclusive)
-        of that row holding every neighbour (a few more at most; ``neighbours`` decides)."""
-        w, w2 = self.width(rows), self.width(other_rows)
+    def adjacent_cols(self, cols, w, w2):
+        """For cells of columns ``cols`` and width ``w``, in an adjacent row of width ``w2``: the
+        [lo, hi] column range (inclusive) holding every neighbour (``neighbours`` decides)."""
         near = NEAR_FRACTION * np.maximum(w, w2)
         lo = np.ceil((cols * w - near) / w2 - 1 - _RANGE_SLACK).astype(np.int64)
         hi = np.floor(((cols + 1) * w + near) / w2 + _RANGE_SLACK).astype(np.int64)
         return lo, hi
+
+
+def neighbours_with_widths(ra, ca, wa, rb, cb, wb):
+    """``Cells.neighbours`` for cells whose column widths ``Cells.width`` gave already."""
+    gap = np.maximum(np.maximum(cb * wb - (ca + 1) * wa, ca * wa - (cb + 1) * wb), 0.0)
+    adjacent = (np.abs(ra - rb) == 1) & (gap <= NEAR_FRACTION * np.maximum(wa, wb))
+    return ((ra == rb) & (np.abs(ca - cb) <= 1)) | adjacent
 
 
 # --------------------------------------------------------------------- the matcher
@@ -154,49 +167,78 @@ def _expand(starts: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndar
 
 
 class _Sorted:
-    """The context sorted by (cell, user), with its (cell, user) groups."""
+    """The context ordered by (cell, user), with its (cell, user) groups.  Only the times are
+    gathered in that order; the rest is read through ``order`` for the few pings that need it."""
 
     def __init__(self, ctx: Context, cells: Cells):
-        rows, cols = cells.cell_of(ctx.lat, ctx.lng)
+        self.ctx = ctx
+        self.row_height = cells.row_height
+        rows = np.floor(ctx.lat / cells.row_height).astype(np.int64)
+        # The widths of every row of the context and of the rows next to them, once.
+        self.row_low = int(rows.min()) - 1
+        self.width_table = cells.width(np.arange(self.row_low, int(rows.max()) + 2))
+        widths = self.width(rows)
+        cols = np.floor(ctx.lng / widths).astype(np.int64)  # Cells.cell_of
         cell = cells.ids(rows, cols)
         base = int(cell.min())
         cell_bits = max(1, (int(cell.max()) - base).bit_length())
         user_bits = max(1, int(ctx.user.max(initial=0)).bit_length())
-        # Time order inside a group is not needed: every ping of a group is a candidate.
+        # Time order inside a group is not needed: every group is tested on its time span first.
         if cell_bits + user_bits <= 62:
-            order = np.argsort(((cell - base) << user_bits) | ctx.user)
+            key = ((cell - base) << user_bits) | ctx.user
+            order = np.argsort(key)
+            key = key[order]
+            first = np.flatnonzero(key[1:] != key[:-1]) + 1
         else:  # too wide for one int64 key: two keys
             order = np.lexsort((ctx.user, cell))
+            c, u = cell[order], ctx.user[order]
+            first = np.flatnonzero((c[1:] != c[:-1]) | (u[1:] != u[:-1])) + 1
         self.order = order
         self.t = ctx.t[order]
-        self.lat = ctx.lat[order]
-        self.lng = ctx.lng[order]
-        self.city = ctx.city[order]
-        self.user = ctx.user[order]
-        self.row = rows[order]
-        self.col = cols[order]
-        cell = cell[order]
-        boundaries = np.flatnonzero((cell[1:] != cell[:-1]) | (self.user[1:] != self.user[:-1])) + 1
-        self.group_start = np.concatenate(([0], boundaries)).astype(np.int64)
-        self.group_count = np.diff(np.concatenate((self.group_start, [len(cell)])))
-        self.group_cell = cell[self.group_start]
-        self.group_row = self.row[self.group_start]
-        self.group_col = self.col[self.group_start]
-        self.group_user = self.user[self.group_start]
+        self.group_start = np.concatenate(([0], first)).astype(np.int64)
+        self.group_count = np.diff(np.concatenate((self.group_start, [len(order)])))
+        at = order[self.group_start]
+        self.group_cell = cell[at]
+        self.group_row = rows[at]
+        self.group_col = cols[at]
+        self.group_width = widths[at]
+        self.group_user = ctx.user[at]
+        self.group_tmin = np.minimum.reduceat(self.t, self.group_start)
+        self.group_tmax = np.maximum.reduceat(self.t, self.group_start)
+
+    def width(self, rows):
+        """``Cells.width`` of rows of the context or next to them."""
+        return self.width_table[rows - self.row_low]
+
+    def cells_of(self, q):
+        """(row, col, width) of the cells of pings ``q`` (indices in the sorted order)."""
+        ping = self.order[q]
+        rows = np.floor(self.ctx.lat[ping] / self.row_height).astype(np.int64)
+        widths = self.width(rows)
+        return rows, np.floor(self.ctx.lng[ping] / widths).astype(np.int64), widths
 
 
 def find_segments(ctx: Context, *, cell_m: float, window_us: int) -> Segments:
     """Every match of a new ping, reduced per (new ping, group) to [first, last] match time."""
+    return Segments.concat(list(_segment_chunks(ctx, cell_m, window_us)))
+
+
+def _segment_chunks(ctx: Context, cell_m: float, window_us: int):
+    """``find_segments`` in parts, one per chunk of new pings."""
     cells = Cells(cell_m)
     if len(ctx) == 0 or not ctx.new.any():
-        return Segments.empty()
+        return
     s = _Sorted(ctx, cells)
     new_sorted = np.flatnonzero(ctx.new[s.order])
-    parts = [
-        _match_chunk(s, cells, new_sorted[i:i + _QUERY_CHUNK], window_us)
-        for i in range(0, len(new_sorted), _QUERY_CHUNK)
-    ]
-    return Segments.concat(parts)
+    for i in range(0, len(new_sorted), _QUERY_CHUNK):
+        query, group, start, end, matches = _match_chunk(s, cells, new_sorted[i:i + _QUERY_CHUNK], window_us)
+        # The place: the new ping itself (coarsened later anyway).
+        ping = s.order[query]
+        yield Segments(
+            user_a=ctx.user[ping], user_b=s.group_user[group], start=start, end=end,
+            place_lat=ctx.lat[ping], place_lng=ctx.lng[ping], place_city=ctx.city[ping],
+            matches=int(matches), query=query,
+        )
 
 
 def _neighbour_groups(s: _Sorted, cells: Cells, q: np.ndarray):
@@ -205,58 +247,51 @@ def _neighbour_groups(s: _Sorted, cells: Cells, q: np.ndarray):
     Three id ranges per query (its own row's columns c-1..c+1, and the column range of each
     adjacent row that can hold a neighbour), then the exact rule on the adjacent rows' groups.
     """
-    q_row, q_col = s.row[q], s.col[q]
+    q_row, q_col, q_w = s.cells_of(q)
     lo_parts = [np.searchsorted(s.group_cell, cells.ids(q_row, q_col - 1), "left")]
     hi_parts = [np.searchsorted(s.group_cell, cells.ids(q_row, q_col + 1), "right")]
     for dr in (-1, 1):
         rows = q_row + dr
-        lo, hi = cells.adjacent_cols(q_row, q_col, rows)
+        lo, hi = cells.adjacent_cols(q_col, q_w, s.width(rows))
         lo_parts.append(np.searchsorted(s.group_cell, cells.ids(rows, lo), "left"))
         hi_parts.append(np.searchsorted(s.group_cell, cells.ids(rows, hi), "right"))
     lo = np.concatenate(lo_parts)
     counts = np.concatenate(hi_parts) - lo
     owner, groups = _expand(lo, counts)
-    queries = np.tile(q, 3)[owner]
-    keep = s.group_user[groups] != s.user[queries]
-    other_row = s.group_row[groups] != s.row[queries]
-    check = np.flatnonzero(keep & other_row)
-    keep[check] = cells.neighbours((s.row[queries[check]], s.col[queries[check]]),
-                                   (s.group_row[groups[check]], s.group_col[groups[check]]))
-    return queries[keep], groups[keep]
+    of_query = owner % len(q)  # the query's position in the chunk
+    keep = s.group_user[groups] != s.ctx.user[s.order[q]][of_query]
+    check = np.flatnonzero(keep & (owner >= len(q)))  # the adjacent rows' groups
+    qc, gc = of_query[check], groups[check]
+    keep[check] = neighbours_with_widths(q_row[qc], q_col[qc], q_w[qc],
+                                         s.group_row[gc], s.group_col[gc], s.group_width[gc])
+    return q[of_query[keep]], groups[keep]
 
 
-def _match_chunk(s: _Sorted, cells: Cells, q: np.ndarray, window_us: int) -> Segments:
-    qg_query, qg_group = _neighbour_groups(s, cells, q)
-    if len(qg_query) == 0:
-        return Segments.empty()
-    counts = s.group_count[qg_group]
-    _, cand = _expand(s.group_start[qg_group], counts)
-    # Every candidate is in a neighbour cell: only the time decides.
-    c_t = s.t[cand]
-    t_q = np.repeat(s.t[qg_query], counts)
-    ok = np.abs(c_t - t_q) <= window_us
-    n_matches = int(np.count_nonzero(ok))
-    if n_matches == 0:
-        return Segments.empty()
+def _match_chunk(s: _Sorted, cells: Cells, q: np.ndarray, window_us: int):
+    """(query, group, first, last match time) per (new ping, group) with a match, and the
+    number of ping pairs matched.  Every candidate is in a neighbour cell: only time decides."""
+    query, group = _neighbour_groups(s, cells, q)
+    t_q = s.t[query]
+    g_min, g_max = s.group_tmin[group], s.group_tmax[group]
+    # A group whose whole time span is within the window of the query matches as a whole.
+    whole = (g_min >= t_q - window_us) & (g_max <= t_q + window_us)
+    partial = np.flatnonzero(~whole & (g_max >= t_q - window_us) & (g_min <= t_q + window_us))
     # Match time: the later recorded_at.
-    match_t = np.maximum(c_t, t_q)
-    seg_starts = np.cumsum(counts) - counts
-    seg_min = np.minimum.reduceat(np.where(ok, match_t, np.iinfo(np.int64).max), seg_starts)
-    seg_max = np.maximum.reduceat(np.where(ok, match_t, -1), seg_starts)
-    has = seg_max >= 0
-    # The place: the new ping itself (coarsened later anyway).
-    place = qg_query[has]
-    return Segments(
-        user_a=s.user[place],
-        user_b=s.group_user[qg_group[has]],
-        start=seg_min[has],
-        end=seg_max[has],
-        place_lat=s.lat[place],
-        place_lng=s.lng[place],
-        place_city=s.city[place],
-        matches=n_matches,
-        query=place,
-    )
+    start, end = np.maximum(g_min, t_q), np.maximum(g_max, t_q)
+    count = np.where(whole, s.group_count[group], 0)
+    if len(partial):
+        counts = s.group_count[group[partial]]
+        _, cand = _expand(s.group_start[group[partial]], counts)
+        c_t = s.t[cand]
+        t_rep = np.repeat(t_q[partial], counts)
+        ok = np.abs(c_t - t_rep) <= window_us
+        match_t = np.maximum(c_t, t_rep)
+        seg_starts = np.cumsum(counts) - counts
+        start[partial] = np.minimum.reduceat(np.where(ok, match_t, np.iinfo(np.int64).max), seg_starts)
+        end[partial] = np.maximum.reduceat(np.where(ok, match_t, -1), seg_starts)
+        count[partial] = np.add.reduceat(ok.astype(np.int64), seg_starts)
+    has = count > 0
+    return query[has], group[has], start[has], end[has], count.sum()
 
 
 # ------------------------------------------------------------------- encounters
@@ -358,8 +393,24 @@ def _merge_general(low, high, seg: Segments, repeat_gap_us: int) -> Encounters:
 
 
 def detect(ctx: Context, *, cell_m: float, window_us: int, repeat_gap_us: int) -> tuple[Encounters, int]:
-    """Encounters made by the new pings of ``ctx`` (and the number of ping pairs matched)."""
+    """Encounters made by the new pings of ``ctx`` (and the number of ping pairs matched).
+
+    The segments are merged as they come, ``_MERGE_CHUNKS`` chunks at a time (the merge is exact
+    for any mix of intervals), so a large batch never holds all its segments at once.
+    """
     if window_us > repeat_gap_us:
         raise ValueError("CROSSING_WINDOW_S must not exceed CROSSING_REPEAT_GAP_S")
-    seg = find_segments(ctx, cell_m=cell_m, window_us=window_us)
-    return merge_intervals(seg, repeat_gap_us=repeat_gap_us), seg.matches
+    merged, pending, matches = [], [], 0
+    for seg in _segment_chunks(ctx, cell_m, window_us):
+        matches += seg.matches
+        pending.append(seg)
+        if len(pending) == _MERGE_CHUNKS:
+            merged.append(_as_segments(merge_intervals(Segments.concat(pending), repeat_gap_us=repeat_gap_us)))
+            pending = []
+    if len(merged) == 0:
+        return merge_intervals(Segments.concat(pending), repeat_gap_us=repeat_gap_us), matches
+    return merge_intervals(Segments.concat([*merged, *pending]), repeat_gap_us=repeat_gap_us), matches
+
+
+def _as_segments(enc: Encounters) -> Segments:
+    return Segments(enc.low, enc.high, enc.start, enc.end, enc.place_lat, enc.place_lng, enc.place_city)

@@ -14,8 +14,11 @@ import numpy as np
 from crossings.detection.core import Cells
 
 
-def reference_crossings(pings, *, cell_m=200.0, window_us=600_000_000, repeat_gap_us=3_600_000_000):
-    """``pings``: (user, t_us, lat, lng) tuples.  Returns {(low, high): (first, last, times)}."""
+def reference_crossings(pings, *, cell_m=200.0, window_us=600_000_000, repeat_gap_us=3_600_000_000, new=None):
+    """``pings``: (user, t_us, lat, lng) tuples.  Returns {(low, high): (first, last, times)}.
+
+    With ``new`` (a mask), only the matches that involve at least one new ping count.
+    """
     if not pings:
         return {}
     cells = Cells(cell_m)
@@ -26,6 +29,8 @@ def reference_crossings(pings, *, cell_m=200.0, window_us=600_000_000, repeat_ga
     for i in range(len(pings)):
         j = np.arange(i + 1, len(pings))
         ok = (users[j] != users[i]) & (np.abs(t[j] - t[i]) <= window_us)
+        if new is not None:
+            ok &= np.asarray(new)[j] | bool(new[i])
         ok &= cells.neighbours((np.full(len(j), rows[i]), np.full(len(j), cols[i])), (rows[j], cols[j]))
         for k in j[ok]:
             key = (min(users[i], users[k]), max(users[i], users[k]))

@@ -8,6 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from core.geo import M_PER_DEG
+from crossings.detection import core
 from crossings.detection.core import NEAR_FRACTION, Cells, Context, Segments, detect, merge_intervals
 from tests.crossings.reference import reference_crossings
 
@@ -165,6 +166,27 @@ def test_any_number_of_users_per_context(lats):
         enc, _ = detect(_context(pings, [True] * 4), cell_m=200.0, window_us=WINDOW, repeat_gap_us=GAP)
         assert _as_records(enc) == reference_crossings(pings)
         assert len(_as_records(enc)) == 2
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_small_chunks_and_merges_in_rounds(monkeypatch, seed):
+    """detect() matches new pings in chunks and merges the chunks' segments a few at a time:
+    any chunk sizes give the reference's encounters (and the same number of matched pairs)."""
+    rng = np.random.default_rng(seed)
+    n = 250
+    pings = [(int(rng.integers(0, 12)), int(rng.integers(0, 4 * 3600)) * US,
+              52.52 + float(rng.normal(0, 300)) / M_PER_DEG, 13.42 + float(rng.normal(0, 300)) / M_PER_DEG / 0.61)
+             for _ in range(n)]
+    new = rng.random(n) < 0.7
+    ctx = _context(pings, new)
+    whole, whole_matches = detect(ctx, cell_m=200.0, window_us=WINDOW, repeat_gap_us=GAP)
+    monkeypatch.setattr(core, "_QUERY_CHUNK", 7)
+    monkeypatch.setattr(core, "_MERGE_CHUNKS", 3)
+    enc, matches = detect(ctx, cell_m=200.0, window_us=WINDOW, repeat_gap_us=GAP)
+    assert matches == whole_matches > 0
+    assert _as_records(enc) == _as_records(whole)
+    assert max(n for _, _, n in _as_records(enc).values()) > 1  # pairs with several encounters
+    assert _as_records(enc) == reference_crossings(pings, new=new)
 
 
 def test_a_late_match_between_two_encounters_merges_them():

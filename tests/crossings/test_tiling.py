@@ -117,7 +117,8 @@ def test_the_maximum_is_the_least_upper_bound_of_the_rule():
     spans["adjacent rows"] = (rows + 1, np.minimum(w + w2 + NEAR_FRACTION * np.maximum(w, w2), 180.0))
     farthest = {}
     for name, (other, span) in spans.items():
-        corners = [(np.clip(a * H, -90, 90), np.clip(b * H, -90, 90)) for a in (rows, rows + 1) for b in (other, other + 1)]
+        corners = [(np.clip(a * H, -90, 90), np.clip(b * H, -90, 90))
+                   for a in (rows, rows + 1) for b in (other, other + 1)]
         farthest[name] = np.max([_haversine(a, 0.0, b, span) for a, b in corners], axis=0)
     assert 455.5 < farthest["same row"].max() < 455.7
     assert 692.94 < farthest["adjacent rows"].max() <= MAX_MATCH_M
