@@ -52,19 +52,21 @@ class Cells:
         return 90.0 - POLAR_CELLS * self.row_height
 
     def width(self, rows):
-        """Longitude width (degrees) of the columns of ``rows``.
-
-        One scalar formula per row (a table over the rows' span): a row's width never depends
-        on the array it is computed in (vectorised cosines may differ in the last bit).
-        """
+        """Longitude width (degrees) of the columns of ``rows``."""
         rows = np.asarray(rows, dtype=np.int64)
         if rows.size == 0:
             return np.empty(rows.shape)
         low = int(rows.min())
+        return self.width_table(low, int(rows.max()))[rows - low]
+
+    def width_table(self, low: int, high: int):
+        """The widths of rows ``low..high``, one scalar formula per row: a row's width never
+        depends on the array it is computed in (vectorised cosines may differ in the last bit)."""
         h, cap, cell_m = self.row_height, self.far_cap, self.cell_m
-        table = np.array([cell_m / (M_PER_DEG * math.cos(math.radians(min(max(abs(r), abs(r + 1)) * h, cap))))
-                          for r in range(low, int(rows.max()) + 1)])
-        return table[rows - low]
+        if max(-low, high) > 90.0 / h + 3:  # (the rows next to the poles' rows are asked for)
+            raise ValueError("latitude outside -90..90")
+        return np.array([cell_m / (M_PER_DEG * math.cos(math.radians(min(max(abs(r), abs(r + 1)) * h, cap))))
+                         for r in range(low, high + 1)])
 
     def cell_of(self, lat, lng):
         """(row, col) int64 arrays of the cells holding the points (lat, lng)."""
@@ -176,7 +178,7 @@ class _Sorted:
         rows = np.floor(ctx.lat / cells.row_height).astype(np.int64)
         # The widths of every row of the context and of the rows next to them, once.
         self.row_low = int(rows.min()) - 1
-        self.width_table = cells.width(np.arange(self.row_low, int(rows.max()) + 2))
+        self.width_table = cells.width_table(self.row_low, int(rows.max()) + 1)
         widths = self.width(rows)
         cols = np.floor(ctx.lng / widths).astype(np.int64)  # Cells.cell_of
         cell = cells.ids(rows, cols)

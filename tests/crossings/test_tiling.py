@@ -4,6 +4,7 @@ always match, pairs beyond the stated maximum never do, and only the two cells c
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
@@ -165,3 +166,14 @@ def test_cells_are_at_least_a_cell_wide_up_to_the_polar_cap():
     far = np.maximum(np.abs(rows), np.abs(rows + 1)) * H
     assert (CELLS.width(rows) * M_PER_DEG * np.cos(np.radians(far)) >= 200.0 * (1 - 1e-12)).all()
     assert abs(M_PER_DEG * H - 200.0) < 1e-9
+
+
+def test_a_latitude_off_the_globe_is_refused():
+    with pytest.raises(ValueError, match="latitude"):
+        CELLS.cell_of([90.5], [0.0])
+    far = Context(user=np.array([0, 1]), t=np.array([0, 0]), lat=np.array([0.0, -95.0]), lng=np.zeros(2),
+                  city=np.zeros(2, np.int64), new=np.array([True, True]))
+    with pytest.raises(ValueError, match="latitude"):
+        detect(far, cell_m=200.0, window_us=600 * US, repeat_gap_us=3600 * US)
+    with pytest.raises(ValueError, match="CROSSING_CELL_M"):
+        Cells(0.5)
