@@ -141,7 +141,7 @@ def _db_body(args) -> None:
                    "is_shadow_banned, is_active, is_staff, is_superuser, created_at")
         with raw.copy(f"COPY users ({columns}) FROM STDIN") as copy:
             for i, uid in enumerate(user_ids):
-                copy.write_row((uid, f"+1999{i:09d}", "!", f"bench {i}", "", "", False, False, 0, False, True,
+                copy.write_row((uid, f"+1999{i:09d}", "!", f"bench {i}", "", "", True, False, 0, False, True,
                                 False, False, "2026-01-01T00:00:00Z"))
     from bench.scenarios.crossings_traffic import CITY_CENTRES
 

@@ -237,6 +237,15 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
 }
 
+# GraphQL (/graphql/, docs/api.md): limits that answer an error instead of running long, the
+# persisted-query allow-list (on in prod), and the dev-only IDE and introspection.
+GRAPHQL_MAX_DEPTH = env_int("GRAPHQL_MAX_DEPTH", 10)
+GRAPHQL_MAX_ALIASES = env_int("GRAPHQL_MAX_ALIASES", 15)
+GRAPHQL_MAX_TOKENS = env_int("GRAPHQL_MAX_TOKENS", 2000)
+GRAPHQL_PERSISTED_ONLY = env_bool("GRAPHQL_PERSISTED_ONLY", False)
+GRAPHQL_IDE = env_bool("GRAPHQL_IDE", False)
+GRAPHQL_INTROSPECTION = env_bool("GRAPHQL_INTROSPECTION", False)
+
 # Request bodies: JSON bodies are small; media uploads are limited separately.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 1_048_576)
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 1000
@@ -297,6 +306,18 @@ CROSSING_REPEAT_GAP_S = env_int("CROSSING_REPEAT_GAP_S", 3600)
 CROSSING_RETENTION_DAYS = env_int("CROSSING_RETENTION_DAYS", 7)
 PING_RETENTION_HOURS = env_int("PING_RETENTION_HOURS", 24)
 MAX_PLAUSIBLE_SPEED_KMH = env_float("MAX_PLAUSIBLE_SPEED_KMH", 300.0)
+# Which stored pings may match (docs/crossings.md): received within CROSSING_LIVE_S of their
+# time, at most MATCH_MAX_SPEED_KMH and at least MATCH_MIN_INTERVAL_S from the user's matchable
+# neighbours (GPS jitter allowed up to the reported accuracy, at most MATCH_JITTER_MAX_M).
+CROSSING_LIVE_S = env_int("CROSSING_LIVE_S", 600)
+MATCH_MAX_SPEED_KMH = env_float("MATCH_MAX_SPEED_KMH", 60.0)
+MATCH_MIN_INTERVAL_S = env_float("MATCH_MIN_INTERVAL_S", 20.0)
+MATCH_JITTER_MAX_M = env_float("MATCH_JITTER_MAX_M", 50.0)
+# A record is not rewritten while an encounter goes on; the stored end of the latest encounter
+# may lag by this much (the detector recomputes it from pings where it matters).
+CROSSING_END_SLACK_S = env_int("CROSSING_END_SLACK_S", 1800)
+# New people one account may cross per rolling 24 h; further new pairs are dropped.
+CROSSINGS_NEW_PER_DAY = env_int("CROSSINGS_NEW_PER_DAY", 300)
 STORY_TTL_HOURS = env_int("STORY_TTL_HOURS", 24)
 # Stories (connections/ and stories/): media limits, nearby search, cache TTLs.  Media go to
 # STORAGES["default"]: local files, or S3-compatible storage with

@@ -43,6 +43,22 @@ def count_pings(accepted: int, implausible: int = 0) -> None:
         PINGS_INGESTED.labels(result="implausible").inc(implausible)
 
 
+DETECTOR_SKIPPED = Counter(
+    "crossings_detector_skipped",
+    "Encounters the crossing detector left out, by reason (blocked pair, user gone, store retried)",
+    ["reason"],
+)
+NEW_PAIRS_CAPPED = Counter(
+    "crossings_new_pairs_capped",
+    "New crossed pairs dropped because a user reached CROSSINGS_NEW_PER_DAY",
+)
+
+
+def count_skipped(reason: str, n: int = 1) -> None:
+    if n:
+        DETECTOR_SKIPPED.labels(reason=reason).inc(n)
+
+
 # --- Celery (filled by core/observability/celery_signals.py in the worker) -----------------------------
 
 TASK_DURATION = Histogram(

@@ -15,7 +15,8 @@ from crossings.detection.core import Cells
 
 
 def reference_crossings(pings, *, cell_m=200.0, window_us=600_000_000, repeat_gap_us=3_600_000_000, new=None):
-    """``pings``: (user, t_us, lat, lng) tuples.  Returns {(low, high): (first, last, times)}.
+    """``pings``: (user, t_us, lat, lng) tuples.  Returns {(low, high): (first, last, times)}:
+    the earliest match, the start of the latest encounter, the number of encounters.
 
     With ``new`` (a mask), only the matches that involve at least one new ping count.
     """
@@ -38,6 +39,6 @@ def reference_crossings(pings, *, cell_m=200.0, window_us=600_000_000, repeat_ga
     result = {}
     for key, times in match_times.items():
         times.sort()
-        encounters = 1 + sum(1 for a, b in itertools.pairwise(times) if b - a > repeat_gap_us)
-        result[key] = (times[0], times[-1], encounters)
+        starts = [times[0]] + [b for a, b in itertools.pairwise(times) if b - a > repeat_gap_us]
+        result[key] = (times[0], starts[-1], len(starts))
     return result

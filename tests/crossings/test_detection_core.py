@@ -27,10 +27,11 @@ def _context(pings, new_mask):
 
 
 def _as_records(enc) -> dict:
+    """{(low, high): (first match, start of the latest encounter, encounters)}, as records show."""
     out: dict = {}
-    for lo, hi, s, e in zip(enc.low.tolist(), enc.high.tolist(), enc.start.tolist(), enc.end.tolist(), strict=True):
-        first, last, n = out.get((lo, hi), (s, e, 0))
-        out[(lo, hi)] = (min(first, s), max(last, e), n + 1)
+    for lo, hi, s in zip(enc.low.tolist(), enc.high.tolist(), enc.start.tolist(), strict=True):
+        first, last, n = out.get((lo, hi), (s, s, 0))
+        out[(lo, hi)] = (min(first, s), max(last, s), n + 1)
     return out
 
 
@@ -195,7 +196,7 @@ def test_a_late_match_between_two_encounters_merges_them():
     b = [(0, 7000 * US, lat, lng), (1, 7000 * US, lat, lng)]
     late = [(0, 3500 * US, lat, lng), (1, 3500 * US, lat, lng)]
     pings = a + b + late
-    assert _incremental(pings, [0, 0, 1, 1, 2, 2]) == {(0, 1): (0, 7000 * US, 1)}
+    assert _incremental(pings, [0, 0, 1, 1, 2, 2]) == {(0, 1): (0, 0, 1)}  # one encounter: it started at 0
     assert _incremental(pings[:4], [0, 0, 1, 1]) == {(0, 1): (0, 7000 * US, 2)}
 
 
