@@ -321,7 +321,7 @@ X_FRAME_OPTIONS = "DENY"
 
 # ---------------------------------------------------------------- domain parameters
 
-CROSSING_RADIUS_M = env_float("CROSSING_RADIUS_M", 150.0)
+CROSSING_CELL_M = env_float("CROSSING_CELL_M", 200.0)
 CROSSING_WINDOW_S = env_int("CROSSING_WINDOW_S", 600)
 CROSSING_REPEAT_GAP_S = env_int("CROSSING_REPEAT_GAP_S", 3600)
 CROSSING_RETENTION_DAYS = env_int("CROSSING_RETENTION_DAYS", 7)

@@ -69,14 +69,14 @@ class DetectionResult:
 
 
 def _params():
-    return (float(settings.CROSSING_RADIUS_M), int(settings.CROSSING_WINDOW_S) * US,
+    return (float(settings.CROSSING_CELL_M), int(settings.CROSSING_WINDOW_S) * US,
             int(settings.CROSSING_REPEAT_GAP_S) * US)
 
 
 def _match_args() -> dict:
     """The matcher's keyword arguments (the definition's parameters) for ``find_segments``."""
-    radius, window, _gap = _params()
-    return {"radius_m": radius, "window_us": window}
+    cell_m, window, _gap = _params()
+    return {"cell_m": cell_m, "window_us": window}
 
 
 # ------------------------------------------------------------------------- claim
@@ -458,7 +458,7 @@ def store_encounters(cursor, enc: Encounters, users: _Users) -> list[tuple]:
 
 
 def _find(cursor, state: DetectorState, xmin: int, result: DetectionResult, progress):
-    radius, window, gap = _params()
+    cell_m, window, gap = _params()
     tick = time.perf_counter()
     times = _batch_times(cursor, state, xmin)
     result.pings = len(times)
@@ -470,7 +470,7 @@ def _find(cursor, state: DetectorState, xmin: int, result: DetectionResult, prog
         ctx, users = _context_from_rows(rows)
         result.timings["load"] = result.timings.get("load", 0) + time.perf_counter() - tick
         tick = time.perf_counter()
-        enc, matches = detect(ctx, radius_m=radius, window_us=window, repeat_gap_us=gap)
+        enc, matches = detect(ctx, cell_m=cell_m, window_us=window, repeat_gap_us=gap)
         result.timings["match"] = result.timings.get("match", 0) + time.perf_counter() - tick
         result.context_pings += len(ctx)
         result.matches += matches
