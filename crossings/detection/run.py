@@ -320,6 +320,24 @@ SELECT * FROM upd UNION ALL SELECT * FROM ins
 """
 
 
+_SETTLED_SQL = """
+DELETE FROM crossings_incoming i USING crossings c
+WHERE c.user_low_id = i.low AND c.user_high_id = i.high
+  AND i.s >= c.encounter_starts[array_upper(c.encounter_starts, 1)]
+  AND i.s - c.encounter_ends[array_upper(c.encounter_ends, 1)] <= %(gap)s
+  AND i.e - c.encounter_ends[array_upper(c.encounter_ends, 1)] <= %(slack)s
+"""
+
+
+def _drop_settled(cursor, params: dict) -> int:
+    """Leave out the intervals that change nothing to write: those inside the pair's latest
+    encounter (after its start, within the repeat gap of its stored end) that move its end by
+    no more than the slack.  Most of a batch is people still together; this keeps the merge
+    to the pairs that are new, start an encounter or need their end refreshed."""
+    cursor.execute(_SETTLED_SQL, params)
+    return cursor.rowcount
+
+
 def _drop_unrecordable(cursor) -> None:
     """Leave out pairs that must not be recorded now: a block either way, or a user erased
     since the pings were loaded (their pings are gone too; the record would break its key)."""
@@ -432,11 +450,13 @@ def store_encounters(cursor, enc: Encounters, users: _Users) -> list[tuple]:
     )
     with cursor.connection.cursor().copy("COPY crossings_incoming FROM STDIN (FORMAT BINARY)") as copy:
         copy.write(encounter_rows(enc, users))
+    params = {"gap": int(settings.CROSSING_REPEAT_GAP_S) * US, "slack": int(settings.CROSSING_END_SLACK_S) * US}
+    cursor.execute("ANALYZE crossings_incoming")
+    _drop_settled(cursor, params)
     _drop_unrecordable(cursor)
     _drop_over_cap(cursor)
     _bridge_lagging_ends(cursor)
     cursor.execute("ANALYZE crossings_incoming")
-    params = {"gap": int(settings.CROSSING_REPEAT_GAP_S) * US, "slack": int(settings.CROSSING_END_SLACK_S) * US}
     for attempt in range(3):
         try:
             with transaction.atomic():  # a savepoint: a user erased at this very moment fails the key check
