@@ -270,6 +270,8 @@ class CrossingsGraphQLView(GraphQLView):
     # core.cache.response: persisted GETs of RESPONSE_CACHED documents are stored and replayed
     # (the middleware authenticates with get_authenticators and counts the user's rate limit).
     response_cache = True
+    # The GET parameters of GraphQL over HTTP: the response cache keeps only these.
+    response_cache_params = ("query", "variables", "operationName", "extensions")
     throttle_classes = (UserRateThrottle,)
     persisted_name: str | None = None
 

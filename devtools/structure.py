@@ -6,6 +6,7 @@ the graph as a Mermaid drawing for docs/DEVELOPING.md."""
 from __future__ import annotations
 
 import ast
+import re
 import sys
 from collections import defaultdict
 from dataclasses import dataclass
@@ -75,6 +76,9 @@ def private_uses() -> list[str]:
     return problems
 
 
+_LIFETIME = re.compile(r"(^|_)TTL(_|$)|CACHE_S$")
+
+
 def cache_lifetimes_outside_settings() -> list[str]:
     """Module-level constants named like a cache lifetime (``*_TTL*``, ``*CACHE_S*``) outside
     the settings: every such lifetime is a setting, so operators find and change them in one place."""
@@ -87,7 +91,7 @@ def cache_lifetimes_outside_settings() -> list[str]:
             targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(
                 node, ast.AnnAssign) else []
             for target in targets:
-                if isinstance(target, ast.Name) and ("TTL" in target.id or "CACHE_S" in target.id):
+                if isinstance(target, ast.Name) and _LIFETIME.search(target.id):
                     found.append(f"{source}:{node.lineno} {target.id}")
     return found
 

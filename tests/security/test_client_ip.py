@@ -72,7 +72,7 @@ def test_ipv6_clients_are_limited_per_64():
 
 @override_settings(NUM_PROXIES=0)
 def test_a_forged_header_does_not_escape_the_registration_limit(api, one_registration_per_ip):
-    assert api.post(REGISTER, _body(1), format="json", HTTP_X_FORWARDED_FOR="198.51.100.1").status_code == 201
+    assert api.post(REGISTER, _body(1), format="json", HTTP_X_FORWARDED_FOR="198.51.100.1").status_code == 202
     second = api.post(REGISTER, _body(2), format="json", HTTP_X_FORWARDED_FOR="198.51.100.2")
     assert second.status_code == 429, second.content
 
@@ -82,23 +82,25 @@ def test_behind_one_proxy_each_client_address_has_its_own_limit(api, one_registr
     # Both arrive from the proxy (127.0.0.1); the right-most forwarded address is the client.
     first = api.post(REGISTER, _body(3), format="json", REMOTE_ADDR="127.0.0.1",
                      HTTP_X_FORWARDED_FOR="9.9.9.9, 198.51.100.1")
-    assert first.status_code == 201
+    assert first.status_code == 202
     forged = api.post(REGISTER, _body(4), format="json", REMOTE_ADDR="127.0.0.1",
                       HTTP_X_FORWARDED_FOR="9.9.9.8, 198.51.100.1")
     assert forged.status_code == 429, forged.content
     other = api.post(REGISTER, _body(5), format="json", REMOTE_ADDR="127.0.0.1",
                      HTTP_X_FORWARDED_FOR="198.51.100.2")
-    assert other.status_code == 201
+    assert other.status_code == 202
 
 
 @override_settings(NUM_PROXIES=1)
 def test_the_session_records_the_client_address(api):
     from accounts.models import Session
+    from tests.factories import DEFAULT_PASSWORD, make_user
 
-    response = api.post(REGISTER, _body(6), format="json", REMOTE_ADDR="127.0.0.1",
-                        HTTP_X_FORWARDED_FOR="1.2.3.4, 198.51.100.9")
-    assert response.status_code == 201
-    assert str(Session.objects.get(user_id=response.json()["user"]["id"]).ip) == "198.51.100.9"
+    user = make_user()
+    response = api.post("/api/v1/auth/login/", {"phone": user.phone, "password": DEFAULT_PASSWORD}, format="json",
+                        REMOTE_ADDR="127.0.0.1", HTTP_X_FORWARDED_FOR="1.2.3.4, 198.51.100.9")
+    assert response.status_code == 200, response.content
+    assert str(Session.objects.get(user_id=user.pk).ip) == "198.51.100.9"
 
 
 @override_settings(NUM_PROXIES=1)

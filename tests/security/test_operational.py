@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from core.observability import health
 from locations.models import Ping
-from tests.factories import make_ping, make_user
+from tests.factories import make_ping, make_verified_user
 
 OUTSIDE = "203.0.113.5"
 
@@ -70,7 +70,7 @@ def test_readiness_shows_no_error_text_and_logs_it(api, failing_check, caplog):
 
 @pytest.mark.django_db(databases="__all__")
 def test_readiness_fails_when_the_detector_lags(api):
-    user = make_user()
+    user = make_verified_user()  # only a verified user's pings wait for the detector
     make_ping(user)
     Ping.objects.filter(user_id=user.pk).update(received_at=timezone.now() - timedelta(minutes=10))
     response = api.get("/health/ready/")
