@@ -119,6 +119,7 @@ def rotate_refresh_token(token: str) -> tuple[str, str]:
             return issue_access_token(session.user, session.id), new_refresh
         elif parts.generation < session.generation:
             Session.objects.filter(pk=session.pk).update(**_revoked_now())
+            signals.session_revoked.send(sender=Session, user_id=session.user_id, session_id=session.pk)
             error = "Refresh token was already used; the session has been revoked."
         else:
             error = "Refresh token is invalid."
@@ -135,7 +136,11 @@ def revoke_session(session_id, *, user_id=None) -> bool:
     qs = Session.objects.filter(pk=session_id, revoked_at__isnull=True)
     if user_id is not None:
         qs = qs.filter(user_id=user_id)
-    return qs.update(**_revoked_now()) > 0
+    owners = list(qs.values_list("user_id", flat=True))
+    revoked = qs.update(**_revoked_now()) > 0
+    if revoked and owners:
+        signals.session_revoked.send(sender=Session, user_id=owners[0], session_id=session_id)
+    return revoked
 
 
 def _revoked_now() -> dict:
@@ -145,7 +150,10 @@ def _revoked_now() -> dict:
 
 
 def revoke_all_sessions(user_id) -> int:
-    return Session.objects.filter(user_id=user_id, revoked_at__isnull=True).update(**_revoked_now())
+    revoked = Session.objects.filter(user_id=user_id, revoked_at__isnull=True).update(**_revoked_now())
+    if revoked:
+        signals.session_revoked.send(sender=Session, user_id=user_id, session_id=None)
+    return revoked
 
 
 SESSION_KEEP_AFTER_END = timedelta(days=7)
