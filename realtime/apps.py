@@ -9,7 +9,7 @@ class RealtimeConfig(AppConfig):
         from accounts import signals as account_signals
         from connections import signals as connection_signals
         from crossings import signals as crossing_signals
-        from realtime import receivers
+        from realtime import metrics, receivers
         from stories import signals as story_signals
 
         connection_signals.message_sent.connect(receivers.on_message_sent, dispatch_uid="realtime.message_sent")
@@ -27,3 +27,4 @@ class RealtimeConfig(AppConfig):
         account_signals.profile_changed.connect(receivers.on_profile_changed, dispatch_uid="realtime.profile")
         account_signals.user_erasing.connect(receivers.on_user_erasing, dispatch_uid="realtime.erasing")
         account_signals.session_revoked.connect(receivers.on_session_revoked, dispatch_uid="realtime.session")
+        metrics.register()  # the socket metrics show on every process's /metrics (zero until used)

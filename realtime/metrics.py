@@ -14,3 +14,7 @@ DELIVERY_SECONDS = Histogram(
 )
 CAP_EVICTIONS = Counter("crossings_ws_cap_evictions", "Sockets closed (4409) because their user opened one too many")
 CLOSES = Counter("crossings_ws_closes", "Sockets closed by the server, by close code", ["code"])
+
+
+def register() -> None:
+    """Nothing to do beyond importing this module: its metrics are in the default registry."""

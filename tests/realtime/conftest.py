@@ -51,8 +51,11 @@ class AsgiServer:
             "DB_POOL_MIN_SIZE": "1",
             "DB_POOL_MAX_SIZE": "4",
             "LOG_JSON": "0",
-            "PROMETHEUS_MULTIPROC_DIR": "",
         }
+        # Plain per-process metrics: prometheus_client turns multiprocess mode on when the
+        # variable is present at all, even empty.
+        env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+        env.pop("prometheus_multiproc_dir", None)
         self.proc = subprocess.Popen(asgi_command(sys.executable, f"127.0.0.1:{self.port}"), env=env,
                                      cwd=settings.BASE_DIR, stdout=self.log, stderr=subprocess.STDOUT)
 

@@ -103,8 +103,8 @@ def test_revoked_session_and_deactivated_account_are_refused_and_closed(ws_serve
 
 def test_expiring_token_warns_then_closes_unless_refreshed(ws_server, sockets):
     alice = make_user()
-    lapsing = open_socket(ws_server.url, _token_expiring_in(alice, 3))
-    refreshed = open_socket(ws_server.url, _token_expiring_in(alice, 3))
+    lapsing = open_socket(ws_server.url, _token_expiring_in(alice, 10))
+    refreshed = open_socket(ws_server.url, _token_expiring_in(alice, 10))
     sockets += [lapsing, refreshed]
 
     assert lapsing.recv()["type"] == "token.expiring"

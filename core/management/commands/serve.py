@@ -28,11 +28,11 @@ def prometheus_multiproc_env() -> dict[str, str]:
     return {"PROMETHEUS_MULTIPROC_DIR": str(path), "PROMETHEUS_MULTIPROC_CLEANED": "1"}
 
 
-def asgi_command(python: str, bind: str) -> list[str]:
-    """uvicorn serving config.asgi on ``host:port`` (docs/realtime.md: why uvicorn)."""
+def asgi_command(python: str, bind: str, ws: str = "websockets-sansio") -> list[str]:
+    """uvicorn serving config.asgi on ``host:port`` (docs/realtime.md: why uvicorn and this protocol)."""
     host, _, port = bind.rpartition(":")
     return [python, "-m", "uvicorn", "config.asgi:application", "--host", host or "127.0.0.1", "--port", port,
-            "--ws", "websockets-sansio", "--ws-max-size", "65536", "--lifespan", "off", "--no-access-log"]
+            "--ws", ws, "--ws-max-size", "65536", "--lifespan", "off", "--no-access-log"]
 
 
 class Command(BaseCommand):
