@@ -2,6 +2,7 @@
 latency from a REST message POST (gunicorn) to the receiver's socket.
 
     python -m bench.scenarios.ws_sockets [--sockets 19000] [--clients 2] [--pairs 200] [--rate 20] [--duration 30]
+    python -m bench.scenarios.ws_sockets --bare --sockets 1500 [--ws wsproto | --server granian]
 
 Dedicated bench PostgreSQL/Redis (bench/harness/servers.py); figures: docs/benchmarks/realtime.md.
 """
@@ -14,6 +15,7 @@ import json
 import multiprocessing
 import os
 import resource
+import socket
 import subprocess
 import sys
 import tempfile
@@ -85,19 +87,39 @@ def seed(users: int, pairs: int, out: str) -> None:
 
 
 def raise_fd_limit() -> int:
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     return hard
 
 
+async def bare_app(scope, receive, send):
+    """The server alone (``--bare``): accept, say hello, hold the socket; no Django, no Redis."""
+    if scope["type"] != "websocket":
+        return
+    await receive()
+    await send({"type": "websocket.accept"})
+    await send({"type": "websocket.send", "text": json.dumps({"type": "hello"})})
+    while (await receive())["type"] != "websocket.disconnect":
+        pass
+
+
 class Uvicorn:
-    def __init__(self, env: dict[str, str], ws: str):
+    """The ASGI server under test: the project's uvicorn command, or (``--server granian``,
+    needs ``pip install granian==2.8.9``) granian; ``bare`` serves ``bare_app`` instead of the project."""
+
+    def __init__(self, env: dict[str, str], ws: str, server: str = "uvicorn", bare: bool = False):
         from core.management.commands.serve import asgi_command
 
         self.port = free_port()
         self.url = f"ws://127.0.0.1:{self.port}/ws/v1/"
-        self.log = tempfile.NamedTemporaryFile(prefix="bench-uvicorn-", suffix=".log", delete=False)  # noqa: SIM115
-        cmd = asgi_command(PY, f"127.0.0.1:{self.port}", ws) + ["--backlog", "4096"]
+        self.log = tempfile.NamedTemporaryFile(prefix="bench-uvicorn-", suffix=".log", delete=False)
+        target = "bench.scenarios.ws_sockets:bare_app" if bare else "config.asgi:application"
+        if server == "granian":
+            cmd = [str(Path(PY).with_name("granian")), "--interface", "asgi", "--host", "127.0.0.1", "--port",
+                   str(self.port), "--ws", "--backlog", "4096", target]
+        else:
+            cmd = [*asgi_command(PY, f"127.0.0.1:{self.port}", ws), "--backlog", "4096"]
+            cmd[cmd.index("config.asgi:application")] = target
         self.proc = subprocess.Popen(cmd, cwd=BASE_DIR, env=env, stdout=self.log, stderr=subprocess.STDOUT,
                                      preexec_fn=raise_fd_limit)
         deadline = time.monotonic() + 60
@@ -105,16 +127,18 @@ class Uvicorn:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"uvicorn exited: {Path(self.log.name).read_text()[-3000:]}")
             try:
-                urllib.request.urlopen(f"http://127.0.0.1:{self.port}/health/", timeout=2)
-                return
+                with socket.create_connection(("127.0.0.1", self.port), timeout=2):
+                    return
             except OSError:
                 if time.monotonic() > deadline:
                     raise RuntimeError("uvicorn did not answer in time") from None
                 time.sleep(0.2)
 
     def memory(self) -> dict:
-        info = psutil.Process(self.proc.pid).memory_full_info()
-        return {"rss": info.rss, "uss": info.uss}
+        """RSS and USS of the server's process tree (granian runs its workers as children)."""
+        procs = [psutil.Process(self.proc.pid), *psutil.Process(self.proc.pid).children(recursive=True)]
+        infos = [p.memory_full_info() for p in procs]
+        return {"rss": sum(i.rss for i in infos), "uss": sum(i.uss for i in infos)}
 
     def stop(self) -> None:
         self.proc.terminate()
@@ -244,6 +268,36 @@ def measure_latency(api: str, ws_url: str, pairs: list[dict], rate: float, durat
 # ------------------------------------------------------------------------------ main
 
 
+def bare(args) -> int:
+    """Memory per idle socket of the server alone, to compare servers and protocol implementations."""
+    server = Uvicorn(dict(os.environ), args.ws, args.server, bare=True)
+    try:
+        warm_procs, warm_release, _q, _warm = open_idle(server.url, ["-"] * 50, 1)
+        time.sleep(2)
+        base = server.memory()
+        procs, release, _results, reports = open_idle(server.url, ["-"] * args.sockets, args.clients)
+        time.sleep(3)
+        held = server.memory()
+        release.set()
+        warm_release.set()
+        for proc in [*procs, *warm_procs]:
+            proc.join(60)
+    finally:
+        server.stop()
+    opened = sum(r["opened"] for r in reports)
+    figures = {"idle_sockets_opened": opened, "connect_failures": sum(r["failed"] for r in reports),
+               "rss_per_socket_kb": round((held["rss"] - base["rss"]) / max(1, opened) / 1024, 1),
+               "uss_per_socket_kb": round((held["uss"] - base["uss"]) / max(1, opened) / 1024, 1)}
+    label = "granian" if args.server == "granian" else f"uvicorn-{args.ws}"
+    path = write_result(f"ws_sockets_bare_{label}", figures,
+                        f"{label} serving a trivial ASGI app (accept, hello, hold): memory of the server's process "
+                        f"tree after {args.sockets} idle sockets minus after 50", scale={"sockets": args.sockets})
+    print(json.dumps(figures, indent=2))
+    print(f"wrote {path}")
+    return 0
+
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sockets", type=int, default=19000)
@@ -253,18 +307,22 @@ def main(argv=None) -> int:
     parser.add_argument("--duration", type=float, default=30.0)
     parser.add_argument("--ws", default="websockets-sansio", help="uvicorn's WebSocket protocol implementation")
     parser.add_argument("--no-latency", action="store_true", help="idle sockets only")
+    parser.add_argument("--server", choices=["uvicorn", "granian"], default="uvicorn")
+    parser.add_argument("--bare", action="store_true", help="the server alone with a trivial app")
     parser.add_argument("--seed-out", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.seed_out:
         seed(args.sockets + 2 * args.pairs, args.pairs, args.seed_out)
         return 0
+    if args.bare:
+        return bare(args)
 
     servers.start()
     env = servers.env(RATE_LIMIT_USER="1000000/minute", ACCESS_TOKEN_TTL_S="7200", DB_POOL_MIN_SIZE="1",
                       DB_POOL_MAX_SIZE="10")
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)  # present at all (even empty) turns multiprocess mode on
     servers.migrate()
-    out = tempfile.NamedTemporaryFile(suffix=".json", delete=False).name  # noqa: SIM115
+    out = tempfile.NamedTemporaryFile(suffix=".json", delete=False).name
     subprocess.run([PY, "-m", "bench.scenarios.ws_sockets", "--sockets", str(args.sockets), "--pairs",
                     str(args.pairs), "--seed-out", out], cwd=BASE_DIR, env=env, check=True)
     data = json.loads(Path(out).read_text())
