@@ -91,10 +91,28 @@ class UserChangeForm(DjangoUserChangeForm):
             raise forms.ValidationError(exc.messages) from exc
 
 
+PHONE_GROUP = "admins"
+
+
+def sees_phones(staff) -> bool:
+    """Phone numbers are shown to the ``admins`` group (and superusers) only."""
+    return bool(staff.is_superuser or staff.groups.filter(name=PHONE_GROUP).exists())
+
+
+def mask_phone(phone: str) -> str:
+    """``+14155550123`` -> ``+1•••••••23``: enough to tell two numbers apart, not to call one."""
+    if not phone:
+        return ""
+    return phone[:2] + "•" * max(0, len(phone) - 4) + phone[-2:]
+
+
 @admin.register(User)
 class UserAdmin(BigTableAdminMixin, DjangoUserAdmin):
     """Search: an exact phone number (any format, normalised to E.164; the unique index),
-    or the start of a display name (the ``idx_users_display_name_upper`` index)."""
+    or the start of a display name (the ``idx_users_display_name_upper`` index).
+
+    Staff outside the ``admins`` group (moderators) see a masked phone and cannot search by
+    phone (an exact match would confirm a number)."""
 
     form = UserChangeForm
     add_form = UserCreationForm
@@ -117,11 +135,27 @@ class UserAdmin(BigTableAdminMixin, DjangoUserAdmin):
     )
     actions = ("verify", "shadow_ban", "lift_shadow_ban", "deactivate", "revoke_sessions")
 
+    @admin.display(description="phone")
+    def masked_phone(self, user):
+        return mask_phone(user.phone)
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is None or sees_phones(request.user):
+            return fieldsets
+        return [(name, {**options, "fields": tuple("masked_phone" if field == "phone" else field
+                                                     for field in options["fields"])})
+                for name, options in fieldsets]
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = tuple(super().get_readonly_fields(request, obj))
+        return fields if sees_phones(request.user) else (*fields, "masked_phone")
+
     def get_search_results(self, request, queryset, search_term):
         term = search_term.strip()
         if not term:
             return queryset, False
-        if term[0] == "+" or term[0].isdigit():
+        if (term[0] == "+" or term[0].isdigit()) and sees_phones(request.user):
             try:
                 return queryset.filter(phone=normalize_phone(term)), False
             except ValidationError:
@@ -133,8 +167,11 @@ class UserAdmin(BigTableAdminMixin, DjangoUserAdmin):
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
         if change:
-            if "is_active" in form.changed_data and not obj.is_active:
-                services.revoke_all_sessions(obj.pk)
+            if "is_active" in form.changed_data:
+                if obj.is_active:
+                    services.reactivated(obj.pk)
+                else:  # already saved inactive: this revokes the sessions and every token
+                    services.deactivate_users([obj.pk])
             services.profile_changed(obj.pk)
 
     def delete_model(self, request, obj):

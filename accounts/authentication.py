@@ -1,20 +1,33 @@
-"""Bearer-token authentication for DRF, with no database or cache read to authenticate.
+"""Bearer-token authentication for DRF: no database read, one Redis round trip shared with the rate limit.
 
-``request.user`` is a lazy ``TokenUser`` (id and staff flag from the token; the row loads on
-first use of anything else); authentication also marks the user active for ``last_active_at``.
-Design: docs/subsystems/extension-points.md (tokens and sessions).
+``request.user`` is a lazy ``TokenUser`` (id from the token; the row loads on first use of
+anything else, and for the staff flag of a staff token); the token's revocation markers are
+checked with the request's rate-limit count (``accounts.revocation``).  Design:
+docs/subsystems/extension-points.md (tokens and sessions), docs/security.md (revocation).
 """
 
 from __future__ import annotations
 
+import logging
+
+from django.conf import settings
 from django.utils.functional import LazyObject, empty
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
+from accounts import revocation
 from accounts.models import User
 from accounts.services import mark_active
 from accounts.tokens import InvalidToken, decode_access_token
+from core.api.throttling import UserRateThrottle, count_lua, queue_hit
+from core.cache import breaker as redis_breaker
+from core.cache import keys as cachekeys
+from core.cache.client import redis_client
 from core.db import router as db_router
+
+logger = logging.getLogger(__name__)
+
+SESSION_ENDED = "This session has ended; log in again."
 
 
 class TokenUser(LazyObject):
@@ -55,7 +68,13 @@ class TokenUser(LazyObject):
 
     @property
     def is_staff(self):
-        return self._claims.is_staff if self._wrapped is empty else self._wrapped.is_staff
+        # A token only ever narrows staff rights: a staff claim is confirmed by the row, so
+        # that a demoted staff member loses staff access with their next request.
+        if not self._claims.is_staff:
+            return False
+        if self._wrapped is empty:
+            self._setup()
+        return self._wrapped.is_staff
 
     def __eq__(self, other):
         return getattr(other, "pk", None) == self.pk
@@ -92,6 +111,7 @@ class AccessTokenAuthentication(authentication.BaseAuthentication):
             claims = decode_access_token(parts[1])
         except InvalidToken as exc:
             raise exceptions.AuthenticationFailed(str(exc)) from exc
+        check_not_revoked(request, claims)
         db_router.set_user(claims.user_id)
 
         mark_active(claims.user_id)  # hot counter in Redis, at most once a minute per user
@@ -99,6 +119,97 @@ class AccessTokenAuthentication(authentication.BaseAuthentication):
 
     def authenticate_header(self, request):
         return self.keyword
+
+
+# KEYS[1], KEYS[2]: the token's revocation markers (one slot); KEYS[3] (optional): the user's
+# rate-limit counter, ARGV[1] its TTL.  Returns -1 when revoked, else the count (0 uncounted).
+_CHECK_SCRIPT = """
+if redis.call('EXISTS', KEYS[1], KEYS[2]) > 0 then return -1 end
+local n = 0
+if KEYS[3] then
+""" + count_lua("KEYS[3]", "ARGV[1]") + """end
+return n
+"""
+_check_script = None
+
+
+def _rate_counter(request, user_id) -> tuple[str, int, tuple[str, str]] | None:
+    """(counter key, TTL, scope key) of the view's per-user rate limit, when it has one that is
+    not counted yet for this request; counting it here saves the throttle its own round trip."""
+    if not settings.RATE_LIMIT_ENABLED:
+        return None
+    view = (getattr(request, "parser_context", None) or {}).get("view")
+    if view is None or UserRateThrottle not in getattr(view, "throttle_classes", ()):
+        return None
+    scope_key = (UserRateThrottle.scope, str(user_id))
+    counted = getattr(request, "rate_counted", None)
+    if counted and scope_key in counted:
+        return None
+    throttle = UserRateThrottle()
+    if throttle.rate is None:
+        return None
+    key, ttl = throttle.counter(str(user_id))
+    return key, ttl, scope_key
+
+
+def check_not_revoked(request, claims) -> None:
+    """Refuse (401) a token whose session or user was revoked; see ``accounts.revocation``.
+
+    Once per request: the response cache's lookup may check the markers for us (it is handed
+    them in ``request.deferred_guards`` and reports ``request.guards_passed``); otherwise one
+    round trip checks them and counts the user's rate limit; with Redis away, the database.
+    """
+    django_request = getattr(request, "_request", request)
+    markers = revocation.token_markers(claims)
+    if set(markers) <= getattr(django_request, "guards_passed", frozenset()):
+        return
+    deferred = getattr(django_request, "deferred_guards", None)
+    if isinstance(deferred, list):  # core.cache.response checks them in its lookup
+        deferred.extend(markers)
+        return
+    rate = _rate_counter(request, claims.user_id)
+    if redis_breaker.available():
+        try:
+            result = _check_in_redis(markers, rate)
+        except Exception as exc:
+            redis_breaker.trip(exc, "revocation check")
+            result = None
+    else:
+        result = None
+    if result is None:
+        if not revocation.token_live_in_database(claims):
+            raise exceptions.AuthenticationFailed(SESSION_ENDED)
+    elif result < 0:
+        raise exceptions.AuthenticationFailed(SESSION_ENDED)
+    elif rate is not None:
+        counted = dict(getattr(django_request, "rate_counted", None) or {})
+        counted[rate[2]] = result
+        django_request.rate_counted = counted  # core.api.throttling uses it, not a second INCR
+    django_request.guards_passed = frozenset(markers)
+
+
+def _check_in_redis(markers, rate) -> int:
+    global _check_script
+    client = redis_client()
+    unsent = revocation.take_unsent()
+    try:
+        if unsent or cachekeys.is_cluster(client):
+            pipe = client.pipeline(transaction=False)
+            revocation.queue_unsent(pipe, unsent)
+            pipe.exists(*markers)
+            if rate is not None:
+                queue_hit(pipe, rate[0], rate[1])
+            results = pipe.execute()
+            if results[len(unsent)] > 0:
+                return -1
+            return int(results[len(unsent) + 1]) if rate is not None else 0
+    except Exception:
+        revocation.requeue_unsent(unsent)
+        raise
+    if _check_script is None:
+        _check_script = client.register_script(_CHECK_SCRIPT)
+    keys = [*markers, rate[0]] if rate is not None else list(markers)
+    return int(_check_script(keys=keys, args=[rate[1] if rate is not None else 0], client=client))
 
 
 class AnonymousEndpointAuthentication(authentication.BaseAuthentication):

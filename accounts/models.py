@@ -156,6 +156,26 @@ class PhoneCode(models.Model):
         return f"code for {self.phone}"
 
 
+class PendingRegistration(models.Model):
+    """A sign-up waiting for its SMS code: the account exists only once the number's owner
+    enters the code, so that signing up never tells whether a number has an account."""
+
+    phone = models.CharField(max_length=16, primary_key=True)
+    password = models.CharField(max_length=128, help_text="Hashed, as users.password")
+    display_name = models.CharField(max_length=50)
+    code_hash = models.CharField(max_length=128)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    attempts = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        db_table = "pending_registrations"
+        indexes = [models.Index(fields=["expires_at"], name="idx_pending_reg_expires_at")]
+
+    def __str__(self) -> str:
+        return f"pending sign-up of {self.phone}"
+
+
 class ReportReason(models.TextChoices):
     SPAM = "spam", "spam"
     ABUSE = "abuse", "abuse"
@@ -171,11 +191,12 @@ class ReportStatus(models.TextChoices):
 
 
 class UserReport(models.Model):
-    """A report about a user, queued for staff."""
+    """A report about a user, queued for staff; kept, anonymised, when either user is erased."""
 
     id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
     reporter = models.ForeignKey(User, on_delete=models.SET_NULL, null=True, related_name="reports_made")
-    reported = models.ForeignKey(User, on_delete=models.CASCADE, related_name="reports_received")
+    # Both sides become NULL when an account is erased: the report and its outcome stay.
+    reported = models.ForeignKey(User, on_delete=models.SET_NULL, null=True, related_name="reports_received")
     reason = models.CharField(max_length=20, choices=ReportReason.choices)
     details = models.TextField(max_length=2000, blank=True, default="")
     status = models.CharField(max_length=10, choices=ReportStatus.choices, default=ReportStatus.OPEN)

@@ -188,3 +188,18 @@ def visible_profiles(viewer_id, user_ids: Iterable) -> dict[uuid.UUID, dict]:
 def invalidate_profiles(user_ids: Iterable) -> None:
     """Drop cached profiles of these users (called by services after commit)."""
     cachekeys.bump_many((PROFILE_NS, uid) for uid in _ids(user_ids))
+
+
+def matchable_users_sql() -> str:
+    """SQL selecting the ids of users whose pings may match now (docs/crossings.md): active,
+    phone-verified, not shadow-banned, not in ghost mode.  Judged when the detector runs, so a
+    change of state acts on the pings already stored."""
+    return (f"SELECT id FROM {User._meta.db_table} "
+            "WHERE is_active AND is_verified AND NOT is_shadow_banned AND NOT ghost_mode")
+
+
+def block_between_sql(a_column: str, b_column: str) -> str:
+    """SQL condition: the users in columns ``a_column`` and ``b_column`` have a block either way."""
+    table = Block._meta.db_table
+    return (f"EXISTS (SELECT 1 FROM {table} b WHERE (b.blocker_id = {a_column} AND b.blocked_id = {b_column}) "
+            f"OR (b.blocker_id = {b_column} AND b.blocked_id = {a_column}))")

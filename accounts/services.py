@@ -28,9 +28,10 @@ from django.http import Http404
 from django.utils import timezone
 from redis.exceptions import ResponseError
 
-from accounts import selectors, signals, sms
+from accounts import revocation, selectors, signals, sms
 from accounts.models import (
     Block,
+    PendingRegistration,
     PhoneCode,
     ReportStatus,
     Session,
@@ -54,16 +55,69 @@ DUPLICATE_PHONE_MESSAGE = "An account with this phone number already exists."
 # ------------------------------------------------------------------- sign-up/in
 
 
-def register_user(*, phone: str, password: str, display_name: str) -> User:
-    """Create an account.  ``phone`` must already be E.164 and ``password`` validated."""
-    user = User(phone=phone, display_name=display_name)
-    user.set_password(password)
-    try:
-        with transaction.atomic():
-            user.save(force_insert=True)
-    except IntegrityError as exc:  # the unique phone index decides, also under races
-        raise ValidationError({"phone": [DUPLICATE_PHONE_MESSAGE]}) from exc
-    return user
+REGISTRATION_SENT = ("If this number can be registered, a code is on its way by SMS: "
+                     "send it to auth/register/verify/ to finish.")
+REGISTRATION_CODE_INVALID = "The code is not correct or has expired; register again for a new one."
+
+
+
+
+def _registration_code_hash(phone: str, code: str) -> str:
+    key = hashlib.sha256(("register-code:" + settings.SECRET_KEY).encode()).digest()
+    return hmac.new(key, f"{phone}:{code}".encode(), hashlib.sha256).hexdigest()
+
+
+def start_registration(*, phone: str, password: str, display_name: str) -> None:
+    """Begin a sign-up: text a code to ``phone`` (E.164; password already validated).
+
+    The caller answers the same whatever happens here.  A number without an account gets a
+    code (the account is made by ``complete_registration``); a number with one gets a notice
+    instead, and nothing is stored.  Both paths hash the password, query once, write or
+    delete one pending row and send one SMS, so their timing is alike too.
+    """
+    password_hash = make_password(password)
+    now = timezone.now()
+    if User.objects.filter(phone=phone).exists():
+        PendingRegistration.objects.filter(phone=phone).delete()
+        sms.send_sms(phone, "Someone tried to sign up for Crossings with this number, which already has an "
+                            "account. If it was you, log in instead; otherwise ignore this message.")
+        return
+    code = f"{secrets.randbelow(1_000_000):06d}"
+    PendingRegistration.objects.update_or_create(phone=phone, defaults={
+        "password": password_hash, "display_name": display_name, "code_hash": _registration_code_hash(phone, code),
+        "created_at": now, "expires_at": now + settings.PHONE_CODE_TTL, "attempts": 0,
+    })
+    minutes = max(1, int(settings.PHONE_CODE_TTL.total_seconds() // 60))
+    sms.send_sms(phone, f"Your Crossings code is {code}. It expires in {minutes} minutes.")
+
+
+def complete_registration(*, phone: str, code: str) -> User:
+    """Create the account of a pending sign-up whose code is right (verified phone).
+
+    Raises ValidationError with one message for every failure (no pending sign-up, wrong,
+    expired or exhausted code, number taken meanwhile); each try counts and is committed.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        pending = PendingRegistration.objects.select_for_update().filter(phone=phone).first()
+        if pending is None or pending.expires_at <= now or pending.attempts >= settings.PHONE_CODE_MAX_ATTEMPTS:
+            pending = None
+        elif not hmac.compare_digest(pending.code_hash, _registration_code_hash(phone, code)):
+            pending.attempts += 1
+            pending.save(update_fields=["attempts"])
+            pending = None
+        else:
+            user = User(phone=phone, display_name=pending.display_name, password=pending.password,
+                        is_verified=True)
+            pending.delete()
+            try:
+                with transaction.atomic():
+                    user.save(force_insert=True)
+            except IntegrityError:  # the number got an account meanwhile (the admin)
+                pending = None
+            else:
+                return user
+    raise ValidationError({"code": [REGISTRATION_CODE_INVALID]})
 
 
 def authenticate_phone(phone: str, password: str) -> User | None:
@@ -119,6 +173,7 @@ def rotate_refresh_token(token: str) -> tuple[str, str]:
             return issue_access_token(session.user, session.id), new_refresh
         elif parts.generation < session.generation:
             Session.objects.filter(pk=session.pk).update(**_revoked_now())
+            revocation.sessions_revoked([(session.user_id, session.pk)])
             signals.session_revoked.send(sender=Session, user_id=session.user_id, session_id=session.pk)
             error = "Refresh token was already used; the session has been revoked."
         else:
@@ -131,16 +186,26 @@ def live_sessions(user_id):
     return Session.objects.filter(user_id=user_id, revoked_at__isnull=True, expires_at__gt=timezone.now())
 
 
+@transaction.atomic
 def revoke_session(session_id, *, user_id=None) -> bool:
-    """End one session (optionally only if it belongs to ``user_id``)."""
+    """End one session (optionally only if it belongs to ``user_id``); its access tokens stop
+    working with their next request."""
     qs = Session.objects.filter(pk=session_id, revoked_at__isnull=True)
     if user_id is not None:
         qs = qs.filter(user_id=user_id)
-    owners = list(qs.values_list("user_id", flat=True))
-    revoked = qs.update(**_revoked_now()) > 0
-    if revoked and owners:
-        signals.session_revoked.send(sender=Session, user_id=owners[0], session_id=session_id)
-    return revoked
+    return _revoke(qs) > 0
+
+
+def _revoke(sessions) -> int:
+    """Revoke the live sessions among ``sessions`` and refuse their access tokens from now on."""
+    pairs = list(sessions.filter(revoked_at__isnull=True).values_list("user_id", "pk"))
+    if not pairs:
+        return 0
+    Session.objects.filter(pk__in=[pk for _user_id, pk in pairs]).update(**_revoked_now())
+    revocation.sessions_revoked(pairs)
+    for user_id, session_id in pairs:
+        signals.session_revoked.send(sender=Session, user_id=user_id, session_id=session_id)
+    return len(pairs)
 
 
 def _revoked_now() -> dict:
@@ -149,18 +214,18 @@ def _revoked_now() -> dict:
     return {"revoked_at": now, "expires_at": Least(F("expires_at"), Value(now))}
 
 
+@transaction.atomic
 def revoke_all_sessions(user_id) -> int:
-    revoked = Session.objects.filter(user_id=user_id, revoked_at__isnull=True).update(**_revoked_now())
-    if revoked:
-        signals.session_revoked.send(sender=Session, user_id=user_id, session_id=None)
-    return revoked
+    """Log the user out everywhere: every session ends and its access tokens stop working."""
+    return _revoke(Session.objects.filter(user_id=user_id))
 
 
 SESSION_KEEP_AFTER_END = timedelta(days=7)
 
 
 def purge_ended_sessions_and_codes(batch_size: int = 5000) -> int:
-    """Delete sessions that ended (revoked or expired) over a week ago, and dead phone codes.
+    """Delete sessions that ended (revoked or expired) over a week ago, dead phone codes and
+    sign-ups whose code expired a day ago.
 
     In batches by primary key, so a big backlog never holds long locks; returns the count.
     """
@@ -172,6 +237,7 @@ def purge_ended_sessions_and_codes(batch_size: int = 5000) -> int:
         deleted += Session.objects.filter(pk__in=ids).delete()[0]
     dead_codes = Q(expires_at__lt=now - timedelta(days=1)) | Q(used_at__isnull=False)
     deleted += PhoneCode.objects.filter(dead_codes).delete()[0]
+    deleted += PendingRegistration.objects.filter(expires_at__lt=now - timedelta(days=1)).delete()[0]
     return deleted
 
 
@@ -221,10 +287,29 @@ def _image_extension(upload) -> str:
     return {"JPEG": "jpg", "PNG": "png", "GIF": "gif", "WEBP": "webp"}.get(image_format.upper(), "img")
 
 
+ERASE_DEACTIVATED_MESSAGE = ("This account is deactivated and cannot be erased by its owner; "
+                             "contact support to have it erased.")
+
+
+class AccountDeactivated(Exception):
+    pass
+
+
+@transaction.atomic
+def erase_own_account(user_id) -> None:
+    """The owner erases their account; refused (``AccountDeactivated``) when staff deactivated
+    it, so that nobody escapes moderation by erasing the account that was reported."""
+    active = User.objects.select_for_update().filter(pk=user_id).values_list("is_active", flat=True).first()
+    if active is False:
+        raise AccountDeactivated(ERASE_DEACTIVATED_MESSAGE)
+    erase_user(user_id)
+
+
 @transaction.atomic
 def erase_user(user_id) -> None:
     """Erase an account and its data.  Other apps delete theirs on ``user_erasing``;
-    sessions, blocks, codes and reports about the user go with the row (FK cascade)."""
+    sessions, blocks and codes go with the row (FK cascade); reports by and about the user
+    stay, with the user reference set to NULL.  Every access token of the user fails at once."""
     user = User.objects.select_for_update().filter(pk=user_id).first()
     if user is None:
         return
@@ -232,6 +317,7 @@ def erase_user(user_id) -> None:
     partners = selectors.load_hidden_user_ids(user_id)
     avatar = (user.avatar.name or "") if user.avatar else ""
     signals.user_erasing.send(sender=User, user_id=user_id)
+    revocation.users_revoked([user_id])
     user.delete()
     _delete_file_after_commit(avatar)
 
@@ -247,11 +333,13 @@ def erase_user(user_id) -> None:
 
 @transaction.atomic
 def deactivate_users(user_ids: Iterable) -> int:
-    """Deactivate users: they cannot log in or refresh, and every session is revoked."""
+    """Deactivate users: they cannot log in or refresh, every session is revoked and every
+    access token they hold fails from their next request on."""
     ids = list(user_ids)
     changed = list(User.objects.filter(pk__in=ids, is_active=True).values_list("pk", flat=True))
     User.objects.filter(pk__in=changed).update(is_active=False)
-    Session.objects.filter(user_id__in=ids, revoked_at__isnull=True).update(**_revoked_now())
+    _revoke(Session.objects.filter(user_id__in=ids))
+    revocation.users_revoked(ids)
     for user_id in changed:
         profile_changed(user_id)
     return len(changed)
@@ -259,6 +347,13 @@ def deactivate_users(user_ids: Iterable) -> int:
 
 def deactivate_user(user_id) -> bool:
     return deactivate_users([user_id]) > 0
+
+
+@transaction.atomic
+def reactivated(user_id) -> None:
+    """Staff turned ``is_active`` back on (the admin's form): new logins work again at once."""
+    revocation.user_restored(user_id)
+    profile_changed(user_id)
 
 
 @transaction.atomic

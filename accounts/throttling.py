@@ -38,6 +38,12 @@ class PhoneRateThrottle(RedisRateThrottle):
         return phone_key(data.get("phone"))
 
 
+class PhoneCodeRateThrottle(PhoneRateThrottle):
+    """Sign-up SMS per phone number from the body (the code or the notice: SMS bombing)."""
+
+    scope = "code_phone"
+
+
 class UserPhoneRateThrottle(RedisRateThrottle):
     """SMS codes per phone number of the signed-in user (stops SMS bombing and cost abuse)."""
 

@@ -118,3 +118,32 @@ def load_unread(user_id) -> dict[str, int]:
                 .filter(as_low | as_high).exclude(sender_id=user_id).exclude(sender__isnull=True)
                 .values("connection_id").annotate(n=Count("id")).values_list("connection_id", "n"))
         return {str(cid): n for cid, n in rows}
+
+
+def _keyset_after(qs, anchor_id, size: int, time_field: str) -> tuple[list, bool] | None:
+    """Up to ``size`` rows of ``qs`` after the row ``anchor_id`` (newest first on ``time_field``, id),
+    and whether more follow; None when the anchor is not in ``qs``."""
+    if anchor_id is not None:
+        anchor = qs.filter(pk=anchor_id).values(time_field, "id").first()
+        if anchor is None:
+            return None
+        qs = qs.filter(Q(**{f"{time_field}__lt": anchor[time_field]})
+                       | Q(**{time_field: anchor[time_field], "id__lt": anchor["id"]}))
+    rows = list(qs.order_by(f"-{time_field}", "-id")[: size + 1])
+    return rows[:size], len(rows) > size
+
+
+def connections_keyset(user_id, kind: str, after_id: uuid.UUID | None, size: int) -> tuple[list, bool] | None:
+    """A page of ``connections_for(user_id, kind)``, newest update first, after the connection
+    ``after_id`` (from the primary: pages are cached under the user's ``conn`` version).
+    ``(connections, has_next)``, or None when ``after_id`` is not one of them."""
+    with db_router.use_primary():
+        return _keyset_after(connections_for(user_id, kind), after_id, size, "updated_at")
+
+
+def messages_keyset(connection_id, after_id: uuid.UUID | None, size: int) -> tuple[list, bool] | None:
+    """A page of a conversation, newest first, after the message ``after_id``: ``(messages,
+    has_next)``, or None when ``after_id`` is not in it.  Check membership first
+    (``services.chat_connection``)."""
+    qs = Message.objects.filter(connection_id=connection_id).only("id", "sender_id", "body", "created_at")
+    return _keyset_after(qs, after_id, size, "created_at")

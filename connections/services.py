@@ -50,6 +50,23 @@ def _have_crossed(a, b) -> bool:
     return crossing_selectors.have_crossed(a, b)
 
 
+DEACTIVATED_SENDER = "This account is deactivated: it cannot send messages or connection requests."
+
+
+def _delivered(sender_id) -> bool:
+    """Whether what ``sender_id`` sends reaches anyone (docs/security.md, contact rules).
+
+    A deactivated (or erased) account is refused with a 403; a shadow-banned one is told
+    its request or message went out, but nothing is stored or delivered (False).  From the
+    profile cache's flags, which every moderation change invalidates.
+    """
+    active, shadow_banned = account_selectors.profile_flags([sender_id]).get(
+        uuid.UUID(str(sender_id)), (False, False))
+    if not active:
+        raise PermissionDenied(DEACTIVATED_SENDER)
+    return not shadow_banned
+
+
 def _target_or_404(requester_id, target_id) -> uuid.UUID:
     try:
         target = uuid.UUID(str(target_id))
@@ -68,10 +85,12 @@ def _target_or_404(requester_id, target_id) -> uuid.UUID:
 def request_connection(*, requester_id, target_id) -> tuple[Connection, bool]:
     """Ask ``target`` to connect.  Returns ``(connection, created)``.
 
-    Safe under two simultaneous requests from both sides: the row is inserted with
+    A deactivated requester gets a 403; a shadow-banned one the answer of a new request,
+    but nothing is stored or sent.  Safe under two simultaneous requests from both sides: the row is inserted with
     ``INSERT ... ON CONFLICT DO NOTHING`` and then locked; the second request waits for the
     first to commit and, finding the other side's pending request, accepts it.
     """
+    delivered = _delivered(requester_id)
     target = _target_or_404(requester_id, target_id)
     low, high = _pair(requester_id, target)
     now = timezone.now()
@@ -80,6 +99,10 @@ def request_connection(*, requester_id, target_id) -> tuple[Connection, bool]:
         raise Http404  # not someone you crossed: as if they did not exist
     fresh = Connection(user_low_id=low, user_high_id=high, requester_id=requester_id,
                        status=ConnectionStatus.PENDING, created_at=now, updated_at=now)
+    if not delivered:  # shadow-banned: the answer of a new request, and nothing stored
+        if existing is not None and existing.status == ConnectionStatus.ACCEPTED:
+            raise Conflict("You are already connected.")
+        return fresh, True
     if existing is None:
         Connection.objects.bulk_create([fresh], ignore_conflicts=True)
     conn = Connection.objects.select_for_update().get(user_low_id=low, user_high_id=high)
@@ -245,10 +268,14 @@ def _clean_body(body) -> str:
 
 
 def send_message(*, user_id, connection_id, body) -> Message:
-    """Post a message; refused (and stored nowhere) unless both are still connected."""
+    """Post a message; refused (and stored nowhere) unless both are still connected.  A
+    deactivated sender gets a 403; a shadow-banned one a message that is never stored."""
     body = _clean_body(body)
+    delivered = _delivered(user_id)
     with transaction.atomic():
         conn, _unread = _chat_connection(user_id, connection_id)
+        if not delivered:  # shadow-banned: the answer of a sent message, and nothing stored
+            return Message(connection_id=conn.pk, sender_id=user_id, body=body)
         # Lock the row (key share): a concurrent removal waits, or we see it gone.
         locked = Connection.objects.select_for_update(no_key=True).filter(
             pk=conn.pk, status=ConnectionStatus.ACCEPTED).first()

@@ -9,11 +9,13 @@ class CrossingsConfig(AppConfig):
     def ready(self):
         from accounts import signals as account_signals
         from accounts.visibility import register_profile_visibility
+        from core.observability import health
         from crossings import receivers, selectors
         from locations.sweepers import register_sweeper
 
         register_profile_visibility(selectors.crossed_rule)
         register_sweeper("crossings")(receivers.sweep)
+        health.register_check("detector", receivers.detector_ready)
         account_signals.user_blocked.connect(receivers.on_block_changed, dispatch_uid="crossings.block")
         account_signals.user_unblocked.connect(receivers.on_block_changed, dispatch_uid="crossings.unblock")
         account_signals.profile_changed.connect(receivers.on_profile_changed, dispatch_uid="crossings.profile")

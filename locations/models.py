@@ -42,9 +42,15 @@ class City(models.Model):
 
 
 class PingStatus(models.IntegerChoices):
+    """How ingest judged a ping; only MATCHABLE pings are ever matched (docs/crossings.md)."""
+
     MATCHABLE = 0, "matchable"
-    IMPLAUSIBLE = 1, "implausible"
-    GHOST = 2, "ghost"
+    IMPLAUSIBLE = 1, "implausible"  # a teleport: faster than MAX_PLAUSIBLE_SPEED_KMH
+    GHOST = 2, "ghost"  # sent in ghost mode
+    UNVERIFIED = 3, "unverified"  # sent before the phone was verified
+    LATE = 4, "late"  # received more than CROSSING_LIVE_S after it was recorded
+    FAST = 5, "fast"  # faster than MATCH_MAX_SPEED_KMH from a matchable neighbour
+    DENSE = 6, "dense"  # less than MATCH_MIN_INTERVAL_S from a matchable neighbour
 
 
 class Ping(models.Model):

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db import connection
 
+from accounts import selectors as account_selectors
 from core.geo import EARTH_RADIUS_M, distance_m
 from locations.models import City, Ping, PingStatus
 
@@ -109,7 +110,8 @@ def user_pings(user_id):
 # other app spelling out this table.  They return SQL text and parameters because the
 # detector streams them with ``COPY ... (FORMAT BINARY)``.
 
-MATCHABLE_SQL = f"status = {int(PingStatus.MATCHABLE)} AND expires_at > now()"
+MATCHABLE_SQL = (f"status = {int(PingStatus.MATCHABLE)} AND expires_at > now() "
+                 f"AND user_id IN ({account_selectors.matchable_users_sql()})")
 _INGESTED_BETWEEN = "ingest_xid >= %s::text::xid8 AND ingest_xid < %s::text::xid8"
 
 
@@ -134,6 +136,13 @@ def pings_recorded_between_sql(columns: str, lo, hi, watermark: int, horizon: in
     sql = (f"SELECT {columns}, ({_INGESTED_BETWEEN}) FROM {Ping._meta.db_table} "
            f"WHERE {MATCHABLE_SQL} AND recorded_at BETWEEN %s AND %s")
     return sql, [watermark, horizon, lo, hi]
+
+
+def pings_of_users_sql(columns: str, user_ids: list, lo, hi) -> tuple[str, list]:
+    """SELECT ``columns`` of the given users' matchable pings recorded between ``lo`` and ``hi``."""
+    sql = (f"SELECT {columns} FROM {Ping._meta.db_table} WHERE {MATCHABLE_SQL} "
+           "AND user_id = ANY(%s::uuid[]) AND recorded_at BETWEEN %s AND %s")
+    return sql, [[str(u) for u in user_ids], lo, hi]
 
 
 def oldest_ping_age_since(watermark: int | None, received_after=None) -> float:

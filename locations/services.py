@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import bisect
 import logging
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -28,9 +29,6 @@ from locations.validation import PingIn
 logger = logging.getLogger(__name__)
 PRIMARY = DEFAULT_DB_ALIAS  # writes, and reads that must see them, go to the primary
 
-#: Distance under which two pings are never implausible, whatever the time between them:
-#: GPS jitter of a phone standing still can reach tens of metres between two fixes.
-PLAUSIBILITY_SLACK_M = 100.0
 #: How far from a batch the database is searched for the accepted pings around it.  Bounded
 #: so that the query touches only the day partitions near the batch (planning cost grows with
 #: partitions); a ping farther away in time rarely makes a movement implausible (1 800 km in
@@ -60,29 +58,26 @@ def _last_ping_key(user_id) -> str:
 
 @dataclass(frozen=True, order=True)
 class _Anchor:
-    """An accepted ping of the user, as far as plausibility needs it."""
+    """A stored (or just judged) ping of the user, as far as the ping rules need it."""
 
     recorded_at: datetime
-    lat: float
-    lng: float
+    lat: float = field(compare=False)
+    lng: float = field(compare=False)
+    accuracy_m: float | None = field(default=None, compare=False)
+    matchable: bool = field(default=True, compare=False)
 
     def encode(self) -> str:
         micros = (self.recorded_at - _EPOCH) // _MICROSECOND  # exact, unlike a float timestamp
-        return f"{micros},{self.lat!r},{self.lng!r}"
+        accuracy = "" if self.accuracy_m is None else repr(self.accuracy_m)
+        return f"{micros},{self.lat!r},{self.lng!r},{accuracy}"
 
     @classmethod
-    def decode(cls, raw) -> _Anchor | None:
-        """The cached anchor, or None when the value cannot be read (written by an older
-        release, or damaged): the database then answers, as for a cold cache."""
-        try:
-            micros, lat, lng = (raw.decode() if isinstance(raw, bytes) else raw).split(",")
-            anchor = cls(_EPOCH + int(micros) * _MICROSECOND, float(lat), float(lng))
-        except (ValueError, TypeError, UnicodeDecodeError, OverflowError):
-            logger.warning("unreadable last-ping cache value %r; asking the database", raw)
-            return None
+    def decode(cls, raw: str, matchable: bool = True) -> _Anchor:
+        micros, lat, lng, accuracy = raw.split(",")
+        anchor = cls(_EPOCH + int(micros) * _MICROSECOND, float(lat), float(lng),
+                     float(accuracy) if accuracy else None, matchable)
         if not (-90 <= anchor.lat <= 90 and -180 <= anchor.lng <= 180) or anchor.recorded_at.year < 2000:
-            logger.warning("implausible last-ping cache value %r; asking the database", raw)
-            return None
+            raise ValueError("out of range")
         return anchor
 
 
@@ -90,36 +85,66 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 
 
-def _too_fast(a: _Anchor | PingIn, b: _Anchor | PingIn) -> bool:
-    distance = geo.distance_m(a.lat, a.lng, b.lat, b.lng)
-    if distance <= PLAUSIBILITY_SLACK_M:
-        return False
-    seconds = max(abs((b.recorded_at - a.recorded_at).total_seconds()), 1.0)
-    return (distance - PLAUSIBILITY_SLACK_M) / seconds * 3.6 > settings.MAX_PLAUSIBLE_SPEED_KMH
+@dataclass(frozen=True)
+class _Last:
+    """The user's newest accepted ping and newest matchable ping (what a live batch is judged against)."""
+
+    accepted: _Anchor | None
+    matchable: _Anchor | None
+
+    def encode(self) -> str:
+        return "|".join(a.encode() if a is not None else "" for a in (self.accepted, self.matchable))
+
+    @classmethod
+    def decode(cls, raw) -> _Last | None:
+        """The cached value, or None when it cannot be read (written by an older release, or
+        damaged): the database then answers, as for a cold cache."""
+        try:
+            text = raw.decode() if isinstance(raw, bytes) else raw
+            accepted, matchable = text.split("|")
+            return cls(_Anchor.decode(accepted, matchable=False) if accepted else None,
+                       _Anchor.decode(matchable) if matchable else None)
+        except (ValueError, TypeError, UnicodeDecodeError, OverflowError):
+            logger.warning("unreadable last-ping cache value %r; asking the database", raw)
+            return None
+
+    def expires_in(self) -> int:
+        """Seconds until the newest of its pings expires: the cached copy never outlives the rows."""
+        newest = max((a.recorded_at for a in (self.accepted, self.matchable) if a is not None), default=None)
+        if newest is None:
+            return 0
+        return int((newest + retention() - timezone.now()).total_seconds())
 
 
-def _ttl(anchor: _Anchor) -> int:
-    """Seconds until the ping expires: the cached copy never outlives the row."""
-    return int((anchor.recorded_at + retention() - timezone.now()).total_seconds())
+def _speed_kmh(a: _Anchor, b: _Anchor) -> float:
+    """Speed between two pings on their real time difference, less the GPS jitter their
+    reported accuracies allow (at most MATCH_JITTER_MAX_M; none when not reported)."""
+    jitter = min((a.accuracy_m or 0.0) + (b.accuracy_m or 0.0), settings.MATCH_JITTER_MAX_M)
+    distance = max(geo.distance_m(a.lat, a.lng, b.lat, b.lng) - jitter, 0.0)
+    if distance == 0.0:
+        return 0.0
+    seconds = abs((b.recorded_at - a.recorded_at).total_seconds())
+    return math.inf if seconds == 0 else distance / seconds * 3.6
 
 
 class _LastPing:
-    """The user's last accepted ping, kept in Redis with one round trip on the common path.
+    """The user's last accepted and last matchable pings, kept in Redis with one round trip on
+    the common path.
 
-    The batch's newest ping is written optimistically with ``SET ... GET``, which returns
-    the previous value in the same round trip.  When that guess turns out wrong (the newest
-    ping is implausible, or the batch is older than the cached ping) the right value is
-    written back: a second round trip on the rare path only.  Redis down: the database answers.
+    The batch's newest ping is written optimistically with ``SET ... GET`` (as the newest
+    accepted and matchable ping), which returns the previous value in the same round trip.
+    When that guess turns out wrong (the newest ping is not matchable, or the batch is older
+    than the cached ping) the right value is written back: a second round trip on the rare
+    path only.  Redis down: the database answers.
     """
 
     def __init__(self, user_id):
         self.key = _last_ping_key(user_id)
-        self.written: _Anchor | None = None
-        self.previous: _Anchor | None = None
-        self.known = False  # whether ``previous`` came from Redis
+        self.written: _Last | None = None
+        self.previous: _Last | None = None
 
-    def swap(self, guess: _Anchor) -> None:
-        ttl = _ttl(guess)
+    def swap(self, guess: _Last) -> None:
+        ttl = guess.expires_in()
         try:
             client = redis_client()
             if ttl > 0:
@@ -131,33 +156,43 @@ class _LastPing:
             logger.warning("last-ping cache unavailable", exc_info=True)
             return
         if raw is not None:
-            self.previous = _Anchor.decode(raw)
-            self.known = self.previous is not None
+            self.previous = _Last.decode(raw)
 
-    def settle(self, final: _Anchor | None) -> None:
+    def settle(self, final: _Last | None) -> None:
         if final == self.written:
             return
         try:
-            if final is None or _ttl(final) <= 0:
+            if final is None or final.expires_in() <= 0:
                 redis_client().delete(self.key)
             else:
-                redis_client().set(self.key, final.encode(), ex=_ttl(final))
+                redis_client().set(self.key, final.encode(), ex=final.expires_in())
         except Exception:
             logger.warning("last-ping cache unavailable", exc_info=True)
 
 
+# The accepted (not implausible) and the matchable ping just before and just after the batch,
+# and every ping inside it.
 _NEIGHBOURS_SQL = f"""
-(SELECT recorded_at, lat, lng, status FROM {Ping._meta.db_table}
+(SELECT recorded_at, lat, lng, accuracy_m, status FROM {Ping._meta.db_table}
   WHERE user_id = %(u)s::uuid AND status <> 1 AND recorded_at < %(lo)s AND recorded_at >= %(lo_bound)s
     AND expires_at > %(now)s
   ORDER BY recorded_at DESC LIMIT 1)
 UNION ALL
-(SELECT recorded_at, lat, lng, status FROM {Ping._meta.db_table}
+(SELECT recorded_at, lat, lng, accuracy_m, status FROM {Ping._meta.db_table}
+  WHERE user_id = %(u)s::uuid AND status = 0 AND recorded_at < %(lo)s AND recorded_at >= %(lo_bound)s
+    AND expires_at > %(now)s
+  ORDER BY recorded_at DESC LIMIT 1)
+UNION ALL
+(SELECT recorded_at, lat, lng, accuracy_m, status FROM {Ping._meta.db_table}
   WHERE user_id = %(u)s::uuid AND recorded_at >= %(lo)s AND recorded_at <= %(hi)s
   ORDER BY recorded_at LIMIT 2000)
 UNION ALL
-(SELECT recorded_at, lat, lng, status FROM {Ping._meta.db_table}
+(SELECT recorded_at, lat, lng, accuracy_m, status FROM {Ping._meta.db_table}
   WHERE user_id = %(u)s::uuid AND status <> 1 AND recorded_at > %(hi)s AND recorded_at <= %(hi_bound)s
+  ORDER BY recorded_at LIMIT 1)
+UNION ALL
+(SELECT recorded_at, lat, lng, accuracy_m, status FROM {Ping._meta.db_table}
+  WHERE user_id = %(u)s::uuid AND status = 0 AND recorded_at > %(hi)s AND recorded_at <= %(hi_bound)s
   ORDER BY recorded_at LIMIT 1)
 """
 
@@ -166,13 +201,13 @@ UNION ALL
 class _Stored:
     """What the database knows around a batch: accepted neighbours, and every stored time."""
 
-    anchors: list[_Anchor]
+    anchors: list[_Anchor]  # accepted pings, time order; ``matchable`` says which may match
     times: dict[datetime, int]  # recorded_at -> status
 
 
 def _stored_neighbours(user_id, lo: datetime, hi: datetime, now: datetime) -> _Stored:
-    """The user's accepted pings around [lo, hi] (the one before, those inside, the one
-    after) and the times of all pings stored inside it (to recognise a client's retry)."""
+    """The user's accepted and matchable pings around [lo, hi] and inside it, and the times of
+    all pings stored inside it (to recognise a client's retry)."""
     # The primary (a replica may not have the user's last ping yet), and psycopg directly:
     # cachalot would parse this SQL on every call for a table it never caches.
     with connections[PRIMARY].cursor() as cursor:
@@ -180,45 +215,75 @@ def _stored_neighbours(user_id, lo: datetime, hi: datetime, now: datetime) -> _S
                                          "lo_bound": lo - PLAUSIBILITY_LOOKAROUND,
                                          "hi_bound": hi + PLAUSIBILITY_LOOKAROUND})
         rows = cursor.fetchall()
-    anchors = sorted(_Anchor(t, lat, lng) for t, lat, lng, status in rows if status != PingStatus.IMPLAUSIBLE)
-    return _Stored(anchors, {row[0]: row[3] for row in rows})
+    anchors = {t: _Anchor(t, lat, lng, accuracy, status == PingStatus.MATCHABLE)
+               for t, lat, lng, accuracy, status in rows if status != PingStatus.IMPLAUSIBLE}
+    return _Stored(sorted(anchors.values()), {row[0]: row[4] for row in rows})
 
 
 def _stored_for(user_id, batch: Sequence[PingIn], now: datetime, last: _LastPing) -> _Stored:
     """Stored pings the batch must be checked against.
 
-    A live client sends pings in order, so the cached last accepted ping is all that is
-    needed; a late batch, a retried one (its times are not after the cached ping) or a
-    cold cache asks the database.
+    A live client sends pings in order, so the cached last accepted and last matchable pings
+    are all that is needed; a late batch, a retried one (its times are not after the cached
+    ping) or a cold cache asks the database.
     """
-    newest = batch[-1]
-    last.swap(_Anchor(newest.recorded_at, newest.lat, newest.lng))
-    if last.known and last.previous is not None and last.previous.recorded_at < batch[0].recorded_at:
-        return _Stored([last.previous], {})
+    newest = _anchor(batch[-1], matchable=True)
+    last.swap(_Last(newest, newest))
+    previous = last.previous
+    if previous is not None and (previous.accepted is None or previous.accepted.recorded_at < batch[0].recorded_at):
+        anchors = {a.recorded_at: a for a in (previous.accepted, previous.matchable) if a is not None}
+        return _Stored(sorted(anchors.values()), {})
     return _stored_neighbours(user_id, batch[0].recorded_at, batch[-1].recorded_at, now)
 
 
-def _plausibility(batch: Sequence[PingIn], anchors: list[_Anchor]) -> list[int]:
-    """Status per ping of a time-sorted batch: MATCHABLE, or IMPLAUSIBLE if it implies a speed
-    above MAX_PLAUSIBLE_SPEED_KMH from the accepted ping before it or to the one after it.
+def _anchor(ping: PingIn, matchable: bool) -> _Anchor:
+    return _Anchor(ping.recorded_at, ping.lat, ping.lng, ping.accuracy_m, matchable)
 
-    Pings of the batch accepted so far count as "before" for later ones; a late ping is
-    checked against both its stored neighbours in time.
+
+def _judge(batch: Sequence[PingIn], anchors: list[_Anchor], now: datetime) -> list[int]:
+    """Status per ping of a time-sorted batch, judged ping by ping in time order against the
+    stored neighbours and the batch's pings judged before it (docs/crossings.md):
+
+    IMPLAUSIBLE  faster than MAX_PLAUSIBLE_SPEED_KMH from the accepted ping before or to the one after;
+    LATE         received more than CROSSING_LIVE_S after it was recorded;
+    DENSE / FAST less than MATCH_MIN_INTERVAL_S from, or faster than MATCH_MAX_SPEED_KMH to or
+                 from, the matchable ping before or after it;
+    MATCHABLE    otherwise (the INSERT turns it into GHOST or UNVERIFIED from the user's state).
     """
+    accepted = list(anchors)
     statuses: list[int] = []
-    times = [a.recorded_at for a in anchors]
-    last_in_batch: _Anchor | PingIn | None = None
+    live_since = now - timedelta(seconds=settings.CROSSING_LIVE_S)
     for ping in batch:
-        i = bisect.bisect_right(times, ping.recorded_at)
-        before: _Anchor | PingIn | None = anchors[i - 1] if i else None
-        if last_in_batch is not None and (before is None or last_in_batch.recorded_at >= before.recorded_at):
-            before = last_in_batch
-        after = anchors[i] if i < len(anchors) else None
-        bad = (before is not None and _too_fast(before, ping)) or (after is not None and _too_fast(ping, after))
-        statuses.append(PingStatus.IMPLAUSIBLE if bad else PingStatus.MATCHABLE)
-        if not bad:
-            last_in_batch = ping
+        here = _anchor(ping, matchable=False)
+        i = bisect.bisect_left(accepted, here)
+        before = accepted[i - 1] if i else None
+        after = accepted[i] if i < len(accepted) else None
+        if any(other is not None and _speed_kmh(other, here) > settings.MAX_PLAUSIBLE_SPEED_KMH
+               for other in (before, after)):
+            statuses.append(PingStatus.IMPLAUSIBLE)
+            continue
+        status = PingStatus.MATCHABLE if ping.recorded_at >= live_since else PingStatus.LATE
+        if status == PingStatus.MATCHABLE:
+            neighbours = [_nearest_matchable(accepted, i, -1), _nearest_matchable(accepted, i, 1)]
+            for other in (n for n in neighbours if n is not None):
+                if abs((other.recorded_at - ping.recorded_at).total_seconds()) < settings.MATCH_MIN_INTERVAL_S:
+                    status = PingStatus.DENSE
+                    break
+                if _speed_kmh(other, here) > settings.MATCH_MAX_SPEED_KMH:
+                    status = PingStatus.FAST
+                    break
+        statuses.append(status)
+        accepted.insert(i, _anchor(ping, matchable=status == PingStatus.MATCHABLE))
     return statuses
+
+
+def _nearest_matchable(accepted: list[_Anchor], i: int, step: int) -> _Anchor | None:
+    j = i - 1 if step < 0 else i
+    while 0 <= j < len(accepted):
+        if accepted[j].matchable:
+            return accepted[j]
+        j += step
+    return None
 
 
 def _array(values) -> str:
@@ -231,29 +296,38 @@ def _array(values) -> str:
 
 
 def _insert_sql() -> str:
-    # Ghost mode is read inside the INSERT: no extra round trip, and the flag in force at
-    # ingest is the one that counts.  Implausible stays implausible.
+    # The user's state is read inside the INSERT: no extra round trip, and the state in force
+    # at ingest is the one that counts (verifying later does not make old pings match).  A
+    # user that no longer exists (erased while its token was still valid) inserts nothing.
     return f"""
     INSERT INTO {Ping._meta.db_table} (user_id, city_id, recorded_at, lat, lng, accuracy_m, status, expires_at)
-    SELECT %s::uuid, u.city_id, u.recorded_at, u.lat, u.lng, u.accuracy_m,
-           CASE WHEN u.status = 0 AND g.ghost THEN 2 ELSE u.status END,
+    SELECT g.id, u.city_id, u.recorded_at, u.lat, u.lng, u.accuracy_m,
+           CASE WHEN u.status <> {int(PingStatus.MATCHABLE)} THEN u.status
+                WHEN g.ghost_mode THEN {int(PingStatus.GHOST)}
+                WHEN NOT g.is_verified THEN {int(PingStatus.UNVERIFIED)}
+                ELSE u.status END,
            u.recorded_at + %s::interval
     FROM unnest(%s::text::integer[], %s::text::timestamptz[], %s::text::float8[], %s::text::float8[],
                 %s::text::real[], %s::text::smallint[])
          AS u(city_id, recorded_at, lat, lng, accuracy_m, status)
-    CROSS JOIN (SELECT coalesce((SELECT ghost_mode FROM {User._meta.db_table} WHERE id = %s::uuid), false) AS ghost) g
+    JOIN {User._meta.db_table} g ON g.id = %s::uuid
     """
 
 
 _INSERT_SQL = _insert_sql()
 
 
+class UserGone(Exception):
+    """The user was erased: nothing of theirs may be stored any more."""
+
+
 def ingest_pings(user, pings: Iterable[PingIn], *, now: datetime | None = None) -> IngestResult:
     """Store a batch of validated pings of ``user`` (a user or its id; the API validates with
     ``validation.clean_pings``) and say how many were plausible.
 
-    Every ping is stored: an implausible one with status IMPLAUSIBLE (never matched), one sent
-    in ghost mode with status GHOST (never matched).  A retried batch is not stored twice.
+    Every ping is stored with the status the ping rules give it (``_judge``); only MATCHABLE
+    pings are ever matched.  A retried batch is not stored twice.  Raises UserGone when the
+    user no longer exists.
     """
     user_id = getattr(user, "pk", user)
     now = now or timezone.now()
@@ -264,15 +338,15 @@ def ingest_pings(user, pings: Iterable[PingIn], *, now: datetime | None = None) 
     stored = _stored_for(user_id, batch, now, last)
     batch, retried = _drop_retried(batch, stored)
     if not batch:
-        last.settle(_newest(stored.anchors[-1:], last.previous))
+        last.settle(_newest(stored.anchors, last.previous))
         return retried
-    statuses = _plausibility(batch, stored.anchors)
+    statuses = _judge(batch, stored.anchors, now)
     _insert(user_id, batch, statuses, last)
-    accepted = [p for p, s in zip(batch, statuses, strict=True) if s != PingStatus.IMPLAUSIBLE]
+    accepted = [_anchor(p, matchable=s == PingStatus.MATCHABLE)
+                for p, s in zip(batch, statuses, strict=True) if s != PingStatus.IMPLAUSIBLE]
     implausible = len(batch) - len(accepted)
     metrics.count_pings(len(accepted), implausible)  # newly stored only: a retry is not counted twice
-    newest_accepted = [_Anchor(accepted[-1].recorded_at, accepted[-1].lat, accepted[-1].lng)] if accepted else []
-    last.settle(_newest([*stored.anchors[-1:], *newest_accepted], last.previous))
+    last.settle(_newest([*stored.anchors, *accepted], last.previous))
     return IngestResult(accepted=len(accepted) + retried.accepted, implausible=implausible + retried.implausible)
 
 
@@ -287,8 +361,16 @@ def _drop_retried(batch: list[PingIn], stored: _Stored) -> tuple[list[PingIn], I
     return fresh, IngestResult(accepted=len(retried) - bad, implausible=bad)
 
 
-def _newest(anchors: list[_Anchor], previous: _Anchor | None) -> _Anchor | None:
-    return max([*anchors, *([previous] if previous is not None else [])], default=None)
+def _newest(anchors: list[_Anchor], previous: _Last | None) -> _Last | None:
+    """The newest accepted and newest matchable ping among ``anchors`` and the cached ones."""
+    pool = list(anchors)
+    if previous is not None:
+        pool += [a for a in (previous.accepted, previous.matchable) if a is not None]
+    accepted = max(pool, default=None)
+    matchable = max((a for a in pool if a.matchable), default=None)
+    if accepted is None:
+        return None
+    return _Last(accepted, matchable)
 
 
 def _insert(user_id, batch: list[PingIn], statuses: list[int], last: _LastPing) -> None:
@@ -305,14 +387,18 @@ def _insert(user_id, batch: list[PingIn], statuses: list[int], last: _LastPing) 
     try:
         with connections[PRIMARY].cursor() as cursor:
             cursor.cursor.execute(_INSERT_SQL, [
-                user_id, retention(), _array(city_ids), _array([p.recorded_at.isoformat() for p in batch]),
+                retention(), _array(city_ids), _array([p.recorded_at.isoformat() for p in batch]),
                 _array([repr(p.lat) for p in batch]), _array([repr(p.lng) for p in batch]),
                 _array(["NULL" if p.accuracy_m is None else repr(p.accuracy_m) for p in batch]),
                 _array([int(s) for s in statuses]), user_id,
             ])
+            inserted = cursor.cursor.rowcount
     except BaseException:
         last.settle(last.previous)  # nothing was stored: put the previous value back
         raise
+    if inserted == 0:
+        last.settle(None)
+        raise UserGone(user_id)
 
 
 def delete_user_pings(user_id) -> int:

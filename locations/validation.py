@@ -5,12 +5,13 @@ more than the rest of the request) but with DRF's per-field error shape, e.g.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.utils.dateparse import parse_datetime
+
+from core.api.numbers import NumberInvalid, parse_number
 
 MAX_BATCH = 100
 MAX_FUTURE = timedelta(minutes=5)
@@ -34,18 +35,11 @@ class PingsInvalid(Exception):
         self.detail = detail
 
 
-def _number(value, name: str, low: float, high: float) -> tuple[float | None, str | None]:
-    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        return None, "A number is required."
+def _number(value, name: str, low: float, high: float, column: str = "float8") -> tuple[float | None, str | None]:
     try:
-        number = float(value)
-    except (ValueError, OverflowError):
-        return None, "A number is required."
-    if not math.isfinite(number):
-        return None, "Must be a finite number (not NaN or infinity)."
-    if not low <= number <= high:
-        return None, f"Must be between {low:g} and {high:g}."
-    return number, None
+        return parse_number(value, low=low, high=high, column=column), None
+    except NumberInvalid as exc:
+        return None, str(exc)
 
 
 def _time(value, now: datetime) -> tuple[datetime | None, str | None]:
@@ -90,7 +84,7 @@ def _clean_one(raw, now: datetime) -> tuple[PingIn | None, dict]:
         if error:
             errors["recorded_at"] = [error]
     if raw.get("accuracy_m") is not None:
-        accuracy, error = _number(raw["accuracy_m"], "accuracy_m", 0.0, MAX_ACCURACY_M)
+        accuracy, error = _number(raw["accuracy_m"], "accuracy_m", 0.0, MAX_ACCURACY_M, "float4")
         if error:
             errors["accuracy_m"] = [error]
     if errors or recorded_at is None or lat is None or lng is None:

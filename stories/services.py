@@ -65,8 +65,9 @@ def create_story(*, author_id, text: str = "", caption: str = "", visibility: st
     saved_name = ""
     if upload is not None:
         sniffed = media.validate_upload(upload)
-        story.kind, story.media_type, story.media_bytes = sniffed.kind, sniffed.mime, upload.size
-        saved_name = default_storage.save(f"stories/{now:%Y/%m/%d}/{story.id}{sniffed.extension}", upload)
+        stored = sniffed.content or upload  # an image is stored re-encoded, without its metadata
+        story.kind, story.media_type, story.media_bytes = sniffed.kind, sniffed.mime, stored.size
+        saved_name = default_storage.save(f"stories/{now:%Y/%m/%d}/{story.id}{sniffed.extension}", stored)
         story.media.name = saved_name
     try:
         with transaction.atomic():

@@ -17,10 +17,17 @@ def next_phone() -> str:
 
 
 def make_user(**fields) -> User:
+    """A user as registration leaves it (phone not verified unless ``is_verified=True``)."""
     password = fields.pop("password", DEFAULT_PASSWORD)
     fields.setdefault("display_name", f"User {next(_phones)}")
     phone = fields.pop("phone", None) or next_phone()
     return User.objects.create_user(phone, password, **fields)
+
+
+def make_verified_user(**fields) -> User:
+    """A user whose phone is verified: only such users' pings are ever matched."""
+    fields.setdefault("is_verified", True)
+    return make_user(**fields)
 
 
 def make_crossing(a, b, at=None, times=1, *, lat=52.52, lng=13.405):
@@ -55,12 +62,20 @@ def make_city(slug="berlin", *, name=None, lat=52.52, lng=13.405, radius_km=25.0
 
 
 def ingest(user, *pings, now=None):
-    """Ingest pings given as ``(lat, lng, recorded_at[, accuracy_m])`` through the service."""
+    """Ingest pings given as ``(lat, lng, recorded_at[, accuracy_m])`` through the service.
+
+    Without ``now`` the pings count as received live, when the newest of them was recorded
+    (tests that build a history need its pings matchable); pass ``now`` to test lateness.
+    """
+    from django.utils import timezone
+
     from locations import services
     from locations.validation import PingIn
 
-    return services.ingest_pings(user, [PingIn(p[2], p[0], p[1], p[3] if len(p) > 3 else None) for p in pings],
-                                 now=now)
+    batch = [PingIn(p[2], p[0], p[1], p[3] if len(p) > 3 else None) for p in pings]
+    if now is None and batch:
+        now = min(max(p.recorded_at for p in batch), timezone.now())
+    return services.ingest_pings(user, batch, now=now)
 
 
 def make_ping(user, lat=52.52, lng=13.405, recorded_at=None, accuracy_m=None):

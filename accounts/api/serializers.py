@@ -13,6 +13,7 @@ from rest_framework import serializers
 from accounts import report_targets, selectors
 from accounts.models import ReportReason, Session, User, normalize_phone
 from core.api.rest import StrictFieldsMixin
+from core.uploads import images
 
 AVATAR_MAX_BYTES = getattr(settings, "AVATAR_MAX_BYTES", 2 * 1024 * 1024)
 AVATAR_MAX_PIXELS = 4096 * 4096
@@ -131,17 +132,15 @@ class SessionSerializer(serializers.ModelSerializer):
 
 
 class BlockSerializer(serializers.Serializer):
-    user_id = serializers.UUIDField(source="blocked_id")
-    user = serializers.SerializerMethodField()
-    created_at = serializers.DateTimeField()
+    """A block: the blocked user's id and when, nothing of their profile (docs/security.md)."""
 
-    def get_user(self, block) -> dict | None:
-        return self.context.get("profiles", {}).get(block.blocked_id)
+    user_id = serializers.UUIDField(source="blocked_id")
+    created_at = serializers.DateTimeField()
 
 
 class UserReportSerializer(serializers.Serializer):
     id = serializers.UUIDField()
-    user_id = serializers.UUIDField(source="reported_id")
+    user_id = serializers.UUIDField(source="reported_id", allow_null=True)
     reason = serializers.CharField()
     status = serializers.CharField()
     created_at = serializers.DateTimeField()
@@ -165,6 +164,24 @@ class RegisterSerializer(StrictFieldsMixin, serializers.Serializer):
         except DjangoValidationError as exc:
             raise serializers.ValidationError({"password": exc.messages}) from exc
         return attrs
+
+
+class RegisterVerifySerializer(StrictFieldsMixin, serializers.Serializer):
+    phone = StrictCharField(max_length=32)
+    code = StrictCharField(min_length=6, max_length=6)
+
+    def validate_phone(self, value):
+        return _phone(value)
+
+    def validate_code(self, value):
+        if not value.isascii() or not value.isdigit():
+            raise serializers.ValidationError("The code is 6 digits.")
+        return value
+
+
+class RegistrationStartedSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+    expires_in = serializers.IntegerField(help_text="Seconds the code is valid for")
 
 
 class LoginSerializer(StrictFieldsMixin, serializers.Serializer):
@@ -214,7 +231,15 @@ class MeUpdateSerializer(StrictFieldsMixin, serializers.Serializer):
         width, height = image.size
         if width * height > AVATAR_MAX_PIXELS:
             raise serializers.ValidationError("The image has too many pixels (at most 4096 x 4096).")
-        return value
+        # Stored re-encoded: upright, without EXIF (GPS), ICC, XMP or comments (core.uploads.images).
+        try:
+            clean = images.reencode(value, max_pixels=AVATAR_MAX_PIXELS, max_frames=settings.STORY_MAX_IMAGE_FRAMES,
+                                    name=value.name)
+        except images.ImageRefused as exc:
+            raise serializers.ValidationError(str(exc)) from None
+        if clean is None:
+            raise serializers.ValidationError("Upload a JPEG, PNG, WebP or GIF image.")
+        return clean.content
 
 
 class BlockCreateSerializer(StrictFieldsMixin, serializers.Serializer):

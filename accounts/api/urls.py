@@ -6,6 +6,7 @@ from accounts.api import views
 
 urlpatterns = [
     path("auth/register/", views.RegisterView.as_view(), name="auth-register"),
+    path("auth/register/verify/", views.RegisterVerifyView.as_view(), name="auth-register-verify"),
     path("auth/login/", views.LoginView.as_view(), name="auth-login"),
     path("auth/refresh/", views.RefreshView.as_view(), name="auth-refresh"),
     path("auth/logout/", views.LogoutView.as_view(), name="auth-logout"),

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import ipaddress
 import uuid
 
+from django.conf import settings
 from django.http import Http404
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, status
@@ -17,9 +17,15 @@ from accounts import report_targets, selectors, services
 from accounts.api import serializers as s
 from accounts.authentication import AnonymousEndpointAuthentication, load_user
 from accounts.models import Block, User
-from accounts.throttling import PhoneRateThrottle, UserPhoneAttemptThrottle, UserPhoneRateThrottle
+from accounts.throttling import (
+    PhoneCodeRateThrottle,
+    PhoneRateThrottle,
+    UserPhoneAttemptThrottle,
+    UserPhoneRateThrottle,
+)
 from accounts.tokens import InvalidToken
 from accounts.visibility import can_view_profile
+from core.api.client_ip import client_ip
 from core.api.http import conditional_json
 from core.api.rest import Conflict, PayloadTooLarge
 from core.api.throttling import IPRateThrottle, UserRateThrottle
@@ -30,12 +36,8 @@ LOGIN_FAILED = "Phone number or password is incorrect."
 
 
 def _client_ip(request) -> str | None:
-    """The peer address, when it is one (a Unix-socket server may pass anything or nothing)."""
-    raw = request.META.get("REMOTE_ADDR") or ""
-    try:
-        return str(ipaddress.ip_address(raw))
-    except ValueError:
-        return None
+    """The client's address behind NUM_PROXIES proxies, when it is one (core.api.client_ip)."""
+    return client_ip(request)
 
 
 def _user_agent(request) -> str:
@@ -69,12 +71,30 @@ class _AnonymousAuthView(generics.GenericAPIView):
 
 
 class RegisterView(_AnonymousAuthView):
+    """Always 202 with the same body once the input is valid: whether the number already has
+    an account is told only to the number's owner, by SMS (docs/security.md)."""
+
     serializer_class = s.RegisterSerializer
+    throttle_classes = (IPRateThrottle, PhoneRateThrottle, PhoneCodeRateThrottle)
+
+    @extend_schema(auth=[], responses={202: s.RegistrationStartedSerializer})
+    def post(self, request):
+        data = _validated(s.RegisterSerializer, request)
+        services.start_registration(**data)
+        return Response({"detail": services.REGISTRATION_SENT,
+                         "expires_in": int(settings.PHONE_CODE_TTL.total_seconds())},
+                        status=status.HTTP_202_ACCEPTED)
+
+
+class RegisterVerifyView(_AnonymousAuthView):
+    """The code from the SMS creates the account (phone verified) and signs it in."""
+
+    serializer_class = s.RegisterVerifySerializer
 
     @extend_schema(auth=[], responses={201: s.AuthResponseSerializer})
     def post(self, request):
-        data = _validated(s.RegisterSerializer, request)
-        user = services.register_user(**data)
+        data = _validated(s.RegisterVerifySerializer, request)
+        user = services.complete_registration(**data)
         _signed_in(request, user)
         _session, access, refresh = services.open_session(
             user, user_agent=_user_agent(request), ip=_client_ip(request)
@@ -202,7 +222,10 @@ class MeView(generics.GenericAPIView):
 
     @extend_schema(responses={204: None})
     def delete(self, request):
-        services.erase_user(request.user.pk)
+        try:
+            services.erase_own_account(request.user.pk)
+        except services.AccountDeactivated as exc:
+            raise PermissionDenied(str(exc)) from exc
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -231,17 +254,14 @@ class BlockListCreateView(generics.ListCreateAPIView):
         return Block.objects.filter(blocker_id=self.request.user.pk)
 
     def list(self, request, *args, **kwargs):
-        page = self.paginate_queryset(self.get_queryset())
-        profiles = selectors.get_public_profiles(block.blocked_id for block in page)
-        data = s.BlockSerializer(page, many=True, context={"profiles": profiles}).data
-        return self.get_paginated_response(data)
+        page = self.paginate_queryset(self.get_queryset().only("blocked_id", "created_at"))
+        return self.get_paginated_response(s.BlockSerializer(page, many=True).data)
 
     @extend_schema(request=s.BlockCreateSerializer, responses={201: s.BlockSerializer, 200: s.BlockSerializer})
     def post(self, request):
         data = _validated(s.BlockCreateSerializer, request)
         block, created = services.block_user(blocker_id=request.user.pk, blocked_id=data["user_id"])
-        profiles = selectors.get_public_profiles([block.blocked_id])
-        body = s.BlockSerializer(block, context={"profiles": profiles}).data
+        body = s.BlockSerializer(block).data
         return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
 

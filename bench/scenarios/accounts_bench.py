@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import statistics
 import sys
@@ -115,6 +116,176 @@ def bench_tokens(user) -> dict:
     return {"login": {"cpu_ms": login_cpu, "wall_ms": login_wall},
             "refresh": {"cpu_ms": refresh_cpu, "wall_ms": refresh_wall},
             "cpu_ratio": round(login_cpu / refresh_cpu, 1)}
+
+
+def _round_trips(fn) -> int:
+    """Redis round trips (packets sent) of one call of ``fn``."""
+    from redis.connection import AbstractConnection
+
+    sent = []
+    original = AbstractConnection.send_packed_command
+
+    def counting(self, command, check_health=True):
+        sent.append(1)
+        return original(self, command, check_health)
+
+    AbstractConnection.send_packed_command = counting
+    try:
+        fn()
+    finally:
+        AbstractConnection.send_packed_command = original
+    return len(sent)
+
+
+def bench_revocation(user) -> dict:
+    """What the revocation check adds to an authenticated request: off (the check a no-op, the
+    throttle counting on its own as before) and on, for a plain read and a response-cache hit;
+    and the database fallback while Redis is away."""
+    from django.conf import settings
+    from django.test import Client
+
+    from accounts import authentication, services
+    from core.cache import breaker as redis_breaker
+
+    _session, access, _refresh = services.open_session(user)
+    client = Client(HTTP_AUTHORIZATION=f"Bearer {access}")
+    urls = {"plain_get_blocks": "/api/v1/blocks/", "cached_get_profile": f"/api/v1/users/{user.pk}/"}
+
+    def request_of(url):
+        def request():
+            assert client.get(url).status_code == 200
+
+        return request
+
+    def measure(url, rounds: list) -> None:
+        request = request_of(url)
+        request()
+        request()  # warm (and stored, for the cacheable one)
+        rounds.append(_median_cpu_wall(request, repeat=3, number=100))
+
+    real_check = authentication.check_not_revoked
+
+    def unchecked(request, claims):  # as before: no check, the throttle counts by itself
+        return None
+
+    figures: dict = {}
+    for name, url in urls.items():
+        on: list = []
+        off: list = []
+        for _ in range(5):  # interleaved: load on the shared machine hits both sides alike
+            measure(url, on)
+            authentication.check_not_revoked = unchecked
+            try:
+                measure(url, off)
+            finally:
+                authentication.check_not_revoked = real_check
+        trips_on = _round_trips(request_of(url))
+        authentication.check_not_revoked = unchecked
+        try:
+            trips_off = _round_trips(request_of(url))
+        finally:
+            authentication.check_not_revoked = real_check
+
+        def summary(values, trips):
+            return {"cpu_ms": round(statistics.median(c for c, _ in values), 4),
+                    "wall_ms": round(statistics.median(w for _, w in values), 4), "redis_round_trips": trips}
+
+        figures[name] = {"without_check": summary(off, trips_off), "with_check": summary(on, trips_on)}
+        figures[name]["added_cpu_ms"] = round(figures[name]["with_check"]["cpu_ms"]
+                                              - figures[name]["without_check"]["cpu_ms"], 4)
+        figures[name]["added_wall_ms"] = round(figures[name]["with_check"]["wall_ms"]
+                                               - figures[name]["without_check"]["wall_ms"], 4)
+    old_seconds = settings.CACHE_BREAKER_SECONDS
+    settings.CACHE_BREAKER_SECONDS = 3600
+    quiet = logging.getLogger("core.api.throttling")
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)  # the rate limiter says "unavailable" on every request
+    redis_breaker.trip(ConnectionError("bench: Redis away"), "bench")
+    try:
+        away: list = []
+        for _ in range(3):
+            measure(urls["plain_get_blocks"], away)
+    finally:
+        settings.CACHE_BREAKER_SECONDS = old_seconds
+        quiet.setLevel(level)
+        redis_breaker.reset()
+    figures["redis_away_database_check"] = {"cpu_ms": round(statistics.median(c for c, _ in away), 4),
+                                            "wall_ms": round(statistics.median(w for _, w in away), 4)}
+    return figures
+
+
+def bench_password_hashing(user) -> dict:
+    """App CPU of one login under each hasher (Django's default parameters for both)."""
+    from django.conf import settings
+    from django.contrib.auth.hashers import get_hasher, get_hashers, get_hashers_by_algorithm, make_password
+    from django.test import Client
+
+    from accounts.models import User
+    from tests.factories import DEFAULT_PASSWORD
+
+    client = Client()
+    body = json.dumps({"phone": user.phone, "password": DEFAULT_PASSWORD})
+
+    def login():
+        response = client.post("/api/v1/auth/login/", body, content_type="application/json")
+        assert response.status_code == 200, response.content
+
+    figures = {}
+    saved = settings.PASSWORD_HASHERS
+    try:
+        for name, hasher in [("pbkdf2_sha256", "django.contrib.auth.hashers.PBKDF2PasswordHasher"),
+                             ("argon2id", "django.contrib.auth.hashers.Argon2PasswordHasher")]:
+            settings.PASSWORD_HASHERS = [hasher]
+            get_hashers.cache_clear()  # Django clears them on override_settings only
+            get_hashers_by_algorithm.cache_clear()
+            User.objects.filter(pk=user.pk).update(password=make_password(DEFAULT_PASSWORD))
+            cpu, wall = _median_cpu_wall(login, repeat=3, number=3)
+            h = get_hasher()
+            params = {k: getattr(h, k) for k in ("iterations", "time_cost", "memory_cost", "parallelism")
+                      if hasattr(h, k)}
+            figures[name] = {"login_cpu_ms": cpu, "login_wall_ms": wall, "params": params}
+    finally:
+        settings.PASSWORD_HASHERS = saved
+        get_hashers.cache_clear()
+        get_hashers_by_algorithm.cache_clear()
+        User.objects.filter(pk=user.pk).update(password=make_password(DEFAULT_PASSWORD))
+    figures["cpu_ratio_argon2_over_pbkdf2"] = round(figures["argon2id"]["login_cpu_ms"]
+                                                    / figures["pbkdf2_sha256"]["login_cpu_ms"], 2)
+    return figures
+
+
+def bench_registration(user) -> dict:
+    """auth/register/ for a free number and for one that has an account: same answer, and
+    the app CPU and wall time of each (the hash dominates both)."""
+    from django.conf import settings
+    from django.test import Client
+
+    settings.SMS_BACKEND = "accounts.sms.InMemorySMSBackend"
+    from accounts.sms import InMemorySMSBackend
+
+    client = Client()
+
+    def register(phone):
+        def call():
+            response = client.post("/api/v1/auth/register/", json.dumps(
+                {"phone": phone, "password": "a-long-passphrase", "display_name": "Bench"}),
+                content_type="application/json")
+            assert response.status_code == 202, response.content
+            InMemorySMSBackend.outbox.clear()
+        return call
+
+    free, taken = register("+12025550999"), register(user.phone)
+    free()
+    taken()
+    rounds = {"free": [], "taken": []}
+    for _ in range(3):  # interleaved, so that load on the machine hits both alike
+        rounds["free"].append(_median_cpu_wall(free, repeat=1, number=5))
+        rounds["taken"].append(_median_cpu_wall(taken, repeat=1, number=5))
+    figures = {name: {"cpu_ms": round(statistics.median(c for c, _ in values), 2),
+                      "wall_ms": round(statistics.median(w for _, w in values), 2)}
+               for name, values in rounds.items()}
+    figures["wall_ratio_taken_over_free"] = round(figures["taken"]["wall_ms"] / figures["free"]["wall_ms"], 3)
+    return figures
 
 
 def bench_profiles(ids) -> dict:
@@ -283,6 +454,7 @@ def bench_admin(user_count: int) -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--users", type=int, default=200_000)
+    parser.add_argument("--only", default="", help="comma-separated parts to run (default: all), e.g. revocation")
     args = parser.parse_args(argv)
 
     import django
@@ -297,8 +469,11 @@ def main(argv: list[str] | None = None) -> int:
     setup_test_environment()
     settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["user"] = "1000000/minute"
     settings.REPLICA_ALIASES = []  # the mirror alias would point at the development database
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.PBKDF2PasswordHasher"]  # production's
-    settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"].update(auth_ip="1000000/minute", auth_phone="1000000/minute")
+    from config.settings import base
+
+    settings.PASSWORD_HASHERS = base.PASSWORD_HASHERS  # production's (Argon2id first)
+    settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"].update(auth_ip="1000000/minute", auth_phone="1000000/minute",
+                                                             code_phone="1000000/minute")
     old_name = connection.settings_dict["NAME"]
     connection.creation.create_test_db(verbosity=0, autoclobber=True)
     try:
@@ -310,14 +485,19 @@ def main(argv: list[str] | None = None) -> int:
         print(f"made {args.users} users in {time.perf_counter() - t0:.1f}s", flush=True)
         figures = {}
         for name, run in [("auth", lambda: bench_auth(user)), ("tokens", lambda: bench_tokens(user)),
+                          ("revocation", lambda: bench_revocation(user)),
+                          ("password_hashing", lambda: bench_password_hashing(user)),
+                          ("registration", lambda: bench_registration(user)),
                           ("profiles", lambda: bench_profiles(ids)),
                           ("hidden", lambda: bench_hidden(ids)), ("mark_active", lambda: bench_mark_active(ids)),
                           ("flush", lambda: bench_flush(min(args.users, 50_000))),
                           ("admin", lambda: bench_admin(args.users))]:
+            if args.only and name not in args.only.split(","):
+                continue
             figures[name] = run()
             print(name, figures[name], flush=True)
         path = write_result(
-            "accounts", figures,
+            "accounts" + (f"-{args.only.replace(',', '-')}" if args.only else ""), figures,
             how="python -m bench.scenarios.accounts_bench --users N: accounts micro-benchmarks, each off and on in one "
                 "process, in a throw-away database on the embedded PostgreSQL 16 and Redis 6.2",
             scale={"users": args.users, "flush_users": min(args.users, 50_000)},

@@ -69,6 +69,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "core.cache.response.ResponseCacheMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
+    "accounts.admin_security.AdminLoginThrottleMiddleware",  # admin pages only
+    "accounts.admin_security.AdminContentSecurityPolicyMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -223,6 +225,15 @@ REST_FRAMEWORK = {
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
 RATE_LIMIT_ENABLED = env_bool("RATE_LIMIT_ENABLED", True)
+# Proxies of ours in front of the app (nginx: 1).  The client's IP is the address that many
+# hops from the right of X-Forwarded-For; 0 uses the peer address and ignores the header.
+NUM_PROXIES = env_int("NUM_PROXIES", 0)
+REST_FRAMEWORK["NUM_PROXIES"] = NUM_PROXIES  # DRF's own get_ident, should anything call it
+# /metrics and /health/ready/: clients on these networks, or with this bearer token.
+METRICS_ALLOWED_NETWORKS = env_list("METRICS_ALLOWED_NETWORKS", "127.0.0.0/8,::1/128")
+METRICS_TOKEN = env_str("METRICS_TOKEN")
+# Readiness fails when the crossing detector is further behind than this.
+READY_MAX_DETECTOR_LAG_S = env_float("READY_MAX_DETECTOR_LAG_S", 300.0)
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "Crossings API",
@@ -238,6 +249,15 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
 }
 
+# GraphQL (/graphql/, docs/api.md): limits that answer an error instead of running long, the
+# persisted-query allow-list (on in prod), and the dev-only IDE and introspection.
+GRAPHQL_MAX_DEPTH = env_int("GRAPHQL_MAX_DEPTH", 10)
+GRAPHQL_MAX_ALIASES = env_int("GRAPHQL_MAX_ALIASES", 15)
+GRAPHQL_MAX_TOKENS = env_int("GRAPHQL_MAX_TOKENS", 2000)
+GRAPHQL_PERSISTED_ONLY = env_bool("GRAPHQL_PERSISTED_ONLY", False)
+GRAPHQL_IDE = env_bool("GRAPHQL_IDE", False)
+GRAPHQL_INTROSPECTION = env_bool("GRAPHQL_INTROSPECTION", False)
+
 # Request bodies: JSON bodies are small; media uploads are limited separately.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 1_048_576)
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 1000
@@ -251,6 +271,16 @@ JWT_ALGORITHM = "HS256"
 SMS_BACKEND = env_str("SMS_BACKEND", "accounts.sms.ConsoleSMSBackend")
 PHONE_CODE_TTL = timedelta(seconds=env_int("PHONE_CODE_TTL_S", 600))
 PHONE_CODE_MAX_ATTEMPTS = env_int("PHONE_CODE_MAX_ATTEMPTS", 5)
+
+# Argon2id first (memory-hard); older hashes still verify and are upgraded at the next login.
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher",
+    "django.contrib.auth.hashers.ScryptPasswordHasher",
+]
+
+DEMO_STAFF_ENABLED = False  # dev.py turns it on: `ensure_demo_staff` refuses anywhere else
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -292,19 +322,32 @@ X_FRAME_OPTIONS = "DENY"
 
 # ---------------------------------------------------------------- domain parameters
 
-CROSSING_RADIUS_M = env_float("CROSSING_RADIUS_M", 150.0)
+CROSSING_CELL_M = env_float("CROSSING_CELL_M", 200.0)
 CROSSING_WINDOW_S = env_int("CROSSING_WINDOW_S", 600)
 CROSSING_REPEAT_GAP_S = env_int("CROSSING_REPEAT_GAP_S", 3600)
 CROSSING_RETENTION_DAYS = env_int("CROSSING_RETENTION_DAYS", 7)
 PING_RETENTION_HOURS = env_int("PING_RETENTION_HOURS", 24)
 MAX_PLAUSIBLE_SPEED_KMH = env_float("MAX_PLAUSIBLE_SPEED_KMH", 300.0)
+# Which stored pings may match (docs/crossings.md): received within CROSSING_LIVE_S of their
+# time, at most MATCH_MAX_SPEED_KMH and at least MATCH_MIN_INTERVAL_S from the user's matchable
+# neighbours (GPS jitter allowed up to the reported accuracy, at most MATCH_JITTER_MAX_M).
+CROSSING_LIVE_S = env_int("CROSSING_LIVE_S", 600)
+MATCH_MAX_SPEED_KMH = env_float("MATCH_MAX_SPEED_KMH", 60.0)
+MATCH_MIN_INTERVAL_S = env_float("MATCH_MIN_INTERVAL_S", 20.0)
+MATCH_JITTER_MAX_M = env_float("MATCH_JITTER_MAX_M", 50.0)
+# A record is not rewritten while an encounter goes on; the stored end of the latest encounter
+# may lag by this much (the detector recomputes it from pings where it matters).
+CROSSING_END_SLACK_S = env_int("CROSSING_END_SLACK_S", 1800)
+# New people one account may cross per rolling 24 h; further new pairs are dropped.
+CROSSINGS_NEW_PER_DAY = env_int("CROSSINGS_NEW_PER_DAY", 300)
 STORY_TTL_HOURS = env_int("STORY_TTL_HOURS", 24)
 # Stories (connections/ and stories/): media limits, nearby search, cache TTLs.  Media go to
 # STORAGES["default"]: local files, or S3-compatible storage with
 # MEDIA_STORAGE_BACKEND=storages.backends.s3.S3Storage (needs boto3) and the AWS_* below.
 STORY_MAX_IMAGE_BYTES = env_int("STORY_MAX_IMAGE_BYTES", 10 * 1024 * 1024)
 STORY_MAX_VIDEO_BYTES = env_int("STORY_MAX_VIDEO_BYTES", 50 * 1024 * 1024)
-STORY_MAX_IMAGE_PIXELS = env_int("STORY_MAX_IMAGE_PIXELS", 40_000_000)
+STORY_MAX_IMAGE_PIXELS = env_int("STORY_MAX_IMAGE_PIXELS", 40_000_000)  # width x height x frames
+STORY_MAX_IMAGE_FRAMES = env_int("STORY_MAX_IMAGE_FRAMES", 100)
 STORY_NEARBY_RADII_KM = [float(r) for r in env_list("STORY_NEARBY_RADII_KM", "5,10,15,20")]
 STORY_NEARBY_ENOUGH = env_int("STORY_NEARBY_ENOUGH", 10)
 STORY_NEARBY_CACHE_S = env_int("STORY_NEARBY_CACHE_S", 60)
@@ -354,7 +397,7 @@ LOGGING = {
     "formatters": {
         "json": {
             "()": "pythonjsonlogger.json.JsonFormatter",
-            "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s",
+            "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s %(client_ip)s",
             "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
         },
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},

@@ -2,7 +2,7 @@
 embedded servers under ``.data/`` (started on first use; nothing is switched off in that
 mode); a random secret key kept under ``.data/`` unless SECRET_KEY is set."""
 
-from config.env import env_str
+from config.env import env_bool, env_str
 from config.settings.base import *  # noqa: F403
 from config.settings.base import broker_from_redis_url, wire
 from devtools import embedded
@@ -26,3 +26,8 @@ def local_services(broker_db: int) -> dict[str, str]:
 
 
 globals().update(wire(**local_services(broker_db=1)))
+
+# GraphiQL and introspection at /graphql/ in development only (off in base, hence prod).
+GRAPHQL_IDE = env_bool("GRAPHQL_IDE", True)
+GRAPHQL_INTROSPECTION = env_bool("GRAPHQL_INTROSPECTION", True)
+DEMO_STAFF_ENABLED = True  # `make run`'s demo staff account (accounts ensure_demo_staff)

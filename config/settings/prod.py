@@ -4,7 +4,7 @@ secret."""
 
 from django.core.exceptions import ImproperlyConfigured
 
-from config.env import env_str
+from config.env import env_bool, env_str
 from config.settings.base import *  # noqa: F403
 from config.settings.base import broker_from_redis_url, wire
 
@@ -21,3 +21,6 @@ globals().update(wire(
     redis_url=env_str("REDIS_URL"),
     broker_url=env_str("CELERY_BROKER_URL") or broker_from_redis_url(env_str("REDIS_URL")),
 ))
+
+# Only the persisted GraphQL documents shipped in config/graphql_persisted/ run in production.
+GRAPHQL_PERSISTED_ONLY = env_bool("GRAPHQL_PERSISTED_ONLY", True)

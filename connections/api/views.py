@@ -50,6 +50,7 @@ def _render_rows(user_id, rows: list[dict], unread: dict) -> list[dict]:
 
 class ConnectionListView(APIView):
     response_cache = True  # core.cache.response: every page is built from cached reads
+    response_cache_params = ("status", "cursor", "page_size")  # every query parameter the view reads
 
     @extend_schema(
         parameters=[OpenApiParameter("status", enum=list(KINDS), default="accepted"),

@@ -15,6 +15,8 @@ from rest_framework.pagination import CursorPagination
 from rest_framework.parsers import BaseParser
 from rest_framework.renderers import BaseRenderer
 
+from core.api.numbers import NumberInvalid, parse_integer
+
 logger = logging.getLogger(__name__)
 
 _ORJSON_OPTIONS = orjson.OPT_UTC_Z | orjson.OPT_NON_STR_KEYS
@@ -89,6 +91,16 @@ class NewestFirstCursorPagination(CursorPagination):
     ordering: str | tuple[str, ...] = "-created_at"
     page_size_query_param = "page_size"
     max_page_size = 100
+
+    def get_page_size(self, request):
+        """``page_size`` in ASCII digits, 1 to ``max_page_size`` (a 400 otherwise, never ignored)."""
+        raw = request.query_params.get(self.page_size_query_param)
+        if raw is None:
+            return self.page_size
+        try:
+            return parse_integer(raw, low=1, high=self.max_page_size)
+        except NumberInvalid as exc:
+            raise exceptions.ValidationError({self.page_size_query_param: [str(exc)]}) from None
 
     def paginate_queryset(self, queryset, request, view=None):
         try:

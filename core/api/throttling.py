@@ -13,11 +13,11 @@ from django.conf import settings
 from rest_framework.settings import api_settings
 from rest_framework.throttling import SimpleRateThrottle
 
+from core.api.client_ip import rate_limit_key
 from core.cache import keys as cachekeys
 from core.cache.client import redis_client
 
 logger = logging.getLogger(__name__)
-
 
 
 def count_lua(key: str, ttl: str) -> str:
@@ -121,4 +121,5 @@ class IPRateThrottle(RedisRateThrottle):
     scope = "auth_ip"
 
     def get_cache_key(self, request, view):
-        return self.get_ident(request)
+        # Never DRF's get_ident: it believes X-Forwarded-For unless NUM_PROXIES is set.
+        return rate_limit_key(request)

@@ -2,7 +2,8 @@
 
 ``ResponseCacheMiddleware`` stores a view's response with the ``core.cache.keys`` versions it
 was built from and serves it again only while all of them are unchanged; views opt in with
-``response_cache = True`` and ``cacheable(request)``.  Design: docs/subsystems/caching.md.
+``response_cache = True`` and ``cacheable(request)`` and name the query parameters they read
+in ``response_cache_params`` (the others are dropped first).  Design: docs/subsystems/caching.md.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 import orjson
 from django.conf import settings
 from django.core.cache import cache
-from django.http import HttpResponse
+from django.http import HttpResponse, QueryDict
 from django.middleware.gzip import GZipMiddleware
 from django.utils import timezone
 from django.utils.cache import patch_vary_headers
@@ -38,12 +39,15 @@ _GZIP_MIN_BYTES = 200  # GZipMiddleware leaves shorter bodies alone
 _SKIP_HEADERS = frozenset({"content-length", "set-cookie", "x-request-id"})
 
 # KEYS[1]: the entry (a hash: d = "<key>\n<version>\n..." dependencies, b = body, m = meta);
-# KEYS[2] (optional): the rate-limit counter; ARGV[1]: the counter's TTL.
-# Returns {count or false, body, meta} on a hit, {count or false} otherwise.
+# KEYS[2]: the rate-limit counter or "" for none; KEYS[3..]: guards (keys that must be absent,
+# such as revocation markers; ARGV[2] = "1" when there are some); ARGV[1]: the counter's TTL.
+# Returns {count or false, body, meta} on a hit, {count or false} otherwise, and
+# {count or false, false, false, 1} when a guard is present.
 _LOOKUP_SCRIPT = """
 local n = false
-if KEYS[2] then
+if KEYS[2] ~= '' then
 """ + count_lua("KEYS[2]", "ARGV[1]") + """end
+if ARGV[2] == '1' and redis.call('EXISTS', unpack(KEYS, 3)) > 0 then return {n, false, false, 1} end
 local e = redis.call('HMGET', KEYS[1], 'd', 'b', 'm')
 if not e[1] then return {n} end
 for k, v in string.gmatch(e[1], '([^\\n]+)\\n([^\\n]+)\\n') do
@@ -99,9 +103,26 @@ def _accepts_json(request) -> bool:
     return not accept or "json" in accept or "*/*" in accept
 
 
-def _entry_key(user, request) -> str:
+def known_query(request, names) -> str:
+    """Keep only the query parameters the view reads (``response_cache_params``), one value
+    each, in a fixed order; the request's query becomes exactly that, so the view sees what
+    the entry's key says and junk parameters (``?x=1``, ``?x=2``...) map to one entry."""
+    kept = QueryDict(mutable=True)
+    for name in sorted(names):
+        value = request.GET.get(name)
+        if value is not None:
+            kept[name] = value
+    query = kept.urlencode()
+    if query != request.META.get("QUERY_STRING", ""):
+        kept._mutable = False
+        request.GET = kept
+        request.META["QUERY_STRING"] = query
+    return query
+
+
+def _entry_key(user, request, query: str) -> str:
     # Staff see more (any profile): the staff flag is part of what the answer depends on.
-    url = f"{int(bool(user.is_staff))}{request.scheme}://{request.get_host()}{request.get_full_path()}"
+    url = f"{int(bool(user.is_staff))}{request.scheme}://{request.get_host()}{request.path}?{query}"
     digest = hashlib.blake2b(url.encode(), digest_size=16).hexdigest()
     return cache.make_key(f"rc:{user.pk}:{digest}")
 
@@ -118,29 +139,39 @@ def _rate_limit(view_class, user_id):
     return key, ttl, (throttle.scope, str(user_id)), throttle.num_requests
 
 
-def _lookup(entry_key: str, rate_key: str | None, rate_ttl: int):
-    """(count, body, meta) from Redis; body None on a miss."""
+class GuardPresent(Exception):
+    """A guard key handed over by authentication exists: the normal path must answer."""
+
+
+def _lookup(entry_key: str, rate_key: str | None, rate_ttl: int, guards: list[str]):
+    """(count, body, meta) from Redis; body None on a miss; GuardPresent if a guard exists."""
     global _script
     client = cachekeys.client()  # bumps the epoch first after an outage: entries from before it die
     if cachekeys.is_cluster(client):
-        return _lookup_cluster(client, entry_key, rate_key, rate_ttl)
+        return _lookup_cluster(client, entry_key, rate_key, rate_ttl, guards)
     if _script is None:
         _script = client.register_script(_LOOKUP_SCRIPT)
-    keys = [entry_key, rate_key] if rate_key else [entry_key]
-    raw = _script(keys=keys, args=[rate_ttl], client=client)
+    keys = [entry_key, rate_key or "", *guards]
+    raw = _script(keys=keys, args=[rate_ttl, "1" if guards else "0"], client=client)
     count = raw[0] if raw else None
+    if len(raw) > 3:
+        raise GuardPresent()
     if len(raw) < 3:
         return count, None, None
     return count, raw[1], raw[2]
 
 
-def _lookup_cluster(client, entry_key, rate_key, rate_ttl):
+def _lookup_cluster(client, entry_key, rate_key, rate_ttl, guards):
     pipe = client.pipeline(transaction=False)
     if rate_key:
         queue_hit(pipe, rate_key, rate_ttl)
+    if guards:  # authentication's guards of one request share a slot (hash tag)
+        pipe.exists(*guards)
     pipe.hmget(entry_key, ["d", "b", "m"])
     results = pipe.execute()
     count = results[0] if rate_key else None
+    if guards and results[-2] > 0:
+        raise GuardPresent()
     deps, body, meta = results[-1]
     if not deps:
         return count, None, None
@@ -236,17 +267,26 @@ class ResponseCacheMiddleware:
             return None
         if not settings.RESPONSE_CACHE_ENABLED or not _accepts_json(request) or not redis_breaker.available():
             return None
-        user = _authenticate(view_class, request)
+        # Authentication may hand us keys that must be absent (revocation markers) rather than
+        # read them itself: they are checked in the lookup's round trip.
+        request.deferred_guards = []
+        try:
+            user = _authenticate(view_class, request)
+        finally:
+            guards = request.__dict__.pop("deferred_guards")
         if user is None:  # the normal path answers (401, or whatever the view does without a user)
             return None
         user_id = user.pk
-        entry_key = _entry_key(user, request)
+        entry_key = _entry_key(user, request, known_query(request, getattr(view_class, "response_cache_params", ())))
         rate = _rate_limit(view_class, user_id)
         try:
-            count, body, meta = _lookup(entry_key, rate[0] if rate else None, rate[1] if rate else 0)
+            count, body, meta = _lookup(entry_key, rate[0] if rate else None, rate[1] if rate else 0, guards)
+        except GuardPresent:
+            return None  # the normal path authenticates again and refuses
         except Exception as exc:
             redis_breaker.trip(exc, "response cache lookup")
             return None
+        request.guards_passed = frozenset(guards)
         if rate is not None and count is not None:
             request.rate_counted = {rate[2]: int(count)}  # core.api.throttling uses it, not a second INCR
             if int(count) > rate[3]:

@@ -25,6 +25,8 @@ from prometheus_client import (
     multiprocess,
 )
 
+from core.observability.access import operators_only
+
 logger = logging.getLogger(__name__)
 
 # --- counters other apps call ------------------------------------------------------------
@@ -41,6 +43,22 @@ def count_pings(accepted: int, implausible: int = 0) -> None:
         PINGS_INGESTED.labels(result="accepted").inc(accepted)
     if implausible:
         PINGS_INGESTED.labels(result="implausible").inc(implausible)
+
+
+DETECTOR_SKIPPED = Counter(
+    "crossings_detector_skipped",
+    "Encounters the crossing detector left out, by reason (blocked pair, user gone, store retried)",
+    ["reason"],
+)
+NEW_PAIRS_CAPPED = Counter(
+    "crossings_new_pairs_capped",
+    "New crossed pairs dropped because a user reached CROSSINGS_NEW_PER_DAY",
+)
+
+
+def count_skipped(reason: str, n: int = 1) -> None:
+    if n:
+        DETECTOR_SKIPPED.labels(reason=reason).inc(n)
 
 
 # --- Celery (filled by core/observability/celery_signals.py in the worker) -----------------------------
@@ -132,8 +150,10 @@ def registry() -> CollectorRegistry:
     return merged
 
 
+@operators_only
 def metrics_view(request):
-    """``GET /metrics``: the Prometheus text format, every process's in multiprocess mode."""
+    """``GET /metrics``: the Prometheus text format, every process's in multiprocess mode (for
+    allowed networks or the token: core.observability.access)."""
     try:
         update_pool_gauges(force=True)
     except Exception:

@@ -1,4 +1,5 @@
-"""Per-request context: a request id for logs and tasks, and the database router's scope."""
+"""Per-request context: a request id and the client's address (core.api.client_ip, so behind
+NUM_PROXIES proxies) for logs and tasks, and the database router's scope."""
 
 from __future__ import annotations
 
@@ -7,11 +8,13 @@ import logging
 import re
 import uuid
 
+from core.api.client_ip import client_ip
 from core.db import router as db_router
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
+client_ip_var: contextvars.ContextVar[str] = contextvars.ContextVar("client_ip", default="-")
 _VALID_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
@@ -26,6 +29,7 @@ class RequestContextMiddleware:
         request_id = incoming if _VALID_ID.match(incoming) else uuid.uuid4().hex
         request.request_id = request_id
         token = request_id_var.set(request_id)
+        ip_token = client_ip_var.set(client_ip(request) or "-")
         try:
             # A request that changes data reads from the primary: its reads feed its writes
             # (a uniqueness check, a state transition), and a replica may be behind.
@@ -33,14 +37,19 @@ class RequestContextMiddleware:
                 response = self.get_response(request)
         finally:
             request_id_var.reset(token)
+            client_ip_var.reset(ip_token)
         response["X-Request-ID"] = request_id
         return response
 
 
 class RequestIdLogFilter(logging.Filter):
-    """Adds ``request_id`` to every log record (the current request's, or a task's)."""
+    """Adds ``request_id`` and ``client_ip`` to every log record (the current request's)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        # django.request logs a response after the middleware is done: its record holds the request.
+        request = getattr(record, "request", None)
         if not hasattr(record, "request_id"):
-            record.request_id = request_id_var.get()
+            record.request_id = getattr(request, "request_id", None) or request_id_var.get()
+        if not hasattr(record, "client_ip"):
+            record.client_ip = (client_ip(request) if hasattr(request, "META") else None) or client_ip_var.get()
         return True

@@ -16,6 +16,7 @@ from rest_framework.utils.urls import remove_query_param, replace_query_param
 from rest_framework.views import APIView
 
 from core.api.http import conditional_json
+from core.api.numbers import NumberInvalid, parse_integer
 from core.cache import response as response_cache
 from crossings import selectors
 from crossings.api.serializers import CrossingOut, CrossingPageOut
@@ -29,12 +30,9 @@ def _page_size(request) -> int:
     if raw is None:
         return DEFAULT_PAGE_SIZE
     try:
-        value = int(raw)
-    except ValueError:
-        raise ValidationError({"page_size": ["Must be an integer."]})
-    if not 1 <= value <= MAX_PAGE_SIZE:
-        raise ValidationError({"page_size": [f"Must be between 1 and {MAX_PAGE_SIZE}."]})
-    return value
+        return parse_integer(raw, low=1, high=MAX_PAGE_SIZE)
+    except NumberInvalid as exc:
+        raise ValidationError({"page_size": [str(exc)]})
 
 
 def _parse_cursor(raw: str | None) -> tuple[str, uuid.UUID] | None:
@@ -52,6 +50,7 @@ def _parse_cursor(raw: str | None) -> tuple[str, uuid.UUID] | None:
 
 class CrossingListView(APIView):
     response_cache = True  # core.cache.response: the first page is built from cached reads only
+    response_cache_params = ("cursor", "page_size")  # every query parameter the view reads
 
     @extend_schema(
         operation_id="crossings_list",

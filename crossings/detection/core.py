@@ -1,75 +1,115 @@
 """The exact crossing detector's core: pure numpy, no database.
 
-Matches every new ping of a context against the others (grid cells, planar test, haversine
-band) and merges the matches into encounter intervals per pair.
-Design: docs/subsystems/detection.md; the definition: docs/crossings.md.
+Snaps every ping to a cell of a fixed tiling (``Cells``), matches each new ping against the
+other users' pings in neighbour cells within the time window, and merges the matches into
+encounter intervals per pair.  Design: docs/subsystems/detection.md; the definition and the
+tiling's guarantees: docs/crossings.md.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
-from core.geo import EARTH_RADIUS_M
+from core.geo import M_PER_DEG
 
-_BAND = 1e-3  # relative width of the band around the radius tested with the exact haversine
-_PLANAR_MAX_LAT = 80.0  # beyond this latitude every candidate gets the exact haversine
 _QUERY_CHUNK = 1_000  # new pings per vectorised chunk: its arrays stay in the CPU caches
+_MERGE_CHUNKS = 16  # detect() merges the segments of this many chunks at a time
+NEAR_FRACTION = 0.75  # adjacent-row cells are neighbours when within this many (wider) cell widths
+POLAR_CELLS = 20  # column widths stop growing this many cell heights from a pole
+_RANGE_SLACK = 1e-7  # columns of slack (in column units) around a computed candidate range
 
 
-def haversine_h(lat1, lng1, lat2, lng2):
-    """The haversine term h (distance = 2 R asin(sqrt(h))); symmetric in its two points."""
-    p1, p2 = np.radians(lat1), np.radians(lat2)
-    dlat = np.radians(np.asarray(lat2, dtype=np.float64) - lat1)
-    dlng = np.radians(np.asarray(lng2, dtype=np.float64) - lng1)
-    return np.sin(dlat * 0.5) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dlng * 0.5) ** 2
-
-
-def radius_h(radius_m: float) -> float:
-    """The value of ``haversine_h`` at exactly ``radius_m``."""
-    return float(np.sin(radius_m / (2 * EARTH_RADIUS_M)) ** 2)
-
-
-def within_radius(lat1, lng1, lat2, lng2, radius_m: float):
-    """The distance predicate of docs/crossings.md; the detector and the reference both use it."""
-    return haversine_h(lat1, lng1, lat2, lng2) <= radius_h(radius_m)
-
-
-# ------------------------------------------------------------------------- the grid
+# ------------------------------------------------------------------------ the tiling
 
 
 @dataclass(frozen=True)
-class Grid:
-    radius_m: float
+class Cells:
+    """The partition of the plane (lat, lng in degrees) into cells at least ``cell_m`` wide.
+
+    Rows of height ``cell_m`` (in latitude); in row r, columns of the longitude width at
+    which ``cell_m`` fits at the row's edge farther from the equator (that latitude capped
+    ``POLAR_CELLS`` rows short of the pole).  A cell is (row, col); ``neighbours`` is the
+    matching rule.  Both are the definition (docs/crossings.md, "The tiling").
+    """
+
+    cell_m: float
+
+    def __post_init__(self):
+        if not 1.0 <= self.cell_m <= 10_000.0:
+            raise ValueError("CROSSING_CELL_M must be between 1 and 10 000 metres")
 
     @property
     def row_height(self) -> float:
-        return float(np.degrees(self.radius_m / EARTH_RADIUS_M)) * (1 + 1e-6)
+        """Height of a row in degrees of latitude."""
+        return self.cell_m / M_PER_DEG
 
-    def rows(self, lat):
-        return np.floor(np.asarray(lat) / self.row_height).astype(np.int64)
+    @property
+    def far_cap(self) -> float:
+        """The latitude (degrees) at which column widths stop growing."""
+        return 90.0 - POLAR_CELLS * self.row_height
 
-    def col_width(self, rows):
-        """Longitude width (degrees) of the cells of ``rows``: the largest longitude gap two
-        pings within the radius can have anywhere in rows r-1..r+1."""
-        h = self.row_height
-        far = np.maximum(np.abs(rows - 1), np.abs(rows + 2)) * h
-        far = np.minimum(far, 89.999)
-        ratio = np.sin(self.radius_m / (2 * EARTH_RADIUS_M)) / np.cos(np.radians(far))
-        width = np.degrees(2 * np.arcsin(np.minimum(ratio, 1.0))) * (1 + 1e-6)
-        return np.minimum(width, 360.0)
+    def width(self, rows):
+        """Longitude width (degrees) of the columns of ``rows``."""
+        rows = np.asarray(rows, dtype=np.int64)
+        if rows.size == 0:
+            return np.empty(rows.shape)
+        low = int(rows.min())
+        return self.width_table(low, int(rows.max()))[rows - low]
 
-    def cols(self, lng, rows):
-        return np.floor(np.asarray(lng) / self.col_width(rows)).astype(np.int64)
+    def width_table(self, low: int, high: int):
+        """The widths of rows ``low..high``, one scalar formula per row: a row's width never
+        depends on the array it is computed in (vectorised cosines may differ in the last bit)."""
+        h, cap, cell_m = self.row_height, self.far_cap, self.cell_m
+        if max(-low, high) > 90.0 / h + 3:  # (the rows next to the poles' rows are asked for)
+            raise ValueError("latitude outside -90..90")
+        return np.array([cell_m / (M_PER_DEG * math.cos(math.radians(min(max(abs(r), abs(r + 1)) * h, cap))))
+                         for r in range(low, high + 1)])
+
+    def cell_of(self, lat, lng):
+        """(row, col) int64 arrays of the cells holding the points (lat, lng)."""
+        rows = np.floor(np.asarray(lat, dtype=np.float64) / self.row_height).astype(np.int64)
+        cols = np.floor(np.asarray(lng, dtype=np.float64) / self.width(rows)).astype(np.int64)
+        return rows, cols
+
+    def neighbours(self, cell_a, cell_b):
+        """Whether cells a and b (each a (row, col) pair of arrays) are neighbours, elementwise.
+
+        Same row: columns at most one apart.  Adjacent rows: the closed longitude intervals
+        [c * w, (c + 1) * w] of the two cells come within ``NEAR_FRACTION`` of the wider
+        width of each other.  Symmetric, and a pure function of the two cells.
+        """
+        ra, ca = (np.asarray(x, dtype=np.int64) for x in cell_a)
+        rb, cb = (np.asarray(x, dtype=np.int64) for x in cell_b)
+        return neighbours_with_widths(ra, ca, self.width(ra), rb, cb, self.width(rb))
+
+    @property
+    def col_bits(self) -> int:
+        """Bits of a cell id taken by the (offset) column: the columns of every longitude in
+        [-180, 180] and of a candidate range around them fit (and so do the rows)."""
+        return (2 * (int(np.ceil(180.0 * M_PER_DEG / self.cell_m)) + 4)).bit_length()
+
+    def ids(self, rows, cols):
+        """Cell ids (int64): ordered by row, then column, consecutive columns consecutive ids."""
+        offset = 1 << (self.col_bits - 1)
+        return ((np.asarray(rows, dtype=np.int64) + offset) << self.col_bits) | (np.asarray(cols) + offset)
+
+    def adjacent_cols(self, cols, w, w2):
+        """For cells of columns ``cols`` and width ``w``, in an adjacent row of width ``w2``: the
+        [lo, hi] column range (inclusive) holding every neighbour (``neighbours`` decides)."""
+        near = NEAR_FRACTION * np.maximum(w, w2)
+        lo = np.ceil((cols * w - near) / w2 - 1 - _RANGE_SLACK).astype(np.int64)
+        hi = np.floor(((cols + 1) * w + near) / w2 + _RANGE_SLACK).astype(np.int64)
+        return lo, hi
 
 
-_ROW_OFFSET = 1 << 20
-_COL_OFFSET = 1 << 22
-
-
-def _cell_ids(rows, cols):
-    return ((rows + _ROW_OFFSET) << 24) | (cols + _COL_OFFSET)
+def neighbours_with_widths(ra, ca, wa, rb, cb, wb):
+    """``Cells.neighbours`` for cells whose column widths ``Cells.width`` gave already."""
+    gap = np.maximum(np.maximum(cb * wb - (ca + 1) * wa, ca * wa - (cb + 1) * wb), 0.0)
+    adjacent = (np.abs(ra - rb) == 1) & (gap <= NEAR_FRACTION * np.maximum(wa, wb))
+    return ((ra == rb) & (np.abs(ca - cb) <= 1)) | adjacent
 
 
 # --------------------------------------------------------------------- the matcher
@@ -98,7 +138,7 @@ class Segments:
     user_b: np.ndarray
     start: np.ndarray  # earliest match time (us)
     end: np.ndarray  # latest match time (us)
-    place_lat: np.ndarray  # the new ping of the segment (within the radius of every match)
+    place_lat: np.ndarray  # the new ping of the segment (in a neighbour cell of every match)
     place_lng: np.ndarray
     place_city: np.ndarray
     matches: int = 0  # ping pairs within the bounds (for reporting density)
@@ -129,122 +169,131 @@ def _expand(starts: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndar
 
 
 class _Sorted:
-    """The context sorted by (cell, user), with its (cell, user) groups."""
+    """The context ordered by (cell, user), with its (cell, user) groups.  Only the times are
+    gathered in that order; the rest is read through ``order`` for the few pings that need it."""
 
-    def __init__(self, ctx: Context, grid: Grid):
-        rows = grid.rows(ctx.lat)
-        cells = _cell_ids(rows, grid.cols(ctx.lng, rows))
+    def __init__(self, ctx: Context, cells: Cells):
+        self.ctx = ctx
+        self.row_height = cells.row_height
+        rows = np.floor(ctx.lat / cells.row_height).astype(np.int64)
+        # The widths of every row of the context and of the rows next to them, once.
+        self.row_low = int(rows.min()) - 1
+        self.width_table = cells.width_table(self.row_low, int(rows.max()) + 1)
+        widths = self.width(rows)
+        cols = np.floor(ctx.lng / widths).astype(np.int64)  # Cells.cell_of
+        cell = cells.ids(rows, cols)
+        base = int(cell.min())
+        cell_bits = max(1, (int(cell.max()) - base).bit_length())
         user_bits = max(1, int(ctx.user.max(initial=0)).bit_length())
-        # (cell, user) fits one int64: cell ids use 44 bits, users up to 19 bits.
-        if user_bits > 19:
-            raise ValueError("too many users in one context")
-        group_key = (cells << user_bits) | ctx.user
-        # Time order inside a group is not needed: every ping of a group is a candidate.
-        order = np.argsort(group_key)
+        # Time order inside a group is not needed: every group is tested on its time span first.
+        if cell_bits + user_bits <= 62:
+            key = ((cell - base) << user_bits) | ctx.user
+            order = np.argsort(key)
+            key = key[order]
+            first = np.flatnonzero(key[1:] != key[:-1]) + 1
+        else:  # too wide for one int64 key: two keys
+            order = np.lexsort((ctx.user, cell))
+            c, u = cell[order], ctx.user[order]
+            first = np.flatnonzero((c[1:] != c[:-1]) | (u[1:] != u[:-1])) + 1
         self.order = order
         self.t = ctx.t[order]
-        self.lat = ctx.lat[order]
-        self.lng = ctx.lng[order]
-        self.city = ctx.city[order]
-        self.user = ctx.user[order]
-        keys = group_key[order]
-        boundaries = np.flatnonzero(keys[1:] != keys[:-1]) + 1
-        self.group_start = np.concatenate(([0], boundaries)).astype(np.int64)
-        self.group_count = np.diff(np.concatenate((self.group_start, [len(keys)])))
-        self.group_cell = keys[self.group_start] >> user_bits
-        self.group_user = self.user[self.group_start]
+        self.group_start = np.concatenate(([0], first)).astype(np.int64)
+        self.group_count = np.diff(np.concatenate((self.group_start, [len(order)])))
+        at = order[self.group_start]
+        self.group_cell = cell[at]
+        self.group_row = rows[at]
+        self.group_col = cols[at]
+        self.group_width = widths[at]
+        self.group_user = ctx.user[at]
+        self.group_tmin = np.minimum.reduceat(self.t, self.group_start)
+        self.group_tmax = np.maximum.reduceat(self.t, self.group_start)
+
+    def width(self, rows):
+        """``Cells.width`` of rows of the context or next to them."""
+        return self.width_table[rows - self.row_low]
+
+    def cells_of(self, q):
+        """(row, col, width) of the cells of pings ``q`` (indices in the sorted order)."""
+        ping = self.order[q]
+        rows = np.floor(self.ctx.lat[ping] / self.row_height).astype(np.int64)
+        widths = self.width(rows)
+        return rows, np.floor(self.ctx.lng[ping] / widths).astype(np.int64), widths
 
 
-def find_segments(ctx: Context, *, radius_m: float, window_us: int) -> Segments:
+def find_segments(ctx: Context, *, cell_m: float, window_us: int) -> Segments:
     """Every match of a new ping, reduced per (new ping, group) to [first, last] match time."""
+    return Segments.concat(list(_segment_chunks(ctx, cell_m, window_us)))
+
+
+def _segment_chunks(ctx: Context, cell_m: float, window_us: int):
+    """``find_segments`` in parts, one per chunk of new pings."""
+    cells = Cells(cell_m)
     if len(ctx) == 0 or not ctx.new.any():
-        return Segments.empty()
-    grid = Grid(radius_m)
-    s = _Sorted(ctx, grid)
+        return
+    s = _Sorted(ctx, cells)
     new_sorted = np.flatnonzero(ctx.new[s.order])
-    parts = [
-        _match_chunk(s, grid, new_sorted[i:i + _QUERY_CHUNK], radius_m, window_us)
-        for i in range(0, len(new_sorted), _QUERY_CHUNK)
-    ]
-    return Segments.concat(parts)
+    for i in range(0, len(new_sorted), _QUERY_CHUNK):
+        query, group, start, end, matches = _match_chunk(s, cells, new_sorted[i:i + _QUERY_CHUNK], window_us)
+        # The place: the new ping itself (coarsened later anyway).
+        ping = s.order[query]
+        yield Segments(
+            user_a=ctx.user[ping], user_b=s.group_user[group], start=start, end=end,
+            place_lat=ctx.lat[ping], place_lng=ctx.lng[ping], place_city=ctx.city[ping],
+            matches=int(matches), query=query,
+        )
 
 
-def _neighbour_groups(s: _Sorted, grid: Grid, q: np.ndarray):
-    """(query, group) pairs: each query with every group in its nine neighbour cells."""
-    q_rows = grid.rows(s.lat[q])
-    lo_parts, hi_parts = [], []
-    for dr in (-1, 0, 1):
-        rows = q_rows + dr
-        base_cols = grid.cols(s.lng[q], rows)
-        for dc in (-1, 0, 1):
-            cell = _cell_ids(rows, base_cols + dc)
-            lo_parts.append(np.searchsorted(s.group_cell, cell, "left"))
-            hi_parts.append(np.searchsorted(s.group_cell, cell, "right"))
+def _neighbour_groups(s: _Sorted, cells: Cells, q: np.ndarray):
+    """(query, group) pairs: each query with every other user's group in a neighbour cell.
+
+    Three id ranges per query (its own row's columns c-1..c+1, and the column range of each
+    adjacent row that can hold a neighbour), then the exact rule on the adjacent rows' groups.
+    """
+    q_row, q_col, q_w = s.cells_of(q)
+    lo_parts = [np.searchsorted(s.group_cell, cells.ids(q_row, q_col - 1), "left")]
+    hi_parts = [np.searchsorted(s.group_cell, cells.ids(q_row, q_col + 1), "right")]
+    for dr in (-1, 1):
+        rows = q_row + dr
+        lo, hi = cells.adjacent_cols(q_col, q_w, s.width(rows))
+        lo_parts.append(np.searchsorted(s.group_cell, cells.ids(rows, lo), "left"))
+        hi_parts.append(np.searchsorted(s.group_cell, cells.ids(rows, hi), "right"))
     lo = np.concatenate(lo_parts)
     counts = np.concatenate(hi_parts) - lo
     owner, groups = _expand(lo, counts)
-    queries = np.tile(q, 9)[owner]
-    keep = s.group_user[groups] != s.user[queries]
-    return queries[keep], groups[keep]
+    of_query = owner % len(q)  # the query's position in the chunk
+    keep = s.group_user[groups] != s.ctx.user[s.order[q]][of_query]
+    check = np.flatnonzero(keep & (owner >= len(q)))  # the adjacent rows' groups
+    qc, gc = of_query[check], groups[check]
+    keep[check] = neighbours_with_widths(q_row[qc], q_col[qc], q_w[qc],
+                                         s.group_row[gc], s.group_col[gc], s.group_width[gc])
+    return q[of_query[keep]], groups[keep]
 
 
-def _match_chunk(s: _Sorted, grid: Grid, q: np.ndarray, radius_m: float, window_us: int) -> Segments:
-    qg_query, qg_group = _neighbour_groups(s, grid, q)
-    if len(qg_query) == 0:
-        return Segments.empty()
-    counts = s.group_count[qg_group]
-    seg_of_cand, cand = _expand(s.group_start[qg_group], counts)
-    # Query-side values go per (query, group) first, then are repeated per candidate.
-    q_t = s.t[qg_query]
-    q_lat = s.lat[qg_query]
-    q_k = _lng_scale(q_lat)
-    c_t = s.t[cand]
-    t_q = np.repeat(q_t, counts)
-    dt = c_t - t_q
-    ok = np.abs(dt) <= window_us
-    # Distance: a planar test decides all but a thin band around the radius.
-    dy = s.lat[cand] - np.repeat(q_lat, counts)
-    dx = (s.lng[cand] - np.repeat(s.lng[qg_query], counts)) * np.repeat(q_k, counts)
-    d2 = dx * dx + dy * dy
-    scale = (np.radians(1.0) * EARTH_RADIUS_M) ** 2
-    inside = d2 <= (radius_m * (1 - _BAND)) ** 2 / scale
-    maybe = ok & ~inside & (d2 <= (radius_m * (1 + _BAND)) ** 2 / scale)
-    polar = np.abs(q_lat) >= _PLANAR_MAX_LAT
-    if polar.any():
-        maybe |= ok & np.repeat(polar, counts)
-        inside &= ~np.repeat(polar, counts)
-    ok &= inside
-    if maybe.any():
-        idx = np.flatnonzero(maybe)
-        cq = qg_query[seg_of_cand[idx]]
-        ok[idx] = within_radius(s.lat[cq], s.lng[cq], s.lat[cand[idx]], s.lng[cand[idx]], radius_m)
-    n_matches = int(np.count_nonzero(ok))
-    if n_matches == 0:
-        return Segments.empty()
+def _match_chunk(s: _Sorted, cells: Cells, q: np.ndarray, window_us: int):
+    """(query, group, first, last match time) per (new ping, group) with a match, and the
+    number of ping pairs matched.  Every candidate is in a neighbour cell: only time decides."""
+    query, group = _neighbour_groups(s, cells, q)
+    t_q = s.t[query]
+    g_min, g_max = s.group_tmin[group], s.group_tmax[group]
+    # A group whose whole time span is within the window of the query matches as a whole.
+    whole = (g_min >= t_q - window_us) & (g_max <= t_q + window_us)
+    partial = np.flatnonzero(~whole & (g_max >= t_q - window_us) & (g_min <= t_q + window_us))
     # Match time: the later recorded_at.
-    match_t = np.maximum(c_t, t_q)
-    seg_starts = np.cumsum(counts) - counts
-    seg_min = np.minimum.reduceat(np.where(ok, match_t, np.iinfo(np.int64).max), seg_starts)
-    seg_max = np.maximum.reduceat(np.where(ok, match_t, -1), seg_starts)
-    has = seg_max >= 0
-    # The place: the new ping itself (within the radius of the match; coarsened later anyway).
-    place = qg_query[has]
-    return Segments(
-        user_a=s.user[place],
-        user_b=s.group_user[qg_group[has]],
-        start=seg_min[has],
-        end=seg_max[has],
-        place_lat=s.lat[place],
-        place_lng=s.lng[place],
-        place_city=s.city[place],
-        matches=n_matches,
-        query=place,
-    )
-
-
-def _lng_scale(lat):
-    """Degrees of longitude to degrees of latitude at ``lat`` (for the planar distance)."""
-    return np.cos(np.radians(lat))
+    start, end = np.maximum(g_min, t_q), np.maximum(g_max, t_q)
+    count = np.where(whole, s.group_count[group], 0)
+    if len(partial):
+        counts = s.group_count[group[partial]]
+        _, cand = _expand(s.group_start[group[partial]], counts)
+        c_t = s.t[cand]
+        t_rep = np.repeat(t_q[partial], counts)
+        ok = np.abs(c_t - t_rep) <= window_us
+        match_t = np.maximum(c_t, t_rep)
+        seg_starts = np.cumsum(counts) - counts
+        start[partial] = np.minimum.reduceat(np.where(ok, match_t, np.iinfo(np.int64).max), seg_starts)
+        end[partial] = np.maximum.reduceat(np.where(ok, match_t, -1), seg_starts)
+        count[partial] = np.add.reduceat(ok.astype(np.int64), seg_starts)
+    has = count > 0
+    return query[has], group[has], start[has], end[has], count.sum()
 
 
 # ------------------------------------------------------------------- encounters
@@ -345,9 +394,25 @@ def _merge_general(low, high, seg: Segments, repeat_gap_us: int) -> Encounters:
     )
 
 
-def detect(ctx: Context, *, radius_m: float, window_us: int, repeat_gap_us: int) -> tuple[Encounters, int]:
-    """Encounters made by the new pings of ``ctx`` (and the number of ping pairs matched)."""
+def detect(ctx: Context, *, cell_m: float, window_us: int, repeat_gap_us: int) -> tuple[Encounters, int]:
+    """Encounters made by the new pings of ``ctx`` (and the number of ping pairs matched).
+
+    The segments are merged as they come, ``_MERGE_CHUNKS`` chunks at a time (the merge is exact
+    for any mix of intervals), so a large batch never holds all its segments at once.
+    """
     if window_us > repeat_gap_us:
         raise ValueError("CROSSING_WINDOW_S must not exceed CROSSING_REPEAT_GAP_S")
-    seg = find_segments(ctx, radius_m=radius_m, window_us=window_us)
-    return merge_intervals(seg, repeat_gap_us=repeat_gap_us), seg.matches
+    merged, pending, matches = [], [], 0
+    for seg in _segment_chunks(ctx, cell_m, window_us):
+        matches += seg.matches
+        pending.append(seg)
+        if len(pending) == _MERGE_CHUNKS:
+            merged.append(_as_segments(merge_intervals(Segments.concat(pending), repeat_gap_us=repeat_gap_us)))
+            pending = []
+    if len(merged) == 0:
+        return merge_intervals(Segments.concat(pending), repeat_gap_us=repeat_gap_us), matches
+    return merge_intervals(Segments.concat([*merged, *pending]), repeat_gap_us=repeat_gap_us), matches
+
+
+def _as_segments(enc: Encounters) -> Segments:
+    return Segments(enc.low, enc.high, enc.start, enc.end, enc.place_lat, enc.place_lng, enc.place_city)

@@ -17,13 +17,16 @@ from datetime import UTC
 import numpy as np
 import psycopg
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from h3.api import basic_int
 
+from accounts import selectors as account_selectors
+from accounts.models import User
 from core import geo
+from core.observability import metrics
 from crossings import cache as cx_cache
 from crossings import signals
-from crossings.detection.core import Context, Encounters, Segments, detect, merge_intervals
+from crossings.detection.core import Context, Encounters, Segments, detect, find_segments, merge_intervals
 from crossings.models import DetectorState
 from locations import selectors as location_selectors
 
@@ -52,7 +55,8 @@ class DetectionResult:
     context_pings: int = 0
     matches: int = 0
     pairs: int = 0
-    changed: int = 0
+    changed: int = 0  # records whose API view changed (new pair or new encounter)
+    written: int = 0  # records written (changed, or a lagging encounter end refreshed)
     seconds: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)
 
@@ -60,12 +64,19 @@ class DetectionResult:
         if self.skipped:
             return "another detector is running; skipped"
         return (f"{self.pings} new pings (context {self.context_pings}), {self.matches} ping pairs matched, "
-                f"{self.pairs} pairs, {self.changed} crossings created or changed, in {self.seconds:.2f} s")
+                f"{self.pairs} pairs, {self.changed} crossings created or changed ({self.written} records written), "
+                f"in {self.seconds:.2f} s")
 
 
 def _params():
-    return (float(settings.CROSSING_RADIUS_M), int(settings.CROSSING_WINDOW_S) * US,
+    return (float(settings.CROSSING_CELL_M), int(settings.CROSSING_WINDOW_S) * US,
             int(settings.CROSSING_REPEAT_GAP_S) * US)
+
+
+def _match_args() -> dict:
+    """The matcher's keyword arguments (the definition's parameters) for ``find_segments``."""
+    cell_m, window, _gap = _params()
+    return {"cell_m": cell_m, "window_us": window}
 
 
 # ------------------------------------------------------------------------- claim
@@ -238,9 +249,19 @@ _UUID7_SQL = (
     "FROM 1 FOR 6), 52, 1), 53, 1), 'hex')::uuid"
 )
 
+_TS = "timestamptz 'epoch' + {} * interval '1 microsecond'"
+
+# Merge the incoming encounter intervals with each pair's stored ones (exact: two intervals are
+# one encounter when the later starts at most the repeat gap after the earlier ends), then
+# write a record only when what the API shows changes (a new pair, or a new encounter) or when
+# the stored end of the latest encounter lags the true one by more than the slack.
 _MERGE_SQL = """
 WITH pairs AS (
     SELECT DISTINCT low, high FROM crossings_incoming
+), cur AS (
+    SELECT c.id, c.user_low_id AS low, c.user_high_id AS high, c.first_crossed_at, c.last_crossed_at, c.times,
+           c.encounter_ends[array_upper(c.encounter_ends, 1)] AS last_end
+    FROM crossings c JOIN pairs p ON c.user_low_id = p.low AND c.user_high_id = p.high
 ), iv AS (
     SELECT low, high, s, e FROM crossings_incoming
     UNION ALL
@@ -261,39 +282,148 @@ WITH pairs AS (
     SELECT low, high, min(s) AS s, max(e) AS e FROM grouped GROUP BY low, high, g
 ), agg AS (
     SELECT low, high, array_agg(s ORDER BY s) AS starts, array_agg(e ORDER BY s) AS ends,
-           count(*) AS times, min(s) AS first_us, max(e) AS last_us
+           count(*) AS times, """ + _TS.format("min(s)") + """ AS first_at,
+           """ + _TS.format("max(s)") + """ AS last_at, max(s) AS last_start, max(e) AS last_end
     FROM merged GROUP BY low, high
 ), place AS (
-    SELECT DISTINCT ON (low, high) low, high, place_lat, place_lng, to_hex(cell) AS cell, nullif(city, 0) AS city
-    FROM crossings_incoming ORDER BY low, high, e DESC, cell
+    -- Where the latest encounter started: the incoming interval that starts it, if any.
+    SELECT DISTINCT ON (i.low, i.high) i.low, i.high, i.place_lat, i.place_lng, to_hex(i.cell) AS cell,
+           nullif(i.city, 0) AS city
+    FROM crossings_incoming i JOIN agg a ON a.low = i.low AND a.high = i.high AND i.s = a.last_start
+    ORDER BY i.low, i.high, i.cell
+), upd AS (
+    UPDATE crossings c SET
+        first_crossed_at = a.first_at, last_crossed_at = a.last_at, times = a.times,
+        encounter_starts = a.starts, encounter_ends = a.ends,
+        place_lat = coalesce(p.place_lat, c.place_lat), place_lng = coalesce(p.place_lng, c.place_lng),
+        place_cell = coalesce(p.cell, c.place_cell),
+        city_id = CASE WHEN p.low IS NULL THEN c.city_id ELSE p.city END,
+        updated_at = now()
+    FROM cur JOIN agg a ON a.low = cur.low AND a.high = cur.high
+         LEFT JOIN place p ON p.low = cur.low AND p.high = cur.high
+    WHERE c.id = cur.id
+      AND ((cur.first_crossed_at, cur.last_crossed_at, cur.times) IS DISTINCT FROM (a.first_at, a.last_at, a.times)
+           OR a.last_end - cur.last_end > %(slack)s)
+    RETURNING c.id::text, c.user_low_id::text, c.user_high_id::text,
+              (cur.first_crossed_at, cur.last_crossed_at, cur.times) IS DISTINCT FROM (a.first_at, a.last_at, a.times)
+), ins AS (
+    INSERT INTO crossings (id, user_low_id, user_high_id, first_crossed_at, last_crossed_at, times,
+                           place_lat, place_lng, place_cell, city_id, encounter_starts, encounter_ends, updated_at)
+    SELECT """ + _UUID7_SQL + """, a.low, a.high, a.first_at, a.last_at, a.times,
+           p.place_lat, p.place_lng, p.cell, p.city, a.starts, a.ends, now()
+    FROM agg a JOIN place p ON p.low = a.low AND p.high = a.high
+    WHERE NOT EXISTS (SELECT 1 FROM cur WHERE cur.low = a.low AND cur.high = a.high)
+    ORDER BY a.low, a.high
+    RETURNING id::text, user_low_id::text, user_high_id::text, true
 )
-INSERT INTO crossings AS c (id, user_low_id, user_high_id, first_crossed_at, last_crossed_at, times,
-                            place_lat, place_lng, place_cell, city_id, encounter_starts, encounter_ends,
-                            updated_at)
-SELECT """ + _UUID7_SQL + """, a.low, a.high,
-       timestamptz 'epoch' + a.first_us * interval '1 microsecond',
-       timestamptz 'epoch' + a.last_us * interval '1 microsecond',
-       a.times, p.place_lat, p.place_lng, p.cell, p.city, a.starts, a.ends, now()
-FROM agg a JOIN place p ON p.low = a.low AND p.high = a.high
-ORDER BY a.low, a.high
-ON CONFLICT (user_low_id, user_high_id) DO UPDATE SET
-    first_crossed_at = EXCLUDED.first_crossed_at,
-    last_crossed_at = EXCLUDED.last_crossed_at,
-    times = EXCLUDED.times,
-    encounter_starts = EXCLUDED.encounter_starts,
-    encounter_ends = EXCLUDED.encounter_ends,
-    place_lat = CASE WHEN EXCLUDED.last_crossed_at > c.last_crossed_at THEN EXCLUDED.place_lat ELSE c.place_lat END,
-    place_lng = CASE WHEN EXCLUDED.last_crossed_at > c.last_crossed_at THEN EXCLUDED.place_lng ELSE c.place_lng END,
-    place_cell = CASE WHEN EXCLUDED.last_crossed_at > c.last_crossed_at THEN EXCLUDED.place_cell ELSE c.place_cell END,
-    city_id = CASE WHEN EXCLUDED.last_crossed_at > c.last_crossed_at THEN EXCLUDED.city_id ELSE c.city_id END,
-    updated_at = now()
-WHERE (c.encounter_starts, c.encounter_ends) IS DISTINCT FROM (EXCLUDED.encounter_starts, EXCLUDED.encounter_ends)
-RETURNING c.id::text, c.user_low_id::text, c.user_high_id::text
+SELECT * FROM upd UNION ALL SELECT * FROM ins
 """
 
 
+def _drop_unrecordable(cursor) -> None:
+    """Leave out pairs that must not be recorded now: a block either way, or a user erased
+    since the pings were loaded (their pings are gone too; the record would break its key)."""
+    users = User._meta.db_table
+    cursor.execute(
+        f"DELETE FROM crossings_incoming i WHERE {account_selectors.block_between_sql('i.low', 'i.high')} "
+        f"OR NOT EXISTS (SELECT 1 FROM {users} u WHERE u.id = i.low) "
+        f"OR NOT EXISTS (SELECT 1 FROM {users} u WHERE u.id = i.high) "
+        f"RETURNING {account_selectors.block_between_sql('i.low', 'i.high')}"
+    )
+    rows = cursor.fetchall()
+    blocked = sum(1 for (is_blocked,) in rows if is_blocked)
+    metrics.count_skipped("blocked", blocked)
+    metrics.count_skipped("user_gone", len(rows) - blocked)
+
+
+_CAP_SQL = """
+WITH new_pairs AS (
+    SELECT i.low, i.high, min(i.s) AS s FROM crossings_incoming i
+    WHERE NOT EXISTS (SELECT 1 FROM crossings c WHERE c.user_low_id = i.low AND c.user_high_id = i.high)
+    GROUP BY i.low, i.high
+), ends AS (
+    SELECT low AS u, low, high, s FROM new_pairs UNION ALL SELECT high, low, high, s FROM new_pairs
+), ranked AS (
+    SELECT u, low, high, row_number() OVER (PARTITION BY u ORDER BY s, low, high) AS r FROM ends
+), used AS (
+    SELECT e.u,
+           (SELECT count(*) FROM crossings c WHERE c.user_low_id = e.u
+              AND c.last_crossed_at > now() - interval '1 day' AND c.first_crossed_at > now() - interval '1 day')
+         + (SELECT count(*) FROM crossings c WHERE c.user_high_id = e.u
+              AND c.last_crossed_at > now() - interval '1 day' AND c.first_crossed_at > now() - interval '1 day')
+           AS n
+    FROM (SELECT DISTINCT u FROM ends) e
+), over AS (
+    SELECT DISTINCT r.low, r.high FROM ranked r JOIN used ON used.u = r.u WHERE r.r + used.n > %(cap)s
+)
+DELETE FROM crossings_incoming i USING over o WHERE i.low = o.low AND i.high = o.high
+RETURNING i.low, i.high
+"""
+
+
+def _drop_over_cap(cursor) -> None:
+    """New pairs beyond CROSSINGS_NEW_PER_DAY for either user (new people crossed in the last
+    24 h, counted by first crossing) are dropped, earliest matches first kept."""
+    cursor.execute(_CAP_SQL, {"cap": int(settings.CROSSINGS_NEW_PER_DAY)})
+    dropped = {tuple(row) for row in cursor.fetchall()}
+    if dropped:
+        metrics.NEW_PAIRS_CAPPED.inc(len(dropped))
+
+
+def _bridge_lagging_ends(cursor) -> None:
+    """Make the stored end of each pair's latest encounter exact where it matters.
+
+    A record is not rewritten while its latest encounter goes on, so its stored end may lag
+    the true one by up to the slack.  Where that could decide whether this batch's first match
+    starts a new encounter (it comes more than the repeat gap after the stored end, but not
+    more than gap + slack), the pair's matches after the stored end are recomputed from the
+    two users' pings and added to the batch as what they are: matches.
+    """
+    _, window, gap = _params()
+    slack = int(settings.CROSSING_END_SLACK_S) * US
+    if slack <= 0:
+        return
+    cursor.execute(
+        "SELECT i.low::text, i.high::text, max(c.encounter_ends[array_upper(c.encounter_ends, 1)]), min(i.s) "
+        "FROM crossings_incoming i JOIN crossings c ON c.user_low_id = i.low AND c.user_high_id = i.high "
+        "GROUP BY i.low, i.high "
+        "HAVING min(i.s) - max(c.encounter_ends[array_upper(c.encounter_ends, 1)]) BETWEEN %s + 1 AND %s",
+        [gap, gap + slack],
+    )
+    for low, high, stored_end, first_new in cursor.fetchall():
+        latest = _latest_match_between(cursor, (low, high), stored_end - window, first_new)
+        if latest is not None and latest > stored_end:
+            cursor.execute(
+                "INSERT INTO crossings_incoming (low, high, s, e, place_lat, place_lng, cell, city) "
+                "SELECT %s::uuid, %s::uuid, %s, %s, place_lat, place_lng, "
+                "('x' || lpad(place_cell, 16, '0'))::bit(64)::bigint, coalesce(city_id, 0) "
+                "FROM crossings WHERE user_low_id = %s::uuid AND user_high_id = %s::uuid",
+                [low, high, latest, latest, low, high],
+            )
+
+
+def _latest_match_between(cursor, pair: tuple[str, str], lo_us: int, hi_us: int) -> int | None:
+    """The latest match time of the two users' matchable pings recorded in [lo_us, hi_us)."""
+    lo = np.datetime64(lo_us, "us").astype(object).replace(tzinfo=UTC)
+    hi = np.datetime64(hi_us - 1, "us").astype(object).replace(tzinfo=UTC)
+    sql, params = location_selectors.pings_of_users_sql("user_id, recorded_at, lat, lng, city_id, true",
+                                                        list(pair), lo, hi)
+    rows = np.frombuffer(_copied := _copy_out(cursor, sql, params), dtype=_ROW, offset=_COPY_HEADER,
+                         count=(len(_copied) - _COPY_HEADER - 2) // _ROW.itemsize)
+    if len(rows) == 0:
+        return None
+    ctx, _users = _context_from_rows(rows)
+    seg = find_segments(ctx, **_match_args())
+    return int(seg.end.max()) if len(seg.end) else None
+
+
 def store_encounters(cursor, enc: Encounters, users: _Users) -> list[tuple]:
-    """Merge the run's encounters into the crossing records; returns (id, low, high) of changed ones."""
+    """Merge the run's encounters into the crossing records.
+
+    Returns (id, low, high, visible) of the records written; ``visible`` is whether what the
+    API shows changed (a new pair or a new encounter).  A pair that cannot be recorded (a
+    block, a user erased meanwhile) is left out and counted; the rest of the batch goes on.
+    """
     if len(enc.low) == 0:
         return []
     cursor.execute(
@@ -302,9 +432,24 @@ def store_encounters(cursor, enc: Encounters, users: _Users) -> list[tuple]:
     )
     with cursor.connection.cursor().copy("COPY crossings_incoming FROM STDIN (FORMAT BINARY)") as copy:
         copy.write(encounter_rows(enc, users))
+    _drop_unrecordable(cursor)
+    _drop_over_cap(cursor)
+    _bridge_lagging_ends(cursor)
     cursor.execute("ANALYZE crossings_incoming")
-    cursor.execute(_MERGE_SQL, {"gap": int(settings.CROSSING_REPEAT_GAP_S) * US})
-    changed = cursor.fetchall()
+    params = {"gap": int(settings.CROSSING_REPEAT_GAP_S) * US, "slack": int(settings.CROSSING_END_SLACK_S) * US}
+    for attempt in range(3):
+        try:
+            with transaction.atomic():  # a savepoint: a user erased at this very moment fails the key check
+                cursor.execute(_MERGE_SQL, params)
+                changed = cursor.fetchall()
+            break
+        except IntegrityError:
+            logger.warning("storing crossings failed on a vanished user (attempt %d); retrying without it",
+                           attempt + 1, exc_info=True)
+            metrics.count_skipped("store_retried")
+            _drop_unrecordable(cursor)
+    else:
+        raise RuntimeError("could not store the batch's crossings three times in a row")
     cursor.execute("DROP TABLE crossings_incoming")
     return changed
 
@@ -313,7 +458,7 @@ def store_encounters(cursor, enc: Encounters, users: _Users) -> list[tuple]:
 
 
 def _find(cursor, state: DetectorState, xmin: int, result: DetectionResult, progress):
-    radius, window, gap = _params()
+    cell_m, window, gap = _params()
     tick = time.perf_counter()
     times = _batch_times(cursor, state, xmin)
     result.pings = len(times)
@@ -325,7 +470,7 @@ def _find(cursor, state: DetectorState, xmin: int, result: DetectionResult, prog
         ctx, users = _context_from_rows(rows)
         result.timings["load"] = result.timings.get("load", 0) + time.perf_counter() - tick
         tick = time.perf_counter()
-        enc, matches = detect(ctx, radius_m=radius, window_us=window, repeat_gap_us=gap)
+        enc, matches = detect(ctx, cell_m=cell_m, window_us=window, repeat_gap_us=gap)
         result.timings["match"] = result.timings.get("match", 0) + time.perf_counter() - tick
         result.context_pings += len(ctx)
         result.matches += matches
@@ -385,9 +530,11 @@ def run_detection(*, wait: bool = True, dry_run: bool = False, progress=None) ->
             transaction.set_rollback(True)
         else:
             tick = time.perf_counter()
-            changed = store_encounters(cursor, enc, users)
+            written = store_encounters(cursor, enc, users)
+            changed = [row[:3] for row in written if row[3]]
             result.timings["store"] = time.perf_counter() - tick
             result.changed = len(changed)
+            result.written = len(written)
             result.seconds = time.perf_counter() - started
             DetectorState.objects.filter(pk=1).update(
                 xid_watermark=xmin, received_after=received_after, last_batch_pings=result.pings,

@@ -163,6 +163,8 @@ class Topology:
             "WEB_CONCURRENCY": str(self.workers_per_app),
             "LOG_LEVEL": "WARNING",
             "PYTHONPATH": str(BASE_DIR),
+            # nginx is the one proxy in front: the client is the last X-Forwarded-For address.
+            "NUM_PROXIES": "1",
         })
         env.update(self.extra_env)
         return env

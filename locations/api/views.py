@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, status
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import AuthenticationFailed, ValidationError
 from rest_framework.response import Response
 
 from core.api.rest import NewestFirstCursorPagination
@@ -50,7 +50,10 @@ class LocationsView(generics.GenericAPIView):
             pings = clean_pings(body["pings"], now=timezone.now())
         except PingsInvalid as exc:
             raise ValidationError(exc.detail)
-        result = services.ingest_pings(request.user, pings)
+        try:
+            result = services.ingest_pings(request.user, pings)
+        except services.UserGone:
+            raise AuthenticationFailed("This account no longer exists.")
         return Response({"accepted": result.accepted, "implausible": result.implausible},
                         status=status.HTTP_201_CREATED)
 

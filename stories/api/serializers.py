@@ -3,6 +3,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from accounts.api.serializers import PublicProfileSerializer
+from core.api.numbers import StrictFloatField
 from core.api.rest import StrictFieldsMixin
 from stories.models import StoryReportReason, Visibility
 
@@ -12,8 +13,8 @@ class StoryIn(StrictFieldsMixin, serializers.Serializer):
     caption = serializers.CharField(max_length=300, required=False, allow_blank=True, default="")
     visibility = serializers.ChoiceField(choices=Visibility.choices, default=Visibility.CONNECTIONS)
     media = serializers.FileField(required=False, allow_empty_file=False, max_length=200)
-    lat = serializers.FloatField(required=False, min_value=-90, max_value=90)
-    lng = serializers.FloatField(required=False, min_value=-180, max_value=180)
+    lat = StrictFloatField(required=False, min_value=-90, max_value=90)
+    lng = StrictFloatField(required=False, min_value=-180, max_value=180)
 
     def validate(self, attrs):
         if ("lat" in attrs) != ("lng" in attrs):
@@ -62,8 +63,8 @@ class NearbyOut(serializers.Serializer):
 
 
 class NearbyQuery(serializers.Serializer):
-    lat = serializers.FloatField(min_value=-90, max_value=90)
-    lng = serializers.FloatField(min_value=-180, max_value=180)
+    lat = StrictFloatField(min_value=-90, max_value=90)
+    lng = StrictFloatField(min_value=-180, max_value=180)
 
 
 class CloseFriendIn(StrictFieldsMixin, serializers.Serializer):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -10,7 +11,7 @@ import pytest
 from django.conf import settings
 from django.utils import timezone
 
-from accounts.models import Session, User
+from accounts.models import PendingRegistration, Session, User
 from accounts.tokens import make_refresh_token
 from tests.conftest import client_for
 from tests.factories import DEFAULT_PASSWORD, make_user
@@ -18,6 +19,7 @@ from tests.factories import DEFAULT_PASSWORD, make_user
 pytestmark = pytest.mark.django_db
 
 REGISTER = "/api/v1/auth/register/"
+REGISTER_VERIFY = "/api/v1/auth/register/verify/"
 LOGIN = "/api/v1/auth/login/"
 REFRESH = "/api/v1/auth/refresh/"
 LOGOUT = "/api/v1/auth/logout/"
@@ -31,6 +33,17 @@ def _register(api, headers=None, **overrides):
     return api.post(REGISTER, body, format="json", **(headers or {}))
 
 
+def _code(sms_outbox, phone="+12025550142") -> str:
+    return re.search(r"\b(\d{6})\b", [m.body for m in sms_outbox if m.to == phone][-1]).group(1)
+
+
+def _sign_up(api, sms_outbox, headers=None, **overrides):
+    """Register and enter the texted code: the 201 with the new account's tokens."""
+    assert _register(api, headers, **overrides).status_code == 202
+    return api.post(REGISTER_VERIFY, {"phone": "+12025550142", "code": _code(sms_outbox)}, format="json",
+                    **(headers or {}))
+
+
 def _bearer(api, access):
     api.credentials(HTTP_AUTHORIZATION=f"Bearer {access}")
     return api
@@ -39,26 +52,63 @@ def _bearer(api, access):
 # ------------------------------------------------------------------ register
 
 
-def test_register_creates_user_and_session_with_e164_phone(api):
-    response = _register(api, headers={"HTTP_USER_AGENT": "Crossings/1.0 (iPhone)"})
+def test_register_texts_a_code_that_creates_the_user_and_a_session(api, sms_outbox):
+    started = _register(api)
+    assert started.status_code == 202, started.content
+    assert set(started.json()) == {"detail", "expires_in"}
+    assert not User.objects.exists()  # nothing until the number's owner enters the code
+    response = api.post(REGISTER_VERIFY, {"phone": "+1 202 555 0142", "code": _code(sms_outbox)}, format="json",
+                        HTTP_USER_AGENT="Crossings/1.0 (iPhone)")
     assert response.status_code == 201, response.content
     body = response.json()
     assert set(body) == {"user", "access", "refresh"}
     assert body["user"]["phone"] == "+12025550142"
     assert body["user"]["display_name"] == "Zoe"
-    assert body["user"]["is_verified"] is False
+    assert body["user"]["is_verified"] is True  # the code proved the number
     user = User.objects.get(pk=body["user"]["id"])
     assert user.check_password("a-long-passphrase")
     session = Session.objects.get(user=user)
+    assert session.user_agent == "Crossings/1.0 (iPhone)"
     assert session.refresh_token_hash != body["refresh"]  # only a hash is stored
     assert _bearer(api, body["access"]).get(ME).status_code == 200
+    assert not PendingRegistration.objects.exists()
+    # The code is used up.
+    again = api.post(REGISTER_VERIFY, {"phone": "+12025550142", "code": _code(sms_outbox)}, format="json")
+    assert again.status_code == 400
 
 
-def test_register_duplicate_phone_is_a_field_error(api):
-    make_user(phone="+12025550142")
-    response = _register(api, phone="+1 202 555 0142")
+def test_a_wrong_code_counts_and_too_many_end_the_sign_up(api, sms_outbox, settings):
+    assert _register(api).status_code == 202
+    good = _code(sms_outbox)
+    wrong = f"{(int(good) + 1) % 1_000_000:06d}"
+    for _ in range(settings.PHONE_CODE_MAX_ATTEMPTS):
+        response = api.post(REGISTER_VERIFY, {"phone": "+12025550142", "code": wrong}, format="json")
+        assert response.status_code == 400
+        assert "code" in response.json()
+    response = api.post(REGISTER_VERIFY, {"phone": "+12025550142", "code": good}, format="json")
+    assert response.status_code == 400  # exhausted: register again
+    assert not User.objects.exists()
+
+
+def test_verify_without_a_pending_sign_up_is_a_400(api):
+    response = api.post(REGISTER_VERIFY, {"phone": "+12025550199", "code": "123456"}, format="json")
     assert response.status_code == 400
-    assert response.json() == {"phone": ["An account with this phone number already exists."]}
+    assert "code" in response.json()
+    assert api.post(REGISTER_VERIFY, {"phone": "+12025550199", "code": "12a456"}, format="json").status_code == 400
+
+
+def test_register_duplicate_phone_answers_the_same_and_texts_the_owner(api, sms_outbox):
+    owner = make_user(phone="+12025550142")
+    fresh = _register(api, phone="+1 202 555 0199")
+    response = _register(api, phone="+1 202 555 0142")
+    assert response.status_code == fresh.status_code == 202
+    assert response.json() == fresh.json()
+    notice = [m.body for m in sms_outbox if m.to == "+12025550142"]
+    assert len(notice) == 1 and "already has an account" in notice[0]
+    assert not re.search(r"\d{6}", notice[0])  # no code: nothing to take over
+    assert not PendingRegistration.objects.filter(phone="+12025550142").exists()
+    owner.refresh_from_db()
+    assert owner.check_password(DEFAULT_PASSWORD)
 
 
 @pytest.mark.parametrize(
@@ -368,14 +418,14 @@ def test_revoke_a_session(api, user):
     assert other_session.revoked_at is None
 
 
-def test_sign_up_and_login_pin_the_users_next_reads_to_the_primary(api, user):
+def test_sign_up_and_login_pin_the_users_next_reads_to_the_primary(api, user, sms_outbox):
     """Read-your-writes: right after signing up, the next request must not meet a replica
     that has not replayed the new row yet."""
     from django.core.cache import cache
 
     from core.db import router as db_router
 
-    body = _register(api).json()
+    body = _sign_up(api, sms_outbox).json()
     assert cache.get(db_router._marker_key(body["user"]["id"])) is not None
     api.post(LOGIN, {"phone": user.phone, "password": DEFAULT_PASSWORD}, format="json")
     assert cache.get(db_router._marker_key(str(user.pk))) is not None

@@ -182,7 +182,7 @@ def test_oversized_upload_is_413(user, media_root):
 def test_delete_me_erases_the_account(user, other_user, commit_hooks):
     client = client_for(user)
     Block.objects.create(blocker=user, blocked=other_user)
-    UserReport.objects.create(reporter=other_user, reported=user, reason="spam")
+    about_me = UserReport.objects.create(reporter=other_user, reported=user, reason="spam", details="spams")
     mine = UserReport.objects.create(reporter=user, reported=other_user, reason="abuse")
     selectors.get_public_profile(user.pk)
     seen = []
@@ -201,7 +201,11 @@ def test_delete_me_erases_the_account(user, other_user, commit_hooks):
     assert not User.objects.filter(pk=user.pk).exists()
     assert not Session.objects.filter(user_id=user.pk).exists()
     assert not Block.objects.exists()
-    assert list(UserReport.objects.all()) == [mine]
+    # Reports stay, anonymised: the erased side is NULL, the text is kept.
+    about_me.refresh_from_db()
+    mine.refresh_from_db()
+    assert (about_me.reported_id, about_me.reporter_id, about_me.details) == (None, other_user.pk, "spams")
+    assert (mine.reporter_id, mine.reported_id) == (None, other_user.pk)
     assert selectors.get_public_profile(user.pk) is None
     assert selectors.hidden_user_ids(other_user.pk) == set()
     assert client.get(ME).status_code == 401

@@ -53,7 +53,7 @@ def test_login_is_limited_per_ip_across_phones(api, low_rates):
 def test_register_is_limited_per_ip(api, low_rates):
     low_rates(auth_ip="1/hour")
     body = {"phone": "+12025550150", "password": "a-long-passphrase", "display_name": "A"}
-    assert api.post("/api/v1/auth/register/", body, format="json").status_code == 201
+    assert api.post("/api/v1/auth/register/", body, format="json").status_code == 202
     body["phone"] = "+12025550151"
     _assert_throttled(api.post("/api/v1/auth/register/", body, format="json"))
 

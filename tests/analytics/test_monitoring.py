@@ -13,7 +13,7 @@ from config.celery import app
 from core.observability import metrics
 from core.observability.middleware import request_id_var
 from tests.conftest import client_for
-from tests.factories import make_user
+from tests.factories import make_verified_user as make_user
 
 EXPECTED_METRICS = [
     # latency per view (P50/P95/P99 via histogram_quantile), throughput and status classes

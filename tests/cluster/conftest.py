@@ -24,6 +24,8 @@ LAG_LIMIT_S = 2.0
 HEALTH_TTL_S = 0.5
 # Every wait in the cluster suite polls against this: CI machines are small and may be busy.
 DEADLINE_S = 120.0
+# Registrations and logins per client address and hour (the suite's own come from 127.0.0.1).
+AUTH_IP_LIMIT = 20
 
 
 @pytest.fixture(scope="session")
@@ -32,7 +34,9 @@ def cluster():
     topology = Topology(
         root=root, log_statements=True, wsgi_app="tests.cluster.probe:application", workers_per_app=2,
         extra_env={"REPLICA_MAX_LAG_S": str(LAG_LIMIT_S), "REPLICA_HEALTH_TTL_S": str(HEALTH_TTL_S),
-                   "RATE_LIMIT_ENABLED": "0"},
+                   # Limits on (tests/cluster/test_client_ip.py), but none a load test reaches.
+                   "RATE_LIMIT_USER": "1000000/minute", "RATE_LIMIT_AUTH_PHONE": "1000000/minute",
+                   "RATE_LIMIT_AUTH_IP": f"{AUTH_IP_LIMIT}/hour"},
     )
     try:
         topology.start(celery=False)

@@ -50,3 +50,18 @@ def test_a_cached_profile_is_shared_by_the_instances_and_follows_an_edit(cluster
     etag = probe.session.get(url, headers=probe._auth(), timeout=10).headers["ETag"]
     not_modified = probe.session.get(url, headers={**probe._auth(), "If-None-Match": etag}, timeout=10)
     assert not_modified.status_code == 304
+
+
+def test_a_logout_is_refused_by_every_instance_at_once(cluster):
+    """Revocation markers on Redis Cluster: the check's pipeline (plain reads) and the cache
+    lookup's guards (stored answers) refuse the token from the next request on."""
+    probe = new_user(cluster)
+    profile = f"{probe.base}/api/v1/users/{probe.user_id}/"
+    for _ in range(3):  # stored, then served from the entry by the instances
+        assert probe.session.get(profile, headers=probe._auth(), timeout=10).status_code == 200
+        assert probe.session.get(f"{probe.base}/api/v1/blocks/", headers=probe._auth(), timeout=10).status_code == 200
+    assert probe.session.post(f"{probe.base}/api/v1/auth/logout/", headers=probe._auth(), timeout=10).status_code == 204
+    for _ in range(6):  # nginx spreads these over the three instances
+        for url in (profile, f"{probe.base}/api/v1/blocks/", f"{probe.base}/api/v1/me/"):
+            response = probe.session.get(url, headers=probe._auth(), timeout=10)
+            assert response.status_code == 401, (url, response.status_code, response.text)

@@ -14,9 +14,12 @@ def epoch_us(value) -> int:
 
 
 def matchable_pings() -> list[tuple]:
-    """Every stored matchable ping as (user_id, t_us, lat, lng), the reference's input."""
+    """Every stored matchable ping as (user_id, t_us, lat, lng), the reference's input: status
+    matchable, not expired, and its user active, verified, not shadow-banned, not a ghost now."""
     with connection.cursor() as cursor:
-        cursor.execute("SELECT user_id, recorded_at, lat, lng FROM locations_ping WHERE status = 0")
+        cursor.execute("SELECT p.user_id, p.recorded_at, p.lat, p.lng FROM locations_ping p JOIN users u "
+                       "ON u.id = p.user_id AND u.is_active AND u.is_verified AND NOT u.is_shadow_banned "
+                       "AND NOT u.ghost_mode WHERE p.status = 0 AND p.expires_at > now()")
         return [(str(u), epoch_us(t), lat, lng) for u, t, lat, lng in cursor.fetchall()]
 
 

@@ -9,6 +9,7 @@ import pytest
 from django.utils import timezone
 
 from accounts import services as account_services
+from core.geo import haversine_m
 from crossings import selectors
 from tests.conftest import client_for
 from tests.factories import make_crossing, make_user
@@ -53,15 +54,8 @@ def test_feed_carries_no_raw_coordinates_phone_or_exact_times(me):
         assert other.phone not in body and "123456" not in body
         assert re.search(r"\d\d:\d\d:37", body) is None  # seconds dropped (the minute may be 37)
     # The place is the centre of a cell of at least 500 m, not the ping.
-    from core.geo import EARTH_RADIUS_M
-
     place = client_for(me).get(f"/api/v1/crossings/{crossing.pk}/").json()["place"]
-    import numpy as np
-
-    from crossings.detection.core import haversine_h
-
-    offset = 2 * EARTH_RADIUS_M * np.arcsin(np.sqrt(haversine_h(52.5212345, 13.4098765, place["lat"], place["lng"])))
-    assert offset < 1500
+    assert haversine_m(52.5212345, 13.4098765, place["lat"], place["lng"]) < 1500
 
 
 def test_pagination_by_opaque_cursor(me):

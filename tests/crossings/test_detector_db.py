@@ -19,7 +19,8 @@ from crossings.detection.run import run_detection
 from crossings.models import Crossing, DetectorState
 from tests.crossings.helpers import clear_pings_and_crossings, epoch_us, matchable_pings, records
 from tests.crossings.reference import reference_crossings
-from tests.factories import ingest, make_city, make_user
+from tests.factories import ingest, make_city
+from tests.factories import make_verified_user as make_user
 
 pytestmark = pytest.mark.django_db(transaction=True, databases="__all__")
 # Tests of a single run: kept on committed data as well (cheaper in-transaction runs were

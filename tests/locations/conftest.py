@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.utils import timezone
 
-from tests.factories import make_city
+from tests.factories import make_city, make_verified_user
 
 
 @pytest.fixture
@@ -17,3 +17,14 @@ def berlin(db):
 @pytest.fixture
 def now():
     return timezone.now()
+
+
+@pytest.fixture
+def user(db):
+    """A user with a verified phone (the ping rules are about such users)."""
+    return make_verified_user(display_name="Alice")
+
+
+@pytest.fixture
+def other_user(db):
+    return make_verified_user(display_name="Bob")

@@ -14,7 +14,8 @@ from django.test import override_settings
 
 from locations.models import Ping, PingStatus
 from tests.conftest import client_for
-from tests.factories import ingest, make_user
+from tests.factories import ingest
+from tests.factories import make_verified_user as make_user
 
 BERLIN = (52.52, 13.405)
 POTSDAM = (52.39, 13.06)
@@ -112,10 +113,10 @@ def test_implausible_counted_in_api_response(user, now):
 
 def test_cached_last_ping_stays_the_newest_accepted_one(user, now):
     from core.cache.client import redis_client
-    from locations.services import _Anchor, _last_ping_key
+    from locations.services import _Last, _last_ping_key
 
     def cached():
-        return _Anchor.decode(redis_client().get(_last_ping_key(user.pk))).recorded_at
+        return _Last.decode(redis_client().get(_last_ping_key(user.pk))).accepted.recorded_at
 
     ingest(user, (*BERLIN, now - timedelta(minutes=1)))
     assert cached() == now - timedelta(minutes=1)

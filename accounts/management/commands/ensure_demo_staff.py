@@ -1,8 +1,14 @@
-"""Create the demo staff account on first run and print its credentials."""
+"""Create the demo staff account of ``make run`` (development only) and print its password.
+
+The password is random, printed once when the account is made (``--reset-password`` prints a
+new one); outside the development settings (``DEMO_STAFF_ENABLED``) the command refuses.
+"""
 
 import os
+import secrets
 
-from django.core.management.base import BaseCommand
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
 
 from accounts.models import User
 
@@ -10,21 +16,32 @@ DEMO_PHONE = "+14155550100"
 
 
 class Command(BaseCommand):
-    help = "Create a demo staff (superuser) account if none exists yet, and print its credentials."
+    help = "Development only: create a demo staff (superuser) account if none exists yet, with a random password."
 
     def add_arguments(self, parser):
         parser.add_argument("--dry-run", action="store_true", help="say what would be done")
+        parser.add_argument("--reset-password", action="store_true",
+                            help="give an existing demo account a new random password and print it")
 
-    def handle(self, *args, dry_run=False, **options):
+    def handle(self, *args, dry_run=False, reset_password=False, **options):
+        if not settings.DEMO_STAFF_ENABLED:
+            raise CommandError("ensure_demo_staff runs only with the development settings (DEMO_STAFF_ENABLED); "
+                               "make staff accounts elsewhere with `manage.py createsuperuser`.")
         phone = os.environ.get("DEMO_STAFF_PHONE", DEMO_PHONE)
-        password = os.environ.get("DEMO_STAFF_PASSWORD", "crossings-demo")
-        if User.objects.filter(phone=phone).exists():
-            self.stdout.write(f"Demo staff account exists: phone {phone} (password as set on first run).")
+        existing = User.objects.filter(phone=phone).first()
+        if existing is not None and not reset_password:
+            self.stdout.write(f"Demo staff account exists: phone {phone} (its password was printed when it was "
+                              "made; --reset-password prints a new one).")
             return
         if dry_run:
-            self.stdout.write(f"Would create demo staff account {phone}.")
+            self.stdout.write(f"Would {'reset the password of' if existing else 'create'} demo staff account {phone}.")
             return
-        User.objects.create_superuser(phone, password, display_name="Demo staff", is_verified=True)
-        self.stdout.write(self.style.SUCCESS(
-            f"Created demo staff account: phone {phone}  password {password}  (log in at /admin/)"
-        ))
+        password = secrets.token_urlsafe(12)
+        if existing is not None:
+            existing.set_password(password)
+            existing.save(update_fields=["password"])
+            what = "New password for the demo staff account"
+        else:
+            User.objects.create_superuser(phone, password, display_name="Demo staff", is_verified=True)
+            what = "Created demo staff account"
+        self.stdout.write(self.style.SUCCESS(f"{what}: phone {phone}  password {password}  (log in at /admin/)"))
