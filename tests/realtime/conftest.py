@@ -33,7 +33,7 @@ def free_port() -> int:
 
 
 class AsgiServer:
-    def __init__(self, name: str):
+    def __init__(self, name: str, **overrides: str):
         self.port = free_port()
         self.log = tempfile.NamedTemporaryFile(prefix=f"ws-{name}-", suffix=".log", delete=False)
         database = settings.DATABASES["default"]["NAME"]
@@ -51,6 +51,7 @@ class AsgiServer:
             "DB_POOL_MIN_SIZE": "1",
             "DB_POOL_MAX_SIZE": "4",
             "LOG_JSON": "0",
+            **overrides,
         }
         # Plain per-process metrics: prometheus_client turns multiprocess mode on when the
         # variable is present at all, even empty.
@@ -98,6 +99,17 @@ def ws_servers(django_db_setup, django_db_blocker):
     finally:
         for server in servers:
             server.stop()
+
+
+@pytest.fixture(scope="session")
+def fast_heartbeat_server(django_db_setup, django_db_blocker):
+    """A third instance that refreshes its slots twice a second (the heartbeat path)."""
+    server = AsgiServer("hb", WS_HEARTBEAT_S="0.5")
+    try:
+        server.wait_ready()
+        yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture

@@ -316,6 +316,24 @@ def test_slots_of_a_crashed_instance_free_themselves(ws_server, sockets):
     assert sorted(m.decode() for m in redis.zrange(births, 0, -1)) == sorted(c.hello["socket_id"] for c in mine)
 
 
+def test_heartbeats_keep_slots_and_close_a_socket_whose_slot_is_gone(fast_heartbeat_server, sockets):
+    """An eviction whose message this instance missed: the next heartbeat finds the slot gone."""
+    alice = make_user()
+    client = open_socket(fast_heartbeat_server.url, _token(alice))
+    sockets.append(client)
+    heartbeats, births = bus.slot_keys(alice.pk)
+    redis = bus.client()
+    sid = client.hello["socket_id"]
+    first = redis.zscore(heartbeats, sid)
+    deadline = time.monotonic() + 60
+    while redis.zscore(heartbeats, sid) == first:  # refreshed by the heartbeat
+        assert time.monotonic() < deadline, "the heartbeat never refreshed the slot"
+        time.sleep(0.1)
+    redis.zrem(heartbeats, sid)
+    redis.zrem(births, sid)
+    assert client.closed_with() == (4409, "Too many connections; this one was the oldest.")
+
+
 # ---------------------------------------------------------------------------- blocks
 
 
