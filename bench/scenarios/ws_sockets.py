@@ -131,6 +131,7 @@ class Uvicorn:
                     return
             except OSError:
                 if time.monotonic() > deadline:
+                    self.proc.kill()  # no orphan server left behind
                     raise RuntimeError("uvicorn did not answer in time") from None
                 time.sleep(0.2)
 
