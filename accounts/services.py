@@ -174,6 +174,7 @@ def rotate_refresh_token(token: str) -> tuple[str, str]:
         elif parts.generation < session.generation:
             Session.objects.filter(pk=session.pk).update(**_revoked_now())
             revocation.sessions_revoked([(session.user_id, session.pk)])
+            signals.session_revoked.send(sender=Session, user_id=session.user_id, session_id=session.pk)
             error = "Refresh token was already used; the session has been revoked."
         else:
             error = "Refresh token is invalid."
@@ -202,6 +203,8 @@ def _revoke(sessions) -> int:
         return 0
     Session.objects.filter(pk__in=[pk for _user_id, pk in pairs]).update(**_revoked_now())
     revocation.sessions_revoked(pairs)
+    for user_id, session_id in pairs:
+        signals.session_revoked.send(sender=Session, user_id=user_id, session_id=session_id)
     return len(pairs)
 
 

@@ -1,6 +1,6 @@
 """Signals that let higher apps react to account events without accounts importing them.
 
-``user_blocked``, ``user_unblocked``, ``profile_changed`` and ``user_erasing``, sent by
+``user_blocked``, ``user_unblocked``, ``profile_changed``, ``user_erasing`` and ``session_revoked``, sent by
 ``accounts.services`` inside the transaction, with ids as keyword arguments.
 Arguments and rules: docs/subsystems/extension-points.md.
 """
@@ -13,3 +13,4 @@ user_blocked = Signal()
 user_unblocked = Signal()
 profile_changed = Signal()
 user_erasing = Signal()
+session_revoked = Signal()

@@ -57,5 +57,11 @@ BEAT_SCHEDULE: dict[str, dict] = {
         "schedule": 60.0,
         "options": {"expires": 55},
     },
+    # realtime: the WebSocket event log keeps REALTIME_EVENT_RETENTION_HOURS (the resume window).
+    "prune-realtime-events": {
+        "task": "realtime.prune_events",
+        "schedule": 600.0,
+        "options": {"expires": 540},
+    },
 }
 app.conf.beat_schedule = BEAT_SCHEDULE

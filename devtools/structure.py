@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-APPS = ("accounts", "locations", "crossings", "connections", "stories", "analytics")
+APPS = ("accounts", "locations", "crossings", "connections", "stories", "analytics", "realtime")
 PACKAGES = ("config", "core", "devtools", "bench", "deploy", *APPS)
 
 

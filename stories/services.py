@@ -21,7 +21,7 @@ from django.utils import timezone
 from connections import selectors as connection_selectors
 from core import geo
 from core.cache import keys as cachekeys
-from stories import media, selectors
+from stories import media, selectors, signals
 from stories.models import (
     CloseFriend,
     Story,
@@ -74,6 +74,8 @@ def create_story(*, author_id, text: str = "", caption: str = "", visibility: st
             story.full_clean(exclude=["media", "author"])
             story.save(force_insert=True)
             _bump_authors(author_id)
+            transaction.on_commit(lambda: signals.story_created.send(
+                sender=Story, story_id=story.pk, author_id=story.author_id, visibility=str(story.visibility)))
     except BaseException:
         media.delete_media([saved_name])  # stored nowhere if the row is not
         raise

@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "connections",
     "stories",
     "analytics",
+    "realtime",
 ]
 
 MIDDLEWARE = [
@@ -371,6 +372,20 @@ AWS_DEFAULT_ACL = None
 AWS_S3_FILE_OVERWRITE = False
 AWS_S3_OBJECT_PARAMETERS = {"CacheControl": "public, max-age=86400, immutable"}
 
+# ------------------------------------------------------------- realtime (WebSockets)
+
+# The ASGI server (uvicorn) that serves GET /ws/v1/ beside gunicorn; `manage.py serve` starts it.
+WS_BIND = env_str("WS_BIND", "127.0.0.1:8001")
+# Pub/sub and the per-user socket counts live on one plain Redis (not the cache's cluster):
+# REALTIME_REDIS_URL, else REDIS_URL (filled in by wire()).  docs/realtime.md says why.
+REALTIME_REDIS_URL = env_str("REALTIME_REDIS_URL")
+WS_MAX_CONNECTIONS_PER_USER = env_int("WS_MAX_CONNECTIONS_PER_USER", 3)
+WS_HEARTBEAT_S = env_float("WS_HEARTBEAT_S", 30.0)  # each socket's slot is refreshed this often
+WS_STALE_S = env_float("WS_STALE_S", 90.0)  # a slot not refreshed this long is free (crashed instance)
+WS_TOKEN_WARNING_S = env_float("WS_TOKEN_WARNING_S", 60.0)  # token.expiring this long before expiry
+REALTIME_EVENT_RETENTION_HOURS = env_int("REALTIME_EVENT_RETENTION_HOURS", 24)  # the resume window
+REALTIME_REPLAY_BATCH = env_int("REALTIME_REPLAY_BATCH", 500)
+
 # ------------------------------------------------------------------------- logging
 
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
@@ -495,4 +510,5 @@ def wire(*, secret_key: str, database_url: str, redis_url: str, broker_url: str,
         "CACHE_KEY_PREFIX": cache_key_prefix,
         "CACHES": _caches(redis_url, cache_key_prefix),
         "CELERY_BROKER_URL": broker_url,
+        "REALTIME_REDIS_URL": REALTIME_REDIS_URL or redis_url,
     }

@@ -61,6 +61,17 @@ ROWS = [
         ("Pings ingested per second", "short",
          [("sum by (result) (rate(crossings_pings_ingested_total[1m]))", "{{result}}")], 12),
     ]),
+    ("WebSockets (docs/realtime.md)", [
+        ("Open sockets", "short", [("sum(crossings_ws_open_sockets)", "open")], 6),
+        ("Events delivered per second", "ops",
+         [("sum by (how) (rate(crossings_ws_events_delivered_total[1m]))", "{{how}}")], 6),
+        ("Delivery latency p50 / p99 (logged to sent)", "s",
+         [(f"histogram_quantile({q}, sum by (le) (rate(crossings_ws_delivery_seconds_bucket[5m])))",
+           f"p{int(q * 100)}") for q in (0.5, 0.99)], 6),
+        ("Cap evictions and closes", "short",
+         [("sum(increase(crossings_ws_cap_evictions_total[10m]))", "evictions (4409)"),
+          ("sum by (code) (increase(crossings_ws_closes_total[10m]))", "closed {{code}}")], 6),
+    ]),
 ]
 
 

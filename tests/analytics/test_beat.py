@@ -15,6 +15,8 @@ EXPECTED = {
     "ensure-partitions": ("locations.ensure_partitions", 3600),
     # pings (partition drops), crossings, stories and their media: the registered sweepers
     "sweep-expired": ("locations.sweep_expired", 600),
+    # the WebSocket event log beyond its resume window
+    "prune-realtime-events": ("realtime.prune_events", 600),
 }
 
 
@@ -60,6 +62,7 @@ RETRIED_BY_NEXT_RUN = {
     "detect-crossings": "every minute, from the watermark; a run that fails leaves the batch for the next",
     "flush-last-active": "every minute; a failed flush leaves the marks in Redis for the next",
     "purge-ended-sessions": "hourly housekeeping; rows left by a failed run go an hour later",
+    "prune-realtime-events": "every 10 minutes; events left by a failed run go at the next (replays stay correct)",
 }
 
 

@@ -1,4 +1,4 @@
-"""Serve the app: gunicorn plus a Celery worker and beat, stopped together by Ctrl-C."""
+"""Serve the app: gunicorn, uvicorn for WebSockets, a Celery worker and beat, stopped together by Ctrl-C."""
 
 from __future__ import annotations
 
@@ -28,6 +28,13 @@ def prometheus_multiproc_env() -> dict[str, str]:
     return {"PROMETHEUS_MULTIPROC_DIR": str(path), "PROMETHEUS_MULTIPROC_CLEANED": "1"}
 
 
+def asgi_command(python: str, bind: str, ws: str = "websockets-sansio") -> list[str]:
+    """uvicorn serving config.asgi on ``host:port`` (docs/realtime.md: why uvicorn and this protocol)."""
+    host, _, port = bind.rpartition(":")
+    return [python, "-m", "uvicorn", "config.asgi:application", "--host", host or "127.0.0.1", "--port", port,
+            "--ws", ws, "--ws-max-size", "65536", "--lifespan", "off", "--no-access-log"]
+
+
 class Command(BaseCommand):
     help = "Run gunicorn, a Celery worker and Celery beat in the foreground until Ctrl-C."
 
@@ -35,8 +42,10 @@ class Command(BaseCommand):
         parser.add_argument("--bind", default=os.environ.get("BIND", "127.0.0.1:8000"))
         parser.add_argument("--workers", type=int, default=None, help="gunicorn workers (default: from CPUs)")
         parser.add_argument("--no-celery", action="store_true", help="serve HTTP only")
+        parser.add_argument("--ws-bind", default=settings.WS_BIND, help="the WebSocket server (default: WS_BIND)")
+        parser.add_argument("--no-ws", action="store_true", help="no WebSocket server")
 
-    def handle(self, *args, bind, workers, no_celery, **options):
+    def handle(self, *args, bind, workers, no_celery, ws_bind, no_ws, **options):
         python = sys.executable
         env = dict(os.environ)
         env.update(prometheus_multiproc_env())
@@ -45,6 +54,8 @@ class Command(BaseCommand):
         if workers:
             gunicorn += ["--workers", str(workers)]
         commands = {"web": gunicorn}
+        if not no_ws:
+            commands["ws"] = asgi_command(python, ws_bind)
         if not no_celery:
             commands["worker"] = [python, "-m", "celery", "-A", "config", "worker", "--loglevel", "INFO",
                                   "--concurrency", str(env.get("CELERY_CONCURRENCY", "2"))]
@@ -52,8 +63,11 @@ class Command(BaseCommand):
                                 "--schedule", settings.CELERY_BEAT_SCHEDULE_FILENAME]
         # Celery's prefork children run one task at a time: a small pool each, unless set.
         celery_env = {"DB_POOL_MIN_SIZE": "1", "DB_POOL_MAX_SIZE": "2", **env}
+        # The ASGI server queries from a few threads at a time (realtime/consumer.py).
+        ws_env = {"DB_POOL_MIN_SIZE": "1", "DB_POOL_MAX_SIZE": "10", **env}
+        process_env = {"web": env, "ws": ws_env}
         procs = {
-            name: subprocess.Popen(cmd, env=env if name == "web" else celery_env, cwd=settings.BASE_DIR)
+            name: subprocess.Popen(cmd, env=process_env.get(name, celery_env), cwd=settings.BASE_DIR)
             for name, cmd in commands.items()
         }
         base = f"http://{bind}"
@@ -61,7 +75,8 @@ class Command(BaseCommand):
             f"\nCrossings is up:\n  API docs  {base}/api/docs/\n  admin     {base}/admin/\n"
             f"  health    {base}/health/  (readiness: {base}/health/ready/)\n  metrics   {base}/metrics\n"
             f"  stats     {base}/admin/analytics/userstats/  (staff; API: {base}/api/v1/admin/stats/)\n"
-            "Ctrl-C stops the web server, the worker and beat.\n"
+            + ("" if no_ws else f"  websocket ws://{ws_bind}/ws/v1/  (docs/realtime.md)\n")
+            + "Ctrl-C stops the web server, the WebSocket server, the worker and beat.\n"
         ))
         stopping = False
 

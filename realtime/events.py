@@ -1,0 +1,135 @@
+"""Writing and reading the per-user event log: seq allocation, replay, redaction, pruning.
+
+``record`` numbers events per user atomically (one row lock per user, held to commit, so
+seqs commit in order) and publishes them after commit.
+Design: docs/realtime.md.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db import connections, transaction
+from django.utils import timezone
+
+from core.db import router as db_router
+from realtime import bus
+from realtime.models import Cursor, Event
+
+REDACTED = "redacted"
+
+_ALLOCATE = """
+INSERT INTO realtime_cursor (user_id, last_seq)
+SELECT u, n FROM unnest(%s::uuid[], %s::bigint[]) AS t(u, n) ORDER BY u
+ON CONFLICT (user_id) DO UPDATE SET last_seq = realtime_cursor.last_seq + EXCLUDED.last_seq
+RETURNING user_id, last_seq
+"""
+
+
+@dataclass(frozen=True)
+class Entry:
+    user_id: uuid.UUID
+    type: str
+    payload: dict
+    peer_id: uuid.UUID | None = None
+
+
+def as_uuid(value) -> uuid.UUID:
+    return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+
+
+def envelope(event_type: str, seq: int, payload: dict, at: datetime) -> dict:
+    """What a client receives for one event."""
+    return {"type": event_type, "seq": seq, "data": payload, "at": at.isoformat()}
+
+
+def record(entries: list[Entry]) -> list[Event]:
+    """Append events to their users' logs and publish them once committed."""
+    if not entries:
+        return []
+    entries = [Entry(as_uuid(e.user_id), e.type, e.payload, as_uuid(e.peer_id) if e.peer_id else None)
+               for e in entries]
+    counts = Counter(e.user_id for e in entries)
+    users = sorted(counts)  # rows are locked in one order: two batches cannot deadlock
+    now = timezone.now()
+    with transaction.atomic(using="default"):
+        with connections["default"].cursor() as cursor:
+            cursor.execute(_ALLOCATE, [users, [counts[u] for u in users]])
+            last = {as_uuid(user): seq for user, seq in cursor.fetchall()}
+        following = {user: last[user] - counts[user] + 1 for user in users}
+        rows = []
+        for e in entries:
+            rows.append(Event(user_id=e.user_id, seq=following[e.user_id], type=e.type, payload=e.payload,
+                              peer_id=e.peer_id, created_at=now))
+            following[e.user_id] += 1
+        Event.objects.using("default").bulk_create(rows, batch_size=2000)
+        stamp = time.time()
+        messages = [(row.user_id, {"k": "ev", "t": stamp, "peer": str(row.peer_id) if row.peer_id else None,
+                                   **envelope(row.type, row.seq, row.payload, now)}) for row in rows]
+        transaction.on_commit(lambda: bus.publish(messages), using="default")
+    return rows
+
+
+def current_seq(user_id) -> int:
+    with db_router.use_primary():
+        return Cursor.objects.filter(user_id=user_id).values_list("last_seq", flat=True).first() or 0
+
+
+def replay(user_id, after: int, upto: int | None, limit: int) -> list[dict]:
+    """Events of ``user_id`` with ``after < seq <= upto``, oldest first, at most ``limit``.
+
+    Each is an envelope plus ``peer``; redacted events come back with type ``redacted`` (the
+    caller skips them but moves past their seq).
+    """
+    with db_router.use_primary():
+        rows = Event.objects.filter(user_id=user_id, seq__gt=after)
+        if upto is not None:
+            rows = rows.filter(seq__lte=upto)
+        return [{**envelope(t, seq, payload, at), "peer": str(peer) if peer else None}
+                for t, seq, payload, at, peer in rows.order_by("seq").values_list(
+                    "type", "seq", "payload", "created_at", "peer_id")[:limit]]
+
+
+def missing_after(user_id, after: int) -> bool:
+    """True when events after ``after`` were pruned: the client must reload with REST."""
+    with db_router.use_primary():
+        if after >= current_seq(user_id):
+            return False
+        return not Event.objects.filter(user_id=user_id, seq=after + 1).exists()
+
+
+def redact_between(a_id, b_id, types: tuple[str, ...] | None = None) -> int:
+    """Blank the logged events each of two users has about the other (kept as seq placeholders)."""
+    done = 0
+    for owner, peer in ((a_id, b_id), (b_id, a_id)):
+        rows = Event.objects.using("default").filter(user_id=owner, peer_id=peer).exclude(type=REDACTED)
+        if types is not None:
+            rows = rows.filter(type__in=types)
+        else:
+            rows = rows.exclude(type="connection.removed")
+        done += rows.update(type=REDACTED, payload={})
+    return done
+
+
+def erase_user(user_id) -> None:
+    """The account goes: its log and counter, and what others' logs say about it."""
+    Event.objects.using("default").filter(user_id=user_id).delete()
+    Cursor.objects.using("default").filter(user_id=user_id).delete()
+    Event.objects.using("default").filter(peer_id=user_id).update(type=REDACTED, payload={})
+
+
+def prune(before: datetime, batch_size: int = 5000) -> int:
+    """Delete events created before ``before``, in batches; returns how many went."""
+    total = 0
+    while True:
+        with connections["default"].cursor() as cursor:
+            cursor.execute("DELETE FROM realtime_event WHERE id IN (SELECT id FROM realtime_event "
+                           "WHERE created_at < %s LIMIT %s)", [before, batch_size])
+            deleted = cursor.rowcount
+        total += deleted
+        if deleted < batch_size:
+            return total
