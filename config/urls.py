@@ -1,5 +1,6 @@
 from django.contrib import admin
 from django.urls import include, path
+from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from config.graphql import graphql_view
@@ -16,6 +17,8 @@ api_v1 = [
 ]
 
 urlpatterns = [
+    # The front door of a browser that opens the server: the API's documentation.
+    path("", RedirectView.as_view(pattern_name="api-docs", permanent=False), name="home"),
     path("health/", health.live, name="health-live"),
     path("health/ready/", health.ready, name="health-ready"),
     # /metrics: every process's metrics in multiprocess mode, plus scrape-time collectors.

@@ -103,6 +103,15 @@ def test_replica_status_reports_each_replica():
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize("bad", ["-1", "nan"])
+def test_replica_status_refuses_a_negative_fail_over(bad):
+    from django.core.management.base import CommandError
+
+    with pytest.raises(CommandError, match="0 or more"):
+        _run("replica_status", "--fail-over", bad)
+
+
+@pytest.mark.django_db
 def test_replica_status_without_replicas(settings):
     settings.REPLICA_ALIASES = []
     assert "no replicas configured" in _run("replica_status")

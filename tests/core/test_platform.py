@@ -74,3 +74,9 @@ def test_an_id_that_is_not_a_uuid_is_a_json_404_and_views_get_uuids(api):
     match = resolve("/api/v1/users/0192c9a4-1d2e-7f00-8000-000000000001/")
     assert isinstance(match.kwargs["user_id"], uuid.UUID)
     assert "json" not in api.get("/nowhere/")["Content-Type"]  # outside the API: Django's own page
+
+
+def test_the_root_redirects_to_the_api_docs(api):
+    response = api.get("/")
+    assert response.status_code == 302
+    assert response["Location"] == "/api/docs/"

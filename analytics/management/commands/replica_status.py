@@ -21,6 +21,8 @@ class Command(BaseCommand):
                                  "(for cron or a health check)")
 
     def handle(self, *args, fail_over=None, **options):
+        if fail_over is not None and not (fail_over >= 0):  # also refuses nan
+            raise CommandError(f"--fail-over must be a number of seconds, 0 or more (got {fail_over}).")
         aliases = settings.REPLICA_ALIASES
         if not aliases:
             self.stdout.write("no replicas configured (set DATABASE_REPLICA_URLS)")
