@@ -58,7 +58,7 @@ def test_register_duplicate_phone_is_a_field_error(api):
     make_user(phone="+12025550142")
     response = _register(api, phone="+1 202 555 0142")
     assert response.status_code == 400
-    assert response.json() == {"phone": ["An account with this phone number already exists."]}
+    assert response.json()["fields"] == {"phone": ["An account with this phone number already exists."]}
 
 
 @pytest.mark.parametrize(
@@ -83,17 +83,17 @@ def test_register_duplicate_phone_is_a_field_error(api):
 def test_register_rejects_bad_fields(api, overrides, field):
     response = _register(api, **overrides)
     assert response.status_code == 400, response.content
-    assert field in response.json()
+    assert field in response.json()["fields"]
     assert not User.objects.exists()
 
 
 def test_register_rejects_unknown_and_missing_fields(api):
     response = _register(api, is_staff=True)
     assert response.status_code == 400
-    assert response.json() == {"is_staff": ["Unknown field."]}
+    assert response.json()["fields"] == {"is_staff": ["Unknown field."]}
     response = api.post(REGISTER, {"phone": "+12025550142"}, format="json")
     assert response.status_code == 400
-    assert {"password", "display_name"} <= set(response.json())
+    assert {"password", "display_name"} <= set(response.json()["fields"])
 
 
 @pytest.mark.parametrize("raw", [b"{not json", b"[1, 2]", b'"a string"', b"null", b"\xff\xfe"])
@@ -146,7 +146,8 @@ def test_login_wrong_password_and_unknown_phone_get_the_same_answer(api, user):
     wrong = api.post(LOGIN, {"phone": user.phone, "password": "not-the-password"}, format="json")
     unknown = api.post(LOGIN, {"phone": "+12025550999", "password": DEFAULT_PASSWORD}, format="json")
     assert wrong.status_code == unknown.status_code == 401
-    assert wrong.json() == unknown.json() == {"detail": "Phone number or password is incorrect."}
+    assert wrong.json() == unknown.json() == {"detail": "Phone number or password is incorrect.",
+                                              "code": "authentication_failed"}
     assert not Session.objects.exists()
 
 
@@ -274,7 +275,7 @@ def test_bad_access_tokens_are_401(api, user):
 def test_expired_token_message_says_so(api, user):
     past = int((datetime.now(UTC) - timedelta(minutes=1)).timestamp())
     response = api.get(ME, HTTP_AUTHORIZATION=f"Bearer {_token({'sub': str(user.pk), 'exp': past})}")
-    assert response.json() == {"detail": "Access token has expired."}
+    assert response.json() == {"detail": "Access token has expired.", "code": "authentication_failed"}
 
 
 def test_a_token_already_accepted_still_expires_on_time(api, user, monkeypatch):
@@ -288,7 +289,7 @@ def test_a_token_already_accepted_still_expires_on_time(api, user, monkeypatch):
     monkeypatch.setattr(accounts.tokens.time, "time", lambda: exp + 1)
     response = api.get(ME, HTTP_AUTHORIZATION=f"Bearer {token}")
     assert response.status_code == 401
-    assert response.json() == {"detail": "Access token has expired."}
+    assert response.json() == {"detail": "Access token has expired.", "code": "authentication_failed"}
 
 
 def test_a_token_signed_with_a_rotated_key_is_refused(api, user, settings):
