@@ -1,17 +1,20 @@
 from __future__ import annotations
 
+from django.core.validators import RegexValidator
 from rest_framework import serializers
 
-from accounts.api.serializers import PublicProfileSerializer
+from accounts.api.serializers import PublicProfileSerializer, StrictCharField, StrictUUIDField
 from core.api.rest import StrictFieldsMixin
 
 
 class ConnectionRequestIn(StrictFieldsMixin, serializers.Serializer):
-    user_id = serializers.UUIDField()
+    user_id = StrictUUIDField()
 
 
 class MessageIn(StrictFieldsMixin, serializers.Serializer):
-    body = serializers.CharField(max_length=2000, allow_blank=False, trim_whitespace=True)
+    # The pattern only documents that blank bodies are refused (the field trims and refuses them first).
+    body = StrictCharField(max_length=2000, allow_blank=False, trim_whitespace=True,
+                           validators=[RegexValidator(r"\S", "This field may not be blank.")])
 
 
 class ConnectionOut(serializers.Serializer):
