@@ -12,9 +12,10 @@ class ConnectionRequestIn(StrictFieldsMixin, serializers.Serializer):
 
 
 class MessageIn(StrictFieldsMixin, serializers.Serializer):
-    # The pattern only documents that blank bodies are refused (the field trims and refuses them first).
+    # The pattern only documents that blank bodies and NUL characters are refused (the field
+    # refuses them before validators run).
     body = StrictCharField(max_length=2000, allow_blank=False, trim_whitespace=True,
-                           validators=[RegexValidator(r"\S", "This field may not be blank.")])
+                           validators=[RegexValidator(r"^[^\x00]*[^\s\x00][^\x00]*$", "This field may not be blank.")])
 
 
 class ConnectionOut(serializers.Serializer):

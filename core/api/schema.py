@@ -39,6 +39,7 @@ REASONS = {
     415: "Unsupported media type.",
     429: "Too many requests; retry after `Retry-After` seconds.",
 }
+NO_NUL = r"^[^\x00]*$"
 _RETRY_AFTER = {"Retry-After": {"schema": {"type": "integer"}, "description": "Seconds to wait."}}
 _WRITES = ("post", "put", "patch")
 
@@ -70,6 +71,9 @@ def postprocess(result, generator, request, public):
     for component in schemas.values():
         component.pop("description", None)
     schemas["Error"] = ERROR_SCHEMA
+    for name, component in schemas.items():
+        if name.endswith("Request"):  # request bodies (COMPONENT_SPLIT_REQUEST)
+            _refuse_nul(component)
     for path_item in result.get("paths", {}).values():
         for method, operation in path_item.items():
             if isinstance(operation, dict) and "responses" in operation:
@@ -102,6 +106,13 @@ def _document_errors(method: str, operation: dict) -> None:
         if status == 429:
             response["headers"] = _RETRY_AFTER
         responses[str(status)] = response
+
+
+def _refuse_nul(component: dict) -> None:
+    """Text fields refuse NUL characters (PostgreSQL cannot store them): the schema says so."""
+    for prop in component.get("properties", {}).values():
+        if prop.get("type") == "string" and not {"format", "enum", "pattern"} & set(prop):
+            prop["pattern"] = NO_NUL
 
 
 def _document_page_size(operation: dict) -> None:

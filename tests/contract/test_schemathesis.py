@@ -46,6 +46,12 @@ def config() -> SchemathesisConfig:
         "operations": [{
             "include-operation-id": SEMANTIC_400,
             "checks": {"positive_data_acceptance": {"expected-statuses": ACCEPTED}},
+        }, {
+            # A multipart body can only carry an object's fields: a body of another type is sent
+            # as bytes without parts, which the server reads (as RFC 2046 says) as an empty form,
+            # and an empty PATCH is a valid one.  tests/accounts/test_profile.py covers bad input.
+            "include-operation-id": "me_partial_update",
+            "checks": {"negative_data_rejection": {"enabled": False}},
         }],
     })
 
@@ -83,7 +89,7 @@ def test_every_operation_honours_the_schema(live_api, staff_headers):
         elif isinstance(event, events.EngineFinished):
             finished = event
 
-    assert failures == []
+    assert not failures, "\n\n".join(failures)
     assert finished is not None and finished.stop_reason == StopReason.COMPLETED
     operations = {result.ok().label for result in schema.get_all_operations()}
     assert operations - tested == set()
