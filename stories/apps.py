@@ -11,8 +11,10 @@ class StoriesConfig(AppConfig):
         from connections.signals import connection_removed
         from locations.sweepers import register_sweeper
         from stories import receivers
+        from stories.api.serializers import StoryReportOut, StoryReportTargetIn
 
-        register_report_target("story_id", receivers.report_story)
+        register_report_target("story_id", receivers.report_story,
+                               request=StoryReportTargetIn, response=StoryReportOut)
         register_sweeper("stories")(receivers.sweep)
         connection_removed.connect(receivers.on_connection_removed, dispatch_uid="stories.connection_removed")
         account_signals.user_blocked.connect(receivers.on_user_blocked, dispatch_uid="stories.blocked")

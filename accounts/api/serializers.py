@@ -116,6 +116,15 @@ class AuthResponseSerializer(TokenPairSerializer):
     user = MeSerializer()
 
 
+class MeWrappedSerializer(serializers.Serializer):
+    user = MeSerializer()
+
+
+class PhoneCodeSentSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+    expires_at = serializers.DateTimeField()
+
+
 class SessionSerializer(serializers.ModelSerializer):
     """``last_used_at`` moves on every refresh (at least every access-token lifetime)."""
 
@@ -244,6 +253,14 @@ class MeUpdateSerializer(StrictFieldsMixin, serializers.Serializer):
 
 class BlockCreateSerializer(StrictFieldsMixin, serializers.Serializer):
     user_id = StrictUUIDField()
+
+
+class UserReportIn(StrictFieldsMixin, serializers.Serializer):
+    """Documents a report about a user (``ReportCreateSerializer`` validates every kind)."""
+
+    user_id = StrictUUIDField()
+    reason = serializers.ChoiceField(choices=ReportReason.choices)
+    details = StrictCharField(max_length=2000, allow_blank=True, required=False, default="")
 
 
 class ReportCreateSerializer(StrictFieldsMixin, serializers.Serializer):

@@ -6,9 +6,10 @@ import uuid
 
 from django.conf import settings
 from django.http import Http404
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema
 from rest_framework import generics, status
 from rest_framework.exceptions import AuthenticationFailed, PermissionDenied
+from rest_framework.parsers import MultiPartParser
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.throttling import BaseThrottle
@@ -27,7 +28,7 @@ from accounts.tokens import InvalidToken
 from accounts.visibility import can_view_profile
 from core.api.client_ip import client_ip
 from core.api.http import conditional_json
-from core.api.rest import Conflict, PayloadTooLarge
+from core.api.rest import Conflict, OrjsonParser, PayloadTooLarge
 from core.api.throttling import IPRateThrottle, UserRateThrottle
 from core.cache import response as response_cache
 from core.db import router as db_router
@@ -105,7 +106,7 @@ class RegisterVerifyView(_AnonymousAuthView):
 class LoginView(_AnonymousAuthView):
     serializer_class = s.LoginSerializer
 
-    @extend_schema(auth=[], responses={200: s.AuthResponseSerializer})
+    @extend_schema(auth=[], responses={200: s.AuthResponseSerializer, 401: None, 403: None})
     def post(self, request):
         data = _validated(s.LoginSerializer, request)
         user = services.authenticate_phone(data["phone"], data["password"])
@@ -127,7 +128,7 @@ class RefreshView(_AnonymousAuthView):
     serializer_class = s.RefreshSerializer
     throttle_classes = ()
 
-    @extend_schema(auth=[], responses={200: s.TokenPairSerializer})
+    @extend_schema(auth=[], responses={200: s.TokenPairSerializer, 401: None})
     def post(self, request):
         data = _validated(s.RefreshSerializer, request)
         try:
@@ -173,7 +174,7 @@ class PhoneCodeView(generics.GenericAPIView):
     serializer_class = s.EmptySerializer
     throttle_classes = (UserRateThrottle, IPRateThrottle, UserPhoneRateThrottle)
 
-    @extend_schema(request=None, responses={202: None})
+    @extend_schema(request=None, responses={202: s.PhoneCodeSentSerializer, 409: None})
     def post(self, request):
         _validated(s.EmptySerializer, request)
         try:
@@ -188,7 +189,7 @@ class PhoneVerifyView(generics.GenericAPIView):
     serializer_class = s.PhoneVerifySerializer
     throttle_classes = (UserRateThrottle, IPRateThrottle, UserPhoneAttemptThrottle)
 
-    @extend_schema(responses={200: s.MeSerializer})
+    @extend_schema(responses={200: s.MeWrappedSerializer})
     def post(self, request):
         data = _validated(s.PhoneVerifySerializer, request)
         services.verify_phone_code(request.user.pk, data["code"])
@@ -200,6 +201,8 @@ class PhoneVerifyView(generics.GenericAPIView):
 
 class MeView(generics.GenericAPIView):
     serializer_class = s.MeUpdateSerializer
+    # The avatar is an upload: multipart here (JSON still works for the other fields).
+    parser_classes = (OrjsonParser, MultiPartParser)
     # Multipart bodies hold the avatar; refuse anything far larger before parsing it.
     max_body_bytes = s.AVATAR_MAX_BYTES + 64 * 1024
 
@@ -207,7 +210,7 @@ class MeView(generics.GenericAPIView):
     def get(self, request):
         return Response(s.me_out(load_user(request.user)))
 
-    @extend_schema(responses={200: s.MeSerializer})
+    @extend_schema(request={"multipart/form-data": s.MeUpdateSerializer}, responses={200: s.MeSerializer})
     def patch(self, request):
         try:
             length = int(request.META.get("CONTENT_LENGTH") or 0)
@@ -282,7 +285,19 @@ class BlockDeleteView(generics.GenericAPIView):
 class ReportCreateView(generics.GenericAPIView):
     serializer_class = s.ReportCreateSerializer
 
-    @extend_schema(responses={201: s.UserReportSerializer})
+    @extend_schema(
+        description="Report a user (`user_id`) or another kind of target such as a story (`story_id`), "
+                    "each with its own reasons.",
+        request=PolymorphicProxySerializer(
+            component_name="ReportCreate", resource_type_field_name=None,
+            serializers=lambda: [s.UserReportIn, *(pair[0] for pair in report_targets.schemas().values())]),
+        responses={
+            201: PolymorphicProxySerializer(
+                component_name="ReportCreated", resource_type_field_name=None,
+                serializers=lambda: [s.UserReportSerializer, *(pair[1] for pair in report_targets.schemas().values())]),
+            200: s.UserReportSerializer,
+        },
+    )
     def post(self, request):
         data = _validated(s.ReportCreateSerializer, request)
         target = data["target"]

@@ -204,10 +204,8 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 
 REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["core.api.rest.OrjsonRenderer"],
-    "DEFAULT_PARSER_CLASSES": [
-        "core.api.rest.OrjsonParser",
-        "rest_framework.parsers.MultiPartParser",
-    ],
+    # JSON only; the upload views (stories/, me/) add multipart themselves.
+    "DEFAULT_PARSER_CLASSES": ["core.api.rest.OrjsonParser"],
     "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.authentication.AccessTokenAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PAGINATION_CLASS": "core.api.rest.NewestFirstCursorPagination",
@@ -220,7 +218,7 @@ REST_FRAMEWORK = {
         "code_phone": env_str("RATE_LIMIT_CODE_PHONE", "5/hour"),
     },
     "EXCEPTION_HANDLER": "core.api.rest.exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "core.api.schema.AutoSchema",
     "UNAUTHENTICATED_USER": None,
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
@@ -247,6 +245,16 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # One Error body on every 4xx, page_size's bounds (core/api/schema.py).
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "core.api.schema.postprocess",
+    ],
+    # Stable names for the two reasons lists (a user report's and a story report's).
+    "ENUM_NAME_OVERRIDES": {
+        "UserReportReasonEnum": "accounts.models.ReportReason",
+        "StoryReportReasonEnum": "stories.models.StoryReportReason",
+    },
 }
 
 # GraphQL (/graphql/, docs/api.md): limits that answer an error instead of running long, the

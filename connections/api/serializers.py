@@ -1,17 +1,21 @@
 from __future__ import annotations
 
+from django.core.validators import RegexValidator
 from rest_framework import serializers
 
-from accounts.api.serializers import PublicProfileSerializer
+from accounts.api.serializers import PublicProfileSerializer, StrictCharField, StrictUUIDField
 from core.api.rest import StrictFieldsMixin
 
 
 class ConnectionRequestIn(StrictFieldsMixin, serializers.Serializer):
-    user_id = serializers.UUIDField()
+    user_id = StrictUUIDField()
 
 
 class MessageIn(StrictFieldsMixin, serializers.Serializer):
-    body = serializers.CharField(max_length=2000, allow_blank=False, trim_whitespace=True)
+    # The pattern only documents that blank bodies and NUL characters are refused (the field
+    # refuses them before validators run).
+    body = StrictCharField(max_length=2000, allow_blank=False, trim_whitespace=True,
+                           validators=[RegexValidator(r"^[^\x00]*[^\s\x00][^\x00]*$", "This field may not be blank.")])
 
 
 class ConnectionOut(serializers.Serializer):

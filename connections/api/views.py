@@ -53,6 +53,7 @@ class ConnectionListView(APIView):
     response_cache_params = ("status", "cursor", "page_size")  # every query parameter the view reads
 
     @extend_schema(
+        operation_id="connections_list",
         parameters=[OpenApiParameter("status", enum=list(KINDS), default="accepted"),
                     OpenApiParameter("cursor", str), OpenApiParameter("page_size", int)],
         responses=s.ConnectionPageOut,
@@ -88,7 +89,7 @@ class ConnectionListView(APIView):
             rows = [s.connection_row(conn, me) for conn in conns]
         return {"rows": rows, "next": paginator.get_next_link(), "previous": paginator.get_previous_link()}
 
-    @extend_schema(request=s.ConnectionRequestIn, responses={200: s.ConnectionOut, 201: s.ConnectionOut})
+    @extend_schema(request=s.ConnectionRequestIn, responses={200: s.ConnectionOut, 201: s.ConnectionOut, 409: None})
     def post(self, request):
         """Request a connection; toward someone who requested you, it accepts theirs."""
         data = _valid(s.ConnectionRequestIn, request)
@@ -118,21 +119,22 @@ class ConnectionDetailView(APIView):
 
 
 class ConnectionAcceptView(APIView):
-    @extend_schema(request=None, responses=s.ConnectionOut)
+    @extend_schema(request=None, responses={200: s.ConnectionOut, 409: None})
     def post(self, request, connection_id: uuid.UUID):
         conn = services.accept_connection(user_id=request.user.pk, connection_id=connection_id)
         return Response(_one(request.user.pk, conn))
 
 
 class ConnectionDeclineView(APIView):
-    @extend_schema(request=None, responses=s.ConnectionOut)
+    @extend_schema(request=None, responses={200: s.ConnectionOut, 409: None})
     def post(self, request, connection_id: uuid.UUID):
         conn = services.decline_connection(user_id=request.user.pk, connection_id=connection_id)
         return Response(_one(request.user.pk, conn))
 
 
 class MessageListView(APIView):
-    @extend_schema(parameters=[OpenApiParameter("cursor", str), OpenApiParameter("page_size", int)],
+    @extend_schema(operation_id="connections_messages_list",
+                   parameters=[OpenApiParameter("cursor", str), OpenApiParameter("page_size", int)],
                    responses=s.MessagePageOut)
     def get(self, request, connection_id: uuid.UUID):
         """The conversation, newest first; reading the first page marks it read."""

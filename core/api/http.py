@@ -72,5 +72,6 @@ def not_found(request, exception=None) -> HttpResponse:
     """A URL no route matches (an id that is not a UUID, say): JSON under ``/api/``, as the
     contract promises, and Django's own page elsewhere (the admin)."""
     if request.path.startswith("/api/"):
-        return HttpResponse(dumps({"detail": "Not found."}), status=404, content_type="application/json")
+        return HttpResponse(dumps({"detail": "Not found.", "code": "not_found"}), status=404,
+                            content_type="application/json")
     return defaults.page_not_found(request, exception)

@@ -1,4 +1,8 @@
-"""REST framework plumbing shared by every app: fast JSON, pagination, errors, strict input."""
+"""REST framework plumbing shared by every app: fast JSON, pagination, errors, strict input.
+
+Every 4xx answer has one body shape, ``{"detail": str, "code": str, "fields"?: {name: [str]}}``
+(docs/api.md, "Errors"); the OpenAPI schema documents it as ``Error`` (core/api/schema.py).
+"""
 
 from __future__ import annotations
 
@@ -7,8 +11,10 @@ from decimal import Decimal
 
 import orjson
 from django.conf import settings
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404
 from django.utils.functional import Promise
 from rest_framework import exceptions, serializers, status
 from rest_framework.pagination import CursorPagination
@@ -85,22 +91,32 @@ class Conflict(exceptions.APIException):
     default_code = "conflict"
 
 
+MAX_PAGE_SIZE = 100
+DEFAULT_PAGE_SIZE = 20
+PAGE_SIZE_HELP = f"Results per page, 1 to {MAX_PAGE_SIZE} (default {DEFAULT_PAGE_SIZE}); anything else is a 400."
+
+
+def parse_page_size(request, default: int = DEFAULT_PAGE_SIZE) -> int:
+    """The ``page_size`` query parameter: absent means ``default``; 1 to 100, else a 400."""
+    raw = request.query_params.get("page_size")
+    if raw is None:
+        return default
+    try:
+        return parse_integer(raw, low=1, high=MAX_PAGE_SIZE)  # ASCII digits only: not "1_0", not "١٠"
+    except NumberInvalid:
+        raise exceptions.ValidationError({"page_size": [f"Must be an integer between 1 and {MAX_PAGE_SIZE}."]})
+
+
 class NewestFirstCursorPagination(CursorPagination):
     """Cursor pagination, newest first (docs/api.md).  Views set ``ordering`` when not ``-created_at``."""
 
     ordering: str | tuple[str, ...] = "-created_at"
     page_size_query_param = "page_size"
-    max_page_size = 100
+    page_size_query_description = PAGE_SIZE_HELP
+    max_page_size = MAX_PAGE_SIZE
 
     def get_page_size(self, request):
-        """``page_size`` in ASCII digits, 1 to ``max_page_size`` (a 400 otherwise, never ignored)."""
-        raw = request.query_params.get(self.page_size_query_param)
-        if raw is None:
-            return self.page_size
-        try:
-            return parse_integer(raw, low=1, high=self.max_page_size)
-        except NumberInvalid as exc:
-            raise exceptions.ValidationError({self.page_size_query_param: [str(exc)]}) from None
+        return parse_page_size(request, self.page_size or DEFAULT_PAGE_SIZE)
 
     def paginate_queryset(self, queryset, request, view=None):
         try:
@@ -108,9 +124,22 @@ class NewestFirstCursorPagination(CursorPagination):
         except (ValueError, TypeError) as exc:  # a cursor that decodes but does not fit
             raise exceptions.NotFound("Invalid cursor.") from exc
 
+    def get_schema_operation_parameters(self, view):
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            if parameter["name"] == self.page_size_query_param:
+                parameter["schema"] = page_size_schema()
+        return parameters
+
+
+def page_size_schema() -> dict:
+    """The OpenAPI schema of ``page_size`` (every list documents it alike)."""
+    return {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE, "default": DEFAULT_PAGE_SIZE}
+
 
 def exception_handler(exc, context):
-    """DRF's handler, plus Django's own request errors mapped to clear 4xx JSON responses."""
+    """DRF's handler, plus Django's own request errors mapped to clear 4xx JSON responses, with
+    every body in the one error shape (``error_body``)."""
     # Imported here: rest_framework.views reads DEFAULT_RENDERER_CLASSES when it is imported,
     # which names OrjsonRenderer in this module (a real cycle).
     from rest_framework.views import exception_handler as drf_exception_handler
@@ -123,12 +152,65 @@ def exception_handler(exc, context):
         exc = exceptions.ValidationError(
             exc.message_dict if hasattr(exc, "error_dict") else {"detail": exc.messages}
         )
-    # Imported here: rest_framework.views reads these settings, which name this module.
+    elif isinstance(exc, Http404):  # as DRF's handler does, but here so that error_body sees them
+        exc = exceptions.NotFound(*exc.args)
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied(*exc.args)
 
     response = drf_exception_handler(exc, context)
-    if response is not None and isinstance(exc, exceptions.Throttled) and exc.wait is not None:
+    if response is None:
+        return None
+    if isinstance(exc, exceptions.APIException):
+        response.data = error_body(exc)
+    if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
         response["Retry-After"] = str(max(1, int(exc.wait + 0.999)))
     return response
+
+
+def error_body(exc: exceptions.APIException) -> dict:
+    """``{"detail": str, "code": str}``, plus ``fields`` ({name: [messages]}) for invalid input.
+
+    Nested field errors are flattened into dotted names (``pings[0].lat``); ``detail`` and
+    ``non_field_errors`` go into the message, which also names the first problem of each field.
+    """
+    raw = exc.detail
+    if isinstance(raw, (dict, list)):
+        fields = _flatten(raw)
+        messages = fields.pop("detail", []) + fields.pop("non_field_errors", [])
+        messages += [f"{name}: {errors[0]}" for name, errors in fields.items() if errors]
+        body: dict = {"detail": " ".join(messages) or str(exc.default_detail), "code": _code(raw, exc)}
+        if fields:
+            body["fields"] = fields
+        return body
+    return {"detail": str(raw), "code": _code(raw, exc)}
+
+
+def _code(raw, exc: exceptions.APIException) -> str:
+    if isinstance(exc, exceptions.ValidationError):
+        return "invalid"
+    code = getattr(raw, "code", None)
+    return str(code or exc.default_code)
+
+
+def _flatten(detail, prefix: str = "") -> dict[str, list[str]]:
+    if isinstance(detail, dict):
+        out: dict[str, list[str]] = {}
+        for key, value in detail.items():
+            # A nested object's own errors are named by its path (``pings[1]``).
+            path = prefix if prefix and key in ("detail", "non_field_errors") else (
+                f"{prefix}.{key}" if prefix else str(key))
+            for name, errors in _flatten(value, path).items():
+                out.setdefault(name, []).extend(errors)
+        return out
+    if isinstance(detail, list):
+        if all(not isinstance(item, (dict, list)) for item in detail):
+            return {prefix or "detail": [str(item) for item in detail]} if detail else {}
+        out = {}
+        for index, item in enumerate(detail):
+            for name, errors in _flatten(item, f"{prefix}[{index}]").items():
+                out.setdefault(name, []).extend(errors)
+        return out
+    return {prefix or "detail": [str(detail)]}
 
 
 class StrictFieldsMixin:

@@ -10,29 +10,16 @@ from __future__ import annotations
 import uuid
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 from rest_framework.utils.urls import remove_query_param, replace_query_param
 from rest_framework.views import APIView
 
 from core.api.http import conditional_json
-from core.api.numbers import NumberInvalid, parse_integer
+from core.api.rest import parse_page_size
 from core.cache import response as response_cache
 from crossings import selectors
 from crossings.api.serializers import CrossingOut, CrossingPageOut
-
-DEFAULT_PAGE_SIZE = 20
-MAX_PAGE_SIZE = 100
-
-
-def _page_size(request) -> int:
-    raw = request.query_params.get("page_size")
-    if raw is None:
-        return DEFAULT_PAGE_SIZE
-    try:
-        return parse_integer(raw, low=1, high=MAX_PAGE_SIZE)
-    except NumberInvalid as exc:
-        raise ValidationError({"page_size": [str(exc)]})
 
 
 def _parse_cursor(raw: str | None) -> tuple[str, uuid.UUID] | None:
@@ -60,7 +47,7 @@ class CrossingListView(APIView):
     def get(self, request):
         """People I crossed paths with, newest encounter first (docs/crossings.md)."""
         me = request.user.pk
-        size = _page_size(request)
+        size = parse_page_size(request)
         cursor = _parse_cursor(request.query_params.get("cursor"))
         page = selectors.crossings_page(me, cursor, size)
         if page is None:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from accounts.api.serializers import PublicProfileSerializer
+from accounts.api.serializers import PublicProfileSerializer, StrictCharField, StrictUUIDField
 from core.api.numbers import StrictFloatField
 from core.api.rest import StrictFieldsMixin
 from stories.models import StoryReportReason, Visibility
@@ -68,12 +68,30 @@ class NearbyQuery(serializers.Serializer):
 
 
 class CloseFriendIn(StrictFieldsMixin, serializers.Serializer):
+    user_id = StrictUUIDField()
+
+
+class CloseFriendOut(serializers.Serializer):
     user_id = serializers.UUIDField()
 
 
 class StoryReportIn(StrictFieldsMixin, serializers.Serializer):
     reason = serializers.ChoiceField(choices=StoryReportReason.choices)
-    details = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+    details = StrictCharField(max_length=2000, required=False, allow_blank=True, default="")
+
+
+class StoryReportTargetIn(StoryReportIn):
+    """``POST reports/`` about a story (documents the body; accounts' serializer validates it)."""
+
+    story_id = StrictUUIDField()
+
+
+class StoryReportOut(serializers.Serializer):
+    id = serializers.UUIDField()
+    story_id = serializers.UUIDField()
+    reason = serializers.ChoiceField(choices=StoryReportReason.choices)
+    status = serializers.CharField()
+    created_at = serializers.DateTimeField()
 
 
 class CloseFriendsOut(serializers.Serializer):

@@ -7,11 +7,12 @@ import uuid
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status as http_status
 from rest_framework.exceptions import NotFound
+from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.api.http import conditional_json
-from core.api.rest import PayloadTooLarge
+from core.api.rest import OrjsonParser, PayloadTooLarge
 from core.cache import response as response_cache
 from stories import media, selectors, services
 from stories.api import serializers as s
@@ -37,10 +38,12 @@ def _check_length(request) -> None:
 
 
 class StoryCreateView(APIView):
-    @extend_schema(request={"application/json": s.StoryIn, "multipart/form-data": s.StoryIn},
-                   responses={201: s.StoryOut})
+    # The upload: documented as multipart (JSON still works for text stories).
+    parser_classes = (OrjsonParser, MultiPartParser)
+
+    @extend_schema(request={"multipart/form-data": s.StoryIn}, responses={201: s.StoryOut})
     def post(self, request):
-        """Post a text story (JSON) or an image/short video (multipart); it lives 24 h."""
+        """Post a text story or an image/short video (field `media`); it lives 24 h."""
         _check_length(request)
         data = _valid(s.StoryIn, request.data)
         story = services.create_story(author_id=request.user.pk, text=data["text"], caption=data["caption"],
@@ -52,7 +55,7 @@ class StoryCreateView(APIView):
 class FeedView(APIView):
     response_cache = True  # core.cache.response: built from cached reads, until a story expires
 
-    @extend_schema(responses=s.FeedOut)
+    @extend_schema(operation_id="stories_feed_list", responses=s.FeedOut)
     def get(self, request):
         """Live stories of my connections that I may see, and my own, grouped by author."""
         groups = selectors.feed(request.user.pk)
@@ -62,8 +65,11 @@ class FeedView(APIView):
 
 
 class NearbyView(APIView):
-    @extend_schema(parameters=[OpenApiParameter("lat", float, required=True),
-                               OpenApiParameter("lng", float, required=True)], responses=s.NearbyOut)
+    @extend_schema(operation_id="stories_nearby_list",
+                   parameters=[OpenApiParameter("lat", {"type": "number", "minimum": -90, "maximum": 90},
+                                                required=True),
+                               OpenApiParameter("lng", {"type": "number", "minimum": -180, "maximum": 180},
+                                                required=True)], responses=s.NearbyOut)
     def get(self, request):
         """Live public stories near a point; the radius widens 5 → 10 → 15 → 20 km until enough."""
         query = _valid(s.NearbyQuery, request.query_params)
@@ -86,7 +92,7 @@ class StoryDetailView(APIView):
 
 
 class StoryReportView(APIView):
-    @extend_schema(request=s.StoryReportIn, responses={201: None})
+    @extend_schema(request=s.StoryReportIn, responses={201: s.StoryReportOut})
     def post(self, request, story_id: uuid.UUID):
         """Report a story to staff (same as ``POST reports/ {story_id, reason}``)."""
         data = _valid(s.StoryReportIn, request.data)
@@ -95,12 +101,12 @@ class StoryReportView(APIView):
 
 
 class CloseFriendListView(APIView):
-    @extend_schema(responses=s.CloseFriendsOut)
+    @extend_schema(operation_id="stories_close_friends_list", responses=s.CloseFriendsOut)
     def get(self, request):
         """My close friends: the connections who see my close-friends stories."""
         return conditional_json(request, {"results": selectors.close_friends_of(request.user.pk)})
 
-    @extend_schema(request=s.CloseFriendIn, responses={201: None, 200: None})
+    @extend_schema(request=s.CloseFriendIn, responses={201: s.CloseFriendOut, 200: s.CloseFriendOut})
     def post(self, request):
         data = _valid(s.CloseFriendIn, request.data)
         created = services.add_close_friend(author_id=request.user.pk, friend_id=data["user_id"])

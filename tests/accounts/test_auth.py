@@ -84,7 +84,7 @@ def test_a_wrong_code_counts_and_too_many_end_the_sign_up(api, sms_outbox, setti
     for _ in range(settings.PHONE_CODE_MAX_ATTEMPTS):
         response = api.post(REGISTER_VERIFY, {"phone": "+12025550142", "code": wrong}, format="json")
         assert response.status_code == 400
-        assert "code" in response.json()
+        assert "code" in response.json()["fields"]
     response = api.post(REGISTER_VERIFY, {"phone": "+12025550142", "code": good}, format="json")
     assert response.status_code == 400  # exhausted: register again
     assert not User.objects.exists()
@@ -93,7 +93,7 @@ def test_a_wrong_code_counts_and_too_many_end_the_sign_up(api, sms_outbox, setti
 def test_verify_without_a_pending_sign_up_is_a_400(api):
     response = api.post(REGISTER_VERIFY, {"phone": "+12025550199", "code": "123456"}, format="json")
     assert response.status_code == 400
-    assert "code" in response.json()
+    assert "code" in response.json()["fields"]
     assert api.post(REGISTER_VERIFY, {"phone": "+12025550199", "code": "12a456"}, format="json").status_code == 400
 
 
@@ -133,17 +133,17 @@ def test_register_duplicate_phone_answers_the_same_and_texts_the_owner(api, sms_
 def test_register_rejects_bad_fields(api, overrides, field):
     response = _register(api, **overrides)
     assert response.status_code == 400, response.content
-    assert field in response.json()
+    assert field in response.json()["fields"]
     assert not User.objects.exists()
 
 
 def test_register_rejects_unknown_and_missing_fields(api):
     response = _register(api, is_staff=True)
     assert response.status_code == 400
-    assert response.json() == {"is_staff": ["Unknown field."]}
+    assert response.json()["fields"] == {"is_staff": ["Unknown field."]}
     response = api.post(REGISTER, {"phone": "+12025550142"}, format="json")
     assert response.status_code == 400
-    assert {"password", "display_name"} <= set(response.json())
+    assert {"password", "display_name"} <= set(response.json()["fields"])
 
 
 @pytest.mark.parametrize("raw", [b"{not json", b"[1, 2]", b'"a string"', b"null", b"\xff\xfe"])
@@ -196,7 +196,8 @@ def test_login_wrong_password_and_unknown_phone_get_the_same_answer(api, user):
     wrong = api.post(LOGIN, {"phone": user.phone, "password": "not-the-password"}, format="json")
     unknown = api.post(LOGIN, {"phone": "+12025550999", "password": DEFAULT_PASSWORD}, format="json")
     assert wrong.status_code == unknown.status_code == 401
-    assert wrong.json() == unknown.json() == {"detail": "Phone number or password is incorrect."}
+    assert wrong.json() == unknown.json() == {"detail": "Phone number or password is incorrect.",
+                                              "code": "authentication_failed"}
     assert not Session.objects.exists()
 
 
@@ -324,7 +325,7 @@ def test_bad_access_tokens_are_401(api, user):
 def test_expired_token_message_says_so(api, user):
     past = int((datetime.now(UTC) - timedelta(minutes=1)).timestamp())
     response = api.get(ME, HTTP_AUTHORIZATION=f"Bearer {_token({'sub': str(user.pk), 'exp': past})}")
-    assert response.json() == {"detail": "Access token has expired."}
+    assert response.json() == {"detail": "Access token has expired.", "code": "authentication_failed"}
 
 
 def test_a_token_already_accepted_still_expires_on_time(api, user, monkeypatch):
@@ -338,7 +339,7 @@ def test_a_token_already_accepted_still_expires_on_time(api, user, monkeypatch):
     monkeypatch.setattr(accounts.tokens.time, "time", lambda: exp + 1)
     response = api.get(ME, HTTP_AUTHORIZATION=f"Bearer {token}")
     assert response.status_code == 401
-    assert response.json() == {"detail": "Access token has expired."}
+    assert response.json() == {"detail": "Access token has expired.", "code": "authentication_failed"}
 
 
 def test_a_token_signed_with_a_rotated_key_is_refused(api, user, settings):

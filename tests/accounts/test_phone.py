@@ -58,13 +58,13 @@ def test_wrong_codes_are_counted_and_then_locked(user, sms_outbox, settings):
     wrong = "000000" if right != "000000" else "111111"
     first = client.post(VERIFY, {"code": wrong}, format="json")
     assert first.status_code == 400
-    assert first.json() == {"code": ["The code is not correct (2 attempts left)."]}
+    assert first.json()["fields"] == {"code": ["The code is not correct (2 attempts left)."]}
     client.post(VERIFY, {"code": wrong}, format="json")
     client.post(VERIFY, {"code": wrong}, format="json")
     assert PhoneCode.objects.get(user=user).attempts == 3
     locked = client.post(VERIFY, {"code": right}, format="json")
     assert locked.status_code == 400
-    assert "request a new code" in locked.json()["code"][0]
+    assert "request a new code" in locked.json()["fields"]["code"][0]
     assert not User.objects.get(pk=user.pk).is_verified
 
 
@@ -74,7 +74,7 @@ def test_expired_code_is_refused(user, sms_outbox):
     PhoneCode.objects.filter(user=user).update(expires_at=timezone.now() - timedelta(seconds=1))
     response = client.post(VERIFY, {"code": _code_from(sms_outbox)}, format="json")
     assert response.status_code == 400
-    assert "expired" in response.json()["code"][0]
+    assert "expired" in response.json()["fields"]["code"][0]
 
 
 def test_a_new_code_replaces_the_old_one(user, sms_outbox):
@@ -92,7 +92,7 @@ def test_a_new_code_replaces_the_old_one(user, sms_outbox):
 def test_verify_without_a_pending_code(user):
     response = client_for(user).post(VERIFY, {"code": "123456"}, format="json")
     assert response.status_code == 400
-    assert "No code is pending" in response.json()["code"][0]
+    assert "No code is pending" in response.json()["fields"]["code"][0]
 
 
 @pytest.mark.parametrize("code", ["12345", "1234567", "abcdef", "12 456", 123456, None, ["123456"], "١٢٣٤٥٦"])
@@ -101,7 +101,7 @@ def test_malformed_codes_are_400(user, sms_outbox, code):
     client.post(CODE)
     response = client.post(VERIFY, {"code": code}, format="json")
     assert response.status_code == 400
-    assert "code" in response.json()
+    assert "code" in response.json()["fields"]
     assert PhoneCode.objects.get(user=user).attempts == 0
 
 

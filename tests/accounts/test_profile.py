@@ -161,7 +161,7 @@ def test_avatar_must_be_a_real_image_of_sane_size(user, media_root, monkeypatch)
     fake = SimpleUploadedFile("me.png", b"\x89PNG not really", content_type="image/png")
     response = client.patch(ME, {"avatar": fake}, format="multipart")
     assert response.status_code == 400
-    assert "avatar" in response.json()
+    assert "avatar" in response.json()["fields"]
     bmp = SimpleUploadedFile("me.bmp", _png(fmt="BMP"), content_type="image/bmp")
     assert client.patch(ME, {"avatar": bmp}, format="multipart").status_code == 400
     huge_pixels = SimpleUploadedFile("big.png", _png(size=(40, 30)), content_type="image/png")
@@ -301,4 +301,4 @@ def test_deactivated_and_unknown_users_are_404(user, other_user, staff_user, eve
     assert client.get("/api/v1/users/00000000-0000-0000-0000-000000000000/").status_code == 404
     assert client.get("/api/v1/users/not-a-uuid/").status_code == 404
     assert client.get("/api/v1/users/%F0%9F%98%80/").status_code == 404
-    assert client.get(f"/api/v1/users/{other_user.pk}/").json() == {"detail": "No such user."}
+    assert client.get(f"/api/v1/users/{other_user.pk}/").json() == {"detail": "No such user.", "code": "not_found"}

@@ -70,7 +70,7 @@ def test_an_id_that_is_not_a_uuid_is_a_json_404_and_views_get_uuids(api):
         response = api.get(path)
         assert response.status_code == 404, path
         assert response["Content-Type"] == "application/json", path
-        assert response.json() == {"detail": "Not found."}
+        assert response.json() == {"detail": "Not found.", "code": "not_found"}
     match = resolve("/api/v1/users/0192c9a4-1d2e-7f00-8000-000000000001/")
     assert isinstance(match.kwargs["user_id"], uuid.UUID)
     assert "json" not in api.get("/nowhere/")["Content-Type"]  # outside the API: Django's own page

@@ -70,9 +70,9 @@ def test_numbers_may_be_integers_or_numeric_strings(client):
 def test_field_errors(client, overrides, field, message):
     response = client.post(URL, {"pings": [_ping(), _ping(**overrides)]}, format="json")
     assert response.status_code == 400
-    errors = response.json()["pings"]
-    assert errors[0] == {}
-    assert message in " ".join(errors[1][field])
+    fields = response.json()["fields"]
+    assert not [name for name in fields if name.startswith("pings[0]")]
+    assert message in " ".join(fields[f"pings[1].{field}"])
     assert not Ping.objects.exists()
 
 
@@ -80,7 +80,7 @@ def test_recorded_at_too_far_in_the_future(client):
     future = timezone.now() + timedelta(minutes=5, seconds=30)
     response = client.post(URL, {"pings": [_ping(recorded_at=future.isoformat())]}, format="json")
     assert response.status_code == 400
-    assert "5 minutes in the future" in response.json()["pings"][0]["recorded_at"][0]
+    assert "5 minutes in the future" in response.json()["fields"]["pings[0].recorded_at"][0]
 
 
 def test_recorded_at_a_little_in_the_future_is_fine(client):
@@ -92,14 +92,14 @@ def test_recorded_at_older_than_retention(client):
     old = timezone.now() - timedelta(hours=24, minutes=1)
     response = client.post(URL, {"pings": [_ping(recorded_at=old.isoformat())]}, format="json")
     assert response.status_code == 400
-    assert "last 24 hours" in response.json()["pings"][0]["recorded_at"][0]
+    assert "last 24 hours" in response.json()["fields"]["pings[0].recorded_at"][0]
 
 
 def test_duplicate_pings_in_one_batch(client):
     at = timezone.now().isoformat()
     response = client.post(URL, {"pings": [_ping(recorded_at=at), _ping(recorded_at=at, lat=52.6)]}, format="json")
     assert response.status_code == 400
-    assert response.json()["pings"][1]["recorded_at"] == ["Duplicate of ping 0 (same recorded_at)."]
+    assert response.json()["fields"]["pings[1].recorded_at"] == ["Duplicate of ping 0 (same recorded_at)."]
 
 
 @pytest.mark.parametrize(
@@ -116,7 +116,9 @@ def test_duplicate_pings_in_one_batch(client):
 def test_body_errors(client, body, key, message):
     response = client.post(URL, body, format="json")
     assert response.status_code == 400
-    assert message in str(response.json()[key])
+    body = response.json()
+    assert body["code"] == "invalid"
+    assert message in (body["detail"] if key == "detail" else " ".join(body["fields"][key]))
 
 
 def test_batch_of_100_is_accepted_and_101_refused(client):
@@ -124,7 +126,7 @@ def test_batch_of_100_is_accepted_and_101_refused(client):
     pings = [_ping(recorded_at=(base + timedelta(seconds=30 * i)).isoformat()) for i in range(101)]
     refused = client.post(URL, {"pings": pings}, format="json")
     assert refused.status_code == 400
-    assert "at most 100" in refused.json()["pings"][0]
+    assert "at most 100" in refused.json()["fields"]["pings"][0]
     accepted = client.post(URL, {"pings": pings[:100]}, format="json")
     assert accepted.status_code == 201
     assert accepted.json() == {"accepted": 100, "implausible": 0}
@@ -133,7 +135,7 @@ def test_batch_of_100_is_accepted_and_101_refused(client):
 def test_ping_that_is_not_an_object(client):
     response = client.post(URL, {"pings": [_ping(), 42]}, format="json")
     assert response.status_code == 400
-    assert response.json()["pings"][1] == {"non_field_errors": ["Each ping must be an object."]}
+    assert response.json()["fields"] == {"pings[1]": ["Each ping must be an object."]}
 
 
 @pytest.mark.parametrize("raw", [b'{"pings": [{"lat": NaN, "lng": 1, "recorded_at": "x"}]}', b"{not json", b"1e400"])
