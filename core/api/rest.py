@@ -102,7 +102,7 @@ def parse_page_size(request, default: int = DEFAULT_PAGE_SIZE) -> int:
     if raw is None:
         return default
     try:
-        return parse_integer(raw, low=1, high=MAX_PAGE_SIZE)  # ASCII digits only: not "1_0", not "١٠"
+        return parse_integer(raw, low=1, high=MAX_PAGE_SIZE)  # ASCII digits only (not "1_0", not other scripts)
     except NumberInvalid:
         raise exceptions.ValidationError({"page_size": [f"Must be an integer between 1 and {MAX_PAGE_SIZE}."]})
 
