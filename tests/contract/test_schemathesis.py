@@ -27,7 +27,8 @@ REQUEST_TIMEOUT_S = 60  # a guard against a hang, far above any answer's time
 # text or media but not both, and nothing aimed at oneself (block, connect, report); an upload
 # whose bytes are no image or video is a 415.
 SEMANTIC_400 = [
-    "auth_register_create", "auth_login_create", "auth_phone_verify_create", "me_partial_update",
+    "auth_register_create", "auth_register_verify_create", "auth_login_create", "auth_phone_verify_create",
+    "me_partial_update",
     "blocks_create", "connections_create", "locations_create", "stories_create", "reports_create",
     "stories_report_create",
 ]

@@ -51,7 +51,7 @@ def test_parse_integer_is_strict(raw):
 def test_an_underflowing_accuracy_is_a_400_not_a_500(user, accuracy):
     response = client_for(user).post(PINGS, {"pings": [_ping(accuracy_m=accuracy)]}, format="json")
     assert response.status_code == 400, response.content
-    assert "accuracy_m" in response.json()["pings"][0]
+    assert "pings[0].accuracy_m" in response.json()["fields"]
     assert not Ping.objects.filter(user_id=user.pk).exists()
 
 
@@ -61,7 +61,7 @@ def test_an_underflowing_accuracy_is_a_400_not_a_500(user, accuracy):
 def test_coordinates_in_other_scripts_or_python_syntax_are_refused(user, field, raw):
     response = client_for(user).post(PINGS, {"pings": [_ping(**{field: raw})]}, format="json")
     assert response.status_code == 400, response.content
-    assert field in response.json()["pings"][0]
+    assert f"pings[0].{field}" in response.json()["fields"]
 
 
 @pytest.mark.django_db
@@ -76,14 +76,14 @@ def test_numeric_strings_in_json_syntax_still_work(user):
 def test_nearby_stories_refuse_odd_numbers(user, raw):
     response = client_for(user).get("/api/v1/stories/nearby/", {"lat": raw, "lng": "13.4"})
     assert response.status_code == 400, response.content
-    assert "lat" in response.json()
+    assert "lat" in response.json()["fields"]
 
 
 @pytest.mark.django_db
 def test_story_places_refuse_odd_numbers(user):
     response = client_for(user).post("/api/v1/stories/", {"text": "hi", "lat": "1_0", "lng": "٣"}, format="json")
     assert response.status_code == 400, response.content
-    assert {"lat", "lng"} <= set(response.json())
+    assert {"lat", "lng"} <= set(response.json()["fields"])
 
 
 @pytest.mark.django_db
@@ -92,5 +92,5 @@ def test_story_places_refuse_odd_numbers(user):
 def test_page_sizes_are_ascii_integers_in_range(user, path, raw):
     response = client_for(user).get(path, {"page_size": raw})
     assert response.status_code == 400, response.content
-    assert "page_size" in response.json()
+    assert "page_size" in response.json()["fields"]
     assert client_for(user).get(path, {"page_size": "10"}).status_code == 200
