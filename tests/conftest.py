@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 from django.core.cache import cache
+from django.test import override_settings
 from redis.connection import AbstractConnection
 from rest_framework.test import APIClient
 
@@ -128,3 +131,20 @@ def round_trips(monkeypatch):
 
     monkeypatch.setattr(AbstractConnection, "send_packed_command", counting)
     return sent
+
+
+@pytest.fixture
+def low_rates(settings):
+    """Apply ``rates`` (scope -> "n/period") for the test; per hour so a window edge cannot reset them."""
+
+    def apply(**rates):
+        rest = copy.deepcopy(settings.REST_FRAMEWORK)
+        rest["DEFAULT_THROTTLE_RATES"].update(rates)
+        override = override_settings(REST_FRAMEWORK=rest)
+        override.enable()
+        overrides.append(override)
+
+    overrides: list = []
+    yield apply
+    for override in reversed(overrides):
+        override.disable()

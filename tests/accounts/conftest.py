@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import copy
-
 import pytest
-from django.test import Client, override_settings
+from django.test import Client
 
 from accounts import services
 from accounts.sms import InMemorySMSBackend
@@ -38,23 +36,6 @@ def admin_client(staff_user):
     client = Client()
     client.force_login(staff_user)
     return client
-
-
-@pytest.fixture
-def low_rates(settings):
-    """Apply ``rates`` (scope -> "n/period") for the test; per hour so a window edge cannot reset them."""
-
-    def apply(**rates):
-        rest = copy.deepcopy(settings.REST_FRAMEWORK)
-        rest["DEFAULT_THROTTLE_RATES"].update(rates)
-        override = override_settings(REST_FRAMEWORK=rest)
-        override.enable()
-        overrides.append(override)
-
-    overrides: list = []
-    yield apply
-    for override in reversed(overrides):
-        override.disable()
 
 
 @pytest.fixture

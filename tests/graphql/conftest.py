@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import copy
 import json
-
-import pytest
-from django.test import override_settings
 
 from config.graphql import PERSISTED_DIR
 
@@ -33,18 +29,3 @@ def codes(body: dict) -> list[str]:
     return [error["extensions"]["code"] for error in body.get("errors") or []]
 
 
-@pytest.fixture
-def low_rates(settings):
-    """Apply ``rates`` (scope -> "n/period") for the test; per hour so a window edge cannot reset them."""
-
-    def apply(**rates):
-        rest = copy.deepcopy(settings.REST_FRAMEWORK)
-        rest["DEFAULT_THROTTLE_RATES"].update(rates)
-        override = override_settings(REST_FRAMEWORK=rest)
-        override.enable()
-        overrides.append(override)
-
-    overrides: list = []
-    yield apply
-    for override in reversed(overrides):
-        override.disable()
