@@ -1,4 +1,4 @@
-"""The staff statistics, precomputed (plan section 3.3).
+"""The staff statistics, precomputed.
 
 ``user_stats_mv`` has one row (id = 1) so that its unique index, which
 ``REFRESH MATERIALIZED VIEW CONCURRENTLY`` needs, is stable; the plan's index on
