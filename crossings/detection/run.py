@@ -129,10 +129,21 @@ def widen_xid(xid32: int, next_xid: int) -> int:
 def _batch_times(cursor, state: DetectorState, xmin: int) -> np.ndarray:
     sql, params = location_selectors.pings_since_watermark_sql("recorded_at", state.xid_watermark, xmin,
                                                                state.received_after)
-    copied = _copy_out(cursor, sql, params)
-    rows = np.frombuffer(copied, dtype=np.dtype([("n", ">i2"), ("l", ">i4"), ("t", ">i8")]),
-                         offset=_COPY_HEADER, count=(len(copied) - _COPY_HEADER - 2) // 14)
+    rows = _copy_rows(cursor, sql, params, _TIME_ROW)
     return np.sort(rows["t"].astype(np.int64) + PG_EPOCH_US)
+
+
+_TIME_ROW = np.dtype([("n", ">i2"), ("l", ">i4"), ("t", ">i8")])
+
+
+def _copy_rows(cursor, sql: str, params, row: np.dtype) -> np.ndarray:
+    """``sql``'s rows, streamed by binary COPY, as a numpy array of fixed-width ``row`` records."""
+    copied = _copy_out(cursor, sql, params)
+    return np.frombuffer(copied, dtype=row, offset=_COPY_HEADER, count=(len(copied) - _COPY_HEADER - 2) // row.itemsize)
+
+
+def _utc(us: int):
+    return np.datetime64(us, "us").astype(object).replace(tzinfo=UTC)
 
 
 def _copy_out(cursor, sql: str, params) -> bytes:
@@ -157,13 +168,9 @@ def time_clusters(times_us: np.ndarray, window_us: int) -> list[tuple[int, int, 
 
 
 def _load_context(cursor, lo_us: int, hi_us: int, watermark: int, xmin: int) -> np.ndarray:
-    lo = np.datetime64(lo_us, "us").astype(object).replace(tzinfo=UTC)
-    hi = np.datetime64(hi_us, "us").astype(object).replace(tzinfo=UTC)
     sql, params = location_selectors.pings_recorded_between_sql("user_id, recorded_at, lat, lng, city_id",
-                                                                lo, hi, watermark, xmin)
-    copied = _copy_out(cursor, sql, params)
-    count = (len(copied) - _COPY_HEADER - 2) // _ROW.itemsize
-    return np.frombuffer(copied, dtype=_ROW, offset=_COPY_HEADER, count=count)
+                                                                _utc(lo_us), _utc(hi_us), watermark, xmin)
+    return _copy_rows(cursor, sql, params, _ROW)
 
 
 @dataclass
@@ -342,16 +349,11 @@ def _drop_unrecordable(cursor) -> None:
     """Leave out pairs that must not be recorded now: a block either way, or a user erased
     since the pings were loaded (their pings are gone too; the record would break its key)."""
     users = User._meta.db_table
-    cursor.execute(
-        f"DELETE FROM crossings_incoming i WHERE {account_selectors.block_between_sql('i.low', 'i.high')} "
-        f"OR NOT EXISTS (SELECT 1 FROM {users} u WHERE u.id = i.low) "
-        f"OR NOT EXISTS (SELECT 1 FROM {users} u WHERE u.id = i.high) "
-        f"RETURNING {account_selectors.block_between_sql('i.low', 'i.high')}"
-    )
-    rows = cursor.fetchall()
-    blocked = sum(1 for (is_blocked,) in rows if is_blocked)
-    metrics.count_skipped("blocked", blocked)
-    metrics.count_skipped("user_gone", len(rows) - blocked)
+    cursor.execute(f"DELETE FROM crossings_incoming i WHERE {account_selectors.block_between_sql('i.low', 'i.high')}")
+    metrics.count_skipped("blocked", cursor.rowcount)
+    cursor.execute(f"DELETE FROM crossings_incoming i WHERE NOT EXISTS (SELECT 1 FROM {users} u WHERE u.id = i.low) "
+                   f"OR NOT EXISTS (SELECT 1 FROM {users} u WHERE u.id = i.high)")
+    metrics.count_skipped("user_gone", cursor.rowcount)
 
 
 _CAP_SQL = """
@@ -422,12 +424,9 @@ def _bridge_lagging_ends(cursor) -> None:
 
 def _latest_match_between(cursor, pair: tuple[str, str], lo_us: int, hi_us: int) -> int | None:
     """The latest match time of the two users' matchable pings recorded in [lo_us, hi_us)."""
-    lo = np.datetime64(lo_us, "us").astype(object).replace(tzinfo=UTC)
-    hi = np.datetime64(hi_us - 1, "us").astype(object).replace(tzinfo=UTC)
     sql, params = location_selectors.pings_of_users_sql("user_id, recorded_at, lat, lng, city_id, true",
-                                                        list(pair), lo, hi)
-    rows = np.frombuffer(_copied := _copy_out(cursor, sql, params), dtype=_ROW, offset=_COPY_HEADER,
-                         count=(len(_copied) - _COPY_HEADER - 2) // _ROW.itemsize)
+                                                        list(pair), _utc(lo_us), _utc(hi_us - 1))
+    rows = _copy_rows(cursor, sql, params, _ROW)
     if len(rows) == 0:
         return None
     ctx, _users = _context_from_rows(rows)
