@@ -10,7 +10,8 @@ import time
 import pytest
 from django.conf import settings
 
-from tests.cluster.conftest import DEADLINE_S, LAG_LIMIT_S, cluster, wait_until  # noqa: F401  (fixture)
+from tests.cluster.conftest import LAG_LIMIT_S, cluster  # noqa: F401  (fixture)
+from tests.waiting import DEADLINE_S, wait_until
 
 pytestmark = pytest.mark.cluster
 

@@ -19,11 +19,10 @@ import pytest
 import requests
 
 from deploy.cluster.topology import Topology
+from tests.waiting import DEADLINE_S, wait_until
 
 LAG_LIMIT_S = 2.0
 HEALTH_TTL_S = 0.5
-# Every wait in the cluster suite polls against this: CI machines are small and may be busy.
-DEADLINE_S = 120.0
 # Registrations and logins per client address and hour (the suite's own come from 127.0.0.1).
 AUTH_IP_LIMIT = 20
 
@@ -87,17 +86,6 @@ def reads_per_server(cluster: Topology, user_id: str) -> list[int]:
         counts.append(sum(1 for line in log.read_text(errors="replace").splitlines()
                           if marker in line and ("statement:" in line or "execute" in line)))
     return counts
-
-
-def wait_until(check, timeout: float, what: str, interval: float = 0.1):
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s: {what}")
-        time.sleep(interval)
 
 
 @dataclass

@@ -13,7 +13,8 @@ import pytest
 import requests
 from redis.cluster import RedisCluster
 
-from tests.cluster.conftest import DEADLINE_S, HEALTH_TTL_S, Load, new_user, reads_per_server, wait_until
+from tests.cluster.conftest import HEALTH_TTL_S, Load, new_user, reads_per_server
+from tests.waiting import DEADLINE_S, wait_until
 
 pytestmark = pytest.mark.cluster
 

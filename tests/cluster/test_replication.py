@@ -10,7 +10,8 @@ import time
 
 import pytest
 
-from tests.cluster.conftest import DEADLINE_S, HEALTH_TTL_S, LAG_LIMIT_S, new_user, reads_per_server, wait_until
+from tests.cluster.conftest import HEALTH_TTL_S, LAG_LIMIT_S, new_user, reads_per_server
+from tests.waiting import DEADLINE_S, wait_until
 
 pytestmark = pytest.mark.cluster
 

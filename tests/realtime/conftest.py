@@ -22,6 +22,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
 from core.management.commands.serve import asgi_command
+from tests.waiting import wait_until
 
 DEADLINE_S = 60.0
 
@@ -65,15 +66,15 @@ class AsgiServer:
         return f"ws://127.0.0.1:{self.port}/ws/v1/"
 
     def wait_ready(self) -> None:
-        deadline = time.monotonic() + DEADLINE_S
-        while True:
-            assert self.proc.poll() is None, f"uvicorn exited: {self.output()}"
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
-                    return
-            except OSError:
-                assert time.monotonic() < deadline, f"uvicorn did not listen in {DEADLINE_S}s: {self.output()}"
-                time.sleep(0.1)
+        wait_until(self._listening, DEADLINE_S, "uvicorn to listen")
+
+    def _listening(self) -> bool:
+        assert self.proc.poll() is None, f"uvicorn exited: {self.output()}"
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                return True
+        except OSError:
+            return False
 
     def output(self) -> str:
         with open(self.log.name) as f:

@@ -8,7 +8,6 @@ attacker cannot run it, only wait for it; the tests run it where the beat task w
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -20,6 +19,7 @@ from core.geo import M_PER_DEG, distance_m
 from crossings.detection.run import run_detection
 from crossings.selectors import detector_lag_seconds
 from tests.factories import make_user
+from tests.waiting import wait_until
 
 
 @dataclass
@@ -64,12 +64,11 @@ def offset(point: tuple[float, float], east_m: float, north_m: float) -> tuple[f
 def detect_all(deadline_s: float = 120.0) -> None:
     """What the attacker waits for: the detector's runs until every ping sent so far is
     processed (a run leaves pings of transactions still open to the next one)."""
-    end = time.monotonic() + deadline_s
-    run_detection()
-    while detector_lag_seconds() > 0:
-        assert time.monotonic() < end, "the detector did not catch up"
-        time.sleep(0.2)
+    def caught_up() -> bool:
         run_detection()
+        return detector_lag_seconds() == 0
+
+    wait_until(caught_up, deadline_s, "the detector to catch up")
 
 
 @dataclass
