@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: run test test-all test-cluster cluster cluster-stop setup venv migrate stop demo lint format clean-data help loadtest bench capacity
+.PHONY: run test test-all test-cluster cluster cluster-stop setup venv migrate stop demo lint format clean-data help loadtest bench bench-closed capacity
 
 help:
 	@echo "make run     - set up everything and serve the app with its Celery worker and beat"
@@ -15,6 +15,7 @@ help:
 	@echo "make demo    - load demo data (users, pings, crossings, stories)"
 	@echo "make lint    - ruff and mypy (django-stubs, djangorestframework-stubs)"
 	@echo "make loadtest USERS=100 DURATION=30 - the LOAD_MODEL mix under Locust (bench/README.md)"
+	@echo "make bench-closed - the mix near saturation beside the floor views (CPU ms per request)"
 	@echo "make bench   - the whole benchmark suite; rewrites docs/BENCHMARKS.md"
 	@echo "make capacity - instances and cost for 100k / 1M users from the measured CPU per request"
 
@@ -99,14 +100,27 @@ WORKERS ?= 2
 SCALE ?= 2000
 URL ?=
 CLUSTER ?=
+SEED ?= 1
 
 loadtest: venv
 ifneq ($(CLUSTER),)
 	$(PY) -m bench.harness.cluster_load --users $(USERS) --duration $(DURATION) --speedup $(SPEEDUP) --workers $(WORKERS)
 else
 	$(PY) -m bench.harness.loadtest --users $(USERS) --duration $(DURATION) --speedup $(SPEEDUP) --workers $(WORKERS) \
-		$(if $(URL),--url $(URL),)
+		$(if $(URL),--url $(URL),) $(if $(filter 0,$(SEED)),--no-seed,)
 endif
+
+# The mix near saturation (closed loop) beside the floor views, on a seeded data set of SEEDED
+# users; median of ROUNDS interleaved rounds; WRITE_DOCS=1 rewrites docs/BENCHMARKS.md's headline.
+SEEDED ?= 5000
+ROUNDS ?= 3
+REQUESTS ?= 3000
+CLIENTS ?= 8
+CLOSED_WORKERS ?= 4
+bench-closed: venv
+	$(PY) -m bench.harness.closed_loop --users $(SEEDED) --rounds $(ROUNDS) --requests $(REQUESTS) \
+		--clients $(CLIENTS) --workers $(CLOSED_WORKERS) $(if $(filter 0,$(SEED)),--no-seed,) \
+		$(if $(WRITE_DOCS),--write-docs,) $(if $(PROFILE),--profile $(PROFILE),)
 
 bench: venv
 	$(PY) -m bench.harness.run_all --scale $(SCALE) --users $(USERS) --speedup $(SPEEDUP) --duration $(DURATION)

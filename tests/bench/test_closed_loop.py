@@ -1,0 +1,94 @@
+"""The closed-loop harness and the data-set guard of the load runs (bench/harness/closed_loop.py,
+bench/harness/dataset.py, bench/harness/loadtest.py's endpoint report).  Against a live server:
+no timing is asserted, only that every request is sent, answered and counted."""
+
+from __future__ import annotations
+
+import os
+import random
+from urllib.parse import urlparse
+
+import pytest
+
+from accounts import services
+from bench.harness import closed_loop, dataset, loadtest
+from bench.harness.cpu import Tiers
+from tests.factories import make_connection, make_crossing, make_verified_user
+
+FLOOR_URLS = "tests.bench.floor_urls"
+
+
+def _port(live_server) -> int:
+    return urlparse(live_server.url).port
+
+
+@pytest.mark.urls(FLOOR_URLS)
+def test_run_sends_every_request_of_a_floor_and_bills_cpu_per_request(live_server):
+    tiers = Tiers({"app": [os.getpid()], "db": [], "redis": []})
+    result = closed_loop.run(_port(live_server), tiers, "floor_drf", requests=40, clients=4, people=[], seed=1)
+    assert result.requests == 40
+    assert result.by_endpoint == {"floor_drf": 40}
+    assert result.errors == {}
+    assert result.cpu_ms["app"] > 0  # the live server runs in this process
+
+
+def _viewer(db_user, other) -> closed_loop.Viewer:
+    conn = make_connection(db_user, other)
+    make_crossing(db_user, other)
+    _session, access, _refresh = services.open_session(db_user)
+    return closed_loop.Viewer(access, 52.52, 13.405, [str(conn.pk)], [str(other.pk)])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_mix_runs_every_frequent_endpoint_without_errors(live_server, settings):
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {
+        **settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], "user": "100000/minute"}}
+    people = [_viewer(make_verified_user(), make_verified_user()) for _ in range(3)]
+    tiers = Tiers({"app": [os.getpid()]})
+    for endpoint in ("ping", "send_message", "messages", "me", "connections", "crossings", "feed", "profile"):
+        result = closed_loop.run(_port(live_server), tiers, endpoint, requests=6, clients=2, people=people, seed=2)
+        assert result.errors == {}, endpoint
+        assert result.by_endpoint == {endpoint: 6}
+
+
+def test_the_mix_sequence_follows_the_load_model_weights():
+    sequence = closed_loop._mix_sequence(20_000, random.Random(3))
+    share = sequence.count("ping") / len(sequence)
+    expected = closed_loop.MIX_PER_MINUTE["ping"] / sum(closed_loop.MIX_PER_MINUTE.values())
+    assert share == pytest.approx(expected, abs=0.02)
+    assert set(sequence) == set(closed_loop.MIX_PER_MINUTE)
+
+
+def _result(target, app, db=0.1):
+    cpu = {"app": app, "db": db, "redis": 0.05}
+    return closed_loop.RunResult(target, 100, 1.0, cpu, {target: 100}, {}, [1.0] * 100)
+
+
+def test_figures_are_medians_of_the_rounds_and_the_table_compares_with_the_drf_floor():
+    measured = {t: closed_loop.median_of([_result(t, 1.0), _result(t, 3.0), _result(t, 2.0)])
+                for t in ["floor_django", "floor_drf", "mix", *closed_loop.ALONE]}
+    measured["floor_drf"] = closed_loop.median_of([_result("floor_drf", 0.5)] * 3)
+    assert measured["mix"]["cpu_ms_per_request"]["app"] == 2.0
+    assert measured["mix"]["cpu_ms_spread"]["app"] == [1.0, 3.0]
+    meta = {"clients": 8, "workers": 4, "seeded_users": 5000, "viewers": 400, "requests": 100, "rounds": 3,
+            "machine": "2 vCPU", "load_before": 0.1, "load_after": 0.2, "date": "2026-12-02", "command": "x"}
+    table = closed_loop.markdown({"meta": meta, "measured": measured})
+    mix_row = next(line for line in table.splitlines() if line.startswith("| **the mix**"))
+    assert "| 2.00 | 0.10 | 0.05 | 4.00 |" in mix_row  # app 2.0 ms is 4x the DRF floor's 0.5
+
+
+def test_a_thin_database_is_refused_with_what_is_missing(monkeypatch):
+    monkeypatch.setattr(dataset, "counts", lambda: {"seeded_users": 0, "crossings": 0, "accepted_connections": 0})
+    with pytest.raises(SystemExit) as exc:
+        dataset.ensure_seeded(100, seed=False)
+    message = str(exc.value)
+    assert "0 seeded users" in message and "1000 seeded users" in message and "--no-seed" in message
+
+
+def test_the_endpoint_report_names_what_ran_and_what_did_not():
+    figures = {"endpoints": {"POST /locations/": {"requests": 10}, "GET /crossings/": {"requests": 4},
+                             "GET /me/": {"requests": 0}}}
+    text = loadtest.endpoints_report(figures)
+    assert "POST /locations/ 10" in text and "GET /crossings/ 4" in text
+    missing = text.split("Did not run in the measured window: ")[1]
+    assert "GET /me/" in missing and "POST /stories/" in missing and "POST /locations/" not in missing
