@@ -32,7 +32,7 @@ from pathlib import Path
 import orjson
 
 from bench.harness import servers
-from bench.harness.common import BASE_DIR, RESULTS_DIR
+from bench.harness.common import BASE_DIR, RESULTS_DIR, write_result
 from bench.harness.cpu import Tiers
 from bench.harness.dataset import MIN_SEEDED, ensure_seeded
 
@@ -328,15 +328,43 @@ def markdown(result: dict) -> str:
     return "\n".join(lines)
 
 
+def versus_table(measured: dict, versus: str) -> str:
+    """App CPU per request of each target on both servers, and their ratio (same run, interleaved)."""
+    lines = ["", f"Side by side: this code against the same with {versus}.", "",
+             f"| target | app ms | app ms with {versus} | ratio | db ms | db ms with {versus} |",
+             "| --- | ---: | ---: | ---: | ---: | ---: |"]
+    for key, figures in measured.items():
+        if "@" in key:
+            continue
+        other = measured.get(f"{key}@versus")
+        if other is None:
+            continue
+        a, b = figures["cpu_ms_per_request"], other["cpu_ms_per_request"]
+        lines.append(f"| {key} | {a['app']:.3f} | {b['app']:.3f} | {a['app'] / b['app']:.2f} | {a['db']:.3f} | "
+                     f"{b['db']:.3f} |")
+    return "\n".join(lines)
+
+
+BEGIN, END = "<!-- closed-loop:begin -->", "<!-- closed-loop:end -->"
+DOC = BASE_DIR / "docs" / "BENCHMARKS.md"
+
+
+def current_block() -> str:
+    """The closed-loop table docs/BENCHMARKS.md holds now ('' if none)."""
+    doc = DOC.read_text() if DOC.exists() else ""
+    if BEGIN not in doc:
+        return ""
+    return doc.split(BEGIN, 1)[1].split(END, 1)[0].strip()
+
+
 def write_docs(text: str) -> None:
-    path = BASE_DIR / "docs" / "BENCHMARKS.md"
-    begin, end = "<!-- closed-loop:begin -->", "<!-- closed-loop:end -->"
-    doc = path.read_text()
-    if begin not in doc:
-        raise SystemExit(f"{path} has no {begin} marker: add the section first")
-    head, rest = doc.split(begin, 1)
-    _old, tail = rest.split(end, 1)
-    path.write_text(f"{head}{begin}\n{text}\n{end}{tail}")
+    """Replace the closed-loop table in docs/BENCHMARKS.md (bench/harness/report.py keeps it)."""
+    doc = DOC.read_text()
+    if BEGIN not in doc:
+        raise SystemExit(f"{DOC} has no {BEGIN} marker: run `python -m bench.harness.report` first")
+    head, rest = doc.split(BEGIN, 1)
+    _old, tail = rest.split(END, 1)
+    DOC.write_text(f"{head}{BEGIN}\n{text}\n{END}{tail}")
 
 
 # -------------------------------------------------------------------------------- main
@@ -353,6 +381,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", default="", help="comma-separated targets (default: floors, mix, every endpoint)")
     parser.add_argument("--no-seed", action="store_true", help="refuse instead of seeding a small data set")
     parser.add_argument("--write-docs", action="store_true", help="rewrite docs/BENCHMARKS.md's closed-loop table")
+    parser.add_argument("--versus", default="",
+                        help="KEY=VALUE: a second app server with this environment setting, measured side by "
+                             "side (e.g. BENCH_FLAT_MIDDLEWARE=1, the middleware before API requests skipped some)")
     parser.add_argument("--profile", default="",
                         help="comma-separated targets to profile with py-spy after the rounds (stacks and a "
                              "summary in bench/results/closed-loop-profile-<target>.*)")
@@ -374,31 +405,41 @@ def main(argv: list[str] | None = None) -> int:
 
     env = servers.env(BENCH_FLOOR_VIEWS="1", RATE_LIMIT_USER="100000000/minute",
                       WEB_CONCURRENCY=str(args.workers))
-    gunicorn = Gunicorn(env, args.workers)
     targets = [t.strip() for t in args.only.split(",") if t.strip()] or ["floor_django", "floor_drf", "mix", *ALONE]
     unknown = set(targets) - {*FLOORS, "mix", *MIX_PER_MINUTE}
     if unknown:
         parser.error(f"unknown targets: {', '.join(sorted(unknown))}")
+    # One app server, or two side by side (--versus KEY=VALUE: the second with that setting).
+    apps = {"": Gunicorn(env, args.workers)}
+    if args.versus:
+        key, _, value = args.versus.partition("=")
+        apps["versus"] = Gunicorn({**env, key: value}, args.workers)
     load_before = os.getloadavg()[0]
-    runs: dict[str, list[RunResult]] = {t: [] for t in targets}
+    runs: dict[str, list[RunResult]] = {}
     try:
-        tiers = Tiers({"app": [gunicorn.proc.pid], "db": [servers.postmaster_pid()], "redis": [servers.redis_pid()]})
-        for target in targets:  # warm every worker on every path: imports, compiled queries, caches
-            run(gunicorn.port, tiers, target, max(args.clients * 10, args.requests // 10), args.clients, people, 0)
+        tiers = {label: Tiers({"app": [app.proc.pid], "db": [servers.postmaster_pid()],
+                               "redis": [servers.redis_pid()]}) for label, app in apps.items()}
+        for label, app in apps.items():  # warm every worker on every path: imports, compiled queries, caches
+            warm = max(args.clients * 10, args.requests // 10)
+            for target in targets:
+                run(app.port, tiers[label], target, warm, args.clients, people, 0)
         for round_no in range(args.rounds):
             order = targets[round_no % len(targets):] + targets[: round_no % len(targets)]  # interleaved
             for target in order:
-                result = run(gunicorn.port, tiers, target, args.requests, args.clients, people, round_no + 1)
-                runs[target].append(result)
-                s = result.summary()
-                cpu = s["cpu_ms_per_request"]
-                print(f"round {round_no + 1} {target:14} {s['req_per_s']:5} req/s  app {cpu['app']:.3f}"
-                      f"  db {cpu['db']:.3f}  redis {cpu['redis']:.3f} ms/req"
-                      f"  errors {sum(s['errors'].values())}", flush=True)
+                for label, app in apps.items():
+                    key = f"{target}@{label}" if label else target
+                    result = run(app.port, tiers[label], target, args.requests, args.clients, people, round_no + 1)
+                    runs.setdefault(key, []).append(result)
+                    s = result.summary()
+                    cpu = s["cpu_ms_per_request"]
+                    print(f"round {round_no + 1} {key:22} {s['req_per_s']:5} req/s  app {cpu['app']:.3f}"
+                          f"  db {cpu['db']:.3f}  redis {cpu['redis']:.3f} ms/req"
+                          f"  errors {sum(s['errors'].values())}", flush=True)
         for target in [t.strip() for t in args.profile.split(",") if t.strip()]:
-            profile(gunicorn, tiers, target, args, people)
+            profile(apps[""], tiers[""], target, args, people)
     finally:
-        gunicorn.stop()
+        for app in apps.values():
+            app.stop()
     measured = {t: median_of(r) for t, r in runs.items()}
     import platform
 
@@ -412,10 +453,10 @@ def main(argv: list[str] | None = None) -> int:
                             + " ".join(argv if argv is not None else sys.argv[1:])},
         "measured": measured,
     }
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    out = Path(RESULTS_DIR) / f"closed-loop-{datetime.now(UTC):%Y%m%dT%H%M%S}.json"
-    out.write_text(json.dumps(result, indent=2))
+    out = write_result("closed-loop", result, result["meta"]["command"], scale={"seeded_users": seeded})
     print(f"\nresult: {out.relative_to(BASE_DIR)}")
+    if args.versus:
+        print(versus_table(measured, args.versus))
     if {"floor_drf", "mix", *ALONE} <= set(targets):
         text = markdown(result)
         print(text)

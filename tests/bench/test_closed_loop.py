@@ -11,7 +11,7 @@ from urllib.parse import urlparse
 import pytest
 
 from accounts import services
-from bench.harness import closed_loop, dataset, loadtest
+from bench.harness import closed_loop, common, dataset, loadtest, report
 from bench.harness.cpu import Tiers
 from tests.factories import make_connection, make_crossing, make_verified_user
 
@@ -64,15 +64,21 @@ def _result(target, app, db=0.1):
     return closed_loop.RunResult(target, 100, 1.0, cpu, {target: 100}, {}, [1.0] * 100)
 
 
-def test_figures_are_medians_of_the_rounds_and_the_table_compares_with_the_drf_floor():
+def _run_figures() -> dict:
     measured = {t: closed_loop.median_of([_result(t, 1.0), _result(t, 3.0), _result(t, 2.0)])
                 for t in ["floor_django", "floor_drf", "mix", *closed_loop.ALONE]}
     measured["floor_drf"] = closed_loop.median_of([_result("floor_drf", 0.5)] * 3)
-    assert measured["mix"]["cpu_ms_per_request"]["app"] == 2.0
-    assert measured["mix"]["cpu_ms_spread"]["app"] == [1.0, 3.0]
     meta = {"clients": 8, "workers": 4, "seeded_users": 5000, "viewers": 400, "requests": 100, "rounds": 3,
             "machine": "2 vCPU", "load_before": 0.1, "load_after": 0.2, "date": "2026-12-02", "command": "x"}
-    table = closed_loop.markdown({"meta": meta, "measured": measured})
+    return {"meta": meta, "measured": measured}
+
+
+def test_figures_are_medians_of_the_rounds_and_the_table_compares_with_the_drf_floor():
+    figures = _run_figures()
+    measured = figures["measured"]
+    assert measured["mix"]["cpu_ms_per_request"]["app"] == 2.0
+    assert measured["mix"]["cpu_ms_spread"]["app"] == [1.0, 3.0]
+    table = closed_loop.markdown(figures)
     mix_row = next(line for line in table.splitlines() if line.startswith("| **the mix**"))
     assert "| 2.00 | 0.10 | 0.05 | 4.00 |" in mix_row  # app 2.0 ms is 4x the DRF floor's 0.5
 
@@ -92,3 +98,18 @@ def test_the_endpoint_report_names_what_ran_and_what_did_not():
     assert "POST /locations/ 10" in text and "GET /crossings/ 4" in text
     missing = text.split("Did not run in the measured window: ")[1]
     assert "GET /me/" in missing and "POST /stories/" in missing and "POST /locations/" not in missing
+
+
+def test_the_report_heads_with_the_newest_closed_loop_run_and_else_keeps_the_documented_one(tmp_path, monkeypatch):
+    monkeypatch.setattr(common, "RESULTS_DIR", tmp_path / "results")
+    doc = tmp_path / "BENCHMARKS.md"
+    monkeypatch.setattr(closed_loop, "DOC", doc)
+    doc.write_text(f"# Benchmarks\n\n{closed_loop.BEGIN}\nthe table measured earlier\n{closed_loop.END}\n")
+    kept = report.build()
+    assert "the table measured earlier" in kept and "Headline: the mix near saturation" in kept
+    common.write_result("closed-loop", _run_figures(), "python -m bench.harness.closed_loop")
+    fresh = report.build()
+    assert "the table measured earlier" not in fresh
+    assert "| **the mix** | 100 % | 2.00 |" in fresh
+    closed_loop.write_docs("a new table")
+    assert closed_loop.current_block() == "a new table"
