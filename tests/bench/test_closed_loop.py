@@ -113,3 +113,15 @@ def test_the_report_heads_with_the_newest_closed_loop_run_and_else_keeps_the_doc
     assert "| **the mix** | 100 % | 2.00 |" in fresh
     closed_loop.write_docs("a new table")
     assert closed_loop.current_block() == "a new table"
+
+
+def test_each_users_pings_are_spaced_like_a_phones_and_live():
+    from datetime import UTC, datetime, timedelta
+
+    viewer = closed_loop.Viewer("token", 52.5, 13.4)
+    times = [closed_loop._ping_time(viewer) for _ in range(40)]
+    now = datetime.now(UTC)
+    gaps = [(b - a).total_seconds() for a, b in zip(times, times[1:], strict=False)]
+    assert all(gap >= 20 for gap in gaps[:25])  # MATCH_MIN_INTERVAL_S apart while the backlog lasts
+    assert all(now - t < timedelta(seconds=600) for t in times)  # received within CROSSING_LIVE_S
+    assert all(t <= now for t in times)  # never from the future
