@@ -4,6 +4,7 @@ no timing is asserted, only that every request is sent, answered and counted."""
 
 from __future__ import annotations
 
+import itertools
 import os
 import random
 from urllib.parse import urlparse
@@ -121,7 +122,19 @@ def test_each_users_pings_are_spaced_like_a_phones_and_live():
     viewer = closed_loop.Viewer("token", 52.5, 13.4)
     times = [closed_loop._ping_time(viewer) for _ in range(40)]
     now = datetime.now(UTC)
-    gaps = [(b - a).total_seconds() for a, b in zip(times, times[1:], strict=False)]
+    gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(times)]
     assert all(gap >= 20 for gap in gaps[:25])  # MATCH_MIN_INTERVAL_S apart while the backlog lasts
     assert all(now - t < timedelta(seconds=600) for t in times)  # received within CROSSING_LIVE_S
     assert all(t <= now for t in times)  # never from the future
+
+
+def test_capacity_is_computed_from_the_closed_loop_mix_when_there_is_one(tmp_path, monkeypatch):
+    from bench.harness import capacity
+
+    monkeypatch.setattr(common, "RESULTS_DIR", tmp_path)
+    common.write_result("loadtest-mix", {"cpu_ms_per_request": {"app": 4.0, "db": 0.5, "redis": 0.2}}, "loadtest")
+    assert capacity.measured_inputs()["app_ms"] == 4.0
+    common.write_result("closed-loop", _run_figures(), "python -m bench.harness.closed_loop")
+    inputs = capacity.measured_inputs()
+    assert (inputs["app_ms"], inputs["db_ms"]) == (2.0, 0.1)
+    assert inputs["source"].startswith("closed-loop mix (median of 3 rounds)")
