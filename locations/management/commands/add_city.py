@@ -48,9 +48,10 @@ def check_arguments(*, slug: str, name: str, lat: float, lng: float, radius_km: 
     try:
         validate_slug(slug)
     except ValidationError:
-        raise CommandError(f"SLUG must be letters, digits, hyphens or underscores, e.g. san-francisco (got {slug!r}).")
+        raise CommandError("The slug must be letters, digits, hyphens or underscores, e.g. san-francisco "
+                           f"(got {slug!r}).") from None
     if len(slug) > 50:
-        raise CommandError(f"SLUG must be at most 50 characters (got {len(slug)}).")
+        raise CommandError(f"The slug must be at most 50 characters (got {len(slug)}).")
     if not name.strip() or len(name) > 100:
         raise CommandError("--name must be 1 to 100 characters, e.g. 'San Francisco'.")
     for option, value, low, high in (("--lat", lat, -90, 90), ("--lng", lng, -180, 180)):
