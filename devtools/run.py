@@ -4,7 +4,7 @@
 REDIS_URL are set), migrates and collects static files when they changed;
 ``python -m devtools.run run`` does the same, then the demo staff account, demo data on a fresh
 database (``--demo-args``, ``--no-demo``) and ``manage.py serve``, which prints the URLs and the
-demo logins once the web server answers.  Design: docs/subsystems/platform.md.
+demo logins once the web server answers.  docs/operations.md ("make run").
 """
 
 from __future__ import annotations
@@ -40,12 +40,15 @@ def start_services(steps: Steps) -> None:
     if os.environ.get("DATABASE_URL") and os.environ.get("REDIS_URL"):
         steps.start("PostgreSQL and Redis: DATABASE_URL and REDIS_URL")
         return
-    fresh = not (embedded.PG_DIR / "PG_VERSION").exists()
-    running = embedded.postgres_running() and embedded.redis_running()
+    names = [name for name, url in (("PostgreSQL", "DATABASE_URL"), ("Redis", "REDIS_URL"))
+             if not os.environ.get(url)]
+    fresh = "PostgreSQL" in names and not (embedded.PG_DIR / "PG_VERSION").exists()
+    running = (embedded.postgres_running() or "PostgreSQL" not in names) and (
+        embedded.redis_running() or "Redis" not in names)
     if running:
-        steps.start("Embedded PostgreSQL and Redis: running (.data/)")
+        steps.start(f"Embedded {' and '.join(names)}: running (.data/)")
     else:
-        steps.start("Starting embedded PostgreSQL and Redis"
+        steps.start(f"Starting embedded {' and '.join(names)}"
                     + (" (first run: initialising the database, ~30 s)" if fresh else ""))
     if not os.environ.get("DATABASE_URL"):
         embedded.postgres_url()
@@ -120,18 +123,20 @@ def demo_data(steps: Steps, demo_args: str | None) -> None:
     from analytics import demo
     from core import demo_logins
 
-    if not User.objects.filter(phone=demo_logins.staff_phone()).exists():
-        call_command("ensure_demo_staff")
+    new_staff = not User.objects.filter(phone=demo_logins.staff_phone()).exists()
+    args = shlex.split(demo_args) if demo_args is not None else []
     if demo_args is None:
-        steps.start("Demo data: skipped (DEMO=0)")
-        return
-    if not demo.database_is_fresh():
-        steps.start("Demo data: loaded already (`make demo` adds more)")
-        return
-    args = shlex.split(demo_args)
-    users = args[args.index("--users") + 1] if "--users" in args else "2000"
-    steps.start(f"Loading demo data on this fresh database: {users} users (~1-2 min)")
-    call_command("seed_demo", "--if-fresh", *args)
+        text = "Demo data: skipped (DEMO=0)"
+    elif not demo.database_is_fresh():
+        text = "Demo data: loaded already (`make demo` adds more)"
+    else:
+        users = args[args.index("--users") + 1] if "--users" in args else "2000"
+        text = f"Loading demo data on this fresh database: {users} users (~1-2 min)"
+    steps.start(f"Creating the demo staff account; {text[0].lower()}{text[1:]}" if new_staff else text)
+    if new_staff:
+        call_command("ensure_demo_staff")
+    if text.startswith("Loading"):
+        call_command("seed_demo", "--if-fresh", *args)
 
 
 def serve(steps: Steps) -> None:
