@@ -10,6 +10,7 @@ import io
 import logging
 import math
 import random
+import re
 import time
 import uuid
 from collections.abc import Callable
@@ -363,8 +364,10 @@ def run_detector(activity: ActivityFactory, pings: int) -> None:
     with activity("crossings (detector)") as status:
         status.note(f"matching {pings:,} new pings")
 
-        def matched(line: str) -> None:
-            status.note(f"{line.strip()}; storing crossings")
+        def matched(line: str) -> None:  # the detector's progress line, once per time cluster
+            found = re.search(r"(\d+) encounters", line)
+            status.note(f"{int(found.group(1)):,} encounters found; storing the crossings" if found
+                        else "storing the crossings")
 
         run_detection(wait=True, progress=matched)
 

@@ -45,7 +45,6 @@ def test_detect_crossings_prints_its_result_once_and_logs_it_to_the_file(tmp_pat
     assert any(summary in record["message"] and record["logger"] == "crossings.detection.run" for record in records)
 
 
-@pytest.mark.django_db(transaction=True)
 def test_a_command_error_is_one_plain_line(tmp_path):
     done = manage(tmp_path, "add_city", "oslo", "--name", "Oslo", "--lat", "95", "--lng", "10", "--radius-km", "20")
     assert done.returncode == 1
