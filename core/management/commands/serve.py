@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import shutil
 import signal
@@ -74,6 +75,29 @@ def wait_until_ready(url: str, procs: dict[str, subprocess.Popen], timeout: floa
     return False
 
 
+def _children(pid: int) -> int | None:
+    try:
+        return len(Path(f"/proc/{pid}/task/{pid}/children").read_text().split())
+    except OSError:  # not Linux
+        return None
+
+
+def add_workers(master: subprocess.Popen, target: int) -> None:
+    """Grow gunicorn from one worker to ``target``: one SIGTTIN per worker, each after the last
+    one was forked (the kernel merges a signal sent again before it is handled)."""
+    for count in range(2, target + 1):
+        master.send_signal(signal.SIGTTIN)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and master.poll() is None:
+            children = _children(master.pid)
+            if children is None:
+                time.sleep(0.5)  # no way to look: give the master time to handle it
+                break
+            if children >= count:
+                break
+            time.sleep(0.05)
+
+
 class Command(BaseCommand):
     help = "Run gunicorn, a Celery worker and Celery beat in the foreground until Ctrl-C."
 
@@ -98,9 +122,10 @@ class Command(BaseCommand):
         env = dict(os.environ)
         env.update(prometheus_multiproc_env())
         app = "core.media_files:application_with_media()" if serves_media_itself() else "config.wsgi:application"
-        gunicorn = [python, "-m", "gunicorn", app, "-c", "deploy/gunicorn.conf.py", "--bind", bind]
-        if workers:
-            gunicorn += ["--workers", str(workers)]
+        # One worker first, the rest (deploy/gunicorn.conf.py's count unless --workers) added by
+        # SIGTTIN once it answers: the first answer waits for one Django import, not for all.
+        target = workers or int(env.get("WEB_CONCURRENCY") or multiprocessing.cpu_count() * 2 + 1)
+        gunicorn = [python, "-m", "gunicorn", app, "-c", "deploy/gunicorn.conf.py", "--bind", bind, "--workers", "1"]
         commands = {"web": gunicorn}
         if not no_ws:
             commands["ws"] = asgi_command(python, ws_bind)
@@ -134,6 +159,7 @@ class Command(BaseCommand):
         if not wait_until_ready(f"{base}/health/", procs, stop=lambda: stopping):
             self.stderr.write(f"The web server did not answer {base}/health/; see the lines above.")
         if not stopping and procs["web"].poll() is None:
+            add_workers(procs["web"], target)
             procs.update((name, start(name)) for name in commands if name != "web")
         self.stdout.write(self.style.SUCCESS(
             f"\nCrossings is ready ({time.monotonic() - started:.0f} s):\n  API docs  {base}/api/docs/\n"
