@@ -1,7 +1,8 @@
 """Create the demo staff account of ``make run`` (development only) and print its password.
 
-The password is random, printed once when the account is made (``--reset-password`` prints a
-new one); outside the development settings (``DEMO_STAFF_ENABLED``) the command refuses.
+The password is random, printed when the account is made (``--reset-password`` prints a new
+one) and kept in ``.data/demo_logins.json`` (core/demo_logins.py) so that every ``make run``
+prints it again; outside the development settings (``DEMO_STAFF_ENABLED``) the command refuses.
 """
 
 import secrets

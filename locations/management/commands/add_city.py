@@ -31,10 +31,10 @@ class Command(BaseCommand):
         try:
             city.full_clean(validate_unique=city.pk is None)
         except ValidationError as exc:
-            # What the arguments cannot catch (a slug taken meanwhile...); never a constraint's name.
+            # What check_arguments cannot know (a model rule added later): the field and Django's words.
             raise CommandError("; ".join(
                 f"{'city' if k == '__all__' else k}: {' '.join(v)}" for k, v in exc.message_dict.items()
-            ).replace("Constraint", "rule")) from None
+            )) from None
         if dry_run:
             self.stdout.write(f"Would {verb} city {slug} ({name}) at {lat}, {lng}, radius {radius_km} km.")
             return
