@@ -22,15 +22,15 @@ help:
 venv: $(STAMP)
 
 $(STAMP): requirements.txt requirements-dev.txt
+	@echo "Installing the Python packages into $(VENV) (first run: ~2 min; again when requirements*.txt change)"
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	@touch $(STAMP)
 
+# PostgreSQL and Redis, migrations, static files (collected only when they changed: .data/static.stamp).
 setup: venv
-	$(PY) -m devtools.embedded start
-	$(PY) manage.py migrate --no-input
-	$(PY) manage.py collectstatic --no-input --verbosity 0
+	@$(PY) -m devtools.run setup
 
 migrate: venv
 	$(PY) manage.py migrate --no-input
@@ -42,10 +42,9 @@ DEMO ?= 1
 DEMO_USERS ?= 1000
 DEMO_ARGS ?= --users $(DEMO_USERS) --hours 1 --density 0.25
 
-run: setup
-	$(PY) manage.py ensure_demo_staff
-	@if [ "$(DEMO)" != "0" ]; then $(PY) manage.py seed_demo --if-fresh $(DEMO_ARGS); fi
-	$(PY) manage.py serve
+# One progress line per step; the URLs and demo logins once the web server answers (devtools/run.py).
+run: venv
+	@$(PY) -m devtools.run run --demo-args "$(DEMO_ARGS)" $(if $(filter 0,$(DEMO)),--no-demo,)
 
 test: venv
 	$(PY) -m devtools.embedded start

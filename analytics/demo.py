@@ -10,6 +10,7 @@ import io
 import logging
 import math
 import random
+import re
 import time
 import uuid
 from collections.abc import Callable
@@ -22,9 +23,9 @@ from django.contrib.auth.hashers import make_password
 from django.db import connection, transaction
 from django.utils import timezone
 
-from accounts.models import User
+from accounts.models import ReportReason, User, UserReport
 from analytics import services as analytics_services
-from analytics.progress import Progress
+from analytics.progress import Activity, Progress
 from connections.models import Connection, Message
 from core import geo
 from core.ids import uuid7
@@ -32,7 +33,7 @@ from crossings.detection.run import run_detection
 from locations import partitions
 from locations import services as location_services
 from locations.models import City
-from stories.models import Story, StoryKind, Visibility
+from stories.models import Story, StoryKind, StoryReport, StoryReportReason, Visibility
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +62,28 @@ MESSAGES = ("Hey! I think we crossed near the station?", "Hi :)", "Were you at t
             "Nice to meet you!", "Coffee sometime?", "Haha yes, that was me", "See you around!",
             "Which café was that?", "I walk there every day", "Small world!")
 STORY_CAPTIONS = ("Morning light", "Best coffee in town", "Sunset walk", "Market day", "", "Rainy streets")
+# What moderators find in their two queues (admin: user reports, story reports).
+USER_REPORT_TEXTS = (
+    (ReportReason.SPAM, "Sends the same link to everyone they cross, looks like an ad for a crypto site."),
+    (ReportReason.SPAM, "Asked me to move to another app within a minute of connecting."),
+    (ReportReason.ABUSE, "Kept messaging after I asked them to stop, getting rude."),
+    (ReportReason.ABUSE, "Insulted me in chat because I did not answer fast enough."),
+    (ReportReason.INAPPROPRIATE, "Profile bio is sexually explicit."),
+    (ReportReason.INAPPROPRIATE, "Sent unsolicited explicit messages."),
+    (ReportReason.IMPERSONATION, "Uses the name and photo of a local musician, not them."),
+    (ReportReason.IMPERSONATION, "Pretends to be my friend; my friend does not use this app."),
+    (ReportReason.OTHER, "Seems to be under 18."),
+    (ReportReason.OTHER, "Says they follow me around the market every Saturday, feels creepy."),
+)
+STORY_REPORT_TEXTS = (
+    (StoryReportReason.SPAM, "Advertising a club night, posted again every hour."),
+    (StoryReportReason.SPAM, "Just a phone number and 'call me for deals'."),
+    (StoryReportReason.ABUSE, "Mocks a person who is clearly recognisable in the picture."),
+    (StoryReportReason.ABUSE, "Hateful caption about a neighbourhood's residents."),
+    (StoryReportReason.INAPPROPRIATE, "Nudity in a public story."),
+    (StoryReportReason.INAPPROPRIATE, "Shows someone's licence plate and house number."),
+    (StoryReportReason.INAPPROPRIATE, ""),
+)
 
 
 @dataclass
@@ -97,12 +120,19 @@ class SeedResult:
     connections: int = 0
     messages: int = 0
     stories: int = 0
+    user_reports: int = 0
+    story_reports: int = 0
     seconds: dict[str, float] = field(default_factory=dict)
     sample_phone: str | None = None
     skipped: list[str] = field(default_factory=list)
 
 
 ProgressFactory = Callable[[str, int], Progress]
+ActivityFactory = Callable[[str], Activity]
+
+
+def _no_activity(label: str) -> Activity:
+    return Activity(label, enabled=False)
 
 
 def area_sides_km(users: int) -> tuple[float, float]:
@@ -128,7 +158,7 @@ def plan(options: SeedOptions) -> SeedPlan:
     centre, outer = scaled_sides_km(options.users, options.density)
     parts = ["users", "pings"]
     parts += ["crossings (detector)"] if options.detect else []
-    parts += ["connections", "messages", "stories"]
+    parts += ["connections", "messages", "stories", "reports"]
     return SeedPlan(
         users=options.users,
         cities=[c[0] for c in DEMO_CITIES],
@@ -326,20 +356,30 @@ def create_pings(user_ids: list[str], cities: list, options: SeedOptions, now: d
 # ------------------------------------------------------------------- crossings (detector)
 
 
-def run_detector(progress: ProgressFactory) -> None:
-    """Run the real detector once: it processes every pending ping, the demo's included."""
-    with progress("crossings (detector)", 1) as bar:
-        run_detection(wait=True)
-        bar.advance()
+def run_detector(activity: ActivityFactory, pings: int) -> None:
+    """Run the real detector once: it processes every pending ping, the demo's included.
+
+    One long transaction of unknown length (minutes at 20 000 users): a status line moves
+    while it runs and says when matching is over and the crossings are being stored."""
+    with activity("crossings (detector)") as status:
+        status.note(f"matching {pings:,} new pings")
+
+        def matched(line: str) -> None:  # the detector's progress line, once per time cluster
+            found = re.search(r"(\d+) encounters", line)
+            status.note(f"{int(found.group(1)):,} encounters found; storing the crossings" if found
+                        else "storing the crossings")
+
+        run_detection(wait=True, progress=matched)
 
 
 # ------------------------------------------------------------- connections and messages
 
 
 def create_connections(user_ids: list[str], options: SeedOptions, now: datetime, rng: random.Random,
-                       progress: ProgressFactory) -> tuple[int, int]:
+                       progress: ProgressFactory, activity: ActivityFactory = _no_activity) -> tuple[int, int]:
     """Connect a share of the demo users' crossed pairs (most accepted), and let them chat."""
-    with connection.cursor() as cursor:
+    with activity("crossed pairs") as status, connection.cursor() as cursor:
+        status.note("finding the pairs to connect")
         cursor.execute(
             "SELECT c.user_low_id, c.user_high_id, c.last_crossed_at FROM crossings c "
             "WHERE c.user_low_id = ANY(%s::uuid[]) AND c.user_high_id = ANY(%s::uuid[]) "
@@ -372,9 +412,13 @@ def create_connections(user_ids: list[str], options: SeedOptions, now: datetime,
     if conn_lines:
         _copy(f"COPY {Connection._meta.db_table} (id, user_low_id, user_high_id, requester_id, status, created_at, "
               "updated_at, responded_at) FROM STDIN", conn_lines)
-    if msg_lines:
-        _copy(f"COPY {Message._meta.db_table} (id, connection_id, sender_id, body, erased, created_at) FROM STDIN",
-              msg_lines)
+    chunk = 20_000
+    with progress("messages", len(msg_lines)) as bar:
+        for offset in range(0, len(msg_lines), chunk):
+            lines = msg_lines[offset:offset + chunk]
+            _copy(f"COPY {Message._meta.db_table} (id, connection_id, sender_id, body, erased, created_at) "
+                  "FROM STDIN", lines)
+            bar.advance(len(lines))
     return len(conn_lines), len(msg_lines)
 
 
@@ -413,6 +457,46 @@ def create_stories(user_ids: list[str], cities: list, options: SeedOptions, now:
     return len(authors)
 
 
+# ---------------------------------------------------------------------------- reports
+
+
+def create_reports(user_ids: list[str], now: datetime, rng: random.Random, progress: ProgressFactory,
+                   limit: int = 30) -> tuple[int, int]:
+    """A few dozen open reports in both moderation queues (users, stories), as the admin shows them.
+
+    Reporters and reported are demo users; each (reporter, reported) and (reporter, story) pair
+    is used once, as the open-report constraints require."""
+    user_reports, story_reports = [], []
+    if len(user_ids) >= 2:
+        pairs: set[tuple[str, str]] = set()
+        for _ in range(min(limit, len(user_ids) // 2) * 3):
+            if len(pairs) >= min(limit, len(user_ids) // 2):
+                break
+            reporter, reported = rng.sample(user_ids, 2)
+            pairs.add((reporter, reported))
+        for reporter, reported in sorted(pairs):
+            reason, details = rng.choice(USER_REPORT_TEXTS)
+            user_reports.append(UserReport(reporter_id=reporter, reported_id=reported, reason=reason, details=details,
+                                           created_at=now - timedelta(minutes=rng.uniform(1, 24 * 60))))
+    authors = [uuid.UUID(uid) for uid in user_ids]
+    stories = list(Story.objects.filter(author_id__in=authors).values_list("id", "author_id", "text")[:limit * 4])
+    rng.shuffle(stories)
+    for story_id, author, text in stories[:limit]:
+        reporter = rng.choice(user_ids)
+        if str(reporter) == str(author):
+            continue
+        story_reason, details = rng.choice(STORY_REPORT_TEXTS)
+        story_reports.append(StoryReport(story_id=story_id, story_author_id=author, story_excerpt=text[:300],
+                                         reporter_id=reporter, reason=story_reason, details=details,
+                                         created_at=now - timedelta(minutes=rng.uniform(1, 12 * 60))))
+    with progress("reports", len(user_reports) + len(story_reports)) as bar:
+        UserReport.objects.bulk_create(user_reports)
+        bar.advance(len(user_reports))
+        StoryReport.objects.bulk_create(story_reports)
+        bar.advance(len(story_reports))
+    return len(user_reports), len(story_reports)
+
+
 # ------------------------------------------------------------------------------- run
 
 
@@ -420,7 +504,21 @@ def _refresh_stats() -> None:
     analytics_services.refresh_stats()
 
 
-def seed(options: SeedOptions, progress: ProgressFactory) -> SeedResult:
+def count_crossings(user_ids: list[str]) -> int:
+    """Crossings with a user of ``user_ids`` on either side, from the database: the one count reported.
+
+    Two index scans (low side, then high side not already counted) rather than an OR."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT (SELECT count(*) FROM crossings WHERE user_low_id = ANY(%s::uuid[])) + "
+            "(SELECT count(*) FROM crossings WHERE user_high_id = ANY(%s::uuid[]) "
+            "AND NOT user_low_id = ANY(%s::uuid[]))",
+            [user_ids, user_ids, user_ids],
+        )
+        return cursor.fetchone()[0]
+
+
+def seed(options: SeedOptions, progress: ProgressFactory, activity: ActivityFactory = _no_activity) -> SeedResult:
     """Generate the whole demo data set; docs/subsystems/analytics.md."""
     rng = random.Random(options.seed)
     now = timezone.now()
@@ -432,25 +530,30 @@ def seed(options: SeedOptions, progress: ProgressFactory) -> SeedResult:
         result.seconds[name] = round(time.perf_counter() - started, 2)
         return value
 
-    cities = timed("cities", ensure_cities)
+    with activity("cities") as status:
+        status.note(", ".join(c[0] for c in DEMO_CITIES))
+        cities = timed("cities", ensure_cities)
     with transaction.atomic():
         user_ids = timed("users", lambda: create_users(options.users, rng, now, progress))
     result.users = len(user_ids)
     with transaction.atomic():
         result.pings = timed("pings", lambda: create_pings(user_ids, cities, options, now, progress))
     if options.detect:
-        timed("crossings", lambda: run_detector(progress))
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT count(*) FROM crossings WHERE user_low_id = ANY(%s::uuid[])", [user_ids])
-            result.crossings = cursor.fetchone()[0]
+        timed("crossings", lambda: run_detector(activity, result.pings))
+        result.crossings = count_crossings(user_ids)
     else:
         result.skipped.append("crossings (--no-detect)")
     with transaction.atomic():
         result.connections, result.messages = timed(
-            "connections", lambda: create_connections(user_ids, options, now, rng, progress))
+            "connections", lambda: create_connections(user_ids, options, now, rng, progress, activity))
     with transaction.atomic():
         result.stories = timed("stories", lambda: create_stories(user_ids, cities, options, now, rng, progress))
-    timed("refresh_stats", _refresh_stats)
+    with transaction.atomic():
+        result.user_reports, result.story_reports = timed(
+            "reports", lambda: create_reports(user_ids, now, rng, progress))
+    with activity("statistics") as status:
+        status.note("refreshing the statistics views")
+        timed("refresh_stats", _refresh_stats)
     result.sample_phone = _best_sample_phone(user_ids)
     return result
 
@@ -489,6 +592,8 @@ def demo_users_exist() -> bool:
 def as_text(result: SeedResult) -> str:
     out = io.StringIO()
     out.write(f"users {result.users}, pings {result.pings}, crossings {result.crossings}, "
-              f"connections {result.connections}, messages {result.messages}, stories {result.stories}\n")
+              f"connections {result.connections}, messages {result.messages}, stories {result.stories}, "
+              f"reports {result.user_reports} on users and {result.story_reports} on stories\n")
     out.write("seconds: " + ", ".join(f"{k} {v}" for k, v in result.seconds.items()) + "\n")
     return out.getvalue()
+

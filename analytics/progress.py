@@ -7,6 +7,7 @@ long operator commands show progress in both.
 from __future__ import annotations
 
 import sys
+import threading
 import time
 
 
@@ -56,4 +57,57 @@ class Progress:
         if (force and self.done != self._last_printed) or decile > self._last_decile:
             self._last_decile, self._last_printed = decile, self.done
             self.stream.write(f"{self.label}: {self.done}/{self.total} ({fraction:.0%}) {elapsed:.1f}s\n")
+            self.stream.flush()
+
+
+class Activity:
+    """A phase of unknown size (one long query, the crossing detector): a status line that
+    moves every few seconds (elapsed time, and what :meth:`note` last said) so that a silent
+    minute never looks like a hang.  On a terminal it redraws one line every half second; in a
+    log it prints a line every ``every`` seconds."""
+
+    def __init__(self, label: str, *, stream=None, enabled: bool = True, every: float = 5.0, status: str = ""):
+        self.label, self.enabled, self.every, self.status = label, enabled, every, status
+        self.stream = stream or sys.stderr
+        self._tty = bool(getattr(self.stream, "isatty", lambda: False)())
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self.started = time.monotonic()
+
+    def note(self, status: str) -> None:
+        """What the phase is doing now; shown from the next line on."""
+        self.status = status
+
+    def __enter__(self):
+        self.started = time.monotonic()
+        if self.enabled:
+            if self._tty:  # in a log, a phase that ends within ``every`` seconds prints one line
+                self._write(force_newline=False)
+            self._thread = threading.Thread(target=self._run, name=f"progress-{self.label}", daemon=True)
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        if self.enabled:
+            self.status = "done" if exc[0] is None else "failed"
+            self._write(force_newline=True)
+        return False
+
+    def _run(self) -> None:
+        period = 0.5 if self._tty else self.every
+        while not self._stop.wait(period):
+            self._write(force_newline=not self._tty)
+
+    def _write(self, force_newline: bool) -> None:
+        elapsed = time.monotonic() - self.started
+        text = f"{self.label}: {self.status + ', ' if self.status else ''}{elapsed:.0f} s"
+        with self._lock:
+            if self._tty:
+                self.stream.write(f"\r{text:<78}" + ("\n" if force_newline else ""))
+            else:
+                self.stream.write(text + "\n")
             self.stream.flush()

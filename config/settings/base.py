@@ -7,6 +7,7 @@ fall back to the embedded servers of ``devtools``.  This module starts nothing.
 
 from __future__ import annotations
 
+import sys
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -435,6 +436,35 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {"django.db.backends": {"level": "INFO"}},
 }
+
+
+def command_logging(argv: list[str], log_file: str, logging: dict) -> dict:
+    """An operator's ``manage.py <command>`` prints one human line per result itself: its log
+    records go to ``log_file`` (JSON) and only warnings reach the terminal, in plain words.
+    So does ``make run``'s set-up (devtools/run.py).  Servers (``serve``, ``runserver``), shells
+    and ``COMMAND_LOG_FILE=-`` keep the console."""
+    program = Path(argv[0]) if argv else Path()
+    person = (program.name == "manage.py" and len(argv) > 1
+              and argv[1] not in {"serve", "runserver", "shell", "dbshell", "help"})
+    if not (person or program.parts[-2:] == ("devtools", "run.py")) or log_file == "-":
+        return logging
+    try:
+        Path(log_file).parent.mkdir(parents=True, exist_ok=True)
+    except OSError:  # a read-only disk: the console it is
+        return logging
+    handlers = {
+        "console": {"class": "logging.StreamHandler", "level": "WARNING", "formatter": "brief"},
+        "file": {"class": "logging.handlers.WatchedFileHandler", "filename": log_file, "delay": True,
+                 "formatter": "json", "filters": ["request_id"]},
+    }
+    formatters = {**logging["formatters"], "brief": {"format": "%(levelname)s %(name)s: %(message)s"}}
+    return {**logging, "formatters": formatters, "handlers": handlers,
+            "root": {**logging["root"], "handlers": ["console", "file"]}}
+
+
+# Where an operator command's log records go (JSON, one per line); `-` keeps them on stderr.
+COMMAND_LOG_FILE = env_str("COMMAND_LOG_FILE", str(DATA_DIR / "logs" / "commands.log"))
+LOGGING = command_logging(sys.argv, COMMAND_LOG_FILE, LOGGING)
 
 SENTRY_DSN = env_str("SENTRY_DSN")
 if SENTRY_DSN:  # pragma: no cover - needs a Sentry server

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -11,9 +12,9 @@ from accounts.models import User
 from analytics import demo, selectors
 
 
-def _run(*args) -> str:
+def _run(*args, stderr=None) -> str:
     out = io.StringIO()
-    call_command(*args, stdout=out, stderr=io.StringIO())
+    call_command(*args, stdout=out, stderr=stderr or io.StringIO())
     return out.getvalue()
 
 
@@ -24,8 +25,15 @@ def test_seed_demo_generates_every_part():
     from locations.models import City, Ping
     from stories.models import Story
 
-    out = _run("seed_demo", "--users", "60", "--hours", "0.25", "--seed", "7", "--connect-fraction", "1")
+    err = io.StringIO()
+    out = _run("seed_demo", "--users", "60", "--hours", "0.25", "--seed", "7", "--connect-fraction", "1", stderr=err)
     assert "Demo data ready" in out
+    # Every phase shows progress (stderr), the detector's and the messages' included.
+    progress = err.getvalue()
+    for phase in ("cities", "users", "pings", "crossings (detector)", "crossed pairs", "connections", "messages",
+                  "stories", "reports", "statistics"):
+        assert f"\n{phase}: " in "\n" + progress, phase
+    assert "crossings (detector): done" in progress
     demo_users = User.objects.filter(phone__startswith=demo.DEMO_PHONE_PREFIX)
     assert demo_users.count() == 60
     assert City.objects.count() == 5
@@ -34,14 +42,14 @@ def test_seed_demo_generates_every_part():
     # Half of each city's users share a small centre: the real detector finds crossings.
     crossings = Crossing.objects.count()
     assert crossings > 0
+    # One crossing count, from the database, in one set of counts.
+    assert re.findall(r"crossings (\d+),", out) == [str(crossings)], out
     assert Connection.objects.count() == crossings
     assert Message.objects.exists()
     assert Story.objects.exists()
     assert selectors.stats()["users"]["total_users"] == 60  # stats refreshed at the end
     assert "Log in as a demo user: phone +49152" in out
     # The printed demo login works through the API: the seeded phones are valid numbers.
-    import re
-
     from rest_framework.test import APIClient
 
     phone, password = re.search(r"Log in as a demo user: phone (\S+)\s+password (\S+)", out).groups()
@@ -52,6 +60,64 @@ def test_seed_demo_generates_every_part():
     city = City.objects.get(pk=ping.city_id)
     assert abs(ping.lat - city.lat) < 0.1 and abs(ping.lng - city.lng) < 0.1
     assert (ping.expires_at - ping.recorded_at).total_seconds() == 24 * 3600
+
+
+@pytest.mark.django_db(transaction=True)
+def test_seed_demo_fills_both_moderation_queues():
+    from accounts.models import ReportReason, ReportStatus, UserReport
+    from stories.models import StoryReport, StoryReportReason
+
+    out = _run("seed_demo", "--users", "120", "--hours", "0.1", "--seed", "3", "--story-fraction", "0.5",
+               "--no-detect")
+    user_reports, story_reports = UserReport.objects.all(), StoryReport.objects.select_related("story")
+    assert 20 <= user_reports.count() <= 30 and 20 <= story_reports.count() <= 30  # a few dozen
+    assert f"reports {user_reports.count()} on users and {story_reports.count()} on stories" in out
+    assert {r.status for r in user_reports} == {ReportStatus.OPEN}  # waiting in the queue
+    assert {r.status for r in story_reports} == {"open"}
+    assert len({r.reason for r in user_reports}) >= 3 and {r.reason for r in user_reports} <= set(ReportReason.values)
+    assert {r.reason for r in story_reports} <= set(StoryReportReason.values)
+    assert all(len(r.details) > 20 for r in user_reports)  # what a moderator reads
+    for report in user_reports:
+        assert report.reporter_id != report.reported_id
+        assert report.reported.phone.startswith(demo.DEMO_PHONE_PREFIX)
+    for report in story_reports:
+        assert report.story is not None and report.story_author_id == report.story.author_id
+        assert report.reporter_id != report.story_author_id and report.story_excerpt == report.story.text
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("args", "words"), [
+    (["--seed", "-1"], "--seed must be a whole number between 0 and 4294967295"),
+    (["--messages", "101"], "--messages must be between 0 and 100"),
+    (["--hours", "nan"], "--hours must be more than 0 and at most 24"),
+    (["--story-fraction", "nan"], "--story-fraction must be between 0 and 1"),
+])
+def test_seed_demo_says_which_option_is_wrong(args, words):
+    with pytest.raises(CommandError, match=re.escape(words)):
+        _run("seed_demo", *args)
+
+
+def test_activity_line_moves_while_a_phase_runs():
+    from analytics.progress import Activity
+    from tests.waiting import wait_until
+
+    out = io.StringIO()  # a log: a line every `every` seconds with the elapsed time and the status
+    with Activity("crossings (detector)", stream=out, every=0.05) as status:
+        status.note("matching 1,000 new pings")
+        wait_until(lambda: out.getvalue().count("\n") >= 3, what="three status lines")
+    lines = out.getvalue().splitlines()
+    assert all(line.startswith("crossings (detector): ") and line.endswith(" s") for line in lines)
+    assert "matching 1,000 new pings" in lines[1]
+    assert lines[-1].startswith("crossings (detector): done, ")
+
+
+def test_a_short_phase_prints_one_line_in_a_log():
+    from analytics.progress import Activity
+
+    out = io.StringIO()
+    with Activity("statistics", stream=out, every=60):
+        pass
+    assert out.getvalue().splitlines() == ["statistics: done, 0 s"]
 
 
 @pytest.mark.django_db

@@ -43,6 +43,35 @@ def test_add_city_dry_run_and_bad_input():
         run("add_city", "not a slug", "--name", "X", "--lat", "1", "--lng", "0", "--radius-km", "5")
 
 
+@pytest.mark.parametrize(("option", "value", "words"), [
+    ("--lat", "95", "--lat must be between -90 and 90 degrees (got 95)"),
+    ("--lat", "-90.5", "--lat must be between -90 and 90 degrees (got -90.5)"),
+    ("--lat", "nan", "--lat must be between -90 and 90 degrees (got nan)"),
+    ("--lng", "180.01", "--lng must be between -180 and 180 degrees (got 180.01)"),
+    ("--radius-km", "0", "--radius-km must be more than 0 and at most 500 km (got 0)"),
+    ("--radius-km", "501", "--radius-km must be more than 0 and at most 500 km (got 501)"),
+    ("--radius-km", "inf", "--radius-km must be more than 0 and at most 500 km (got inf)"),
+    ("--name", " ", "--name must be 1 to 100 characters"),
+    ("slug", "x" * 51, "The slug must be at most 50 characters (got 51)"),
+])
+def test_add_city_out_of_range_says_which_argument_and_its_range(option, value, words):
+    args = {"slug": "lyon", "--name": "Lyon", "--lat": "45.76", "--lng": "4.84", "--radius-km": "15", option: value}
+    argv = [args.pop("slug"), *[part for pair in args.items() for part in pair]]
+    with pytest.raises(CommandError) as raised:
+        run("add_city", *argv)
+    message = str(raised.value)
+    assert words in message
+    assert "onstraint" not in message and "city_" not in message  # never the database's rule names
+    assert not City.objects.exists()
+
+
+def test_add_city_update_out_of_range_changes_nothing():
+    run("add_city", "lyon", "--name", "Lyon", "--lat", "45.76", "--lng", "4.84", "--radius-km", "15")
+    with pytest.raises(CommandError, match="--radius-km must be more than 0 and at most 500 km"):
+        run("add_city", "lyon", "--name", "Lyon", "--lat", "45.76", "--lng", "4.84", "--radius-km", "-3")
+    assert City.objects.get(slug="lyon").radius_km == 15
+
+
 def test_ensure_partitions_command(berlin):
     dry = run("ensure_partitions", "--days-ahead", "4", "--dry-run")
     assert "would create locations_ping_nocity_p" in dry

@@ -1,18 +1,17 @@
 """Create the demo staff account of ``make run`` (development only) and print its password.
 
-The password is random, printed once when the account is made (``--reset-password`` prints a
-new one); outside the development settings (``DEMO_STAFF_ENABLED``) the command refuses.
+The password is random, printed when the account is made (``--reset-password`` prints a new
+one) and kept in ``.data/demo_logins.json`` (core/demo_logins.py) so that every ``make run``
+prints it again; outside the development settings (``DEMO_STAFF_ENABLED``) the command refuses.
 """
 
-import os
 import secrets
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from accounts.models import User
-
-DEMO_PHONE = "+14155550100"
+from core import demo_logins
 
 
 class Command(BaseCommand):
@@ -27,11 +26,11 @@ class Command(BaseCommand):
         if not settings.DEMO_STAFF_ENABLED:
             raise CommandError("ensure_demo_staff runs only with the development settings (DEMO_STAFF_ENABLED); "
                                "make staff accounts elsewhere with `manage.py createsuperuser`.")
-        phone = os.environ.get("DEMO_STAFF_PHONE", DEMO_PHONE)
+        phone = demo_logins.staff_phone()
         existing = User.objects.filter(phone=phone).first()
         if existing is not None and not reset_password:
-            self.stdout.write(f"Demo staff account exists: phone {phone} (its password was printed when it was "
-                              "made; --reset-password prints a new one).")
+            self.stdout.write(f"Demo staff account exists: phone {phone} (`make run` prints its login when ready; "
+                              "--reset-password prints a new password).")
             return
         if dry_run:
             self.stdout.write(f"Would {'reset the password of' if existing else 'create'} demo staff account {phone}.")
@@ -40,8 +39,10 @@ class Command(BaseCommand):
         if existing is not None:
             existing.set_password(password)
             existing.save(update_fields=["password"])
-            what = "New password for the demo staff account"
+            user, what = existing, "New password for the demo staff account"
         else:
-            User.objects.create_superuser(phone, password, display_name="Demo staff", is_verified=True)
+            user = User.objects.create_superuser(phone, password, display_name="Demo staff", is_verified=True)
             what = "Created demo staff account"
+        # Kept under .data/ (mode 600) so that every `make run` prints it again (development only).
+        demo_logins.remember("staff", user, password)
         self.stdout.write(self.style.SUCCESS(f"{what}: phone {phone}  password {password}  (log in at /admin/)"))

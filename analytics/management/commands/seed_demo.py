@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
+from accounts.models import User
 from analytics import demo
-from analytics.progress import Progress
+from analytics.progress import Activity, Progress
+from core import demo_logins
 
 
 class Command(BaseCommand):
@@ -58,15 +60,22 @@ class Command(BaseCommand):
             return
         quiet = o["verbosity"] < 1
 
+        # Progress goes to stderr (a bar on a terminal, a line per step in a log); results to stdout.
         def progress(label, total):
             return Progress(label, total, stream=self.stderr._out, enabled=not quiet)
 
-        result = demo.seed(options, progress)
+        def activity(label):
+            return Activity(label, stream=self.stderr._out, enabled=not quiet)
+
+        result = demo.seed(options, progress, activity)
         self.stdout.write(self.style.SUCCESS("Demo data ready: " + demo.as_text(result).strip()))
         for part in result.skipped:
             self.stdout.write(self.style.WARNING(f"skipped: {part}"))
         if result.sample_phone:
             self.stdout.write(f"Log in as a demo user: phone {result.sample_phone}  password {demo.DEMO_PASSWORD}")
+            sample = User.objects.filter(phone=result.sample_phone).first()
+            if sample is not None:
+                demo_logins.remember("user", sample, demo.DEMO_PASSWORD)
 
     def _options(self, o) -> demo.SeedOptions:
         if o["users"] < 1 or o["users"] > 5_000_000:
@@ -80,8 +89,10 @@ class Command(BaseCommand):
                 raise CommandError(f"--{name.replace('_', '-')} must be between 0 and 1.")
         if not 0.01 <= o["density"] <= 10:
             raise CommandError("--density must be between 0.01 and 10.")
-        if o["messages"] < 0:
-            raise CommandError("--messages must be 0 or more.")
+        if not 0 <= o["messages"] <= 100:
+            raise CommandError("--messages must be between 0 and 100.")
+        if o["seed"] is not None and not 0 <= o["seed"] < 2**32:
+            raise CommandError("--seed must be a whole number between 0 and 4294967295.")
         return demo.SeedOptions(
             users=o["users"], hours=o["hours"], ping_interval_s=o["ping_interval"],
             connect_fraction=o["connect_fraction"], messages_per_connection=o["messages"],
