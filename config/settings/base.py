@@ -66,7 +66,7 @@ MIDDLEWARE = [
     "core.api.middleware.WebOnlyRequestMiddleware",  # WEB_ONLY_MIDDLEWARE["request"]: not for /api/
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "core.cache.response.ResponseCacheMiddleware",
-    "django_prometheus.middleware.PrometheusAfterMiddleware",
+    "core.observability.middleware.PrometheusAfterMiddleware",  # django-prometheus's, safe with a bad Content-Length
     "core.api.middleware.WebOnlyAdminMiddleware",  # WEB_ONLY_MIDDLEWARE["admin"], not for /api/
 ]
 # Middleware of browser pages (admin, GraphiQL, docs) that token-authenticated API requests do

@@ -8,6 +8,8 @@ import logging
 import re
 import uuid
 
+from django_prometheus import middleware as prometheus_middleware
+
 from core.api.client_ip import client_ip
 from core.db import router as db_router
 
@@ -53,3 +55,29 @@ class RequestIdLogFilter(logging.Filter):
         if not hasattr(record, "client_ip"):
             record.client_ip = (client_ip(request) if hasattr(request, "META") else None) or client_ip_var.get()
         return True
+
+
+class PrometheusAfterMiddleware(prometheus_middleware.PrometheusAfterMiddleware):
+    """django-prometheus's, except that a malformed ``Content-Length`` (the client's error, which
+    Django itself reads as an empty body) is observed as 0 bytes instead of raising a 500."""
+
+    def process_request(self, request):
+        raw = request.headers.get("content-length")
+        try:
+            int(raw or 0)
+        except ValueError:
+            headers = request.headers
+            request.headers = _HeadersWithoutLength(headers)  # for the parent's metric only
+            try:
+                return super().process_request(request)
+            finally:
+                request.headers = headers
+        return super().process_request(request)
+
+
+class _HeadersWithoutLength(dict):
+    def __init__(self, headers):
+        super().__init__((k, v) for k, v in headers.items() if k.lower() != "content-length")
+
+    def get(self, key, default=None):
+        return next((v for k, v in self.items() if k.lower() == key.lower()), default)
