@@ -18,6 +18,7 @@ import json
 import multiprocessing
 import os
 import random
+import signal
 import subprocess
 import sys
 import tempfile
@@ -177,7 +178,11 @@ def main(argv=None) -> int:
     parser.add_argument("--ws", default="websockets-sansio")
     parser.add_argument("--server-env", action="append", default=[], metavar="KEY=VALUE",
                         help="extra environment of the ASGI server (to compare settings)")
+    parser.add_argument("--deflate", action="store_true",
+                        help="leave uvicorn's permessage-deflate on (off as deployed: ~46 KB per socket)")
     parser.add_argument("--label", default="", help="suffix of the result file name")
+    parser.add_argument("--trace", metavar="PREFIX", help="tracemalloc snapshots (bench/scenarios/ws_traced.py) "
+                        "after the warm-up sockets and after all, to PREFIX.1 and PREFIX.2")
     parser.add_argument("--publish", nargs=3, metavar=("IDS", "RATE", "DURATION"), help=argparse.SUPPRESS)
     parser.add_argument("--publish-out", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -202,19 +207,28 @@ def main(argv=None) -> int:
     Path(ids_file).write_text(json.dumps(user_ids))
 
     server_env = dict(env)
+    if not args.deflate:
+        server_env["UVICORN_WS_PER_MESSAGE_DEFLATE"] = "false"  # as deployed (docs/realtime.md)
     for item in args.server_env:
         key, _, value = item.partition("=")
         server_env[key] = value
-    server = Uvicorn(server_env, args.ws)
+    if args.trace:
+        server_env["WS_TRACE_OUT"] = args.trace
+    server = Uvicorn(server_env, args.ws, app="bench.scenarios.ws_traced:application" if args.trace
+                     else "config.asgi:application")
     publish_out = tempfile.NamedTemporaryFile(suffix=".json", delete=False).name
     try:
         warm = start_clients(server.url, tokens[:50], 1)
         time.sleep(2)
         base = server.memory()
+        if args.trace:
+            os.kill(server.proc.pid, signal.SIGUSR1)
         procs, go, release, results, reports = start_clients(server.url, tokens[50:], args.clients)
         opened = sum(r["opened"] for r in reports) + warm[4][0]["opened"]
         time.sleep(5)
         held = server.memory()
+        if args.trace:
+            os.kill(server.proc.pid, signal.SIGUSR1)
         idle_cpu0, idle_t0 = cpu_seconds(server.proc.pid), time.perf_counter()
         time.sleep(10)
         idle_cpu_per_s = (cpu_seconds(server.proc.pid) - idle_cpu0) / (time.perf_counter() - idle_t0)
@@ -281,10 +295,12 @@ def main(argv=None) -> int:
            "logged time (`at`, taken before the insert), one clock.  Server CPU = its process CPU time from the "
            "first publish until deliveries settle, per event received; 'net of idle' subtracts the idle rate "
            "(pings, heartbeats) measured for 10 s before.  Memory = RSS/USS after all sockets minus after 50."
+           + ("  permessage-deflate on." if args.deflate else "  permessage-deflate off (as deployed).")
            + (f"  Server environment: {' '.join(args.server_env)}." if args.server_env else ""))
     name = "ws_delivery" + (f"_{args.label}" if args.label else "")
     path = write_result(name, figures, how, scale={"users": args.users, "rate": args.rate, "duration_s": args.duration,
-                                                   "clients": args.clients, "server_env": args.server_env})
+                                                   "clients": args.clients, "server_env": args.server_env,
+                                                   "deflate": args.deflate})
     print(json.dumps(figures, indent=2))
     print(f"wrote {path}")
     return 0

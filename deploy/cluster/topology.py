@@ -391,7 +391,9 @@ class Topology:
         from core.management.commands.serve import asgi_command
 
         env = {**self.app_env(), "DB_POOL_MIN_SIZE": "1", "DB_POOL_MAX_SIZE": "10",
-               "REALTIME_REDIS_URL": self.broker_url}
+               "REALTIME_REDIS_URL": self.broker_url,
+               # No permessage-deflate: its zlib state is ~46 KB per socket (docs/realtime.md).
+               "UVICORN_WS_PER_MESSAGE_DEFLATE": "false"}
         env.pop("PROMETHEUS_MULTIPROC_DIR", None)  # present at all (even empty) turns multiprocess mode on
         self._spawn(f"ws{index + 1}", asgi_command(sys.executable, f"127.0.0.1:{self.ws_ports[index]}"), env=env)
 

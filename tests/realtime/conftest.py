@@ -52,6 +52,7 @@ class AsgiServer:
             "DB_POOL_MIN_SIZE": "1",
             "DB_POOL_MAX_SIZE": "4",
             "LOG_JSON": "0",
+            "UVICORN_WS_PER_MESSAGE_DEFLATE": "false",  # as deployed (docs/realtime.md)
             **overrides,
         }
         # Plain per-process metrics: prometheus_client turns multiprocess mode on when the
