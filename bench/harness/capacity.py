@@ -147,7 +147,12 @@ def main(argv=None) -> int:
         if getattr(args, key) is not None:
             inputs[key] = getattr(args, key)
             inputs["source"] = "given on the command line"
+    ws = ws_inputs()
+    ws_plans = [ws_plan(u, ws["kb_per_socket"], ws["cpu_ms_per_event"], ws["idle_cpu_ms_per_socket_s"])
+                for u in (100_000, 1_000_000)] if ws else []
+    ws_text = ws_table(ws_plans, ws) if ws else "WebSocket tier: no measurement (run `make loadtest-ws`).\n"
     if not {"app_ms", "db_ms", "redis_ms"} <= inputs.keys():
+        print(ws_text)
         print("No measurement: run `make loadtest` (or give --app-ms/--db-ms/--redis-ms).", file=sys.stderr)
         return 1
     inputs.setdefault("read_share", 0.8)
@@ -158,15 +163,7 @@ def main(argv=None) -> int:
     print(text)
     print(f"At the targets (app 1.0 ms, db 0.25 ms): 100,000 users need {target['vcpu']['app']} app vCPU and "
           f"{target['vcpu']['db']} db vCPU, ${target['cost_usd_month']['total']:,}/month.")
-    ws = ws_inputs()
-    ws_plans = [ws_plan(u, ws["kb_per_socket"], ws["cpu_ms_per_event"], ws["idle_cpu_ms_per_socket_s"])
-                for u in (100_000, 1_000_000)] if ws else []
-    if ws:
-        ws_text = ws_table(ws_plans, ws)
-        print("\n" + ws_text)
-    else:
-        ws_text = ""
-        print("\nWebSocket tier: no measurement (run `make loadtest-ws`).")
+    print("\n" + ws_text)
     write_result("capacity", {"inputs": inputs, "plans": plans, "at_targets_100k": target, "plan_total_usd": 2320,
                               "table_md": text, "ws_inputs": ws, "ws_plans": ws_plans, "ws_table_md": ws_text},
                  "python -m bench.harness.capacity (make capacity): "

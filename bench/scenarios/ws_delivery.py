@@ -161,6 +161,25 @@ def start_clients(url: str, tokens: list[str], clients: int):
     return procs, go, release, results, reports
 
 
+def server_delivery_histogram(port: int) -> dict[str, float]:
+    """The server's own crossings_ws_delivery_seconds (event logged -> sent on the socket), by bucket."""
+    import urllib.request
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=30) as response:
+        text = response.read().decode()
+    buckets = {}
+    for line in text.splitlines():
+        if line.startswith("crossings_ws_delivery_seconds_bucket{"):
+            le = line.split('le="', 1)[1].split('"', 1)[0]
+            buckets[le] = float(line.rsplit(" ", 1)[1])
+    return buckets
+
+
+def share_within(buckets: dict[str, float], seconds: str) -> float | None:
+    total = buckets.get("+Inf")
+    return round(100 * buckets.get(seconds, 0.0) / total, 1) if total else None
+
+
 def cpu_seconds(pid: int) -> float:
     times = psutil.Process(pid).cpu_times()
     return times.user + times.system
@@ -237,6 +256,7 @@ def main(argv=None) -> int:
         warm[1].set()
         load0 = os.getloadavg()[0]
         cpu0, t0 = cpu_seconds(server.proc.pid), time.perf_counter()
+        clients_cpu0 = sum(cpu_seconds(p.pid) for p in procs)
         subprocess.run([PY, "-m", "bench.scenarios.ws_delivery", "--publish", ids_file, str(args.rate),
                         str(args.duration), "--publish-out", publish_out], cwd=BASE_DIR, env=env, check=True)
         pub = json.loads(Path(publish_out).read_text())
@@ -252,6 +272,11 @@ def main(argv=None) -> int:
                 break
             last = now
         cpu1, t1 = cpu_seconds(server.proc.pid), time.perf_counter()
+        clients_cpu = sum(cpu_seconds(p.pid) for p in procs) - clients_cpu0
+        try:
+            histogram = server_delivery_histogram(server.port)
+        except OSError:
+            histogram = {}
         load1 = os.getloadavg()[0]
         release.set()
         warm[2].set()
@@ -285,6 +310,8 @@ def main(argv=None) -> int:
         "rss_base_mb": round(base["rss"] / 2**20, 1), "rss_held_mb": round(held["rss"] / 2**20, 1),
         "rss_per_socket_kb": round((held["rss"] - base["rss"]) / max(1, opened - 50) / 1024, 1),
         "uss_per_socket_kb": round((held["uss"] - base["uss"]) / max(1, opened - 50) / 1024, 1),
+        "server_sent_within_s_percent": {le: share_within(histogram, le) for le in ("0.01", "0.1", "1.0", "5.0")},
+        "clients_cpu_percent_publishing": round(100 * clients_cpu / wall, 1),
         "load_average_1m": [round(load0, 2), round(load1, 2)],
     }
     how = (f"One uvicorn process ({args.ws}, the command `manage.py serve` runs) on the bench PostgreSQL/Redis; "
