@@ -197,6 +197,7 @@ def main(argv=None) -> int:
     parser.add_argument("--ws", default="websockets-sansio")
     parser.add_argument("--server-env", action="append", default=[], metavar="KEY=VALUE",
                         help="extra environment of the ASGI server (to compare settings)")
+    parser.add_argument("--gc-log", metavar="PATH", help="log the server's full garbage collections (pauses)")
     parser.add_argument("--deflate", action="store_true",
                         help="leave uvicorn's permessage-deflate on (off as deployed: ~46 KB per socket)")
     parser.add_argument("--label", default="", help="suffix of the result file name")
@@ -233,7 +234,9 @@ def main(argv=None) -> int:
         server_env[key] = value
     if args.trace:
         server_env["WS_TRACE_OUT"] = args.trace
-    server = Uvicorn(server_env, args.ws, app="bench.scenarios.ws_traced:application" if args.trace
+    if args.gc_log:
+        server_env["WS_GC_LOG"] = args.gc_log
+    server = Uvicorn(server_env, args.ws, app="bench.scenarios.ws_traced:application" if args.trace or args.gc_log
                      else "config.asgi:application")
     publish_out = tempfile.NamedTemporaryFile(suffix=".json", delete=False).name
     try:
