@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: run test test-all test-cluster cluster cluster-stop setup venv migrate stop demo lint format clean-data help loadtest loadtest-ws bench capacity
+.PHONY: run test test-all test-cluster cluster cluster-stop setup venv migrate stop demo lint format clean-data help loadtest loadtest-ws bench bench-closed capacity
 
 help:
 	@echo "make run     - set up everything and serve the app with its Celery worker and beat"
@@ -16,6 +16,7 @@ help:
 	@echo "make lint    - ruff and mypy (django-stubs, djangorestframework-stubs)"
 	@echo "make loadtest USERS=100 DURATION=30 - the LOAD_MODEL mix under Locust (bench/README.md)"
 	@echo "make loadtest-ws USERS=10000 RATE=1000 DURATION=60 - WebSocket delivery latency, CPU, memory per socket"
+	@echo "make bench-closed - the mix near saturation beside the floor views (CPU ms per request)"
 	@echo "make bench   - the whole benchmark suite; rewrites docs/BENCHMARKS.md"
 	@echo "make capacity - instances and cost for 100k / 1M users from the measured CPU per request"
 
@@ -100,13 +101,14 @@ WORKERS ?= 2
 SCALE ?= 2000
 URL ?=
 CLUSTER ?=
+SEED ?= 1
 
 loadtest: venv
 ifneq ($(CLUSTER),)
 	$(PY) -m bench.harness.cluster_load --users $(USERS) --duration $(DURATION) --speedup $(SPEEDUP) --workers $(WORKERS)
 else
 	$(PY) -m bench.harness.loadtest --users $(USERS) --duration $(DURATION) --speedup $(SPEEDUP) --workers $(WORKERS) \
-		$(if $(URL),--url $(URL),)
+		$(if $(URL),--url $(URL),) $(if $(filter 0,$(SEED)),--no-seed,)
 endif
 
 # WebSocket delivery (bench/scenarios/ws_delivery.py): USERS connected sockets (default 10000),
@@ -114,6 +116,18 @@ endif
 loadtest-ws: venv
 	$(PY) -m bench.scenarios.ws_delivery --users $(if $(filter command line environment,$(origin USERS)),$(USERS),10000) \
 		--rate $(or $(RATE),1000) --duration $(if $(filter command line environment,$(origin DURATION)),$(DURATION),60)
+
+# The mix near saturation (closed loop) beside the floor views, on a seeded data set of SEEDED
+# users; median of ROUNDS interleaved rounds; WRITE_DOCS=1 rewrites docs/BENCHMARKS.md's headline.
+SEEDED ?= 5000
+ROUNDS ?= 3
+REQUESTS ?= 3000
+CLIENTS ?= 8
+CLOSED_WORKERS ?= 4
+bench-closed: venv
+	$(PY) -m bench.harness.closed_loop --users $(SEEDED) --rounds $(ROUNDS) --requests $(REQUESTS) \
+		--clients $(CLIENTS) --workers $(CLOSED_WORKERS) $(if $(filter 0,$(SEED)),--no-seed,) \
+		$(if $(WRITE_DOCS),--write-docs,) $(if $(PROFILE),--profile $(PROFILE),)
 
 bench: venv
 	$(PY) -m bench.harness.run_all --scale $(SCALE) --users $(USERS) --speedup $(SPEEDUP) --duration $(DURATION)

@@ -6,6 +6,7 @@ class CoreConfig(AppConfig):
     verbose_name = "Platform"
 
     def ready(self):
+        from core.api import middleware  # noqa: F401  (registers its system check)
         from core.db import router
         from core.observability import metrics
 

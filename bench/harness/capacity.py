@@ -1,6 +1,6 @@
 """Capacity plan from measured CPU per request: instances and monthly cost per tier.
 
-    make capacity            # from bench/results/loadtest-mix.json
+    make capacity            # from bench/results/closed-loop.json, else loadtest-mix.json
 
 The formula and options: docs/benchmarks/README.md, "The capacity plan".
 """
@@ -125,9 +125,17 @@ def ws_table(plans: list[dict], inputs: dict) -> str:
 
 
 def measured_inputs() -> dict:
-    doc = read_result("loadtest-mix")
+    """CPU ms per request of the mix: the closed-loop run's (every worker busy, so no idle
+    overhead billed: what a sized fleet runs at), else the fixed-rate load test's."""
     replicas = read_result("claim-replicas")
     read_share = (replicas or {}).get("figures", {}).get("replica_share_of_queries") or 0.8
+    closed = read_result("closed-loop")
+    mix = ((closed or {}).get("figures", {}).get("measured") or {}).get("mix")
+    if mix:
+        cpu = mix["cpu_ms_per_request"]
+        return {"app_ms": cpu["app"], "db_ms": cpu["db"], "redis_ms": cpu.get("redis", 0.0), "read_share": read_share,
+                "source": f"closed-loop mix (median of {mix['rounds']} rounds) of {closed['measured_at']}"}
+    doc = read_result("loadtest-mix")
     if not doc or "cpu_ms_per_request" not in doc["figures"]:
         return {}
     cpu = doc["figures"]["cpu_ms_per_request"]
@@ -153,7 +161,8 @@ def main(argv=None) -> int:
     ws_text = ws_table(ws_plans, ws) if ws else "WebSocket tier: no measurement (run `make loadtest-ws`).\n"
     if not {"app_ms", "db_ms", "redis_ms"} <= inputs.keys():
         print(ws_text)
-        print("No measurement: run `make loadtest` (or give --app-ms/--db-ms/--redis-ms).", file=sys.stderr)
+        print("No measurement: run `make bench-closed` or `make loadtest` (or give --app-ms/--db-ms/--redis-ms).",
+              file=sys.stderr)
         return 1
     inputs.setdefault("read_share", 0.8)
     plans = [plan_for(u, inputs["app_ms"], inputs["db_ms"], inputs["redis_ms"], inputs["read_share"])

@@ -19,7 +19,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from bench.harness import servers
+from bench.harness import dataset, servers
 from bench.harness.common import BASE_DIR, RESULTS_DIR, write_result
 from bench.harness.cpu import find_gunicorn_masters
 
@@ -136,10 +136,15 @@ def _start_py_spy(pid: int, out: str) -> subprocess.Popen:
 def loadtest(*, name: str, users: int, duration: float, speedup: float = 1.0, workers: int = 2,
              classes: list[str] | None = None, app_env: dict | None = None, login: str = "api",
              url: str | None = None, locust_env: dict | None = None, how: str = "",
-             profile_out: str | None = None) -> dict:
-    """One measured run; returns the result document (also written to bench/results/)."""
+             profile_out: str | None = None, seed: bool = True) -> dict:
+    """One measured run; returns the result document (also written to bench/results/).
+
+    A run of the mix (MobileUser) first makes sure the bench database holds a seeded data set
+    (bench/harness/dataset.py): seeds it, or with ``seed=False`` refuses on a thin one."""
     servers.start()
     servers.migrate()
+    if "MobileUser" in (classes or ["MobileUser"]):
+        dataset.ensure_seeded(users, seed=seed)
     # The pool size per worker is deploy/gunicorn.conf.py's (its threads); BENCH_DB_POOL_MIN_SIZE
     # overrides it, e.g. 25 to see what the settings' default would cost a sync worker.
     defaults = {"BENCH_QUERY_COUNT": "1", "BENCH_FLOOR_VIEWS": "1"}
@@ -179,6 +184,24 @@ def loadtest(*, name: str, users: int, duration: float, speedup: float = 1.0, wo
     return json.loads(path.read_text())
 
 
+MIX_ENDPOINTS = ["POST /locations/", "GET /crossings/", "GET /stories/feed/", "GET /users/[id]/", "GET /me/",
+                 "GET /connections/", "GET /connections/[id]/messages/", "POST /connections/[id]/messages/",
+                 "POST /connections/", "POST /stories/"]
+
+
+def endpoints_report(figures: dict) -> str:
+    """Which endpoints of the mix ran in the measured window, and which did not (rare ones may
+    not in a short run; a chat endpoint that never runs means users without connections)."""
+    ran = figures.get("endpoints", {})
+    done = [f"{name} {ran[name]['requests']}" for name in MIX_ENDPOINTS if ran.get(name, {}).get("requests")]
+    missing = [name for name in MIX_ENDPOINTS if not ran.get(name, {}).get("requests")]
+    text = "Endpoints of the mix that ran (requests): " + ", ".join(done) + "."
+    if missing:
+        text += "\nDid not run in the measured window: " + ", ".join(missing) + (
+            " (rare endpoints need a longer DURATION or more USERS)")
+    return text
+
+
 def _count_users(env) -> int | None:
     try:
         out = servers.psql("SELECT count(*) FROM users", database=servers.DB_NAME)
@@ -201,12 +224,17 @@ def main(argv=None) -> int:
                         "(make cluster: bench.harness.cluster_load)")
     parser.add_argument("--class", dest="classes", action="append", help="Locust user class (default MobileUser)")
     parser.add_argument("--env", action="append", default=[], help="KEY=VALUE for the app server")
+    parser.add_argument("--no-seed", action="store_true",
+                        help="refuse to run on a database without a seeded data set instead of seeding it")
     args = parser.parse_args(argv)
     os.environ.setdefault("BENCH_INSTANCE", "harness")  # servers of our own (bench/harness/servers.py)
     app_env = dict(item.split("=", 1) for item in args.env)
     doc = loadtest(name=args.name, users=args.users, duration=args.duration, speedup=args.speedup,
-                   workers=args.workers, classes=args.classes, app_env=app_env, login=args.login, url=args.url)
+                   workers=args.workers, classes=args.classes, app_env=app_env, login=args.login, url=args.url,
+                   seed=not args.no_seed)
     print(markdown(args.name, doc["figures"], doc["scale"]))
+    if "MobileUser" in (args.classes or ["MobileUser"]):
+        print(endpoints_report(doc["figures"]))
     print(f"written: {RESULTS_DIR / (args.name + '.json')}")
     return 0
 

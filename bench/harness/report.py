@@ -11,7 +11,7 @@ from bench.harness.common import BASE_DIR, all_results, read_result
 
 DOC = BASE_DIR / "docs" / "BENCHMARKS.md"
 OURS = ("loadtest-", "floor", "claim-", "capacity", "pooling-", "prepared-", "replicas-", "ratelimit-", "profile",
-        "endpoint")
+        "endpoint", "closed-loop")
 CLAIM_ORDER = [
     ("claim-pooling", "Connection pooling"), ("claim-indexes", "The listed indexes"), ("claim-gzip", "gzip"),
     ("claim-json", "Fast JSON"), ("claim-caching", "Caching"), ("claim-pipelining", "Redis pipelining"),
@@ -236,6 +236,22 @@ def profile_section() -> list[str]:
     return lines
 
 
+def closed_loop_section() -> list[str]:
+    """The headline: the mix near saturation beside the floor (bench/harness/closed_loop.py).
+    From this machine's newest run, else the table the document holds (results are not committed)."""
+    from bench.harness import closed_loop
+
+    doc = read_result("closed-loop")
+    body = closed_loop.markdown(doc["figures"]) if doc else closed_loop.current_block()
+    if not body:
+        return []
+    return ["## Headline: the mix near saturation, beside the framework floor (closed loop)", "",
+            "App, database and Redis CPU per request with every gunicorn worker busy (`make bench-closed`, "
+            "bench/harness/closed_loop.py); the ratio column divides by the bare DRF view of the same run. "
+            "Where the time goes and what was changed: docs/benchmarks/performance.md.", "",
+            closed_loop.BEGIN, body, closed_loop.END, ""]
+
+
 def others_section() -> list[str]:
     docs = [d for d in all_results() if not d["name"].startswith(OURS)]
     if not docs:
@@ -301,8 +317,8 @@ def closing_note(mix: dict | None) -> list[str]:
 def build() -> str:
     mix = read_result("loadtest-mix")
     caching = read_result("claim-caching")
-    parts = [*header(mix), *targets(mix, caching), *mix_table(mix), *endpoints_section(), *floor_table(mix),
-             *claims_table(),
+    parts = [*header(mix), *closed_loop_section(), *targets(mix, caching), *mix_table(mix), *endpoints_section(),
+             *floor_table(mix), *claims_table(),
              *capacity_section(), *profile_section(), *others_section(), *closing_note(mix)]
     return "\n".join(parts).rstrip() + "\n"
 
