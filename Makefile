@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: run test test-all test-cluster cluster cluster-stop setup venv migrate stop demo lint format clean-data help loadtest bench bench-closed capacity
+.PHONY: run test test-all test-cluster cluster cluster-stop setup venv migrate stop demo lint format clean-data help loadtest loadtest-ws bench bench-closed capacity
 
 help:
 	@echo "make run     - set up everything and serve the app with its Celery worker and beat"
@@ -15,6 +15,7 @@ help:
 	@echo "make demo    - load demo data (users, pings, crossings, stories)"
 	@echo "make lint    - ruff and mypy (django-stubs, djangorestframework-stubs)"
 	@echo "make loadtest USERS=100 DURATION=30 - the LOAD_MODEL mix under Locust (bench/README.md)"
+	@echo "make loadtest-ws USERS=10000 RATE=1000 DURATION=60 - WebSocket delivery latency, CPU, memory per socket"
 	@echo "make bench-closed - the mix near saturation beside the floor views (CPU ms per request)"
 	@echo "make bench   - the whole benchmark suite; rewrites docs/BENCHMARKS.md"
 	@echo "make capacity - instances and cost for 100k / 1M users from the measured CPU per request"
@@ -108,6 +109,12 @@ else
 	$(PY) -m bench.harness.loadtest --users $(USERS) --duration $(DURATION) --speedup $(SPEEDUP) --workers $(WORKERS) \
 		$(if $(URL),--url $(URL),) $(if $(filter 0,$(SEED)),--no-seed,)
 endif
+
+# WebSocket delivery (bench/scenarios/ws_delivery.py): USERS connected sockets (default 10000),
+# RATE events/s (1000), DURATION s (60) on one ASGI process; docs/benchmarks/realtime.md.
+loadtest-ws: venv
+	$(PY) -m bench.scenarios.ws_delivery --users $(if $(filter command line environment,$(origin USERS)),$(USERS),10000) \
+		--rate $(or $(RATE),1000) --duration $(if $(filter command line environment,$(origin DURATION)),$(DURATION),60)
 
 # The mix near saturation (closed loop) beside the floor views, on a seeded data set of SEEDED
 # users; median of ROUNDS interleaved rounds; WRITE_DOCS=1 rewrites docs/BENCHMARKS.md's headline.

@@ -301,6 +301,25 @@ def mark_read(*, user_id, connection: Connection, until=None) -> bool:
     return bool(updated)
 
 
+def mark_read_up_to(*, user_id, connection_id, up_to) -> tuple[Message, bool]:
+    """A read receipt: ``user_id`` has read the chat up to message ``up_to`` (sent by either
+    side).  Moves the read marker there (never back); when it moved, the other person (and
+    the reader's other devices) hear ``message.read`` once committed.  A shadow-banned
+    reader's receipt moves the marker and is never announced."""
+    conn, _unread = _chat_connection(user_id, connection_id)
+    message = Message.objects.filter(pk=up_to, connection_id=conn.pk).only("id", "created_at").first()
+    if message is None:
+        raise ValidationError({"up_to": ["Not a message of this chat."]})
+    with transaction.atomic():
+        moved = mark_read(user_id=user_id, connection=conn, until=message.created_at)
+        if moved and _delivered(user_id):
+            other = conn.other(user_id)
+            transaction.on_commit(lambda: signals.messages_read.send(
+                sender=Message, connection_id=conn.pk, reader_id=user_id, sender_id=other,
+                up_to=message.pk, read_at=message.created_at))
+    return message, moved
+
+
 def erase_messages_of(user_id) -> int:
     """Blank the text of every message ``user_id`` sent (their account is being erased)."""
     count = Message.objects.filter(sender_id=user_id).update(body="", erased=True)

@@ -1,7 +1,7 @@
 """Signals of the connections app for higher apps and the WebSocket layer.
 
 ``connection_removed`` is sent inside the transaction; ``connection_requested``,
-``connection_accepted`` and ``message_sent`` after commit.
+``connection_accepted``, ``message_sent`` and ``messages_read`` after commit.
 Arguments: docs/subsystems/extension-points.md.
 """
 
@@ -13,3 +13,4 @@ connection_removed = Signal()
 connection_requested = Signal()
 connection_accepted = Signal()
 message_sent = Signal()
+messages_read = Signal()

@@ -13,6 +13,7 @@ class RealtimeConfig(AppConfig):
         from stories import signals as story_signals
 
         connection_signals.message_sent.connect(receivers.on_message_sent, dispatch_uid="realtime.message_sent")
+        connection_signals.messages_read.connect(receivers.on_messages_read, dispatch_uid="realtime.messages_read")
         connection_signals.connection_requested.connect(receivers.on_connection_requested,
                                                         dispatch_uid="realtime.connection_requested")
         connection_signals.connection_accepted.connect(receivers.on_connection_accepted,

@@ -20,6 +20,7 @@ PROTOCOL = "crossings.v1"
 BEARER_PROTOCOL_PREFIX = "bearer."
 CLOSE_AUTH = 4401  # no, bad or expired token; session revoked
 CLOSE_ACCOUNT = 4403  # account deactivated or erased
+CLOSE_SLOW = 4408  # more than WS_MAX_PENDING_EVENTS live events waiting to be sent: reconnect and resume
 CLOSE_EVICTED = 4409  # the user opened more than WS_MAX_CONNECTIONS_PER_USER sockets: the oldest goes
 
 

@@ -63,6 +63,14 @@ def on_message_sent(sender, message_id, connection_id, sender_id, recipient_id, 
     _safely("message_sent", run)
 
 
+def on_messages_read(sender, connection_id, reader_id, sender_id, up_to, read_at, **kwargs) -> None:
+    """A read receipt: to the other person, and to the reader's other devices (unread badges)."""
+    payload = {"connection_id": str(connection_id), "user_id": str(reader_id), "up_to": str(up_to),
+               "read_at": read_at.isoformat()}
+    _safely("messages_read", lambda: events.record([Entry(sender_id, "message.read", payload, reader_id),
+                                                    Entry(reader_id, "message.read", payload, sender_id)]))
+
+
 def on_connection_requested(sender, connection_id, requester_id, recipient_id, **kwargs) -> None:
     _safely("connection_requested", lambda: events.record([
         Entry(recipient_id, "connection.requested", {"connection_id": str(connection_id),
@@ -82,7 +90,7 @@ def on_connection_accepted(sender, connection_id, requester_id, recipient_id, **
 def on_connection_removed(sender, user_a_id, user_b_id, **kwargs) -> None:
     """Sent inside the transaction that deletes the connection: the chat goes, so do its copies."""
     def run():
-        events.redact_between(user_a_id, user_b_id, types=("message.new",))
+        events.redact_between(user_a_id, user_b_id, types=("message.new", "message.read"))
         events.record([Entry(user_a_id, "connection.removed", {"user_id": str(user_b_id)}, user_b_id),
                        Entry(user_b_id, "connection.removed", {"user_id": str(user_a_id)}, user_a_id)])
 

@@ -78,6 +78,52 @@ def table(plans: list[dict], inputs: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+# The WebSocket tier: ASGI processes (one core each) on the app instance type, which has 16 GiB.
+WS_INSTANCE = {**APP, "ram_gib": 16}
+WS_EVENTS_PER_USER_S = 0.1  # 1 000 events/s for 10 000 connected users, as benchmarked
+WS_RAM_USABLE = 0.7  # of an instance's memory for sockets (the processes' base, the OS, headroom)
+
+
+def ws_plan(users: int, kb_per_socket: float, cpu_ms_per_event: float, idle_cpu_ms_per_socket_s: float,
+            events_per_user_s: float = WS_EVENTS_PER_USER_S) -> dict:
+    """WebSocket instances for ``users`` connected users (one socket each): enough memory for
+    their sockets and enough CPU for their events plus the idle pings and heartbeats."""
+    ram_gib = users * kb_per_socket / 2**20
+    by_memory = math.ceil(ram_gib / (WS_INSTANCE["ram_gib"] * WS_RAM_USABLE))
+    cpu_v = (users * events_per_user_s * cpu_ms_per_event + users * idle_cpu_ms_per_socket_s) / 1000 / UTILISATION
+    by_cpu = math.ceil(cpu_v / WS_INSTANCE["vcpu"])
+    instances = max(2, by_memory, by_cpu)  # two at least: one can die (clients resume on the other)
+    return {"users": users, "events_per_s": users * events_per_user_s, "ram_gib": round(ram_gib, 1),
+            "vcpu": round(cpu_v, 1), "instances_by_memory": by_memory, "instances_by_cpu": by_cpu,
+            "instances": instances, "usd_month": instances * WS_INSTANCE["usd"]}
+
+
+def ws_inputs() -> dict:
+    doc = read_result("ws_delivery")
+    if not doc:
+        return {}
+    f = doc["figures"]
+    return {"kb_per_socket": f["rss_per_socket_kb"], "cpu_ms_per_event": f["server_cpu_ms_per_event_net_of_idle"],
+            "idle_cpu_ms_per_socket_s": round(10 * f["server_cpu_percent_idle"] / max(1, f["users_connected"]), 5),
+            "source": f"ws_delivery of {doc['measured_at']}"}
+
+
+def ws_table(plans: list[dict], inputs: dict) -> str:
+    lines = [
+        f"WebSocket tier (measured: {inputs['source']}): {inputs['kb_per_socket']} KB per socket, "
+        f"{inputs['cpu_ms_per_event']} ms CPU per delivered event, {inputs['idle_cpu_ms_per_socket_s']} ms CPU "
+        f"per socket-second idle; {WS_EVENTS_PER_USER_S} events per connected user per second",
+        "",
+        "| connected users | events/s | socket memory | vCPU | instances (memory / CPU) | cost / month |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for p in plans:
+        lines.append(f"| {p['users']:,} | {p['events_per_s']:,.0f} | {p['ram_gib']} GiB | {p['vcpu']} | "
+                     f"{p['instances']} x {WS_INSTANCE['type']} ({p['instances_by_memory']} / {p['instances_by_cpu']})"
+                     f" | ${p['usd_month']:,} |")
+    return "\n".join(lines) + "\n"
+
+
 def measured_inputs() -> dict:
     """CPU ms per request of the mix: the closed-loop run's (every worker busy, so no idle
     overhead billed: what a sized fleet runs at), else the fixed-rate load test's."""
@@ -109,7 +155,12 @@ def main(argv=None) -> int:
         if getattr(args, key) is not None:
             inputs[key] = getattr(args, key)
             inputs["source"] = "given on the command line"
+    ws = ws_inputs()
+    ws_plans = [ws_plan(u, ws["kb_per_socket"], ws["cpu_ms_per_event"], ws["idle_cpu_ms_per_socket_s"])
+                for u in (100_000, 1_000_000)] if ws else []
+    ws_text = ws_table(ws_plans, ws) if ws else "WebSocket tier: no measurement (run `make loadtest-ws`).\n"
     if not {"app_ms", "db_ms", "redis_ms"} <= inputs.keys():
+        print(ws_text)
         print("No measurement: run `make bench-closed` or `make loadtest` (or give --app-ms/--db-ms/--redis-ms).",
               file=sys.stderr)
         return 1
@@ -121,8 +172,9 @@ def main(argv=None) -> int:
     print(text)
     print(f"At the targets (app 1.0 ms, db 0.25 ms): 100,000 users need {target['vcpu']['app']} app vCPU and "
           f"{target['vcpu']['db']} db vCPU, ${target['cost_usd_month']['total']:,}/month.")
+    print("\n" + ws_text)
     write_result("capacity", {"inputs": inputs, "plans": plans, "at_targets_100k": target, "plan_total_usd": 2320,
-                              "table_md": text},
+                              "table_md": text, "ws_inputs": ws, "ws_plans": ws_plans, "ws_table_md": ws_text},
                  "python -m bench.harness.capacity (make capacity): "
                  "vCPU = users x 0.1 req/s x CPU ms / 1000 / 0.7 per tier")
     return 0

@@ -107,13 +107,14 @@ class Uvicorn:
     """The ASGI server under test: the project's uvicorn command, or (``--server granian``,
     needs ``pip install granian==2.8.9``) granian; ``bare`` serves ``bare_app`` instead of the project."""
 
-    def __init__(self, env: dict[str, str], ws: str, server: str = "uvicorn", bare: bool = False):
+    def __init__(self, env: dict[str, str], ws: str, server: str = "uvicorn", bare: bool = False,
+                 app: str = "config.asgi:application"):
         from core.management.commands.serve import asgi_command
 
         self.port = free_port()
         self.url = f"ws://127.0.0.1:{self.port}/ws/v1/"
         self.log = tempfile.NamedTemporaryFile(prefix="bench-uvicorn-", suffix=".log", delete=False)
-        target = "bench.scenarios.ws_sockets:bare_app" if bare else "config.asgi:application"
+        target = "bench.scenarios.ws_sockets:bare_app" if bare else app
         if server == "granian":
             cmd = [str(Path(PY).with_name("granian")), "--interface", "asgi", "--host", "127.0.0.1", "--port",
                    str(self.port), "--ws", "--backlog", "4096", target]

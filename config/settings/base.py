@@ -409,6 +409,7 @@ WS_STALE_S = env_float("WS_STALE_S", 90.0)  # a slot not refreshed this long is 
 WS_TOKEN_WARNING_S = env_float("WS_TOKEN_WARNING_S", 60.0)  # token.expiring this long before expiry
 REALTIME_EVENT_RETENTION_HOURS = env_int("REALTIME_EVENT_RETENTION_HOURS", 24)  # the resume window
 REALTIME_REPLAY_BATCH = env_int("REALTIME_REPLAY_BATCH", 500)
+WS_MAX_PENDING_EVENTS = env_int("WS_MAX_PENDING_EVENTS", 500)  # a socket this far behind is dropped (4408)
 
 # ------------------------------------------------------------------------- logging
 

@@ -18,6 +18,16 @@ class MessageIn(StrictFieldsMixin, serializers.Serializer):
                            validators=[RegexValidator(r"^[^\x00]*[^\s\x00][^\x00]*$", "This field may not be blank.")])
 
 
+class ReadIn(StrictFieldsMixin, serializers.Serializer):
+    up_to = StrictUUIDField(help_text="The newest message of this chat you have read.")
+
+
+class ReadOut(serializers.Serializer):
+    up_to = serializers.UUIDField()
+    read_at = serializers.DateTimeField(help_text="The created_at of that message: the new read marker.")
+    moved = serializers.BooleanField(help_text="False when the marker was already there or later.")
+
+
 class ConnectionOut(serializers.Serializer):
     id = serializers.UUIDField()
     user = PublicProfileSerializer()

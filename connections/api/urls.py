@@ -9,4 +9,6 @@ urlpatterns = [
     path("connections/<uuid:connection_id>/decline/", views.ConnectionDeclineView.as_view(),
          name="connection-decline"),
     path("connections/<uuid:connection_id>/messages/", views.MessageListView.as_view(), name="connection-messages"),
+    path("connections/<uuid:connection_id>/messages/read/", views.MessageReadView.as_view(),
+         name="connection-messages-read"),
 ]

@@ -154,3 +154,13 @@ class MessageListView(APIView):
         data = _valid(s.MessageIn, request)
         message = services.send_message(user_id=request.user.pk, connection_id=connection_id, body=data["body"])
         return Response(s.message_out(message), status=http_status.HTTP_201_CREATED)
+
+
+class MessageReadView(APIView):
+    @extend_schema(operation_id="connections_messages_read", request=s.ReadIn, responses={200: s.ReadOut})
+    def post(self, request, connection_id: uuid.UUID):
+        """A read receipt: the chat is read up to ``up_to``; the other person hears ``message.read``."""
+        data = _valid(s.ReadIn, request)
+        message, moved = services.mark_read_up_to(user_id=request.user.pk, connection_id=connection_id,
+                                                  up_to=data["up_to"])
+        return Response({"up_to": str(message.pk), "read_at": message.created_at, "moved": moved})

@@ -28,6 +28,7 @@ def _default() -> Topology:
         redis_ports=[redis + i for i in range(6)],
         broker_port=redis + 9,
         app_ports=[8001, 8002, 8003],
+        ws_ports=[int(os.environ.get("CLUSTER_WS_PORT", 8011)) + i for i in range(2)],
         nginx_port=int(os.environ.get("CLUSTER_NGINX_PORT", 8080)),
         workers_per_app=int(os.environ.get("CLUSTER_WORKERS_PER_APP", 2)),
     )

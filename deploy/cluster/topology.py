@@ -1,6 +1,7 @@
 """The production shape on one machine, on loopback (``make cluster``, tests/cluster).
 
-PostgreSQL primary + 2 replicas, Redis Cluster 3+3 + broker, nginx over 3 gunicorn, Celery.
+PostgreSQL primary + 2 replicas, Redis Cluster 3+3 + broker, nginx over 3 gunicorn (REST) and
+2 uvicorn (WebSockets, ``/ws/``), Celery.
 ``Topology`` serves deploy/cluster/cluster.py, the integration tests and the cluster benchmarks;
 the picture and how it runs: docs/cluster.md.
 """
@@ -110,6 +111,7 @@ class Topology:
     redis_ports: list[int] = field(default_factory=lambda: [free_redis_port() for _ in range(6)])
     broker_port: int = field(default_factory=free_port)
     app_ports: list[int] = field(default_factory=lambda: [free_port() for _ in range(3)])
+    ws_ports: list[int] = field(default_factory=lambda: [free_port() for _ in range(2)])
     nginx_port: int = field(default_factory=free_port)
     workers_per_app: int = 2
     log_statements: bool = False  # tests count queries per server in the server logs
@@ -381,13 +383,54 @@ class Topology:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(pid, sig)
 
+    def start_ws(self, index: int) -> None:
+        """One ASGI (uvicorn) instance: the project's WebSocket server, as ``manage.py serve`` runs it.
+
+        Its pub/sub and socket slots use the single broker Redis (REALTIME_REDIS_URL; why not
+        the Redis Cluster: docs/realtime.md, "Which Redis")."""
+        from core.management.commands.serve import asgi_command
+
+        env = {**self.app_env(), "DB_POOL_MIN_SIZE": "1", "DB_POOL_MAX_SIZE": "10",
+               "REALTIME_REDIS_URL": self.broker_url,
+               # No permessage-deflate: its zlib state is ~46 KB per socket (docs/realtime.md).
+               "UVICORN_WS_PER_MESSAGE_DEFLATE": "false"}
+        env.pop("PROMETHEUS_MULTIPROC_DIR", None)  # present at all (even empty) turns multiprocess mode on
+        self._spawn(f"ws{index + 1}", asgi_command(sys.executable, f"127.0.0.1:{self.ws_ports[index]}"), env=env)
+
+    def wait_ws(self, index: int, timeout: float = 60) -> None:
+        def listening():
+            with socket.create_connection(("127.0.0.1", self.ws_ports[index]), timeout=1):
+                return True
+
+        _wait(listening, timeout, f"ASGI instance {index + 1}")
+
+    def start_wss(self) -> None:
+        for index in range(len(self.ws_ports)):
+            self.start_ws(index)
+        for index in range(len(self.ws_ports)):
+            self.wait_ws(index)
+
+    def stop_ws(self, index: int, sig: int = signal.SIGKILL) -> None:
+        """Stop an ASGI instance (SIGKILL: a crashed host; its sockets drop without a close frame)."""
+        pid = self.pids.get(f"ws{index + 1}")
+        if pid:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pid, sig)
+            deadline = time.monotonic() + 15
+            while alive(pid) and time.monotonic() < deadline:
+                time.sleep(0.1)
+
     def nginx_conf(self) -> str:
         servers = "\n".join(
             f"        server 127.0.0.1:{port} max_fails=1 fail_timeout=5s;" for port in self.app_ports
         )
+        ws_servers = "\n".join(
+            f"        server 127.0.0.1:{port} max_fails=1 fail_timeout=5s;" for port in self.ws_ports
+        )
         nginx_dir = self.root / "nginx"
         text = NGINX_TEMPLATE.read_text()
-        for name, value in {"SERVERS": servers, "LISTEN": f"127.0.0.1:{self.nginx_port}", "STATE": nginx_dir,
+        for name, value in {"SERVERS": servers, "WS_SERVERS": ws_servers, "LISTEN": f"127.0.0.1:{self.nginx_port}",
+                            "STATE": nginx_dir,
                             "STATIC_ROOT": BASE_DIR / "staticfiles", "MEDIA_ROOT": self.root / "app" / "media"}.items():
             text = text.replace(f"@@{name}@@", str(value))
         return text
@@ -426,12 +469,14 @@ class Topology:
         self.start_redis()
         self.migrate()
         self.start_apps()
+        self.start_wss()
         self.start_nginx()
         if celery:
             self.start_celery()
 
     def stop(self) -> None:
-        for name in ["nginx", "beat", "worker", *[f"app{i + 1}" for i in range(len(self.app_ports))]]:
+        for name in ["nginx", "beat", "worker", *[f"app{i + 1}" for i in range(len(self.app_ports))],
+                     *[f"ws{i + 1}" for i in range(len(self.ws_ports))]]:
             pid = self.pids.get(name)
             if pid and alive(pid):
                 with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -469,6 +514,7 @@ class Topology:
     def describe(self) -> str:
         replicas = ", ".join(f"127.0.0.1:{p}" for p in self.pg_ports[1:])
         apps = ", ".join(f"127.0.0.1:{p}" for p in self.app_ports)
+        wss = ", ".join(f"127.0.0.1:{p}" for p in self.ws_ports)
         return f"""Crossings scale-out topology (state in {self.root})
 
                          clients
@@ -476,11 +522,12 @@ class Topology:
                  nginx  {self.nginx_url}   (least_conn, max_fails=1, fail_timeout=5s)
                  /          |          \\
    gunicorn x3: {apps}
+   uvicorn x2 (WebSockets, {self.nginx_url.replace("http", "ws")}/ws/v1/): {wss}
         |  writes, read-your-writes      |  reads
         v                                v
    PostgreSQL primary 127.0.0.1:{self.pg_ports[0]} ==streaming==> replicas {replicas}
    Redis Cluster (cache, 3 masters + 3 replicas): {", ".join(str(p) for p in self.redis_ports)}
-   Redis (Celery broker): {self.broker_url}     Celery worker + beat
+   Redis (Celery broker; WebSocket pub/sub and socket slots): {self.broker_url}     Celery worker + beat
 
 Point the app (or a shell) at it with:
   DATABASE_URL={self.pg_url(0)}

@@ -2,7 +2,8 @@
 
 PostgreSQL primary + 2 streaming replicas (every statement logged, so that a test can count
 which server served a read), a Redis Cluster of 3 masters + 3 replicas, 3 gunicorn instances
-serving the project plus the test-only probe views (tests/cluster/probe.py), nginx in front.
+serving the project plus the test-only probe views (tests/cluster/probe.py), 2 uvicorn
+instances for WebSockets, nginx in front.
 """
 
 from __future__ import annotations
@@ -35,7 +36,9 @@ def cluster():
         extra_env={"REPLICA_MAX_LAG_S": str(LAG_LIMIT_S), "REPLICA_HEALTH_TTL_S": str(HEALTH_TTL_S),
                    # Limits on (tests/cluster/test_client_ip.py), but none a load test reaches.
                    "RATE_LIMIT_USER": "1000000/minute", "RATE_LIMIT_AUTH_PHONE": "1000000/minute",
-                   "RATE_LIMIT_AUTH_IP": f"{AUTH_IP_LIMIT}/hour"},
+                   "RATE_LIMIT_AUTH_IP": f"{AUTH_IP_LIMIT}/hour",
+                   # A killed ASGI instance's slots free themselves in 10 s, not 90 (test_websockets.py).
+                   "WS_HEARTBEAT_S": "3", "WS_STALE_S": "10"},
     )
     try:
         topology.start(celery=False)

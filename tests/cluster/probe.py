@@ -73,8 +73,26 @@ def kv(request, key):
     return Response({"value": cache.get(f"probe:{key}")})
 
 
+@api_view(["POST"])
+@authentication_classes([])
+@permission_classes([AllowAny])
+def connect(request):
+    """An accepted connection between two probe users (the chat the WebSocket tests use)."""
+    from connections.models import Connection, ConnectionStatus
+    from connections.selectors import CONN_NS
+    from core.cache import keys as cachekeys
+
+    a, b = uuid.UUID(request.data["a"]), uuid.UUID(request.data["b"])
+    low, high = sorted([a, b])
+    conn = Connection.objects.create(user_low_id=low, user_high_id=high, requester_id=a,
+                                     status=ConnectionStatus.ACCEPTED)
+    cachekeys.bump_many([(CONN_NS, low), (CONN_NS, high)])
+    return Response({"id": str(conn.pk)}, status=201)
+
+
 urlpatterns = [
     path("_probe/users/", create_user),
+    path("_probe/connect/", connect),
     path("_probe/me/", me),
     path("_probe/kv/<str:key>/", kv),
     path("", include(settings.ROOT_URLCONF)),

@@ -173,3 +173,43 @@ def test_events_are_sent_after_commit(django_capture_on_commit_callbacks):
         ("message_sent", {"message_id": message_id, "connection_id": conn_id, "sender_id": str(b.pk),
                           "recipient_id": str(a.pk)}),
     ]
+
+
+def read_url(conn) -> str:
+    return f"/api/v1/connections/{conn.pk}/messages/read/"
+
+
+def test_a_read_receipt_moves_the_marker_forward_only(chat):
+    conn, _a, _b, ca, cb = chat
+    first = send(ca, conn, "one").json()
+    second = send(ca, conn, "two").json()
+    listed = cb.get("/api/v1/connections/").json()["results"]
+    assert listed[0]["unread_count"] == 2
+
+    response = cb.post(read_url(conn), {"up_to": first["id"]}, format="json")
+    assert response.status_code == 200
+    assert response.json()["up_to"] == first["id"] and response.json()["moved"] is True
+    assert cb.get("/api/v1/connections/").json()["results"][0]["unread_count"] == 1
+
+    assert cb.post(read_url(conn), {"up_to": second["id"]}, format="json").json()["moved"] is True
+    assert cb.get("/api/v1/connections/").json()["results"][0]["unread_count"] == 0
+    # Never back.
+    assert cb.post(read_url(conn), {"up_to": first["id"]}, format="json").json()["moved"] is False
+    assert cb.get("/api/v1/connections/").json()["results"][0]["unread_count"] == 0
+
+
+def test_a_read_receipt_is_refused_clearly(chat):
+    conn, _a, _b, ca, cb = chat
+    mine = send(ca, conn, "hi").json()
+    carol = make_user()
+    other_conn = make_connection(carol, make_user())
+    elsewhere = send(client_for(carol), other_conn, "x").json()
+
+    for body, field in (({}, "up_to"), ({"up_to": 7}, "up_to"), ({"up_to": "nope"}, "up_to"),
+                        ({"up_to": elsewhere["id"]}, "up_to"), ({"up_to": mine["id"], "x": 1}, "x")):
+        response = cb.post(read_url(conn), body, format="json")
+        assert response.status_code == 400, (body, response.content)
+        assert field in response.json()["fields"], response.json()
+    # Not your chat: 404, like the chat itself.
+    stranger = client_for(make_user())
+    assert stranger.post(read_url(conn), {"up_to": mine["id"]}, format="json").status_code == 404

@@ -52,6 +52,7 @@ class AsgiServer:
             "DB_POOL_MIN_SIZE": "1",
             "DB_POOL_MAX_SIZE": "4",
             "LOG_JSON": "0",
+            "UVICORN_WS_PER_MESSAGE_DEFLATE": "false",  # as deployed (docs/realtime.md)
             **overrides,
         }
         # Plain per-process metrics: prometheus_client turns multiprocess mode on when the
@@ -113,6 +114,17 @@ def fast_heartbeat_server(django_db_setup, django_db_blocker):
         server.stop()
 
 
+@pytest.fixture(scope="session")
+def short_queue_server(django_db_setup, django_db_blocker):
+    """An instance that drops a socket 20 live events behind (the slow-reader path)."""
+    server = AsgiServer("slow", WS_MAX_PENDING_EVENTS="20")
+    try:
+        server.wait_ready()
+        yield server
+    finally:
+        server.stop()
+
+
 @pytest.fixture
 def ws_server(ws_servers):
     return ws_servers[0]
@@ -163,7 +175,8 @@ class Client:
         self.stack.close()
 
 
-def open_socket(url: str, token: str | None = None, *, subprotocol: bool = False, hello: bool = True) -> Client:
+def open_socket(url: str, token: str | None = None, *, subprotocol: bool = False, hello: bool = True,
+                **connect_options) -> Client:
     headers = {}
     protocols = None
     if token and subprotocol:
@@ -172,7 +185,7 @@ def open_socket(url: str, token: str | None = None, *, subprotocol: bool = False
         headers["Authorization"] = f"Bearer {token}"
     stack = contextlib.ExitStack()
     conn = stack.enter_context(connect(url, additional_headers=headers, subprotocols=protocols,
-                                       open_timeout=DEADLINE_S, close_timeout=10))
+                                       open_timeout=DEADLINE_S, close_timeout=10, **connect_options))
     client = Client(conn, stack)
     if hello:
         message = client.recv()

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 import jwt
 import pytest
 from django.conf import settings
+from websockets.exceptions import ConnectionClosed
 
 from accounts import services as account_services
 from crossings.models import Crossing
@@ -222,6 +223,31 @@ def test_connection_story_and_crossing_events(ws_server, sockets):
     assert seqs == list(range(1, len(seqs) + 1))
 
 
+def test_a_read_receipt_reaches_the_sender_and_the_readers_other_devices(ws_server, sockets):
+    alice, bob = make_user(), make_user()
+    conn = make_connection(alice, bob)
+    alice_socket = open_socket(ws_server.url, _token(alice))
+    bob_other_device = open_socket(ws_server.url, _token(bob))
+    sockets += [alice_socket, bob_other_device]
+    sent = client_for(alice).post(f"/api/v1/connections/{conn.pk}/messages/", {"body": "read me"}).json()
+    alice_socket.events(1)
+    bob_other_device.events(1)
+
+    response = client_for(bob).post(f"/api/v1/connections/{conn.pk}/messages/read/", {"up_to": sent["id"]},
+                                    format="json")
+    assert response.status_code == 200
+    [receipt] = alice_socket.events(1)
+    assert receipt["type"] == "message.read"
+    data = receipt["data"]
+    assert (data["connection_id"], data["user_id"], data["up_to"]) == (str(conn.pk), str(bob.pk), sent["id"])
+    assert datetime.fromisoformat(data["read_at"]) == datetime.fromisoformat(sent["created_at"])
+    assert bob_other_device.events(1)[0]["type"] == "message.read"
+    # Reading again (the marker does not move) says nothing more.
+    client_for(bob).post(f"/api/v1/connections/{conn.pk}/messages/read/", {"up_to": sent["id"]}, format="json")
+    alice_socket.send({"type": "ping", "ref": "end"})
+    assert alice_socket.recv() == {"type": "pong", "ref": "end"}
+
+
 # ------------------------------------------------------------------------- resume
 
 
@@ -260,6 +286,51 @@ def test_resume_after_a_disconnect_loses_nothing_and_repeats_nothing(ws_server, 
     resync = second.recv()
     assert resync["type"] == "resync" and resync["after"] == 2
     assert [e["seq"] for e in second.events(4)] == [6, 7, 8, 9]
+
+
+def test_a_slow_reader_is_dropped_and_resumes_from_the_log(short_queue_server, sockets):
+    """A client that stops reading is dropped (4408) once 20 live events wait for it, its
+    backlog freed; it reads what was already on the wire, reconnects and resumes, losing nothing."""
+    bob, alice = make_user(), make_user()
+    token = _token(bob)
+    # The client library stops reading the TCP socket once 2 frames wait in its queue.
+    slow = open_socket(short_queue_server.url, token, max_queue=2)
+    sockets.append(slow)
+    heartbeats, _births = bus.slot_keys(bob.pk)
+    redis = bus.client()
+    assert redis.zcard(heartbeats) == 1
+    # ~16 MB of events: more than the loopback socket buffers hold, so the server's sends block.
+    padding = "x" * 8000
+    total = 0
+    for _batch in range(20):
+        events.record([Entry(bob.pk, "story.new", {"story_id": str(uuid.uuid4()), "author_id": str(alice.pk),
+                                                   "pad": padding}, alice.pk) for _ in range(100)])
+        total += 100
+        if redis.zcard(heartbeats) == 0:
+            break
+    # Dropped: its slot is free and nothing more is queued for it.
+    wait_until(lambda: redis.zcard(heartbeats) == 0, 60, "the slow socket to be dropped")
+
+    seen = []
+    code, reason = None, ""
+    try:
+        while True:
+            message = slow.recv()
+            if "seq" in message and message["type"] != "hello":
+                seen.append(message["seq"])
+    except ConnectionClosed as closed:
+        assert closed.rcvd is not None, "closed without a close frame"
+        code, reason = closed.rcvd.code, closed.rcvd.reason
+    assert code == 4408 and "resume" in reason
+    assert seen == list(range(1, len(seen) + 1)) and len(seen) < total
+
+    again = open_socket(short_queue_server.url, token)
+    sockets.append(again)
+    again.send({"type": "resume", "after": seen[-1] if seen else 0})
+    rest = again.events(total - len(seen))
+    assert [e["seq"] for e in rest] == list(range(len(seen) + 1, total + 1))
+    again.send({"type": "ping", "ref": "end"})
+    assert again.recv() == {"type": "pong", "ref": "end"}
 
 
 def test_live_events_fill_a_gap_from_the_log(ws_server, sockets):

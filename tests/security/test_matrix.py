@@ -22,6 +22,7 @@ from rest_framework.test import APIClient
 from accounts import revocation
 from accounts import services as account_services
 from accounts.models import User
+from connections.models import Message
 from stories import services as story_services
 from tests.factories import (
     DEFAULT_PASSWORD,
@@ -65,6 +66,7 @@ MATRIX: dict[tuple[str, str], tuple[int, ...]] = {
     ("POST", "connections/<pending>/decline/"):    (200,  404,   404,   404,   404,   404,   401,   401,   401,   404,   404,   401),
     ("GET", "connections/<connection>/messages/"): (200,  200,   404,   404,   404,   404,   401,   401,   401,   404,   404,   401),
     ("POST", "connections/<connection>/messages/"): (201, 201,   404,   404,   404,   404,   401,   401,   401,   404,   404,   401),
+    ("POST", "connections/<connection>/messages/read/"): (200, 200, 404, 404,  404,   404,   401,   401,   401,   404,   404,   401),
     ("GET", "crossings/"):                        (200,  200,   200,   200,   200,   200,   401,   401,   401,   200,   200,   401),
     ("GET", "crossings/<crossing>/"):             (200,  200,   404,   404,   404,   404,   401,   401,   401,   404,   404,   401),
     ("GET", "locations/"):                        (200,  200,   200,   200,   200,   200,   401,   401,   401,   200,   200,   401),
@@ -89,6 +91,7 @@ ROUTE_OBJECTS = {
     "users/<user_id>/": "owner", "blocks/<user_id>/": "blocked", "stories/close-friends/<user_id>/": "friend",
     "connections/<connection_id>/": "connection", "connections/<connection_id>/accept/": "pending",
     "connections/<connection_id>/decline/": "pending", "connections/<connection_id>/messages/": "connection",
+    "connections/<connection_id>/messages/read/": "connection",
 }
 
 
@@ -145,6 +148,7 @@ class World:
         make_crossing(owner, shadow)
         make_crossing(owner, requester)
         self.connection = make_connection(crossed, owner).pk
+        self.message = Message.objects.create(connection_id=self.connection, sender_id=crossed.pk, body="hi").pk
         self.pending = make_connection(requester, owner, status="pending").pk
         self.story = make_story(owner, "mine", visibility="connections").pk
         story_services.add_close_friend(author_id=owner.pk, friend_id=crossed.pk)
@@ -196,6 +200,7 @@ class World:
             ("POST", "reports/"): {"user_id": str(self.owner), "reason": "spam"},
             ("POST", "connections/"): {"user_id": str(self.owner)},
             ("POST", "connections/<connection>/messages/"): {"body": "hello"},
+            ("POST", "connections/<connection>/messages/read/"): {"up_to": str(self.message)},
             ("POST", "locations/"): {"pings": [{"lat": 52.52, "lng": 13.405, "recorded_at": now}]},
             ("POST", "stories/"): {"text": "hi"},
             ("POST", "stories/close-friends/"): {"user_id": str(self.owner)},
