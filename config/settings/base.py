@@ -72,7 +72,7 @@ MIDDLEWARE = [
 # Middleware of browser pages (admin, GraphiQL, docs) that token-authenticated API requests do
 # not need: run in this order in place of their WebOnly* entry above, except for requests under
 # a path under API_PATH_PREFIXES (core/api/middleware.py).
-API_PATH_PREFIXES = ("/api/",)
+API_PATH_PREFIXES: tuple[str, ...] = ("/api/",)
 WEB_ONLY_MIDDLEWARE = {
     "request": [
         "django.contrib.sessions.middleware.SessionMiddleware",

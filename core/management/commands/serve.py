@@ -40,7 +40,9 @@ def asgi_command(python: str, bind: str, ws: str = "websockets-sansio") -> list[
     """uvicorn serving config.asgi on ``host:port`` (docs/realtime.md: why uvicorn and this protocol)."""
     host, _, port = bind.rpartition(":")
     return [python, "-m", "uvicorn", "config.asgi:application", "--host", host or "127.0.0.1", "--port", port,
-            "--ws", ws, "--ws-max-size", "65536", "--lifespan", "off", "--no-access-log"]
+            "--ws", ws, "--ws-max-size", "65536", "--lifespan", "off", "--no-access-log",
+            # permessage-deflate's zlib state is ~46 KB per idle socket (docs/realtime.md): off unless asked for.
+            "--ws-per-message-deflate", os.environ.get("UVICORN_WS_PER_MESSAGE_DEFLATE", "false")]
 
 
 def serves_media_itself() -> bool:
