@@ -9,6 +9,7 @@ from django.conf import settings
 from django.contrib.auth import password_validation
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
+from rest_framework.exceptions import AuthenticationFailed
 
 from accounts import report_targets, selectors
 from accounts.models import ReportReason, Session, User, normalize_phone
@@ -201,8 +202,22 @@ class LoginSerializer(StrictFieldsMixin, serializers.Serializer):
         return _phone(value)
 
 
+class OpaqueTokenField(StrictCharField):
+    """A token as it was sent: never trimmed (``"\x1f"`` is not blank, it is no token), and a
+    string that cannot be one (a NUL) is refused as an invalid token (401), like any other
+    string that is not a live token; only a non-string or an empty string is a 400."""
+
+    def __init__(self, **kwargs):
+        super().__init__(trim_whitespace=False, **kwargs)
+
+    def to_internal_value(self, data):
+        if isinstance(data, str) and "\x00" in data:
+            raise AuthenticationFailed("Invalid token.")
+        return super().to_internal_value(data)
+
+
 class RefreshSerializer(StrictFieldsMixin, serializers.Serializer):
-    refresh = StrictCharField(max_length=512)
+    refresh = OpaqueTokenField(max_length=512)
 
 
 class EmptySerializer(StrictFieldsMixin, serializers.Serializer):

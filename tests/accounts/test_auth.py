@@ -430,3 +430,13 @@ def test_sign_up_and_login_pin_the_users_next_reads_to_the_primary(api, user, sm
     assert cache.get(db_router._marker_key(body["user"]["id"])) is not None
     api.post(LOGIN, {"phone": user.phone, "password": DEFAULT_PASSWORD}, format="json")
     assert cache.get(db_router._marker_key(str(user.pk))) is not None
+
+
+def test_a_string_that_is_no_token_is_a_401_even_when_blank_after_trimming_or_with_a_nul(api, user):
+    # The schema says "a string of 1-512 characters": every such string that is not a live
+    # refresh token is an invalid token (401), not a malformed request (400).
+    for bad in ["\u001f", " ", "\t\n", "abc\u0000def"]:
+        response = api.post(REFRESH, {"refresh": bad}, format="json")
+        assert response.status_code == 401, (bad, response.content)
+        assert response.json()["detail"]
+    assert api.post(REFRESH, {"refresh": ""}, format="json").status_code == 400  # shorter than the schema allows
