@@ -12,7 +12,7 @@ from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
-from analytics import selectors, tasks
+from analytics import charts, selectors, tasks
 from analytics.models import UserStats
 
 
@@ -48,6 +48,8 @@ class StatisticsAdmin(admin.ModelAdmin):
             "user_rows": _rows(figures["users"]),
             "total_rows": _rows(figures["totals"]),
             "can_refresh": request.user.is_superuser,
+            "charts": charts.charts(figures, charts.cached_hourly_activity()),
+            "hourly_cache_s": charts.HOURLY_CACHE_S,
         }
         return TemplateResponse(request, "admin/analytics/stats.html", context)
 
