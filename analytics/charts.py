@@ -140,7 +140,7 @@ def hourly_chart(key: str, title: str, hours: list[datetime], values: list[int])
         label = f"{start:%H:00}–{start + timedelta(hours=1):%H:00} UTC: {value}"
         bars.append(Bar(x=round(LEFT + i * band + band * 0.1, 2), y=round(baseline - height, 2),
                         width=round(band * 0.8, 2), height=round(height, 2), value=value, label=label))
-    grid = [(round(baseline - plot_h * f, 2), f"{round(top * f):,}") for f in (0, 0.5, 1) if f == 0 or top * f >= 1]
+    grid = [(round(baseline - plot_h * f, 2), f"{top * f:,g}") for f in (0, 0.5, 1) if f == 0 or top * f >= 1]
     ticks = [(round(LEFT + i * band + band / 2, 2), f"{start:%H:00}")
              for i, start in enumerate(hours) if i % 6 == 0 or i == len(hours) - 1]
     return Chart(key=key, title=title, width=HOUR_W, height=HOUR_H, bars=bars, total=sum(values),

@@ -7,9 +7,19 @@ from __future__ import annotations
 
 from django.contrib import admin, messages
 from django.db.models import Case, IntegerField, Value, When
+from django.urls import reverse
 from django.utils.html import format_html
 
-from accounts.admin import ReadableListMixin, excerpt_cell, linked_id, sees_phones, short_id, user_link, when
+from accounts.admin import (
+    ReadableListMixin,
+    excerpt,
+    excerpt_cell,
+    sees_phones,
+    short,
+    short_id,
+    user_link,
+    when,
+)
 from stories import services
 from stories.models import CloseFriend, Story, StoryReport, StoryReportStatus
 
@@ -97,8 +107,8 @@ class StoryReportAdmin(ReadableListMixin, admin.ModelAdmin):
     (linked while it exists) and an excerpt of it as reported, its author, the reporter,
     the reason and an excerpt of the report's text."""
 
-    list_display = ("report_id", "created", "status", "reason", "reported_story", "reported_excerpt", "author_name",
-                    "reporter_name", "details_excerpt")
+    list_display = ("report_id", "created", "status", "reason", "reported_excerpt", "author_name", "reporter_name",
+                    "details_excerpt")
     list_display_links = ("report_id",)
     list_filter = ("status", "reason")
     list_select_related = ("story_author", "reporter")
@@ -121,15 +131,15 @@ class StoryReportAdmin(ReadableListMixin, admin.ModelAdmin):
     def created(self, report):
         return when(report.created_at)
 
-    @admin.display(description="story")
-    def reported_story(self, report):
-        if report.story_id is None:
-            return format_html('<span class="muted">{}</span>', "removed")
-        return linked_id(report.story_id, "admin:stories_story_change")
-
-    @admin.display(description="story text")
+    @admin.display(description="story (as reported)")
     def reported_excerpt(self, report):
-        return excerpt_cell(report.story_excerpt)
+        """The story's text when it was reported, linking to the story while it exists."""
+        text = excerpt(report.story_excerpt) or "(no text)"
+        if report.story_id is None:
+            return format_html('<span class="muted" title="removed: {}">{}</span>', text, text)
+        return format_html('<a href="{}" title="{} ({})">{}</a>',
+                           reverse("admin:stories_story_change", args=[report.story_id]), text,
+                           short(report.story_id), text)
 
     @admin.display(description="author", ordering="story_author__display_name")
     def author_name(self, report):

@@ -58,6 +58,7 @@ def test_users_list_shows_short_ids_names_and_counts_without_phones_for_moderato
     assert member.display_name in html
     assert "column-phone_number" not in html and "column-open_reports" in html
     assert _phones_in(html, world) == []
+    assert "phone" not in html.lower()  # not even in the search box's help
     # Each member was reported once (by the previous one); four of those were resolved.
     row = _row(html, member.pk)
     assert re.search(r'class="field-open_reports">1<', row), row

@@ -52,7 +52,7 @@ def test_moderators_see_no_coordinates_admins_do(world):
 def test_story_reports_show_reason_story_text_and_report_text(world):
     response = _client(world.moderator).get("/admin/stories/storyreport/")
     html = response.content.decode()
-    for column in ("report_id", "status", "reason", "reported_story", "reported_excerpt", "author_name",
+    for column in ("report_id", "status", "reason", "reported_excerpt", "author_name",
                    "reporter_name", "details_excerpt"):
         assert f"column-{column}" in html
     story = world.stories[1]
