@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from accounts import services as accounts
 from accounts.models import User
+from analytics.charts import hour_starts
 from connections.models import Message
 from crossings.models import Crossing
 from locations.models import Ping
@@ -113,13 +114,15 @@ def add_activity(world: World) -> dict:
     berlin = make_city("berlin", name="Berlin")
     lisbon = make_city("lisbon", name="Lisbon", lat=38.72, lng=-9.14)
     now = timezone.now()
+    starts = hour_starts(now)
     pings = []
     for hour in range(0, 24, 2):  # every other hour: the others must show as zero
         for k, member in enumerate(world.members[: 4 + hour % 5]):
             city = berlin if k % 3 else lisbon
-            at = now - timedelta(hours=hour, minutes=5 + k)
-            pings.append(Ping(user_id=member.pk, city_id=city.id, recorded_at=at, lat=city.lat, lng=city.lng,
-                              expires_at=at + timedelta(hours=24)))
+            at = starts[hour] + timedelta(seconds=k + 1)
+            for repeat in range(1 + (k == 0)):  # the first member pings twice: pings > active users
+                pings.append(Ping(user_id=member.pk, city_id=city.id, recorded_at=at + timedelta(seconds=30 * repeat),
+                                  lat=city.lat, lng=city.lng, expires_at=at + timedelta(hours=24)))
     Ping.objects.bulk_create(pings)
     for i in range(6):
         crossing = make_crossing(world.members[i], world.members[i + 6], at=now - timedelta(hours=i * 3, minutes=1))
