@@ -6,6 +6,7 @@ under "Analytics" and obeys the admin's permissions (view permission on statisti
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseRedirect
@@ -49,7 +50,7 @@ class StatisticsAdmin(admin.ModelAdmin):
             "total_rows": _rows(figures["totals"]),
             "can_refresh": request.user.is_superuser,
             "charts": charts.charts(figures, charts.cached_hourly_activity()),
-            "hourly_cache_s": charts.HOURLY_CACHE_S,
+            "hourly_cache_s": settings.STATS_CHARTS_CACHE_S,
         }
         return TemplateResponse(request, "admin/analytics/stats.html", context)
 

@@ -6,7 +6,7 @@ drawn on the server as SVG (no script, nothing from another site: the admin's CS
 and sign-ups.  The materialized views hold 24-hour totals only, so these are counted live,
 one query per table over the last day (pings are kept about a day anyway; crossings and users
 through their time indexes; messages are scanned, as ``activity_stats_mv`` does), and kept in
-the cache for ``HOURLY_CACHE_S`` so that reloading the page costs nothing.  Per city,
+the cache for ``STATS_CHARTS_CACHE_S`` seconds so that reloading the page costs nothing.  Per city,
 the charts read ``city_stats_mv`` (analytics.selectors), as the table below them does.
 Hours without activity are zero, not missing.
 """
@@ -17,13 +17,18 @@ import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from django.conf import settings
 from django.core.cache import cache
 from django.db.models import Count
 from django.db.models.functions import TruncHour
 from django.utils import timezone
 
+from accounts.models import User
+from connections.models import Message
+from crossings.models import Crossing
+from locations.models import Ping
+
 HOURS = 24
-HOURLY_CACHE_S = 60
 HOURLY_CACHE_KEY = "analytics:charts:hourly:v1"
 
 SERIES = (
@@ -57,11 +62,6 @@ def _per_hour(queryset, column: str, starts: list[datetime], **counts) -> dict[s
 
 def hourly_activity(now: datetime | None = None) -> dict:
     """``{"hours": [start, ...], "<series>": [count per hour, ...]}`` for the last 24 hours."""
-    from accounts.models import User
-    from connections.models import Message
-    from crossings.models import Crossing
-    from locations.models import Ping
-
     starts = hour_starts(now or timezone.now())
     series: dict = {"hours": starts}
     series.update(_per_hour(Ping.objects.all(), "recorded_at", starts,
@@ -76,8 +76,8 @@ def hourly_activity(now: datetime | None = None) -> dict:
 
 
 def cached_hourly_activity() -> dict:
-    """``hourly_activity`` as of at most ``HOURLY_CACHE_S`` ago."""
-    series = cache.get_or_set(HOURLY_CACHE_KEY, hourly_activity, HOURLY_CACHE_S)
+    """``hourly_activity`` as of at most ``STATS_CHARTS_CACHE_S`` seconds ago."""
+    series = cache.get_or_set(HOURLY_CACHE_KEY, hourly_activity, settings.STATS_CHARTS_CACHE_S)
     return series if series is not None else hourly_activity()  # None: the cache is down
 
 

@@ -106,13 +106,11 @@ def test_search_and_filters_keep_working(world):
     assert all(u.is_verified for u in verified.context["cl"].result_list)
 
 
-@pytest.mark.parametrize("url", LISTS)
-def test_list_pages_run_a_fixed_number_of_queries(world, url, django_assert_max_num_queries):
+def test_list_pages_run_a_fixed_number_of_queries(world, django_assert_max_num_queries):
     client = _client(world.admin)
-    client.get(url)  # warm the permission and content-type caches
-    with django_assert_max_num_queries(14):
-        response = client.get(url)
-    assert response.status_code == 200
-    assert len(response.context["cl"].result_list) >= 3
-    if url != "/admin/accounts/block/":
-        assert len(response.context["cl"].result_list) >= world_module.ROWS
+    for url in LISTS:
+        client.get(url)  # warm the permission and content-type caches
+        with django_assert_max_num_queries(10):
+            response = client.get(url)
+        assert response.status_code == 200, url
+        assert len(response.context["cl"].result_list) >= world_module.ROWS, url

@@ -134,7 +134,7 @@ def test_an_admin_sees_phones_every_list_and_the_charts(browser, live_server, wo
     screenshot("admin-users")
 
     for path, name, rows in (("/admin/accounts/session/", "admin-sessions", world_module.ROWS),
-                             ("/admin/accounts/block/", "admin-blocks", 3),
+                             ("/admin/accounts/block/", "admin-blocks", world_module.ROWS),
                              ("/admin/connections/connection/", "admin-connections", world_module.ROWS),
                              ("/admin/connections/message/", "admin-messages", world_module.ROWS)):
         text = _open(browser, live_server, path)

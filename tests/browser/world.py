@@ -16,13 +16,13 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
 from accounts import services as accounts
-from accounts.models import User
+from accounts.models import Block, User
 from analytics.charts import hour_starts
 from connections.models import Message
 from crossings.models import Crossing
 from locations.models import Ping
 from stories import services as stories
-from stories.models import Story
+from stories.models import CloseFriend, Story
 from tests.factories import make_city, make_connection, make_crossing, make_user
 from tests.media_samples import image_bytes
 
@@ -79,6 +79,12 @@ def build(password: str = "a-moderator-passphrase") -> World:
             accounts.close_reports([report.pk], staff_user_id=world.moderator.pk, status="resolved")
     for i in range(3):
         accounts.block_user(blocker_id=members[i].pk, blocked_id=members[i + 10].pk)
+    # More rows for the block and close-friend lists (rows only: what blocking does is tested elsewhere).
+    later, n = members[8:], len(members) - 8
+    Block.objects.bulk_create([Block(blocker=later[i % n], blocked=later[(i + 1 + i // n) % n])
+                               for i in range(ROWS - 3)])
+    CloseFriend.objects.bulk_create([CloseFriend(author=later[i % n], friend=later[(i + 2 + i // n) % n])
+                                     for i in range(ROWS)])
 
     for i in range(ROWS):
         author = members[i % 6]
