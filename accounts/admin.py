@@ -123,8 +123,8 @@ def excerpt(text: str | None, limit: int = EXCERPT_CHARS) -> str:
 
 def excerpt_cell(text: str | None, limit: int = EXCERPT_CHARS) -> SafeString | str:
     """An excerpt for a list cell: cut to the column's width on screen, whole in the title."""
-    short = excerpt(text, limit)
-    return format_html('<span title="{}">{}</span>', short, short) if short else ""
+    cut = excerpt(text, limit)
+    return format_html('<span title="{}">{}</span>', cut, cut) if cut else ""
 
 
 def when(moment) -> SafeString:
