@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: run test test-all test-cluster cluster cluster-stop setup venv migrate stop demo lint format clean-data help loadtest loadtest-ws bench bench-closed capacity
+.PHONY: run test test-all test-cluster test-browser cluster cluster-stop setup venv migrate stop demo lint format clean-data help loadtest loadtest-ws bench bench-closed capacity
 
 help:
 	@echo "make run     - set up everything and serve the app with its Celery worker and beat"
@@ -14,6 +14,7 @@ help:
 	@echo "make stop    - stop the embedded PostgreSQL and Redis"
 	@echo "make demo    - load demo data (users, pings, crossings, stories)"
 	@echo "make lint    - ruff and mypy (django-stubs, djangorestframework-stubs)"
+	@echo "make test-browser - the admin in a headless Chromium (SCREENSHOTS=1 rewrites docs/screenshots/)"
 	@echo "make loadtest USERS=100 DURATION=30 - the LOAD_MODEL mix under Locust (bench/README.md)"
 	@echo "make loadtest-ws USERS=10000 RATE=1000 DURATION=60 - WebSocket delivery latency, CPU, memory per socket"
 	@echo "make bench-closed - the mix near saturation beside the floor views (CPU ms per request)"
@@ -49,7 +50,7 @@ run: venv
 
 test: venv
 	$(PY) -m devtools.embedded start
-	$(PY) -m pytest -m "not cluster" $(PYTEST_ARGS)
+	$(PY) -m pytest -m "not cluster and not browser" $(PYTEST_ARGS)
 
 test-all: venv
 	$(PY) -m devtools.embedded start
@@ -79,6 +80,17 @@ test-cluster: venv
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light >/dev/null; \
 	  else echo "nginx missing: sudo apt-get update && sudo apt-get install -y nginx-light"; exit 1; fi; }
 	$(PY) -m pytest -m cluster $(PYTEST_ARGS)
+
+# The admin in a real headless Chromium against a live server (tests/browser/, ~1 min):
+# Debian's chromium and chromium-driver, installed as root when missing, like nginx above.
+# SCREENSHOTS=1 rewrites the screenshots under docs/screenshots/ (docs/admin.md).
+test-browser: venv
+	$(PY) -m devtools.embedded start
+	@{ command -v chromium >/dev/null && command -v chromedriver >/dev/null; } || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
+	  else echo "chromium missing: sudo apt-get update && sudo apt-get install -y chromium chromium-driver"; exit 1; fi; }
+	$(PY) -m pytest -m browser $(PYTEST_ARGS)
 
 lint: venv
 	$(VENV)/bin/ruff check .

@@ -12,9 +12,13 @@ from django.contrib.auth.forms import UserChangeForm as DjangoUserChangeForm
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db import connections
-from django.db.models import Case, IntegerField, Value, When
-from django.db.models.functions import Upper
+from django.db.models import Case, Count, IntegerField, OuterRef, Subquery, Value, When
+from django.db.models.functions import Coalesce, Upper
+from django.urls import reverse
+from django.utils import timezone
 from django.utils.functional import cached_property
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
 
 from accounts import services
 from accounts.models import Block, ReportStatus, Session, User, UserReport, normalize_phone
@@ -60,6 +64,78 @@ class BigTableAdminMixin:
     list_per_page = 50
 
 
+# ------------------------------------------------------------------- list columns
+# The lists need the page's width at 1280 px: the app list stays on the index page and in
+# the breadcrumbs instead of a sidebar on every page.
+admin.site.enable_nav_sidebar = False
+
+# Readable changelists for moderators (docs/admin.md): short ids in monospace with the full
+# id in the title, names linked to the user, compact times, escaped excerpts; one line per
+# row at 1280 px (accounts/static/crossings_admin/admin.css).  None of these run a query.
+
+ADMIN_CSS = "crossings_admin/admin.css"
+EXCERPT_CHARS = 80
+
+
+class ReadableListMixin:
+    """The stylesheet of the list columns below (CSP: a static file, no inline style)."""
+
+    class Media:
+        css = {"all": (ADMIN_CSS,)}
+
+
+def short(pk) -> str:
+    """8 characters that tell rows apart: the end of the id.  Our ids are UUIDv7, whose first
+    8 characters are the creation time and repeat for every row made within a minute; the
+    last 8 are random."""
+    return str(pk)[-8:]
+
+
+def short_id(pk) -> SafeString:
+    """A short id in monospace; the whole id in the title (hover, copy)."""
+    if pk is None:
+        return format_html('<span class="muted">{}</span>', "—")
+    return format_html('<span class="short-id" title="{}">{}</span>', str(pk), short(pk))
+
+
+def linked_id(pk, url_name: str) -> SafeString:
+    """A short id linking to an object's change page."""
+    if pk is None:
+        return short_id(None)
+    return format_html('<a class="short-id" href="{}" title="{}">{}</a>',
+                       reverse(url_name, args=[pk]), str(pk), short(pk))
+
+
+def user_link(user) -> SafeString:
+    """A user's display name linking to their page; "erased" when the account is gone."""
+    if user is None:
+        return format_html('<span class="muted">{}</span>', "erased")
+    return format_html('<a class="user-link" href="{}" title="{}">{}</a>',
+                       reverse("admin:accounts_user_change", args=[user.pk]), str(user.pk),
+                       excerpt(user.display_name, 30) or "(no name)")
+
+
+def excerpt(text: str | None, limit: int = EXCERPT_CHARS) -> str:
+    """At most ``limit`` characters of a text on one line (the admin escapes it)."""
+    flat = " ".join((text or "").split())
+    return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"
+
+
+def excerpt_cell(text: str | None, limit: int = EXCERPT_CHARS) -> SafeString | str:
+    """An excerpt for a list cell: cut to the column's width on screen, whole in the title."""
+    cut = excerpt(text, limit)
+    return format_html('<span title="{}">{}</span>', cut, cut) if cut else ""
+
+
+def when(moment) -> SafeString:
+    """``02 Dec 03:04`` (UTC), the exact time with the year in the title."""
+    if moment is None:
+        return format_html('<span class="muted">{}</span>', "—")
+    local = timezone.localtime(moment)
+    return format_html('<time class="when" datetime="{}" title="{}">{}</time>', local.isoformat(),
+                       local.strftime("%Y-%m-%d %H:%M:%S %Z"), local.strftime("%d %b %H:%M"))
+
+
 # ------------------------------------------------------------------------ users
 
 
@@ -95,8 +171,13 @@ PHONE_GROUP = "admins"
 
 
 def sees_phones(staff) -> bool:
-    """Phone numbers are shown to the ``admins`` group (and superusers) only."""
-    return bool(staff.is_superuser or staff.groups.filter(name=PHONE_GROUP).exists())
+    """Phone numbers (and users' coordinates) are shown to the ``admins`` group (and
+    superusers) only.  Answered once per request: the staff object remembers it."""
+    known = getattr(staff, "_sees_phones", None)
+    if known is None:
+        known = bool(staff.is_superuser or staff.groups.filter(name=PHONE_GROUP).exists())
+        staff._sees_phones = known
+    return known
 
 
 def mask_phone(phone: str) -> str:
@@ -106,18 +187,27 @@ def mask_phone(phone: str) -> str:
     return phone[:2] + "•" * max(0, len(phone) - 4) + phone[-2:]
 
 
+def _open_reports_on_user():
+    """Open reports about each listed user: a correlated count, run for the page's rows only."""
+    reports = (UserReport.objects.filter(reported=OuterRef("pk"), status=ReportStatus.OPEN)
+               .order_by().values("reported").annotate(n=Count("id")).values("n"))
+    return Coalesce(Subquery(reports, output_field=IntegerField()), Value(0))
+
+
 @admin.register(User)
-class UserAdmin(BigTableAdminMixin, DjangoUserAdmin):
+class UserAdmin(ReadableListMixin, BigTableAdminMixin, DjangoUserAdmin):
     """Search: an exact phone number (any format, normalised to E.164; the unique index),
     or the start of a display name (the ``idx_users_display_name_upper`` index).
 
-    Staff outside the ``admins`` group (moderators) see a masked phone and cannot search by
-    phone (an exact match would confirm a number)."""
+    Staff outside the ``admins`` group (moderators) see a masked phone on a user's page, no
+    phone column in the list, and cannot search by phone (an exact match would confirm a
+    number)."""
 
     form = UserChangeForm
     add_form = UserCreationForm
-    list_display = ("display_name", "id", "is_verified", "is_shadow_banned", "is_active", "is_staff",
-                    "trust_level", "created_at", "last_active_at")
+    list_display = ("user_id", "name", "verified", "banned", "active", "trust_level", "open_reports", "joined",
+                    "last_active")  # staff: a filter
+    list_display_links = ("user_id", "name")
     list_filter = ("is_active", "is_staff", "is_verified", "is_shadow_banned")
     search_fields = ("phone",)  # shows the search box; get_search_results does the work
     search_help_text = "An exact phone number (+14155550123) or the start of a display name."
@@ -138,6 +228,57 @@ class UserAdmin(BigTableAdminMixin, DjangoUserAdmin):
     @admin.display(description="phone")
     def masked_phone(self, user):
         return mask_phone(user.phone)
+
+    @admin.display(description="id", ordering="id")
+    def user_id(self, user):
+        return short_id(user.pk)
+
+    @admin.display(description="name", ordering="display_name")
+    def name(self, user):
+        return format_html('<span class="name" title="{}">{}</span>', user.display_name, user.display_name)
+
+    @admin.display(description="verified", boolean=True, ordering="is_verified")
+    def verified(self, user):
+        return user.is_verified
+
+    @admin.display(description="banned", boolean=True, ordering="is_shadow_banned")
+    def banned(self, user):
+        return user.is_shadow_banned
+
+    @admin.display(description="active", boolean=True, ordering="is_active")
+    def active(self, user):
+        return user.is_active
+
+    @admin.display(description="phone", ordering="phone")
+    def phone_number(self, user):
+        return format_html('<span class="phone">{}</span>', user.phone)
+
+    @admin.display(description="reports", ordering="open_reports_n")
+    def open_reports(self, user):
+        return user.open_reports_n
+
+    @admin.display(description="joined", ordering="created_at")
+    def joined(self, user):
+        return when(user.created_at)
+
+    @admin.display(description="active at", ordering="last_active_at")
+    def last_active(self, user):
+        return when(user.last_active_at)
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(open_reports_n=_open_reports_on_user())
+
+    def get_changelist_instance(self, request):
+        changelist = super().get_changelist_instance(request)
+        if not sees_phones(request.user):
+            changelist.search_help_text = "The start of a display name."
+        return changelist
+
+    def get_list_display(self, request):
+        columns = list(super().get_list_display(request))
+        if sees_phones(request.user):
+            columns.insert(columns.index("name") + 1, "phone_number")
+        return columns
 
     def get_fieldsets(self, request, obj=None):
         fieldsets = super().get_fieldsets(request, obj)
@@ -211,8 +352,8 @@ class UserAdmin(BigTableAdminMixin, DjangoUserAdmin):
 
 
 @admin.register(Session)
-class SessionAdmin(BigTableAdminMixin, admin.ModelAdmin):
-    list_display = ("id", "user", "user_agent", "ip", "created_at", "last_used_at", "expires_at", "revoked_at")
+class SessionAdmin(ReadableListMixin, BigTableAdminMixin, admin.ModelAdmin):
+    list_display = ("session_id", "owner", "device", "ip", "created", "last_used", "expires", "revoked")
     list_select_related = ("user",)
     raw_id_fields = ("user",)
     exclude = ("refresh_token_hash",)
@@ -222,6 +363,34 @@ class SessionAdmin(BigTableAdminMixin, admin.ModelAdmin):
     search_fields = ("=user__id",)
     search_help_text = "A user id."
     actions = ("revoke",)
+
+    @admin.display(description="id", ordering="id")
+    def session_id(self, session):
+        return short_id(session.pk)
+
+    @admin.display(description="user", ordering="user__display_name")
+    def owner(self, session):
+        return user_link(session.user)
+
+    @admin.display(description="device")
+    def device(self, session):
+        return excerpt(session.user_agent, 40)
+
+    @admin.display(description="created", ordering="created_at")
+    def created(self, session):
+        return when(session.created_at)
+
+    @admin.display(description="last used", ordering="last_used_at")
+    def last_used(self, session):
+        return when(session.last_used_at)
+
+    @admin.display(description="expires", ordering="expires_at")
+    def expires(self, session):
+        return when(session.expires_at)
+
+    @admin.display(description="revoked", ordering="revoked_at")
+    def revoked(self, session):
+        return when(session.revoked_at)
 
     def has_add_permission(self, request):
         return False
@@ -244,11 +413,28 @@ class SessionAdmin(BigTableAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(Block)
-class BlockAdmin(BigTableAdminMixin, admin.ModelAdmin):
-    list_display = ("blocker", "blocked", "created_at")
+class BlockAdmin(ReadableListMixin, BigTableAdminMixin, admin.ModelAdmin):
+    list_display = ("block", "blocker_name", "blocked_name", "created")
+    list_display_links = ("block",)
     list_select_related = ("blocker", "blocked")
     raw_id_fields = ("blocker", "blocked")
     ordering = ("-created_at",)
+
+    @admin.display(description="block")
+    def block(self, obj):
+        return format_html('<span class="short-id">{}</span>', f"#{obj.pk}")
+
+    @admin.display(description="blocker", ordering="blocker__display_name")
+    def blocker_name(self, obj):
+        return user_link(obj.blocker)
+
+    @admin.display(description="blocked", ordering="blocked__display_name")
+    def blocked_name(self, obj):
+        return user_link(obj.blocked)
+
+    @admin.display(description="created", ordering="created_at")
+    def created(self, obj):
+        return when(obj.created_at)
 
     def has_add_permission(self, request):
         return False
@@ -268,12 +454,17 @@ class BlockAdmin(BigTableAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(UserReport)
-class UserReportAdmin(BigTableAdminMixin, admin.ModelAdmin):
-    """The reports queue: open reports first, oldest first; resolve or dismiss in bulk."""
+class UserReportAdmin(ReadableListMixin, BigTableAdminMixin, admin.ModelAdmin):
+    """The reports queue: open reports first, oldest first; resolve or dismiss in bulk.
 
-    list_display = ("created_at", "status", "reason", "reported", "reporter", "details_excerpt", "resolved_by")
+    Each row: what was reported (the user, linked, and an excerpt of their profile text),
+    by whom, why (reason and an excerpt of the report's text), and where it stands."""
+
+    list_display = ("report_id", "created", "status", "reason", "reported_user", "profile_excerpt", "reporter_user",
+                    "details_excerpt")
+    list_display_links = ("report_id",)
     list_filter = ("status", "reason")
-    list_select_related = ("reported", "reporter", "resolved_by")
+    list_select_related = ("reported", "reporter")
     raw_id_fields = ("reported", "reporter", "resolved_by")
     readonly_fields = ("id", "reporter", "reported", "reason", "details", "created_at", "resolved_at",
                        "resolved_by")
@@ -287,9 +478,29 @@ class UserReportAdmin(BigTableAdminMixin, admin.ModelAdmin):
     def has_add_permission(self, request):
         return False
 
-    @admin.display(description="details")
+    @admin.display(description="id", ordering="id")
+    def report_id(self, report):
+        return short_id(report.pk)
+
+    @admin.display(description="reported", ordering="created_at")
+    def created(self, report):
+        return when(report.created_at)
+
+    @admin.display(description="user reported", ordering="reported__display_name")
+    def reported_user(self, report):
+        return user_link(report.reported)
+
+    @admin.display(description="their profile")
+    def profile_excerpt(self, report):
+        return excerpt_cell(report.reported.bio) if report.reported is not None else ""
+
+    @admin.display(description="reporter", ordering="reporter__display_name")
+    def reporter_user(self, report):
+        return user_link(report.reporter)
+
+    @admin.display(description="report text")
     def details_excerpt(self, report):
-        return (report.details[:80] + "…") if len(report.details) > 80 else report.details
+        return excerpt_cell(report.details)
 
     def _close(self, request, queryset, status):
         done = services.close_reports(queryset.values_list("pk", flat=True), staff_user_id=request.user.pk,

@@ -6,13 +6,14 @@ under "Analytics" and obeys the admin's permissions (view permission on statisti
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
-from analytics import selectors, tasks
+from analytics import charts, selectors, tasks
 from analytics.models import UserStats
 
 
@@ -48,6 +49,8 @@ class StatisticsAdmin(admin.ModelAdmin):
             "user_rows": _rows(figures["users"]),
             "total_rows": _rows(figures["totals"]),
             "can_refresh": request.user.is_superuser,
+            "charts": charts.charts(figures, charts.cached_hourly_activity()),
+            "hourly_cache_s": settings.STATS_CHARTS_CACHE_S,
         }
         return TemplateResponse(request, "admin/analytics/stats.html", context)
 

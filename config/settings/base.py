@@ -383,6 +383,7 @@ CONNECTIONS_CACHE_S = env_int("CONNECTIONS_CACHE_S", 300)  # connection lists
 PROFILE_CACHE_S = env_int("PROFILE_CACHE_S", 600)  # public profiles and the blocked/hidden sets
 CROSSINGS_CACHE_S = env_int("CROSSINGS_CACHE_S", 900)  # pages of a user's crossings
 CITY_CACHE_S = env_float("CITY_CACHE_S", 30.0)  # each process's copy of the city list
+STATS_CHARTS_CACHE_S = env_int("STATS_CHARTS_CACHE_S", 60)  # the admin statistics' hourly series
 # Cache version keys outlive every value cached under them (core.cache.keys).
 CACHE_VERSION_TTL_S = env_int("CACHE_VERSION_TTL_S", 7 * 24 * 3600)
 STORY_FEED_CACHE_S = env_int("STORY_FEED_CACHE_S", 300)
