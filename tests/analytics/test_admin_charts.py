@@ -118,3 +118,17 @@ def test_statistics_page_draws_the_charts_from_the_data(client):
     assert re.findall(r">(Berlin|Lisbon)</text>", city) == ["Berlin", "Lisbon"]
     assert re.findall(r'data-value="(\d+)"', city) == ["3", "1"]
     assert "<script" not in pings and 'style="' not in html  # the admin's CSP: no inline style or script
+
+
+def test_moderators_see_the_statistics_and_charts_but_cannot_refresh_them(client):
+    moderator = make_user(is_staff=True)
+    moderator.groups.add(Group.objects.get(name="moderators"))
+    client.force_login(moderator)
+    response = client.get("/admin/analytics/userstats/")
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert '<figure class="chart" id="chart-pings">' in html
+    assert "Statistics" in client.get("/admin/").content.decode()  # listed on their admin index
+    staff_without_role = make_user(is_staff=True)
+    client.force_login(staff_without_role)
+    assert client.get("/admin/analytics/userstats/").status_code == 403

@@ -20,12 +20,14 @@ WIDTH, HEIGHT = 1280, 900
 MAX_HEIGHT = 1600
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
-# The staff roles as stories/migrations/0002_staff_roles.py makes them: a transactional test
+# The staff roles as stories/migrations/0002_staff_roles.py and analytics/migrations/
+# 0004_moderators_view_statistics.py make them: a transactional test
 # (the live server needs one) empties every table afterwards, groups included.
 MODERATOR_PERMISSIONS = [
     ("stories", "view_story"), ("stories", "change_story"), ("stories", "delete_story"),
     ("stories", "moderate_story"), ("stories", "view_storyreport"), ("stories", "change_storyreport"),
     ("accounts", "view_userreport"), ("accounts", "change_userreport"), ("accounts", "view_user"),
+    ("analytics", "view_userstats"),
 ]
 
 
