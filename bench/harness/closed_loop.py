@@ -87,8 +87,13 @@ def _ping_time(viewer: Viewer) -> datetime:
 # ------------------------------------------------------------------------- the data set
 
 
+# The viewers' access tokens must outlive the run (5 minutes by default; a run takes 5-10):
+# an expired token would turn the last rounds into 401s.
+TOKEN_TTL_S = "14400"
+
+
 def _django():
-    os.environ.update(servers.env())
+    os.environ.update(servers.env(ACCESS_TOKEN_TTL_S=TOKEN_TTL_S))
     import django
 
     django.setup()
@@ -422,7 +427,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from bench.harness.loadtest import Gunicorn
 
-    env = servers.env(BENCH_FLOOR_VIEWS="1", RATE_LIMIT_USER="100000000/minute",
+    env = servers.env(BENCH_FLOOR_VIEWS="1", RATE_LIMIT_USER="100000000/minute", ACCESS_TOKEN_TTL_S=TOKEN_TTL_S,
                       WEB_CONCURRENCY=str(args.workers))
     targets = [t.strip() for t in args.only.split(",") if t.strip()] or ["floor_django", "floor_drf", "mix", *ALONE]
     unknown = set(targets) - {*FLOORS, "mix", *MIX_PER_MINUTE}
