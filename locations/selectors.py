@@ -141,8 +141,8 @@ def pings_since_watermark_sql(columns: str, watermark: int, horizon: int,
 @dataclass(frozen=True)
 class Area:
     """Where a shard's context is read: pings of any city but ``far_cities`` (their partitions
-    are not scanned) whose tile ``floor(lat / tile_deg) * 2**32 + floor(lng / tile_deg)`` is
-    one of ``tiles``."""
+    are not scanned) that are the shard's own or whose tile ``floor(lat / tile_deg) * 2**32 +
+    floor(lng / tile_deg)`` is one of ``tiles``."""
 
     tile_deg: float
     tiles: list[int]
@@ -166,9 +166,12 @@ def pings_recorded_between_sql(columns: str, lo, hi, watermark: int, horizon: in
            f"WHERE {MATCHABLE_SQL} AND recorded_at BETWEEN %s AND %s")
     params += [lo, hi]
     if area is not None:
-        sql += (" AND city_id <> ALL(%s::integer[]) AND (floor(lat / %s::float8)::bigint * 4294967296 "
-                "+ floor(lng / %s::float8)::bigint) = ANY(%s::bigint[])")
-        params += [area.far_cities, area.tile_deg, area.tile_deg, area.tiles]
+        # The shard's own pings are all read (no tile to compute); the others' by tile, through
+        # a hashed subplan (a constant "= ANY(array)" was searched linearly, 20 us a row).
+        sql += (" AND city_id <> ALL(%s::integer[]) AND (" + _IN_SHARD + " OR (floor(lat / %s::float8)::bigint "
+                "* 4294967296 + floor(lng / %s::float8)::bigint) IN (SELECT unnest(%s::bigint[])))")
+        assert shard is not None, "an area is read for a shard"
+        params += [area.far_cities, shard[1], shard[0], area.tile_deg, area.tile_deg, area.tiles]
     return sql, params
 
 

@@ -565,7 +565,7 @@ def _latest_match_between(cursor, pair: tuple[str, str], lo_us: int, hi_us: int)
     return int(seg.end.max()) if len(seg.end) else None
 
 
-def store_encounters(cursor, enc: Encounters, users: _Users) -> list[tuple]:
+def store_encounters(cursor, enc: Encounters, users: _Users, timings: dict | None = None) -> list[tuple]:
     """Merge the run's encounters into the crossing records.
 
     Returns (id, low, high, visible) of the records written; ``visible`` is whether what the
@@ -583,7 +583,10 @@ def store_encounters(cursor, enc: Encounters, users: _Users) -> list[tuple]:
         copy.write(encounter_rows(enc, users))
     params = {"gap": int(settings.CROSSING_REPEAT_GAP_S) * US, "slack": int(settings.CROSSING_END_SLACK_S) * US}
     cursor.execute("ANALYZE crossings_incoming")
+    tick = time.perf_counter()
     lock_records(cursor)  # from here to the commit, no other shard reads or writes the records
+    if timings is not None:
+        timings["store_lock_wait"] = time.perf_counter() - tick
     _drop_settled(cursor, params)
     _drop_unrecordable(cursor)
     _drop_over_cap(cursor)
@@ -713,7 +716,7 @@ def run_detection(*, wait: bool = True, dry_run: bool = False, progress=None,
             transaction.set_rollback(True)
         else:
             tick = time.perf_counter()
-            written = store_encounters(cursor, enc, users)
+            written = store_encounters(cursor, enc, users, result.timings)
             changed = [row[:3] for row in written if row[3]]
             result.timings["store"] = time.perf_counter() - tick
             result.changed = len(changed)
