@@ -55,11 +55,20 @@ def _backend_cpu() -> float:
     return times.user + times.system
 
 
+def _no_statement_timeout() -> None:
+    """A busy 2-core machine may take longer than the app's statement timeout for a whole batch."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SET statement_timeout = 0")
+
+
 def _worker(db_name: str, shards: int, indexes: list[int], ready, go, out) -> None:
     """One worker process: run ``indexes`` shards one after the other once ``go`` is set."""
     _setup_django(db_name, shards)
     from crossings.detection.run import run_detection
 
+    _no_statement_timeout()
     backend = _backend_cpu()  # opens the connection before the clock starts
     ready.put(os.getpid())
     go.wait()
@@ -84,6 +93,7 @@ def _reset(saved: dict, shards: int) -> None:
 
     from crossings.models import DetectorState
 
+    _no_statement_timeout()
     with connection.cursor() as cursor:
         cursor.execute("TRUNCATE crossings")
         cursor.execute("INSERT INTO crossings SELECT * FROM bench_saved_crossings")
@@ -161,6 +171,7 @@ def _body(args, db_name: str) -> dict:
     from crossings.models import DetectorState
     from locations.services import create_city
 
+    _no_statement_timeout()
     now_us = int(time.time() * US)
     traffic = generate(args.users_per_city, args.cities, 11.0, start_us=now_us - 11 * 60 * US)
     n_users = args.users_per_city * args.cities

@@ -239,3 +239,43 @@ def test_changing_the_shard_count_loses_no_ping(cities, shards):
     assert sorted(DetectorState.objects.values_list("pk", "shards")) == [(1, 2), (2, 2)]
     assert detector_lag_seconds() == 0
     assert len(records()) == 2 and records() == _expected()
+
+
+def test_the_beat_task_runs_every_shard(cities, shards, monkeypatch):
+    """``crossings.detect`` without a shard enqueues one task per shard (run eagerly here)."""
+    from config.celery import app
+    from crossings.tasks import detect_crossings
+
+    shards(2)
+    a_city, b_city = _shard_pair(cities, 2)
+    users = [make_user() for _ in range(4)]
+    at = timezone.now() - timedelta(minutes=3)
+    for i, user in enumerate(users):
+        city = a_city if i < 2 else b_city
+        ingest(user, (city.lat + (i % 2) * 0.0003, city.lng, at))
+    monkeypatch.setitem(app.conf, "task_always_eager", True)
+    assert detect_crossings.delay().get() == {"enqueued": 2}
+    assert len(records()) == 2 and records() == _expected()
+    assert detector_lag_seconds() == 0
+
+
+def test_the_command_runs_one_shard_or_all(cities, shards):
+    from io import StringIO
+
+    from django.core.management import CommandError, call_command
+
+    shards(2)
+    a_city, b_city = _shard_pair(cities, 2)
+    a, b, c, d = (make_user() for _ in range(4))
+    at = timezone.now() - timedelta(minutes=3)
+    ingest(a, (a_city.lat, a_city.lng, at))
+    ingest(b, (a_city.lat + 0.0003, a_city.lng, at))
+    ingest(c, (b_city.lat, b_city.lng, at))
+    ingest(d, (b_city.lat + 0.0003, b_city.lng, at))
+    out = StringIO()
+    call_command("detect_crossings", "--shard", str(shard_of(a_city.pk, 2)), stdout=out)
+    assert "2 new pings" in out.getvalue() and len(records()) == 1
+    call_command("detect_crossings", stdout=out)
+    assert "over 2 shards" in out.getvalue() and len(records()) == 2
+    with pytest.raises(CommandError, match="between 0 and 1"):
+        call_command("detect_crossings", "--shard", "2")
