@@ -108,7 +108,8 @@ def detection_table(users_list=(100_000, 1_000_000)) -> str:
     fig = doc["figures"]
     cells = []
     for p in plans:
-        cell = (f"{p['pings_per_s']:,} pings/s: {p['shards']} shards (worker vCPU {p['vcpu']['workers']}), "
+        cell = (f"{p['pings_per_s']:,} pings/s: {p['shards']} shard{'s' if p['shards'] > 1 else ''} "
+                f"(worker vCPU {p['vcpu']['workers']}), "
                 f"db vCPU {p['vcpu']['db']}, store lock busy {round(100 * p['store_lock_busy'])} %")
         cells.append(cell + ("" if p["fits"] else " -- over the 70 % utilisation: stores must run in parallel"))
     return (f"Detection (measured: crossings-shards of {doc['measured_at']}; per ping: worker "

@@ -32,4 +32,4 @@ def test_detection_table_without_a_measurement(monkeypatch):
     assert "no measurement" in capacity.detection_table()
     monkeypatch.setattr(capacity, "read_result", lambda name: DOC)
     text = capacity.detection_table()
-    assert "| detection | 3,300 pings/s: 1 shards" in text and "33,000 pings/s: 3 shards" in text
+    assert "| detection | 3,300 pings/s: 1 shard (worker" in text and "33,000 pings/s: 3 shards" in text
