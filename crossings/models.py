@@ -77,3 +77,21 @@ class DetectorState(models.Model):
 
     def __str__(self) -> str:
         return f"detector shard {self.id - 1}/{self.shards} watermark {self.xid_watermark}"
+
+
+class CityArea(models.Model):
+    """A circle a city had before an edit moved or resized it, kept while pings assigned by it
+    may still be stored: sharded detection must not skip the city's partition near them
+    (docs/subsystems/detection.md, "Shards").  Written by a ``pre_save`` receiver of City."""
+
+    city_id = models.IntegerField()
+    lat = models.FloatField()
+    lng = models.FloatField()
+    radius_km = models.FloatField()
+    kept_until = models.DateTimeField()
+
+    class Meta:
+        db_table = "crossings_city_area"
+
+    def __str__(self) -> str:
+        return f"former area of city {self.city_id} until {self.kept_until:%Y-%m-%d %H:%M}"

@@ -40,3 +40,21 @@ def detector_ready() -> dict:
     if lag > settings.READY_MAX_DETECTOR_LAG_S:
         raise NotReady(f"the crossing detector is {lag} s behind", {"lag_s": lag})
     return {"lag_s": lag}
+
+
+def on_city_saving(sender, instance, raw=False, **kwargs):
+    """A city's circle is about to change: keep the old one while pings assigned by it live
+    (sharded detection reads a city's partition wherever its pings may be)."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from crossings.models import CityArea
+
+    if raw or instance.pk is None:
+        return
+    old = type(instance).objects.filter(pk=instance.pk).values("lat", "lng", "radius_km").first()
+    if old is None or (old["lat"], old["lng"], old["radius_km"]) == (instance.lat, instance.lng, instance.radius_km):
+        return
+    hours = settings.PING_RETENTION_HOURS + 1  # pings expire PING_RETENTION_HOURS after recorded_at
+    CityArea.objects.create(city_id=instance.pk, kept_until=timezone.now() + timedelta(hours=hours), **old)

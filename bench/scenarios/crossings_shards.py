@@ -11,8 +11,8 @@ after the history, so every run does the same work.  Per run: wall time from the
 to the last worker's commit, CPU seconds of each worker process and of its PostgreSQL backend,
 the time the stores waited for each other, the load average and the CPU the rest of the machine
 used meanwhile.  The realtime app's receiver of ``crossing_recorded`` (events written after the
-commit) is disconnected: it is not detection.  Writes bench/results/crossings-shards.json (read by bench/harness/capacity.py).
-docs/benchmarks/crossings.md, section 5.
+commit) is disconnected: it is not detection.  Writes bench/results/crossings-shards.json (read
+by bench/harness/capacity.py).  docs/benchmarks/crossings.md, section 5.
 """
 
 from __future__ import annotations

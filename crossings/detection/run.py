@@ -19,6 +19,7 @@ import numpy as np
 import psycopg
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
 from h3.api import basic_int
 
 from accounts import selectors as account_selectors
@@ -28,7 +29,7 @@ from core.observability import metrics
 from crossings import cache as cx_cache
 from crossings import signals
 from crossings.detection.core import Context, Encounters, Segments, detect, find_segments, merge_intervals
-from crossings.models import DetectorState
+from crossings.models import CityArea, DetectorState
 from locations import selectors as location_selectors
 from locations.models import City
 
@@ -232,7 +233,8 @@ def shard_area(lat: np.ndarray, lng: np.ndarray, cities: list[tuple[int, float, 
     (REACH_CELLS cells) of one, and the cities whose circle is nowhere near those tiles (their
     partitions are skipped).  None: read everything (a ping near a pole).
 
-    ``cities``: (id, lat, lng, radius_km) of every city; a ping of a city lies in its circle.
+    ``cities``: (id, lat, lng, radius_km) of every city, and of its former circles (``CityArea``):
+    a ping of a city lies in one of its circles.  A city is far only if all its circles are.
     """
     if len(lat) == 0 or float(np.max(np.abs(lat))) > AREA_MAX_LAT:
         return None
@@ -251,18 +253,21 @@ def shard_area(lat: np.ndarray, lng: np.ndarray, cities: list[tuple[int, float, 
     all_cols = (cells[:, 1, None] + dc.reshape(1, -1)).reshape(-1)
     keys = np.unique(all_rows * (1 << 32) + all_cols)
     t_rows, t_cols = keys >> 32, keys - ((keys >> 32) << 32)
-    far = []
+    far, near = set(), set()
     for city_id, c_lat, c_lng, radius_km in cities:
         dlat = math.degrees((radius_km * 1000.0 * 1.01 + 1000.0) / geo.EARTH_RADIUS_M)
         edge = abs(c_lat) + dlat
         if edge > AREA_MAX_LAT:
+            near.add(int(city_id))
             continue
         dlng = dlat / math.cos(math.radians(edge))
         r0, r1 = math.floor((c_lat - dlat) / tile) - 1, math.floor((c_lat + dlat) / tile) + 1
         c0, c1 = math.floor((c_lng - dlng) / tile) - 1, math.floor((c_lng + dlng) / tile) + 1
-        if not np.any((t_rows >= r0) & (t_rows <= r1) & (t_cols >= c0) & (t_cols <= c1)):
-            far.append(int(city_id))
-    return location_selectors.Area(tile_deg=tile, tiles=keys.tolist(), far_cities=far)
+        if np.any((t_rows >= r0) & (t_rows <= r1) & (t_cols >= c0) & (t_cols <= c1)):
+            near.add(int(city_id))
+        else:
+            far.add(int(city_id))
+    return location_selectors.Area(tile_deg=tile, tiles=keys.tolist(), far_cities=sorted(far - near))
 
 
 def _copy_rows(cursor, sql: str, params, row: np.dtype) -> np.ndarray:
@@ -622,6 +627,8 @@ def _find(cursor, state: DetectorState, xmin: int, result: DetectionResult, prog
     else:
         times, lat, lng = _batch_points(cursor, state, xmin, shard)
         cities = list(City.objects.values_list("id", "lat", "lng", "radius_km"))
+        cities += CityArea.objects.filter(kept_until__gt=timezone.now()).values_list("city_id", "lat", "lng",
+                                                                                      "radius_km")
     result.pings = len(times)
     result.timings["batch"] = time.perf_counter() - tick
     parts = []

@@ -279,3 +279,26 @@ def test_the_command_runs_one_shard_or_all(cities, shards):
     assert "over 2 shards" in out.getvalue() and len(records()) == 2
     with pytest.raises(CommandError, match="between 0 and 1"):
         call_command("detect_crossings", "--shard", "2")
+
+
+def test_a_city_moved_away_is_still_read_where_its_pings_are(cities, shards):
+    """Pings keep the city they were stored with; after an admin moves the city, another
+    shard's new ping next to them still finds them (the former circle is kept, CityArea)."""
+    from locations.services import save_city
+
+    shards(2)
+    moved = next(c for c in cities[:4] if shard_of(c.pk, 2) == 1)
+    u, v = make_user(), make_user()
+    at = timezone.now() - timedelta(minutes=5)
+    old_lat, old_lng = moved.lat, moved.lng
+    ingest(u, (old_lat, old_lng, at))
+    run_detection()
+    moved.lat += 30_000 / M_PER_DEG
+    save_city(moved)
+    ingest(v, (old_lat + 100 / M_PER_DEG, old_lng, at + timedelta(seconds=30)))  # now in no city: shard 0
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT city_id FROM locations_ping WHERE user_id = %s", [v.pk])
+        assert cursor.fetchone()[0] == 0
+    result = run_detection()
+    assert result.pings == 1 and result.changed == 1
+    assert records() == _expected()
