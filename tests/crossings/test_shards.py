@@ -71,7 +71,7 @@ _ping = st.tuples(
 
 
 @pytest.mark.parametrize("count", [1, 2, 4])
-@hsettings(max_examples=12, deadline=None, suppress_health_check=list(HealthCheck))
+@hsettings(max_examples=10, deadline=None, suppress_health_check=list(HealthCheck))
 @given(raws=st.lists(_ping, min_size=1, max_size=30))
 def test_sharded_detection_equals_the_reference(cities, shards, count, raws):
     """Across borders between cities of different shards and the no-city gaps, with late pings
