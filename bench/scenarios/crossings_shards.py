@@ -171,7 +171,7 @@ def _body(args, db_name: str) -> dict:
     from django.conf import settings
     from django.db import connection
 
-    from bench.scenarios.crossings_detect import _copy_pings
+    from bench.scenarios.crossings_detect import copy_pings
     from core.ids import uuid7
     from crossings.detection.run import run_detection
     from crossings.models import DetectorState
@@ -195,12 +195,12 @@ def _body(args, db_name: str) -> dict:
     split = traffic.t_us.min() + 10 * 60 * US
     history = traffic.t_us < split
     tick = time.perf_counter()
-    _copy_pings(traffic, history, user_ids, city_ids)
+    copy_pings(traffic, history, user_ids, city_ids)
     settings.CROSSING_SHARDS = 1
     first = run_detection()
     print(f"history: {int(history.sum()):,} pings of {n_users:,} users in {args.cities} cities, loaded and "
           f"detected in {time.perf_counter() - tick:.0f} s ({first.changed:,} records)")
-    _copy_pings(traffic, ~history, user_ids, city_ids)
+    copy_pings(traffic, ~history, user_ids, city_ids)
     with connection.cursor() as cursor:
         cursor.execute("CREATE TABLE bench_saved_crossings AS SELECT * FROM crossings")
         cursor.execute("ANALYZE")
