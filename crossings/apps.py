@@ -20,3 +20,8 @@ class CrossingsConfig(AppConfig):
         account_signals.user_unblocked.connect(receivers.on_block_changed, dispatch_uid="crossings.unblock")
         account_signals.profile_changed.connect(receivers.on_profile_changed, dispatch_uid="crossings.profile")
         account_signals.user_erasing.connect(receivers.on_profile_changed, dispatch_uid="crossings.erasing")
+        from django.db.models.signals import pre_save
+
+        from locations.models import City
+
+        pre_save.connect(receivers.on_city_saving, sender=City, dispatch_uid="crossings.city_area")

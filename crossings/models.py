@@ -54,13 +54,16 @@ class Crossing(models.Model):
 
 
 class DetectorState(models.Model):
-    """The detector's watermark: pings whose ``ingest_xid`` is below ``xid_watermark`` are done.
+    """A detection shard's watermark: its pings whose ``ingest_xid`` is below ``xid_watermark`` are done.
 
-    One row (id 1), locked ``FOR UPDATE`` by the run that claims the next batch, so two
-    detectors never process the same batch at once and a crash rolls the claim back.
+    One row per shard (id = shard + 1; with one shard, the single row id 1), locked ``FOR
+    UPDATE`` by the run that claims the shard's next batch, so two detectors never process the
+    same batch at once and a crash rolls the claim back.  ``shards`` is the CROSSING_SHARDS the
+    row was made for: when the setting changes, every row is remade from the lowest watermark.
     """
 
     id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    shards = models.PositiveSmallIntegerField(default=1, help_text="CROSSING_SHARDS this watermark belongs to.")
     xid_watermark = models.BigIntegerField(default=0)
     received_after = models.DateTimeField(null=True, blank=True,
                                           help_text="Lower bound of received_at of pings not yet processed.")
@@ -73,4 +76,22 @@ class DetectorState(models.Model):
         db_table = "crossings_detector_state"
 
     def __str__(self) -> str:
-        return f"detector watermark {self.xid_watermark}"
+        return f"detector shard {self.id - 1}/{self.shards} watermark {self.xid_watermark}"
+
+
+class CityArea(models.Model):
+    """A circle a city had before an edit moved or resized it, kept while pings assigned by it
+    may still be stored: sharded detection must not skip the city's partition near them
+    (docs/subsystems/detection.md, "Shards").  Written by a ``pre_save`` receiver of City."""
+
+    city_id = models.IntegerField()
+    lat = models.FloatField()
+    lng = models.FloatField()
+    radius_km = models.FloatField()
+    kept_until = models.DateTimeField()
+
+    class Meta:
+        db_table = "crossings_city_area"
+
+    def __str__(self) -> str:
+        return f"former area of city {self.city_id} until {self.kept_until:%Y-%m-%d %H:%M}"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
+from django.conf import settings
 from django.db.models import Q, QuerySet
 
 from accounts import selectors as account_selectors
@@ -151,8 +152,21 @@ def detector_lag_seconds() -> float:
     """Age in seconds of the oldest matchable ping the detector has not processed (0: caught up).
 
     Read on the primary, where the detector writes its watermark.
+    With detection shards, the most behind shard's (docs/subsystems/detection.md, "Shards").
     """
-    state = DetectorState.objects.using("default").filter(pk=1).first()
-    if state is None:  # the detector never ran: every ping of the last day waits
-        return location_selectors.oldest_ping_age_since(None)
-    return location_selectors.oldest_ping_age_since(state.xid_watermark, state.received_after)
+    count = int(settings.CROSSING_SHARDS)
+    states = {s.pk - 1: s for s in DetectorState.objects.using("default").filter(shards=count)}
+    if count == 1:
+        state = states.get(0)
+        if state is None:  # the detector never ran: every ping of the last day waits
+            return location_selectors.oldest_ping_age_since(None)
+        return location_selectors.oldest_ping_age_since(state.xid_watermark, state.received_after)
+    lags = []
+    for index in range(count):
+        state = states.get(index)
+        if state is None:  # not yet made for this shard count: every ping of the last day waits
+            lags.append(location_selectors.oldest_ping_age_since(None, shard=(index, count)))
+        else:
+            lags.append(location_selectors.oldest_ping_age_since(state.xid_watermark, state.received_after,
+                                                                 shard=(index, count)))
+    return max(lags)

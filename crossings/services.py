@@ -9,18 +9,20 @@ import functools
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from crossings import cache as cx_cache
-from crossings.models import Crossing, DetectorState
+from crossings.detection.run import lock_records
+from crossings.models import Crossing
 
 
 def sweep_expired_crossings(now=None, dry_run: bool = False, progress=None) -> int:
     """Delete crossings whose last match is older than CROSSING_RETENTION_DAYS (docs/crossings.md).
 
-    It holds the detector's lock, so a running detection never merges into a record that
-    is being deleted.  Returns how many records were (or, with ``dry_run``, would be) deleted.
+    It holds the records' lock of the detector (``lock_records``), so a running detection
+    never merges into a record that is being deleted.  Returns how many records were (or,
+    with ``dry_run``, would be) deleted.
     """
     now = now or timezone.now()
     cutoff = now - timedelta(days=settings.CROSSING_RETENTION_DAYS)
@@ -33,8 +35,8 @@ def sweep_expired_crossings(now=None, dry_run: bool = False, progress=None) -> i
     total = 0
     while True:
         with transaction.atomic():
-            DetectorState.objects.get_or_create(pk=1)
-            DetectorState.objects.select_for_update().filter(pk=1).first()
+            with connection.cursor() as cursor:
+                lock_records(cursor)
             batch = list(expired.values_list("id", "user_low_id", "user_high_id")[:5000])
             if not batch:
                 break

@@ -115,27 +115,64 @@ MATCHABLE_SQL = (f"status = {int(PingStatus.MATCHABLE)} AND expires_at > now() "
 _INGESTED_BETWEEN = "ingest_xid >= %s::text::xid8 AND ingest_xid < %s::text::xid8"
 
 
+#: A detection shard's pings: those of the cities ``c`` with ``c % count == index`` (``NO_CITY``,
+#: 0, is shard 0's).  Parameters: count, index.
+_IN_SHARD = "mod(city_id, %s) = %s"
+
+
 def pings_since_watermark_sql(columns: str, watermark: int, horizon: int,
-                              received_after=None) -> tuple[str, list]:
+                              received_after=None, shard: tuple[int, int] | None = None) -> tuple[str, list]:
     """SELECT ``columns`` of matchable pings ingested by transactions in [watermark, horizon).
 
     ``received_after`` (a lower bound on ``received_at`` that every such ping satisfies)
-    only lets the BRIN index prune.
+    only lets the BRIN index prune.  ``shard`` (index, count): only that shard's cities.
     """
     sql = f"SELECT {columns} FROM {Ping._meta.db_table} WHERE {MATCHABLE_SQL} AND {_INGESTED_BETWEEN}"
     params: list[object] = [watermark, horizon]
+    if shard is not None:
+        sql += f" AND {_IN_SHARD}"
+        params += [shard[1], shard[0]]
     if received_after is not None:
         sql += " AND received_at >= %s"
         params.append(received_after)
     return sql, params
 
 
-def pings_recorded_between_sql(columns: str, lo, hi, watermark: int, horizon: int) -> tuple[str, list]:
+@dataclass(frozen=True)
+class Area:
+    """Where a shard's context is read: pings of any city but ``far_cities`` (their partitions
+    are not scanned) that are the shard's own or whose tile ``floor(lat / tile_deg) * 2**32 +
+    floor(lng / tile_deg)`` is one of ``tiles``."""
+
+    tile_deg: float
+    tiles: list[int]
+    far_cities: list[int]
+
+
+def pings_recorded_between_sql(columns: str, lo, hi, watermark: int, horizon: int,
+                               shard: tuple[int, int] | None = None, area: Area | None = None) -> tuple[str, list]:
     """SELECT ``columns`` plus an "ingested in [watermark, horizon)" flag of matchable pings
-    recorded between ``lo`` and ``hi`` (the context a batch is matched against)."""
-    sql = (f"SELECT {columns}, ({_INGESTED_BETWEEN}) FROM {Ping._meta.db_table} "
+    recorded between ``lo`` and ``hi`` (the context a batch is matched against).
+
+    With ``shard`` (index, count) the flag is set only on that shard's pings; with ``area``
+    only the pings in it are read.
+    """
+    new = _INGESTED_BETWEEN
+    params: list[object] = [watermark, horizon]
+    if shard is not None:
+        new += f" AND {_IN_SHARD}"
+        params += [shard[1], shard[0]]
+    sql = (f"SELECT {columns}, ({new}) FROM {Ping._meta.db_table} "
            f"WHERE {MATCHABLE_SQL} AND recorded_at BETWEEN %s AND %s")
-    return sql, [watermark, horizon, lo, hi]
+    params += [lo, hi]
+    if area is not None:
+        # The shard's own pings are all read (no tile to compute); the others' by tile, through
+        # a hashed subplan (a constant "= ANY(array)" was searched linearly, 20 us a row).
+        sql += (" AND city_id <> ALL(%s::integer[]) AND (" + _IN_SHARD + " OR (floor(lat / %s::float8)::bigint "
+                "* 4294967296 + floor(lng / %s::float8)::bigint) IN (SELECT unnest(%s::bigint[])))")
+        assert shard is not None, "an area is read for a shard"
+        params += [area.far_cities, shard[1], shard[0], area.tile_deg, area.tile_deg, area.tiles]
+    return sql, params
 
 
 def pings_of_users_sql(columns: str, user_ids: list, lo, hi) -> tuple[str, list]:
@@ -145,14 +182,18 @@ def pings_of_users_sql(columns: str, user_ids: list, lo, hi) -> tuple[str, list]
     return sql, [[str(u) for u in user_ids], lo, hi]
 
 
-def oldest_ping_age_since(watermark: int | None, received_after=None) -> float:
+def oldest_ping_age_since(watermark: int | None, received_after=None, shard: tuple[int, int] | None = None) -> float:
     """Seconds since the oldest matchable ping at or above ``watermark`` arrived (0 if none).
 
     ``watermark`` None means nothing was processed yet: every ping of the last day counts.
+    ``shard`` (index, count): only that detection shard's pings.
     """
     sql = f"SELECT COALESCE(EXTRACT(EPOCH FROM now() - min(received_at)), 0) FROM {Ping._meta.db_table} " \
           f"WHERE {MATCHABLE_SQL} AND received_at >= COALESCE(%s, now() - interval '24 hours')"
     params: list = [received_after]
+    if shard is not None:
+        sql += f" AND {_IN_SHARD}"
+        params += [shard[1], shard[0]]
     if watermark is not None:
         sql += " AND ingest_xid >= %s::text::xid8"
         params.append(watermark)

@@ -124,6 +124,48 @@ def ws_table(plans: list[dict], inputs: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+# ------------------------------------------------------------------ crossing detection
+# One ping per user every 30 s (docs/load-model.md): 33 000 pings/s at 1 000 000 users.
+PINGS_PER_USER_S = 0.033
+
+
+def detection_plan(users: int, doc: dict) -> dict:
+    """Detection workers and database CPU for ``users`` from bench/results/crossings-shards.json.
+
+    Each shard is one single-threaded worker, so shards >= worker vCPU.  The shards' stores
+    take turns (one lock): the store time per ping bounds the throughput of any number of shards.
+    """
+    fig = doc["figures"]
+    pings = users * PINGS_PER_USER_S
+    app_v = pings * fig["app_cpu_us_per_ping_2_shards"] / 1e6 / UTILISATION
+    db_v = pings * fig["db_cpu_us_per_ping_2_shards"] / 1e6 / UTILISATION
+    store_share = pings * fig["serial_store_us_per_ping"] / 1e6
+    return {"users": users, "pings_per_s": round(pings), "shards": max(1, math.ceil(app_v)),
+            "vcpu": {"workers": round(app_v, 1), "db": round(db_v, 1)},
+            "store_lock_busy": round(store_share, 2), "fits": store_share <= UTILISATION}
+
+
+def detection_table(users_list=(100_000, 1_000_000)) -> str:
+    """The detection row of the plan (empty without a crossings-shards measurement)."""
+    doc = read_result("crossings-shards")
+    if not doc or "serial_store_us_per_ping" not in doc.get("figures", {}):
+        return "Detection: no measurement (run `python -m bench.scenarios.crossings_shards`).\n"
+    plans = [detection_plan(u, doc) for u in users_list]
+    fig = doc["figures"]
+    cells = []
+    for p in plans:
+        cell = (f"{p['pings_per_s']:,} pings/s: {p['shards']} shard{'s' if p['shards'] > 1 else ''} "
+                f"(worker vCPU {p['vcpu']['workers']}), "
+                f"db vCPU {p['vcpu']['db']}, store lock busy {round(100 * p['store_lock_busy'])} %")
+        cells.append(cell + ("" if p["fits"] else " -- over the 70 % utilisation: stores must run in parallel"))
+    return (f"Detection (measured: crossings-shards of {doc['measured_at']}; per ping: worker "
+            f"{fig['app_cpu_us_per_ping_2_shards']} us, db {fig['db_cpu_us_per_ping_2_shards']} us, stores one at "
+            f"a time {fig['serial_store_us_per_ping']} us)\n\n"
+            "| tier | " + " | ".join(f"{p['users']:,} users" for p in plans) + " |\n"
+            "| --- | " + " | ".join("---" for _ in plans) + " |\n"
+            "| detection | " + " | ".join(cells) + " |\n")
+
+
 def measured_inputs() -> dict:
     """CPU ms per request of the mix: the closed-loop run's (every worker busy, so no idle
     overhead billed: what a sized fleet runs at), else the fixed-rate load test's."""
@@ -150,6 +192,7 @@ def main(argv=None) -> int:
     parser.add_argument("--redis-ms", type=float)
     parser.add_argument("--read-share", type=float, help="share of DB work that replicas can take (default: measured)")
     args = parser.parse_args(argv)
+    print(detection_table())
     inputs = measured_inputs()
     for key in ("app_ms", "db_ms", "redis_ms", "read_share"):
         if getattr(args, key) is not None:

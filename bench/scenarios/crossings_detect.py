@@ -98,7 +98,7 @@ def run_db(args) -> None:
         cache.delete_pattern("*")
 
 
-def _copy_pings(traffic, mask, user_ids, city_ids) -> None:
+def copy_pings(traffic, mask, user_ids, city_ids) -> None:
     from django.db import connection, transaction
 
     epoch = datetime(1970, 1, 1, tzinfo=UTC)
@@ -150,12 +150,12 @@ def _db_body(args) -> None:
     split = traffic.t_us.min() + 10 * 60 * US
     history = traffic.t_us < split
     tick = time.perf_counter()
-    _copy_pings(traffic, history, user_ids, city_ids)
+    copy_pings(traffic, history, user_ids, city_ids)
     print(f"history: {int(history.sum()):,} pings loaded in {time.perf_counter() - tick:.1f} s")
     first = run_detection()
     print(f"first run (10 minutes of traffic at once): {first.summary()}")
     print("   " + ", ".join(f"{k} {v:.2f} s" for k, v in first.timings.items()))
-    _copy_pings(traffic, ~history, user_ids, city_ids)
+    copy_pings(traffic, ~history, user_ids, city_ids)
     from crossings.models import DetectorState
 
     state_before = DetectorState.objects.values_list("xid_watermark", "received_after").get(pk=1)

@@ -364,6 +364,9 @@ MATCH_JITTER_MAX_M = env_float("MATCH_JITTER_MAX_M", 50.0)
 CROSSING_END_SLACK_S = env_int("CROSSING_END_SLACK_S", 1800)
 # New people one account may cross per rolling 24 h; further new pairs are dropped.
 CROSSINGS_NEW_PER_DAY = env_int("CROSSINGS_NEW_PER_DAY", 300)
+# Detection shards (docs/subsystems/detection.md, "Shards"): city c belongs to shard c % N; each
+# shard has its own watermark and lock, so N Celery workers can detect at once.
+CROSSING_SHARDS = env_int("CROSSING_SHARDS", 1)
 STORY_TTL_HOURS = env_int("STORY_TTL_HOURS", 24)
 # Stories (connections/ and stories/): media limits, nearby search, cache TTLs.  Media go to
 # STORAGES["default"]: local files, or S3-compatible storage with

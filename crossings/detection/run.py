@@ -1,14 +1,15 @@
 """The detector's database side: claim a batch, load pings, record crossings, move the watermark.
 
-One run is one transaction under the ``DetectorState`` row lock; caches are bumped and
-``crossing_recorded`` is sent after commit.
-Design: docs/subsystems/detection.md.
+One run is one transaction under a ``DetectorState`` row lock (one row per detection shard);
+caches are bumped and ``crossing_recorded`` is sent after commit.
+Design: docs/subsystems/detection.md (shards: its section "Shards").
 """
 
 from __future__ import annotations
 
 import itertools
 import logging
+import math
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ import numpy as np
 import psycopg
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
 from h3.api import basic_int
 
 from accounts import selectors as account_selectors
@@ -27,14 +29,25 @@ from core.observability import metrics
 from crossings import cache as cx_cache
 from crossings import signals
 from crossings.detection.core import Context, Encounters, Segments, detect, find_segments, merge_intervals
-from crossings.models import DetectorState
+from crossings.models import CityArea, DetectorState
 from locations import selectors as location_selectors
+from locations.models import City
 
 logger = logging.getLogger(__name__)
 
 PG_EPOCH_US = 946_684_800_000_000  # 2000-01-01 in Unix microseconds (binary timestamptz origin)
 US = 1_000_000
 CLUSTER_SLACK_US = 5 * 60 * US  # time clusters closer than this are loaded together
+# pg_advisory_xact_lock keys.  STORE: held from the first read of the crossing records to the
+# commit, so shards store one at a time (and the expiry sweep never deletes under a merge).
+# CONFIG: remaking the watermark rows when CROSSING_SHARDS changes.
+STORE_LOCK_ID = 7_261_934_101
+CONFIG_LOCK_ID = 7_261_934_102
+# A sharded run reads the pings within REACH_CELLS x CROSSING_CELL_M of its new pings: more than
+# the farthest two matching positions can be (3.465-3.467 cells, docs/crossings.md).
+REACH_CELLS = 3.5
+# Closer than this to a pole, a sharded run reads its whole time range (tiles grow too wide).
+AREA_MAX_LAT = 85.0
 
 _ROW = np.dtype([
     ("nfields", ">i2"),
@@ -59,13 +72,32 @@ class DetectionResult:
     written: int = 0  # records written (changed, or a lagging encounter end refreshed)
     seconds: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)
+    shards: int = 1  # shards this result covers
+    shards_skipped: int = 0  # of which another detector held the lock
 
     def summary(self) -> str:
         if self.skipped:
             return "another detector is running; skipped"
-        return (f"{self.pings} new pings (context {self.context_pings}), {self.matches} ping pairs matched, "
+        text = (f"{self.pings} new pings (context {self.context_pings}), {self.matches} ping pairs matched, "
                 f"{self.pairs} pairs, {self.changed} crossings created or changed ({self.written} records written), "
                 f"in {self.seconds:.2f} s")
+        if self.shards > 1:
+            text += f" over {self.shards} shards"
+            if self.shards_skipped:
+                text += f" ({self.shards_skipped} skipped: another detector held them)"
+        return text
+
+    @classmethod
+    def combine(cls, results: list[DetectionResult]) -> DetectionResult:
+        """The sum of the runs of several shards (skipped only if every shard was)."""
+        total = cls(skipped=all(r.skipped for r in results), shards=len(results),
+                    shards_skipped=sum(r.skipped for r in results))
+        for r in results:
+            for name in ("pings", "context_pings", "matches", "pairs", "changed", "written", "seconds"):
+                setattr(total, name, getattr(total, name) + getattr(r, name))
+            for name, seconds in r.timings.items():
+                total.timings[name] = total.timings.get(name, 0.0) + seconds
+        return total
 
 
 def _params():
@@ -82,10 +114,53 @@ def _match_args() -> dict:
 # ------------------------------------------------------------------------- claim
 
 
-def _claim(wait: bool) -> DetectorState | None:
-    DetectorState.objects.get_or_create(pk=1)
+def shard_count() -> int:
+    count = int(settings.CROSSING_SHARDS)
+    if not 1 <= count <= 1000:
+        raise ValueError(f"CROSSING_SHARDS must be between 1 and 1000, not {count}")
+    return count
+
+
+def shard_of(city_id: int, count: int) -> int:
+    """The detection shard of a city (``NO_CITY``, 0, is shard 0's): ``city_id % count``."""
+    return int(city_id) % count
+
+
+def _claim(index: int, count: int, wait: bool) -> DetectorState | None:
     query = DetectorState.objects.select_for_update(skip_locked=not wait)
-    return query.filter(pk=1).first()
+    return query.filter(pk=index + 1, shards=count).first()
+
+
+def _reconfigure(count: int) -> None:
+    """Make the watermark rows 1..count for ``count`` shards (first use, or CROSSING_SHARDS changed).
+
+    Waits for every running detector (it locks every row), then gives each new shard the
+    lowest watermark of the old rows: no ping is skipped, and the pings some shard had
+    already processed are processed again, which changes no record (the merge is idempotent).
+    Commits on its own (unless called inside a transaction), so the other shards need not
+    wait for the caller's run.
+    """
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [CONFIG_LOCK_ID])
+        rows = list(DetectorState.objects.select_for_update().order_by("pk"))
+        if sorted((r.pk, r.shards) for r in rows) == [(i + 1, count) for i in range(count)]:
+            return  # another detector did it while this one waited
+        watermark = min((r.xid_watermark for r in rows), default=0)
+        received = [r.received_after for r in rows]
+        received_after = min(received) if rows and None not in received else None  # type: ignore[type-var]
+        DetectorState.objects.all().delete()
+        DetectorState.objects.bulk_create([
+            DetectorState(pk=i + 1, shards=count, xid_watermark=watermark, received_after=received_after)
+            for i in range(count)
+        ])
+        if rows:
+            logger.warning("detection shards: %d watermark rows remade for CROSSING_SHARDS=%d from watermark %d",
+                           len(rows), count, watermark)
+
+
+def lock_records(cursor) -> None:
+    """Take the crossing records' lock until commit: one shard's store (or the expiry sweep) at a time."""
+    cursor.execute("SELECT pg_advisory_xact_lock(%s)", [STORE_LOCK_ID])
 
 
 def _horizon(cursor) -> tuple[int, object]:
@@ -133,7 +208,66 @@ def _batch_times(cursor, state: DetectorState, xmin: int) -> np.ndarray:
     return np.sort(rows["t"].astype(np.int64) + PG_EPOCH_US)
 
 
+def _batch_points(cursor, state: DetectorState, xmin: int, shard: tuple[int, int]):
+    """A shard's batch: times (sorted), latitudes and longitudes of its new pings."""
+    sql, params = location_selectors.pings_since_watermark_sql("recorded_at, lat, lng", state.xid_watermark, xmin,
+                                                               state.received_after, shard=shard)
+    rows = _copy_rows(cursor, sql, params, _POINT_ROW)
+    t = rows["t"].astype(np.int64) + PG_EPOCH_US
+    order = np.argsort(t, kind="stable")
+    return t[order], rows["lat"].astype(np.float64)[order], rows["lng"].astype(np.float64)[order]
+
+
 _TIME_ROW = np.dtype([("n", ">i2"), ("l", ">i4"), ("t", ">i8")])
+_POINT_ROW = np.dtype([("n", ">i2"), ("l", ">i4"), ("t", ">i8"), ("l_lat", ">i4"), ("lat", ">f8"),
+                       ("l_lng", ">i4"), ("lng", ">f8")])
+
+
+def tile_keys(lat: np.ndarray, lng: np.ndarray, tile_deg: float) -> np.ndarray:
+    """The tile of each position, as ``locations.selectors.Area`` computes it in SQL."""
+    return np.floor(lat / tile_deg).astype(np.int64) * (1 << 32) + np.floor(lng / tile_deg).astype(np.int64)
+
+
+def shard_area(lat: np.ndarray, lng: np.ndarray, cities: list[tuple[int, float, float, float]]):
+    """Where a shard must read context for new pings at ``lat``/``lng``: every tile within reach
+    (REACH_CELLS cells) of one, and the cities whose circle is nowhere near those tiles (their
+    partitions are skipped).  None: read everything (a ping near a pole).
+
+    ``cities``: (id, lat, lng, radius_km) of every city, and of its former circles (``CityArea``):
+    a ping of a city lies in one of its circles.  A city is far only if all its circles are.
+    """
+    if len(lat) == 0 or float(np.max(np.abs(lat))) > AREA_MAX_LAT:
+        return None
+    tile = REACH_CELLS * float(settings.CROSSING_CELL_M) / geo.M_PER_DEG
+    rows = np.floor(lat / tile).astype(np.int64)
+    cols = np.floor(lng / tile).astype(np.int64)
+    # A position within reach is at most one tile row away, and at most 1 / cos(latitude) tile
+    # widths of longitude (at the farther latitude); one more of each for rounding.
+    widest = math.cos(math.radians(min(90.0, float(np.max(np.abs(lat))) + 2 * tile)))
+    if widest <= 0.05:
+        return None
+    k = math.ceil(1.0 / widest) + 1
+    cells = np.unique(np.stack((rows, cols), axis=1), axis=0)
+    dr, dc = np.meshgrid(np.arange(-2, 3), np.arange(-k, k + 1), indexing="ij")
+    all_rows = (cells[:, 0, None] + dr.reshape(1, -1)).reshape(-1)
+    all_cols = (cells[:, 1, None] + dc.reshape(1, -1)).reshape(-1)
+    keys = np.unique(all_rows * (1 << 32) + all_cols)
+    t_rows, t_cols = keys >> 32, keys - ((keys >> 32) << 32)
+    far, near = set(), set()
+    for city_id, c_lat, c_lng, radius_km in cities:
+        dlat = math.degrees((radius_km * 1000.0 * 1.01 + 1000.0) / geo.EARTH_RADIUS_M)
+        edge = abs(c_lat) + dlat
+        if edge > AREA_MAX_LAT:
+            near.add(int(city_id))
+            continue
+        dlng = dlat / math.cos(math.radians(edge))
+        r0, r1 = math.floor((c_lat - dlat) / tile) - 1, math.floor((c_lat + dlat) / tile) + 1
+        c0, c1 = math.floor((c_lng - dlng) / tile) - 1, math.floor((c_lng + dlng) / tile) + 1
+        if np.any((t_rows >= r0) & (t_rows <= r1) & (t_cols >= c0) & (t_cols <= c1)):
+            near.add(int(city_id))
+        else:
+            far.add(int(city_id))
+    return location_selectors.Area(tile_deg=tile, tiles=keys.tolist(), far_cities=sorted(far - near))
 
 
 def _copy_rows(cursor, sql: str, params, row: np.dtype) -> np.ndarray:
@@ -167,9 +301,11 @@ def time_clusters(times_us: np.ndarray, window_us: int) -> list[tuple[int, int, 
     return [(int(times_us[a]), int(times_us[b - 1]), int(a), int(b)) for a, b in itertools.pairwise(bounds)]
 
 
-def _load_context(cursor, lo_us: int, hi_us: int, watermark: int, xmin: int) -> np.ndarray:
+def _load_context(cursor, lo_us: int, hi_us: int, watermark: int, xmin: int,
+                  shard: tuple[int, int] | None = None, area=None) -> np.ndarray:
     sql, params = location_selectors.pings_recorded_between_sql("user_id, recorded_at, lat, lng, city_id",
-                                                                _utc(lo_us), _utc(hi_us), watermark, xmin)
+                                                                _utc(lo_us), _utc(hi_us), watermark, xmin,
+                                                                shard=shard, area=area)
     return _copy_rows(cursor, sql, params, _ROW)
 
 
@@ -434,12 +570,13 @@ def _latest_match_between(cursor, pair: tuple[str, str], lo_us: int, hi_us: int)
     return int(seg.end.max()) if len(seg.end) else None
 
 
-def store_encounters(cursor, enc: Encounters, users: _Users) -> list[tuple]:
+def store_encounters(cursor, enc: Encounters, users: _Users, timings: dict | None = None) -> list[tuple]:
     """Merge the run's encounters into the crossing records.
 
     Returns (id, low, high, visible) of the records written; ``visible`` is whether what the
     API shows changed (a new pair or a new encounter).  A pair that cannot be recorded (a
     block, a user erased meanwhile) is left out and counted; the rest of the batch goes on.
+    Holds the records' lock (``lock_records``) from its first read of them to the commit.
     """
     if len(enc.low) == 0:
         return []
@@ -451,6 +588,10 @@ def store_encounters(cursor, enc: Encounters, users: _Users) -> list[tuple]:
         copy.write(encounter_rows(enc, users))
     params = {"gap": int(settings.CROSSING_REPEAT_GAP_S) * US, "slack": int(settings.CROSSING_END_SLACK_S) * US}
     cursor.execute("ANALYZE crossings_incoming")
+    tick = time.perf_counter()
+    lock_records(cursor)  # from here to the commit, no other shard reads or writes the records
+    if timings is not None:
+        timings["store_lock_wait"] = time.perf_counter() - tick
     _drop_settled(cursor, params)
     _drop_unrecordable(cursor)
     _drop_over_cap(cursor)
@@ -476,16 +617,25 @@ def store_encounters(cursor, enc: Encounters, users: _Users) -> list[tuple]:
 # --------------------------------------------------------------------------- run
 
 
-def _find(cursor, state: DetectorState, xmin: int, result: DetectionResult, progress):
+def _find(cursor, state: DetectorState, xmin: int, result: DetectionResult, progress,
+          shard: tuple[int, int] | None = None):
     cell_m, window, gap = _params()
     tick = time.perf_counter()
-    times = _batch_times(cursor, state, xmin)
+    if shard is None:  # the only shard: every city's new pings, read against every city's pings
+        times = _batch_times(cursor, state, xmin)
+        lat = lng = np.empty(0)
+    else:
+        times, lat, lng = _batch_points(cursor, state, xmin, shard)
+        cities = list(City.objects.values_list("id", "lat", "lng", "radius_km"))
+        cities += CityArea.objects.filter(kept_until__gt=timezone.now()).values_list("city_id", "lat", "lng",
+                                                                                      "radius_km")
     result.pings = len(times)
     result.timings["batch"] = time.perf_counter() - tick
     parts = []
     for first, last, a, b in time_clusters(times, window):
         tick = time.perf_counter()
-        rows = _load_context(cursor, first - window, last + window, state.xid_watermark, xmin)
+        area = None if shard is None else shard_area(lat[a:b], lng[a:b], cities)
+        rows = _load_context(cursor, first - window, last + window, state.xid_watermark, xmin, shard, area)
         ctx, users = _context_from_rows(rows)
         result.timings["load"] = result.timings.get("load", 0) + time.perf_counter() - tick
         tick = time.perf_counter()
@@ -534,28 +684,52 @@ def _fmt(us: int) -> str:
     return str(np.datetime64(us, "us").astype("datetime64[s]")).replace("T", " ")
 
 
-def run_detection(*, wait: bool = True, dry_run: bool = False, progress=None) -> DetectionResult:
-    """Process every pending ping once (docs/subsystems/detection.md); idempotent and serial."""
+def run_detection(*, wait: bool = True, dry_run: bool = False, progress=None,
+                  shard: int | None = None) -> DetectionResult:
+    """Process every pending ping once (docs/subsystems/detection.md); idempotent.
+
+    ``shard``: only that detection shard's pings (CROSSING_SHARDS; each shard's runs are
+    serial, shards run in parallel); None: every shard, one after the other.
+    """
+    count = shard_count()
+    if shard is None and count > 1:
+        results, failed = [], []
+        for index in range(count):
+            if progress:
+                progress(f"shard {index} of {count}:")
+            try:
+                results.append(run_detection(wait=wait, dry_run=dry_run, progress=progress, shard=index))
+            except Exception as exc:  # one shard's failure must not hold the others back
+                logger.exception("detection shard %d of %d failed; the other shards go on", index, count)
+                failed.append(exc)
+        if failed:
+            raise failed[0]
+        return DetectionResult.combine(results)
+    index = shard or 0
+    if not 0 <= index < count:
+        raise ValueError(f"shard {index} does not exist (CROSSING_SHARDS={count})")
     started = time.perf_counter()
     result = DetectionResult()
+    if not DetectorState.objects.filter(pk=index + 1, shards=count).exists():
+        _reconfigure(count)
     with transaction.atomic(), connection.cursor() as cursor:
-        state = _claim(wait)
+        state = _claim(index, count, wait)
         if state is None:
             result.skipped = True
             return result
         xmin, received_after = _horizon(cursor)
-        enc, users = _find(cursor, state, xmin, result, progress)
+        enc, users = _find(cursor, state, xmin, result, progress, None if count == 1 else (index, count))
         if dry_run:
             transaction.set_rollback(True)
         else:
             tick = time.perf_counter()
-            written = store_encounters(cursor, enc, users)
+            written = store_encounters(cursor, enc, users, result.timings)
             changed = [row[:3] for row in written if row[3]]
             result.timings["store"] = time.perf_counter() - tick
             result.changed = len(changed)
             result.written = len(written)
             result.seconds = time.perf_counter() - started
-            DetectorState.objects.filter(pk=1).update(
+            DetectorState.objects.filter(pk=index + 1).update(
                 xid_watermark=xmin, received_after=received_after, last_batch_pings=result.pings,
                 last_batch_matches=result.matches, last_batch_seconds=result.seconds,
             )

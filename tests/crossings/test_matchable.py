@@ -84,10 +84,10 @@ def test_a_user_erased_while_detection_runs_stops_nobody_elses_crossings(monkeyp
     meet(a, doomed, b)
     store = detector.store_encounters
 
-    def erase_then_store(cursor, enc, users):
+    def erase_then_store(cursor, enc, users, *args, **kwargs):
         with connection.cursor() as other:  # the same transaction: the row is gone for the store
             other.execute("DELETE FROM users WHERE id = %s", [doomed.pk])
-        return store(cursor, enc, users)
+        return store(cursor, enc, users, *args, **kwargs)
 
     monkeypatch.setattr(detector, "store_encounters", erase_then_store)
     gone = sample("crossings_detector_skipped_total", reason="user_gone")

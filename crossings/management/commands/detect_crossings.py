@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
-from crossings.detection.run import run_detection
+from crossings.detection.run import run_detection, shard_count
 
 
 class Command(BaseCommand):
@@ -18,12 +18,17 @@ class Command(BaseCommand):
                             help="Find matches and report them, but write nothing and keep the watermark.")
         parser.add_argument("--no-wait", action="store_true",
                             help="Exit at once if another detector is running instead of waiting for it.")
+        parser.add_argument("--shard", type=int, default=None,
+                            help="Only this detection shard (0 .. CROSSING_SHARDS - 1); default: every shard in turn.")
 
-    def handle(self, *args, dry_run=False, no_wait=False, verbosity=1, **options):
+    def handle(self, *args, dry_run=False, no_wait=False, shard=None, verbosity=1, **options):
         progress = self.stdout.write if verbosity >= 1 else None
+        count = shard_count()
+        if shard is not None and not 0 <= shard < count:
+            raise CommandError(f"--shard must be between 0 and {count - 1} (CROSSING_SHARDS={count})")
         if progress:
             progress("detect_crossings: claiming the next batch" + (" (dry run)" if dry_run else ""))
-        result = run_detection(wait=not no_wait, dry_run=dry_run, progress=progress)
+        result = run_detection(wait=not no_wait, dry_run=dry_run, progress=progress, shard=shard)
         prefix = "dry run: would record " if dry_run else ""
         self.stdout.write(self.style.SUCCESS(f"{prefix}{result.summary()}"))
         if verbosity >= 2:
