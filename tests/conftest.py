@@ -90,6 +90,24 @@ def api():
     return APIClient()
 
 
+def admin_client_for(user):
+    """A browser-like client of the admin, logged in as the staff member ``user``."""
+    from django.test import Client
+
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def world(db):
+    """The admin's test world (tests/browser/world.py): staff of each role, people, chats,
+    stories and reports in both queues."""
+    from tests.browser import world as world_module
+
+    return world_module.build()
+
+
 def client_for(user) -> APIClient:
     """An API client authenticated as ``user`` through a real session."""
     from accounts import services

@@ -7,10 +7,10 @@ from __future__ import annotations
 import re
 
 import pytest
-from django.test import Client
 
 from accounts.admin import excerpt, short_id
 from tests.browser import world as world_module
+from tests.conftest import admin_client_for
 
 pytestmark = pytest.mark.django_db
 
@@ -18,15 +18,6 @@ LISTS = ("/admin/accounts/user/", "/admin/accounts/userreport/", "/admin/account
          "/admin/accounts/block/")
 
 
-@pytest.fixture
-def world():
-    return world_module.build()
-
-
-def _client(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def _phones_in(html: str, world) -> list[str]:
@@ -50,7 +41,7 @@ def test_short_id_and_excerpt_helpers():
 
 
 def test_users_list_shows_short_ids_names_and_counts_without_phones_for_moderators(world):
-    page = _client(world.moderator).get("/admin/accounts/user/")
+    page = admin_client_for(world.moderator).get("/admin/accounts/user/")
     assert page.status_code == 200
     html = page.content.decode()
     member = world.members[1]
@@ -65,13 +56,13 @@ def test_users_list_shows_short_ids_names_and_counts_without_phones_for_moderato
 
 
 def test_admins_get_the_phone_column_and_phone_search(world):
-    admin = _client(world.admin)
+    admin = admin_client_for(world.admin)
     html = admin.get("/admin/accounts/user/").content.decode()
     assert "column-phone_number" in html
     assert world.members[3].phone in html
     found = admin.get("/admin/accounts/user/", {"q": world.members[3].phone})
     assert [u.pk for u in found.context["cl"].result_list] == [world.members[3].pk]
-    moderator = _client(world.moderator)
+    moderator = admin_client_for(world.moderator)
     found = moderator.get("/admin/accounts/user/", {"q": world.members[3].phone})
     assert list(found.context["cl"].result_list) == []
     by_name = moderator.get("/admin/accounts/user/", {"q": "chia"})
@@ -79,7 +70,7 @@ def test_admins_get_the_phone_column_and_phone_search(world):
 
 
 def test_user_reports_queue_shows_who_what_and_why_escaped(world):
-    html = _client(world.moderator).get("/admin/accounts/userreport/").content.decode()
+    html = admin_client_for(world.moderator).get("/admin/accounts/userreport/").content.decode()
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "<script>alert(1)" not in html
     assert excerpt(world_module.LONG) in html  # the report text, cut at 80 characters
     assert world_module.LONG not in html
@@ -89,17 +80,17 @@ def test_user_reports_queue_shows_who_what_and_why_escaped(world):
     reported = world.members[2]
     assert f'href="/admin/accounts/user/{reported.pk}/change/"' in html
     assert _phones_in(html, world) == []
-    open_first = _client(world.moderator).get("/admin/accounts/userreport/").context["cl"].result_list
+    open_first = admin_client_for(world.moderator).get("/admin/accounts/userreport/").context["cl"].result_list
     statuses = [r.status for r in open_first]
     assert statuses == sorted(statuses, key=lambda s: s != "open")
 
 
 def test_search_and_filters_keep_working(world):
-    moderator = _client(world.moderator)
+    moderator = admin_client_for(world.moderator)
     resolved = moderator.get("/admin/accounts/userreport/", {"status__exact": "resolved"})
     assert {r.status for r in resolved.context["cl"].result_list} == {"resolved"}
     assert len(resolved.context["cl"].result_list) == 4
-    admin = _client(world.admin)
+    admin = admin_client_for(world.admin)
     sessions = admin.get("/admin/accounts/session/", {"q": str(world.members[0].pk)})
     assert [s.user_id for s in sessions.context["cl"].result_list] == [world.members[0].pk]
     verified = moderator.get("/admin/accounts/user/", {"is_verified__exact": "1"})
@@ -107,7 +98,7 @@ def test_search_and_filters_keep_working(world):
 
 
 def test_list_pages_run_a_fixed_number_of_queries(world, django_assert_max_num_queries):
-    client = _client(world.admin)
+    client = admin_client_for(world.admin)
     for url in LISTS:
         client.get(url)  # warm the permission and content-type caches
         with django_assert_max_num_queries(10):

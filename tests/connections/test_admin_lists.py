@@ -3,28 +3,19 @@
 from __future__ import annotations
 
 import pytest
-from django.test import Client
 
 from accounts.admin import excerpt
 from connections.models import Connection, Message
 from tests.browser import world as world_module
+from tests.conftest import admin_client_for
 
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def world():
-    return world_module.build()
-
-
-def _client(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def test_connections_show_names_and_message_counts(world):
-    html = _client(world.admin).get("/admin/connections/connection/").content.decode()
+    html = admin_client_for(world.admin).get("/admin/connections/connection/").content.decode()
     conn = Connection.objects.filter(messages__isnull=False).distinct().first()
     count = Message.objects.filter(connection=conn).count()
     assert f'title="{conn.pk}">{str(conn.pk)[-8:]}</span>' in html
@@ -35,17 +26,17 @@ def test_connections_show_names_and_message_counts(world):
 
 
 def test_messages_show_who_and_how_much_never_what(world):
-    html = _client(world.admin).get("/admin/connections/message/").content.decode()
+    html = admin_client_for(world.admin).get("/admin/connections/message/").content.decode()
     message = Message.objects.order_by("-id").first()
     assert f'href="/admin/connections/connection/{message.connection_id}/change/"' in html
     assert "private message" not in html
     assert f'class="field-length">{len(message.body)}<' in html
-    detail = _client(world.admin).get(f"/admin/connections/message/{message.pk}/change/").content.decode()
+    detail = admin_client_for(world.admin).get(f"/admin/connections/message/{message.pk}/change/").content.decode()
     assert "private message" not in detail
 
 
 def test_list_pages_run_a_fixed_number_of_queries(world, django_assert_max_num_queries):
-    client = _client(world.admin)
+    client = admin_client_for(world.admin)
     for url in ["/admin/connections/connection/", "/admin/connections/message/"]:
         client.get(url)  # warm the permission and content-type caches
         with django_assert_max_num_queries(10):

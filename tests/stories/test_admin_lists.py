@@ -6,27 +6,18 @@ from __future__ import annotations
 import re
 
 import pytest
-from django.test import Client
 
 from accounts.admin import excerpt
 from tests.browser import world as world_module
+from tests.conftest import admin_client_for
 
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def world():
-    return world_module.build()
-
-
-def _client(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def test_story_list_shows_excerpts_and_thumbnails(world):
-    html = _client(world.moderator).get("/admin/stories/story/").content.decode()
+    html = admin_client_for(world.moderator).get("/admin/stories/story/").content.decode()
     assert excerpt(world_module.LONG) in html and world_module.LONG not in html
     assert "&lt;script&gt;" in html and "<script>alert" not in html
     image = world.image_story
@@ -42,15 +33,15 @@ def test_story_list_shows_excerpts_and_thumbnails(world):
 def test_moderators_see_no_coordinates_admins_do(world):
     story = world.stories[0]
     change = f"/admin/stories/story/{story.pk}/change/"
-    moderator_page = _client(world.moderator).get(change).content.decode()
+    moderator_page = admin_client_for(world.moderator).get(change).content.decode()
     assert "place_lat" not in moderator_page and f"{story.place_lat}" not in moderator_page
-    admin_page = _client(world.admin).get(change).content.decode()
+    admin_page = admin_client_for(world.admin).get(change).content.decode()
     assert "field-place_lat" in admin_page and f"{story.place_lat}" in admin_page
-    assert "place_lat" not in _client(world.moderator).get("/admin/stories/story/").content.decode()
+    assert "place_lat" not in admin_client_for(world.moderator).get("/admin/stories/story/").content.decode()
 
 
 def test_story_reports_show_reason_story_text_and_report_text(world):
-    response = _client(world.moderator).get("/admin/stories/storyreport/")
+    response = admin_client_for(world.moderator).get("/admin/stories/storyreport/")
     html = response.content.decode()
     for column in ("report_id", "status", "reason", "reported_excerpt", "author_name",
                    "reporter_name", "details_excerpt"):
@@ -63,7 +54,7 @@ def test_story_reports_show_reason_story_text_and_report_text(world):
 
 
 def test_list_pages_run_a_fixed_number_of_queries(world, django_assert_max_num_queries):
-    client = _client(world.admin)
+    client = admin_client_for(world.admin)
     for url in ["/admin/stories/story/", "/admin/stories/storyreport/",
                                  "/admin/stories/closefriend/"]:
         client.get(url)  # warm the permission and content-type caches
