@@ -23,6 +23,8 @@ from websockets.sync.client import ClientConnection, connect
 from tests.cluster.conftest import Probe, new_user
 from tests.waiting import DEADLINE_S, wait_until
 
+SEND_INTERVAL_S = 0.02  # the sender's pace during the kill: about 50 messages/s
+
 pytestmark = pytest.mark.cluster
 
 
@@ -97,15 +99,21 @@ class Receiver(threading.Thread):
         self.stop = threading.Event()
         self.error: BaseException | None = None
 
+    def _open(self):
+        try:
+            return open_ws(ws_url(self.cluster), self.user.token)
+        except (OSError, ConnectionClosed, TimeoutError):  # nginx may still try the dead instance once
+            return None
+
     def run(self):
         deadline = time.monotonic() + 4 * DEADLINE_S
         try:
             while not self.stop.is_set() and time.monotonic() < deadline:
-                try:
-                    conn, hello = open_ws(ws_url(self.cluster), self.user.token)
-                except (OSError, ConnectionClosed, TimeoutError):
-                    time.sleep(0.2)  # nginx may still try the dead instance once
-                    continue
+                opened = wait_until(lambda: self.stop.is_set() or self._open(), DEADLINE_S, "a reconnect through nginx",
+                                    interval=0.2)
+                if opened is True:  # told to stop while reconnecting
+                    return
+                conn, hello = opened
                 with contextlib.closing(conn):
                     if self.connected.is_set():
                         conn.send(json.dumps({"type": "resume", "after": self.last_seq}))
@@ -142,13 +150,12 @@ def test_killing_an_instance_under_traffic_loses_no_message(cluster):
 
     sent: list[set[str]] = [set() for _ in receivers]
     failures: list[str] = []
-    sending = threading.Event()
-    sending.set()
+    stopped = threading.Event()
 
     def send():
         session = requests.Session()
         n = 0
-        while sending.is_set():
+        while not stopped.is_set():
             index = n % len(receivers)
             body = f"m{n}"
             response = session.post(f"{cluster.nginx_url}/api/v1/connections/{chats[index]}/messages/",
@@ -158,7 +165,8 @@ def test_killing_an_instance_under_traffic_loses_no_message(cluster):
             else:
                 failures.append(f"{response.status_code} {response.text[:200]}")
             n += 1
-            time.sleep(0.02)
+            if stopped.wait(SEND_INTERVAL_S):  # the traffic's pace (~50 messages/s), not a wait for anything
+                return
 
     def delivered() -> int:
         return sum(len(r.bodies) for r in receivers)
@@ -176,7 +184,7 @@ def test_killing_an_instance_under_traffic_loses_no_message(cluster):
         at_kill = sum(len(s) for s in sent)
         wait_until(lambda: sum(len(s) for s in sent) >= at_kill + 60, DEADLINE_S, "messages sent after the kill")
     finally:
-        sending.clear()
+        stopped.set()
         thread.join(30)
 
     try:
