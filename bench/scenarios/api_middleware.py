@@ -24,7 +24,7 @@ import orjson
 from bench.harness import servers
 
 
-def _environ(method: str, path: str, token: str, body: bytes = b"") -> dict:
+def wsgi_environ(method: str, path: str, token: str, body: bytes = b"") -> dict:
     query = ""
     if "?" in path:
         path, query = path.split("?", 1)
@@ -81,10 +81,10 @@ def main(argv: list[str] | None = None) -> int:
         return orjson.dumps({"pings": [{"lat": 52.52, "lng": 13.405, "recorded_at": at.isoformat()}]})
 
     endpoints = {
-        "GET /bench/floor/drf/": lambda i: _environ("GET", "/bench/floor/drf/", ""),
-        "GET /api/v1/me/": lambda i: _environ("GET", "/api/v1/me/", tokens[i % len(tokens)]),
-        "GET /api/v1/crossings/": lambda i: _environ("GET", "/api/v1/crossings/", tokens[i % len(tokens)]),
-        "POST /api/v1/locations/": lambda i: _environ("POST", "/api/v1/locations/", tokens[i % len(tokens)],
+        "GET /bench/floor/drf/": lambda i: wsgi_environ("GET", "/bench/floor/drf/", ""),
+        "GET /api/v1/me/": lambda i: wsgi_environ("GET", "/api/v1/me/", tokens[i % len(tokens)]),
+        "GET /api/v1/crossings/": lambda i: wsgi_environ("GET", "/api/v1/crossings/", tokens[i % len(tokens)]),
+        "POST /api/v1/locations/": lambda i: wsgi_environ("POST", "/api/v1/locations/", tokens[i % len(tokens)],
                                                       ping_body()),
     }
 
