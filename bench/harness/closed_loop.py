@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import http.client
-import itertools
 import json
 import os
 import random
@@ -25,6 +24,7 @@ import statistics
 import sys
 import threading
 import time
+from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -102,11 +102,11 @@ def _django():
 def viewers(count: int) -> list[Viewer]:
     """``count`` seeded users with at least one accepted connection and one crossing, each
     signed in, with what their app would know: connection ids, crossed users, position."""
-    from django.db import connection
     from django.db.models import Q
 
     from accounts import services
     from accounts.models import User
+    from bench.harness.prepare import last_positions
     from connections.models import Connection, ConnectionStatus
     from crossings.models import Crossing
 
@@ -117,20 +117,26 @@ def viewers(count: int) -> list[Viewer]:
         .order_by("pk").values_list("pk", flat=True)[: count * 2]
     )
     random.Random(17).shuffle(ids)
+    chosen = list(User.objects.filter(pk__in=ids[:count]))
+    pks = {user.pk for user in chosen}
+    either = Q(user_low__in=pks) | Q(user_high__in=pks)
+    conns: dict = defaultdict(list)
+    for pk, low, high in accepted.filter(either).values_list("pk", "user_low", "user_high"):
+        for user_id in (low, high):
+            if user_id in pks and len(conns[user_id]) < 20:
+                conns[user_id].append(str(pk))
+    crossed: dict = defaultdict(list)
+    for low, high in Crossing.objects.filter(either).values_list("user_low", "user_high"):
+        for me, other in ((low, high), (high, low)):
+            if me in pks and len(crossed[me]) < 20:
+                crossed[me].append(str(other))
+    positions = last_positions(list(pks))
     out = []
-    for user in User.objects.filter(pk__in=ids[:count]):
-        mine = accepted.filter(Q(user_low=user) | Q(user_high=user))
-        conns = [str(c) for c in mine.values_list("pk", flat=True)[:20]]
-        crossed = [str(u) for u in itertools.chain.from_iterable(
-            Crossing.objects.filter(Q(user_low=user) | Q(user_high=user)).values_list("user_low", "user_high")[:20]
-        ) if u != user.pk]
-        with connection.cursor() as cur:
-            cur.execute("SELECT lat, lng FROM locations_ping WHERE user_id = %s ORDER BY recorded_at DESC LIMIT 1",
-                        [user.pk])
-            row = cur.fetchone()
-        lat, lng = (float(row[0]), float(row[1])) if row else (52.52, 13.405)
+    for user in chosen:
+        lat, lng = positions.get(str(user.pk), (52.52, 13.405))
         _session, access, _refresh = services.open_session(user, user_agent="bench closed loop", ip="127.0.0.1")
-        out.append(Viewer(access, lat, lng, conns, crossed or [str(c) for c in ids[:5] if c != user.pk]))
+        out.append(Viewer(access, lat, lng, conns[user.pk],
+                          crossed[user.pk] or [str(c) for c in ids[:5] if c != user.pk]))
     return out
 
 

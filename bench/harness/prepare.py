@@ -46,7 +46,7 @@ def ensure_users(count: int) -> int:
     return len(rows)
 
 
-def _positions(user_ids: list) -> dict:
+def last_positions(user_ids: list) -> dict:
     """Latest ping position per user, where the locations app keeps them (best effort)."""
     from django.db import connection
 
@@ -89,7 +89,7 @@ def prepare(count: int, tokens: bool) -> list[dict]:
     users = list(active.exclude(display_name__startswith="Bench ")[:count])
     users += list(active.filter(display_name__startswith="Bench ")[: count - len(users)])
     User.objects.filter(pk__in=[u.pk for u in users]).update(password=make_password(BENCH_PASSWORD))
-    positions = _positions([u.pk for u in users])
+    positions = last_positions([u.pk for u in users])
     centres = _city_centres()
     out = []
     for i, user in enumerate(users):
