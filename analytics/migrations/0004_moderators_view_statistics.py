@@ -8,29 +8,30 @@ from django.contrib.auth.management import create_permissions
 from django.db import migrations
 
 
+def _view_statistics_and_groups(apps):
+    Group = apps.get_model("auth", "Group")
+    Permission = apps.get_model("auth", "Permission")
+    analytics = Permission.objects.filter(content_type__app_label="analytics")
+    return (analytics, analytics.filter(codename="view_userstats").first(),
+            Group.objects.filter(name="moderators").first(), Group.objects.filter(name="admins").first())
+
+
 def grant(apps, schema_editor):
     config = apps.get_app_config("analytics")
     config.models_module = True
     create_permissions(config, apps=apps, verbosity=0)
     config.models_module = None
-    Group = apps.get_model("auth", "Group")
-    Permission = apps.get_model("auth", "Permission")
-    permission = Permission.objects.filter(content_type__app_label="analytics", codename="view_userstats").first()
-    moderators = Group.objects.filter(name="moderators").first()
-    if permission is not None and moderators is not None:
-        moderators.permissions.add(permission)
-    admins = Group.objects.filter(name="admins").first()
+    analytics, view, moderators, admins = _view_statistics_and_groups(apps)
+    if view is not None and moderators is not None:
+        moderators.permissions.add(view)
     if admins is not None:
-        admins.permissions.add(*Permission.objects.filter(content_type__app_label="analytics"))
+        admins.permissions.add(*analytics)
 
 
 def revoke(apps, schema_editor):
-    Group = apps.get_model("auth", "Group")
-    Permission = apps.get_model("auth", "Permission")
-    permission = Permission.objects.filter(content_type__app_label="analytics", codename="view_userstats").first()
-    moderators = Group.objects.filter(name="moderators").first()
-    if permission is not None and moderators is not None:
-        moderators.permissions.remove(permission)
+    _analytics, view, moderators, _admins = _view_statistics_and_groups(apps)
+    if view is not None and moderators is not None:
+        moderators.permissions.remove(view)
 
 
 class Migration(migrations.Migration):

@@ -103,26 +103,28 @@ def ws_servers(django_db_setup, django_db_blocker):
             server.stop()
 
 
-@pytest.fixture(scope="session")
-def fast_heartbeat_server(django_db_setup, django_db_blocker):
-    """A third instance that refreshes its slots twice a second (the heartbeat path)."""
-    server = AsgiServer("hb", WS_HEARTBEAT_S="0.5")
+@contextlib.contextmanager
+def _running(name: str, **settings):
+    server = AsgiServer(name, **settings)
     try:
         server.wait_ready()
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def fast_heartbeat_server(django_db_setup, django_db_blocker):
+    """A third instance that refreshes its slots twice a second (the heartbeat path)."""
+    with _running("hb", WS_HEARTBEAT_S="0.5") as server:
+        yield server
 
 
 @pytest.fixture(scope="session")
 def short_queue_server(django_db_setup, django_db_blocker):
     """An instance that drops a socket 20 live events behind (the slow-reader path)."""
-    server = AsgiServer("slow", WS_MAX_PENDING_EVENTS="20")
-    try:
-        server.wait_ready()
+    with _running("slow", WS_MAX_PENDING_EVENTS="20") as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture
