@@ -16,7 +16,7 @@ import orjson
 from django.conf import settings
 from redis import asyncio as aioredis
 
-from realtime import bus
+from realtime import bus, heap
 from realtime.metrics import CAP_EVICTIONS, OPEN_SOCKETS
 
 logger = logging.getLogger(__name__)
@@ -81,6 +81,7 @@ class Hub:
         self._touch = self.redis.register_script(_TOUCH)
         self._reader: asyncio.Task | None = None
         self._beat: asyncio.Task | None = None
+        self._gc: asyncio.Task | None = None
 
     def spawn(self, coro) -> None:
         """Run ``coro`` in the background, keeping a reference until it ends."""
@@ -103,6 +104,7 @@ class Hub:
             if self._reader is None:
                 self._reader = asyncio.ensure_future(self._read())
                 self._beat = asyncio.ensure_future(self._heartbeat())
+                self._gc = asyncio.ensure_future(heap.run())
         OPEN_SOCKETS.inc()
         now = time.time()
         evicted = await self._join(keys=list(bus.slot_keys(sock.user_key)), args=[

@@ -414,6 +414,10 @@ WS_TOKEN_WARNING_S = env_float("WS_TOKEN_WARNING_S", 60.0)  # token.expiring thi
 REALTIME_EVENT_RETENTION_HOURS = env_int("REALTIME_EVENT_RETENTION_HOURS", 24)  # the resume window
 REALTIME_REPLAY_BATCH = env_int("REALTIME_REPLAY_BATCH", 500)
 WS_MAX_PENDING_EVENTS = env_int("WS_MAX_PENDING_EVENTS", 500)  # a socket this far behind is dropped (4408)
+# Garbage collection of the ASGI process (realtime/heap.py): collect and freeze survivors this
+# often (0: Python's default collector alone); unfreeze and walk everything this often.
+WS_GC_FREEZE_S = env_float("WS_GC_FREEZE_S", 2.0)
+WS_GC_THAW_S = env_float("WS_GC_THAW_S", 3600.0)
 
 # ------------------------------------------------------------------------- logging
 

@@ -127,6 +127,13 @@ def short_queue_server(django_db_setup, django_db_blocker):
         yield server
 
 
+@pytest.fixture(scope="session")
+def gc_schedule_server(django_db_setup, django_db_blocker):
+    """An instance whose collection schedule (realtime.heap) freezes and thaws within a second."""
+    with _running("gc", WS_GC_FREEZE_S="0.2", WS_GC_THAW_S="1") as server:
+        yield server
+
+
 @pytest.fixture
 def ws_server(ws_servers):
     return ws_servers[0]
