@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: run test test-all test-cluster test-browser cluster cluster-stop setup venv migrate stop demo lint format clean-data help loadtest loadtest-ws bench bench-closed capacity
+.PHONY: run test test-all test-cluster test-browser cluster cluster-stop setup venv migrate stop demo lint format clean-data help loadtest loadtest-ws bench bench-closed bench-push capacity
 
 help:
 	@echo "make run     - set up everything and serve the app with its Celery worker and beat"
@@ -18,6 +18,7 @@ help:
 	@echo "make loadtest USERS=100 DURATION=30 - the LOAD_MODEL mix under Locust (bench/README.md)"
 	@echo "make loadtest-ws USERS=10000 RATE=1000 DURATION=60 - WebSocket delivery latency, CPU, memory per socket"
 	@echo "make bench-closed - the mix near saturation beside the floor views (CPU ms per request)"
+	@echo "make bench-push - after loadtest-ws: the mix with pushed events instead of polling, side by side"
 	@echo "make bench   - the whole benchmark suite; rewrites docs/BENCHMARKS.md"
 	@echo "make capacity - instances and cost for 100k / 1M users from the measured CPU per request"
 
@@ -127,6 +128,12 @@ endif
 loadtest-ws: venv
 	$(PY) -m bench.scenarios.ws_delivery --users $(if $(filter command line environment,$(origin USERS)),$(USERS),10000) \
 		--rate $(or $(RATE),1000) --duration $(if $(filter command line environment,$(origin DURATION)),$(DURATION),60)
+
+# The load model with events pushed over WebSockets instead of polling (after make loadtest-ws):
+# the polling and the push mix side by side; WRITE_DOCS=1 rewrites docs/BENCHMARKS.md's WebSocket block.
+bench-push: venv
+	$(PY) -m bench.scenarios.ws_push_model --rounds $(ROUNDS) --requests $(REQUESTS) \
+		$(if $(WRITE_DOCS),--write-docs,)
 
 # The mix near saturation (closed loop) beside the floor views, on a seeded data set of SEEDED
 # users; median of ROUNDS interleaved rounds; WRITE_DOCS=1 rewrites docs/BENCHMARKS.md's headline.

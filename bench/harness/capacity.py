@@ -85,15 +85,18 @@ WS_RAM_USABLE = 0.7  # of an instance's memory for sockets (the processes' base,
 
 
 def ws_plan(users: int, kb_per_socket: float, cpu_ms_per_event: float, idle_cpu_ms_per_socket_s: float,
-            events_per_user_s: float = WS_EVENTS_PER_USER_S) -> dict:
-    """WebSocket instances for ``users`` connected users (one socket each): enough memory for
-    their sockets and enough CPU for their events plus the idle pings and heartbeats."""
-    ram_gib = users * kb_per_socket / 2**20
+            events_per_user_s: float = WS_EVENTS_PER_USER_S, sockets_per_user: int = 1) -> dict:
+    """WebSocket instances for ``users`` connected users with ``sockets_per_user`` sockets each
+    (the cap is 3: phone, tablet, browser): enough memory for the sockets and enough CPU for
+    their events (each socket of a user gets each event) plus the idle pings and heartbeats."""
+    sockets = users * sockets_per_user
+    ram_gib = sockets * kb_per_socket / 2**20
     by_memory = math.ceil(ram_gib / (WS_INSTANCE["ram_gib"] * WS_RAM_USABLE))
-    cpu_v = (users * events_per_user_s * cpu_ms_per_event + users * idle_cpu_ms_per_socket_s) / 1000 / UTILISATION
+    cpu_v = (sockets * events_per_user_s * cpu_ms_per_event + sockets * idle_cpu_ms_per_socket_s) / 1000 / UTILISATION
     by_cpu = math.ceil(cpu_v / WS_INSTANCE["vcpu"])
     instances = max(2, by_memory, by_cpu)  # two at least: one can die (clients resume on the other)
-    return {"users": users, "events_per_s": users * events_per_user_s, "ram_gib": round(ram_gib, 1),
+    return {"users": users, "sockets_per_user": sockets_per_user, "events_per_s": sockets * events_per_user_s,
+            "ram_gib": round(ram_gib, 1),
             "vcpu": round(cpu_v, 1), "instances_by_memory": by_memory, "instances_by_cpu": by_cpu,
             "instances": instances, "usd_month": instances * WS_INSTANCE["usd"]}
 
@@ -114,13 +117,14 @@ def ws_table(plans: list[dict], inputs: dict) -> str:
         f"{inputs['cpu_ms_per_event']} ms CPU per delivered event, {inputs['idle_cpu_ms_per_socket_s']} ms CPU "
         f"per socket-second idle; {WS_EVENTS_PER_USER_S} events per connected user per second",
         "",
-        "| connected users | events/s | socket memory | vCPU | instances (memory / CPU) | cost / month |",
-        "| --- | --- | --- | --- | --- | --- |",
+        "| connected users | sockets each | events delivered/s | socket memory | vCPU | instances (memory / CPU) "
+        "| cost / month |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     for p in plans:
-        lines.append(f"| {p['users']:,} | {p['events_per_s']:,.0f} | {p['ram_gib']} GiB | {p['vcpu']} | "
-                     f"{p['instances']} x {WS_INSTANCE['type']} ({p['instances_by_memory']} / {p['instances_by_cpu']})"
-                     f" | ${p['usd_month']:,} |")
+        lines.append(f"| {p['users']:,} | {p['sockets_per_user']} | {p['events_per_s']:,.0f} | {p['ram_gib']} GiB | "
+                     f"{p['vcpu']} | {p['instances']} x {WS_INSTANCE['type']} "
+                     f"({p['instances_by_memory']} / {p['instances_by_cpu']}) | ${p['usd_month']:,} |")
     return "\n".join(lines) + "\n"
 
 
@@ -199,8 +203,9 @@ def main(argv=None) -> int:
             inputs[key] = getattr(args, key)
             inputs["source"] = "given on the command line"
     ws = ws_inputs()
-    ws_plans = [ws_plan(u, ws["kb_per_socket"], ws["cpu_ms_per_event"], ws["idle_cpu_ms_per_socket_s"])
-                for u in (100_000, 1_000_000)] if ws else []
+    ws_plans = [ws_plan(u, ws["kb_per_socket"], ws["cpu_ms_per_event"], ws["idle_cpu_ms_per_socket_s"],
+                        sockets_per_user=n)
+                for u in (100_000, 1_000_000) for n in (1, 3)] if ws else []
     ws_text = ws_table(ws_plans, ws) if ws else "WebSocket tier: no measurement (run `make loadtest-ws`).\n"
     if not {"app_ms", "db_ms", "redis_ms"} <= inputs.keys():
         print(ws_text)

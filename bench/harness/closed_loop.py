@@ -42,6 +42,21 @@ MIX_PER_MINUTE = {
     "ping": 2, "crossings": 1, "feed": 1, "profile": 0.5, "me": 0.25, "connections": 0.25,
     "messages": 0.5, "send_message": 0.5, "connect": 0.05, "story": 0.02,
 }
+# The same users with events pushed over a WebSocket instead of polling (docs/benchmarks/realtime.md,
+# "Pushed events instead of polling"): user actions stay; each list is read once per app session
+# of PUSH_SESSION_MIN minutes, plus when an event that does not carry the data says it changed
+# (story.new carries ids only: 0.02 stories a minute x ~10 connections re-read the feed).
+# message.new carries the body and connection.* the connection and user ids: open chats and the
+# connection list are not re-read for them.
+PUSH_SESSION_MIN = 5
+PUSH_MIX_PER_MINUTE = {
+    "ping": 2, "profile": 0.5, "send_message": 0.5, "connect": 0.05, "story": 0.02,
+    "crossings": 1 / PUSH_SESSION_MIN, "feed": 1 / PUSH_SESSION_MIN + 0.2,
+    "connections": 1 / PUSH_SESSION_MIN, "me": 1 / PUSH_SESSION_MIN, "messages": 1 / PUSH_SESSION_MIN,
+}
+# Events a user's sockets receive per minute under that model: message.new to the recipient and to
+# the sender's own devices (2 x 0.5), story.new 0.2, connection.* 0.1 (crossing.new: ~40 a month).
+PUSH_EVENTS_PER_MINUTE = 1.3
 ENDPOINT_NAMES = {
     "ping": "POST locations/ (one ping)", "send_message": "POST connections/{id}/messages/",
     "messages": "GET connections/{id}/messages/", "me": "GET me/", "connections": "GET connections/",
@@ -187,8 +202,8 @@ OK = {"ping": (201,), "send_message": (201,), "connect": (200, 201, 403, 404, 40
       "profile": (200, 404), "messages": (200,)}
 
 
-def _mix_sequence(length: int, rng: random.Random) -> list[str]:
-    names, weights = zip(*MIX_PER_MINUTE.items(), strict=True)
+def _mix_sequence(length: int, rng: random.Random, mix: dict[str, float] = MIX_PER_MINUTE) -> list[str]:
+    names, weights = zip(*mix.items(), strict=True)
     return rng.choices(names, weights=weights, k=length)
 
 
@@ -218,7 +233,7 @@ class RunResult:
 
 def run(port: int, tiers: Tiers, target: str, requests: int, clients: int, people: list[Viewer],
         seed: int) -> RunResult:
-    """``requests`` requests of ``target`` (a floor, ``mix`` or an endpoint), closed loop."""
+    """``requests`` requests of ``target`` (a floor, ``mix``, ``push`` or an endpoint), closed loop."""
     per_client = max(1, requests // clients)
     counts: dict[str, int] = {}
     errors: dict[str, int] = {}
@@ -228,6 +243,7 @@ def run(port: int, tiers: Tiers, target: str, requests: int, clients: int, peopl
     def client(index: int) -> None:
         rng = random.Random(seed * 1000 + index)
         sequence = (_mix_sequence(per_client, rng) if target == "mix"
+                    else _mix_sequence(per_client, rng, PUSH_MIX_PER_MINUTE) if target == "push"
                     else [target] * per_client)
         local_counts: dict[str, int] = {}
         local_errors: dict[str, int] = {}
@@ -436,7 +452,7 @@ def main(argv: list[str] | None = None) -> int:
     env = servers.env(BENCH_FLOOR_VIEWS="1", RATE_LIMIT_USER="100000000/minute", ACCESS_TOKEN_TTL_S=TOKEN_TTL_S,
                       WEB_CONCURRENCY=str(args.workers))
     targets = [t.strip() for t in args.only.split(",") if t.strip()] or ["floor_django", "floor_drf", "mix", *ALONE]
-    unknown = set(targets) - {*FLOORS, "mix", *MIX_PER_MINUTE}
+    unknown = set(targets) - {*FLOORS, "mix", "push", *MIX_PER_MINUTE}
     if unknown:
         parser.error(f"unknown targets: {', '.join(sorted(unknown))}")
     # One app server, or two side by side (--versus KEY=VALUE: the second with that setting).

@@ -11,7 +11,7 @@ from bench.harness.common import BASE_DIR, all_results, read_result
 
 DOC = BASE_DIR / "docs" / "BENCHMARKS.md"
 OURS = ("loadtest-", "floor", "claim-", "capacity", "pooling-", "prepared-", "replicas-", "ratelimit-", "profile",
-        "endpoint", "closed-loop")
+        "endpoint", "closed-loop", "ws_")
 CLAIM_ORDER = [
     ("claim-pooling", "Connection pooling"), ("claim-indexes", "The listed indexes"), ("claim-gzip", "gzip"),
     ("claim-json", "Fast JSON"), ("claim-caching", "Caching"), ("claim-pipelining", "Redis pipelining"),
@@ -314,10 +314,72 @@ def closing_note(mix: dict | None) -> list[str]:
     return lines
 
 
+WS_BEGIN, WS_END = "<!-- websockets:begin -->", "<!-- websockets:end -->"
+
+
+def websockets_block() -> str:
+    """The WebSocket figures from this machine's newest ws_delivery / ws_gc / ws_push_model runs
+    ('' when none: the document's block is kept)."""
+    lines = []
+    delivery = read_result("ws_delivery")
+    if delivery:
+        f, scale = delivery["figures"], delivery.get("scale", {})
+        lines.append(
+            f"- Delivery (`make loadtest-ws`, bench/scenarios/ws_delivery.py; {delivery['measured_at'][:16]}, "
+            f"load average {f['load_average_1m'][0]}): {f['users_connected']} sockets in one uvicorn process, "
+            f"{f['rate_published']} events/s for {scale.get('duration_s')} s: {f['events_delivered']} of "
+            f"{f['events_published']} delivered; latency p50 {f['p50_ms']} / p95 {f['p95_ms']} / p99 "
+            f"**{f['p99_ms']} ms** (goal p99 ≤ 100 ms), max {f['max_ms']} ms; server CPU "
+            f"{f['server_cpu_ms_per_event_net_of_idle']} ms per delivered event net of idle; "
+            f"{f['rss_per_socket_kb']} KB RSS per socket (goal ≤ 50 KB).")
+    gc_run = read_result("ws_gc")
+    if gc_run and {"python_default", "freeze"} <= set(gc_run["figures"]):
+        d, z = gc_run["figures"]["python_default"], gc_run["figures"]["freeze"]
+        lines.append(
+            f"- Garbage collection (bench/scenarios/ws_gc.py, {d['sockets']} sockets): a full collection "
+            f"{d['full_collection_ms']} ms with Python's collector alone, {z['full_collection_ms']} ms with "
+            f"realtime/heap.py's freezing; the hourly thaw {z['thaw_ms']} ms; {z['freed_per_closed_socket']} "
+            "objects per closed socket wait for it.")
+    push = read_result("ws_push_model")
+    if push:
+        f = push["figures"]
+        lines.append(
+            f"- Pushed events instead of polling (bench/scenarios/ws_push_model.py): {f['requests_removed_percent']} % "
+            f"of the mix's requests, {f['reads_removed_percent']} % of its reads and {f['app_cpu_removed_percent']} % "
+            f"of its app CPU (ASGI CPU included) removed, with app sessions of {f['session_minutes']} minutes.")
+    return "\n".join(lines)
+
+
+def websockets_section() -> list[str]:
+    body = websockets_block()
+    if not body:
+        doc = DOC.read_text() if DOC.exists() else ""
+        body = doc.split(WS_BEGIN, 1)[1].split(WS_END, 1)[0].strip() if WS_BEGIN in doc else ""
+    if not body:
+        return []
+    return ["## WebSockets (docs/benchmarks/realtime.md)", "", WS_BEGIN, body, WS_END, ""]
+
+
+def write_websockets_block() -> None:
+    """Rewrite only the WebSocket block of docs/BENCHMARKS.md (added after the headline if missing)."""
+    from bench.harness import closed_loop
+
+    body = websockets_block()
+    doc = DOC.read_text()
+    if WS_BEGIN in doc:
+        head, rest = doc.split(WS_BEGIN, 1)
+        doc = f"{head}{WS_BEGIN}\n{body}\n{WS_END}{rest.split(WS_END, 1)[1]}"
+    else:
+        head, tail = doc.split(closed_loop.END, 1)
+        doc = head + closed_loop.END + "\n\n" + "\n".join(websockets_section()).rstrip() + tail
+    DOC.write_text(doc)
+
+
 def build() -> str:
     mix = read_result("loadtest-mix")
     caching = read_result("claim-caching")
-    parts = [*header(mix), *closed_loop_section(), *targets(mix, caching), *mix_table(mix), *endpoints_section(),
+    parts = [*header(mix), *closed_loop_section(), *websockets_section(),
+             *targets(mix, caching), *mix_table(mix), *endpoints_section(),
              *floor_table(mix), *claims_table(),
              *capacity_section(), *profile_section(), *others_section(), *closing_note(mix)]
     return "\n".join(parts).rstrip() + "\n"
