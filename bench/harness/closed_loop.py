@@ -232,7 +232,7 @@ class RunResult:
 
 
 def run(port: int, tiers: Tiers, target: str, requests: int, clients: int, people: list[Viewer],
-        seed: int) -> RunResult:
+        seed: int, keepalive: bool = False) -> RunResult:
     """``requests`` requests of ``target`` (a floor, ``mix``, ``push`` or an endpoint), closed loop."""
     per_client = max(1, requests // clients)
     counts: dict[str, int] = {}
@@ -248,6 +248,7 @@ def run(port: int, tiers: Tiers, target: str, requests: int, clients: int, peopl
         local_counts: dict[str, int] = {}
         local_errors: dict[str, int] = {}
         local_lat = []
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60) if keepalive else None
         for i, endpoint in enumerate(sequence):
             if endpoint in FLOORS:
                 method, path, body, headers = "GET", FLOORS[endpoint], None, {}
@@ -255,12 +256,14 @@ def run(port: int, tiers: Tiers, target: str, requests: int, clients: int, peopl
                 viewer = people[(index + i * clients) % len(people)]
                 method, path, body, headers = _request(viewer, endpoint, rng)
             t0 = time.perf_counter()
-            status = _send(port, method, path, body, headers)
+            status = _send(port, method, path, body, headers, conn)
             local_lat.append((time.perf_counter() - t0) * 1000)
             local_counts[endpoint] = local_counts.get(endpoint, 0) + 1
             if status not in OK.get(endpoint, (200,)):
                 key = f"{endpoint}:{status}"
                 local_errors[key] = local_errors.get(key, 0) + 1
+        if conn is not None:
+            conn.close()
         with lock:
             for k, v in local_counts.items():
                 counts[k] = counts.get(k, 0) + v
@@ -280,17 +283,23 @@ def run(port: int, tiers: Tiers, target: str, requests: int, clients: int, peopl
     return RunResult(target, served, seconds, cpu_ms, counts, errors, latencies)
 
 
-def _send(port: int, method: str, path: str, body: bytes | None, headers: dict) -> int:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+def _send(port: int, method: str, path: str, body: bytes | None, headers: dict,
+          conn: http.client.HTTPConnection | None = None) -> int:
+    """One request on a new connection, or on ``conn`` (kept alive: reopened by http.client when
+    the server closed it, as a sync worker does after every response)."""
+    kept = conn is not None
+    conn = conn or http.client.HTTPConnection("127.0.0.1", port, timeout=60)
     try:
         conn.request(method, path, body=body, headers=headers)
         response = conn.getresponse()
         response.read()
         return response.status
-    except OSError:
+    except (OSError, http.client.HTTPException):
+        conn.close()
         return 0
     finally:
-        conn.close()
+        if not kept:
+            conn.close()
 
 
 def profile(gunicorn, tiers: Tiers, target: str, args, people: list[Viewer]) -> None:
@@ -306,7 +315,7 @@ def profile(gunicorn, tiers: Tiers, target: str, args, people: list[Viewer]) -> 
                             "--gil", "--format", "raw", "--nonblocking", "-o", str(raw), "-p", str(gunicorn.proc.pid)],
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     time.sleep(1.0)  # py-spy attaches to every worker before the run starts (not a test: a tool's start-up)
-    result = run(gunicorn.port, tiers, target, args.requests * 2, args.clients, people, 99)
+    result = run(gunicorn.port, tiers, target, args.requests * 2, args.clients, people, 99, args.keepalive)
     spy.send_signal(signal.SIGINT)
     spy.wait(60)
     figures = aggregate(raw.read_text().splitlines() if raw.exists() else [])
@@ -430,6 +439,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--versus", default="",
                         help="KEY=VALUE: a second app server with this environment setting, measured side by "
                              "side (e.g. BENCH_FLAT_MIDDLEWARE=1, the middleware before API requests skipped some)")
+    parser.add_argument("--keepalive", action="store_true",
+                        help="each client thread keeps its HTTP connection open (as nginx's upstream keepalive "
+                             "does); a sync worker still closes it after every response, a gthread worker keeps it")
     parser.add_argument("--profile", default="",
                         help="comma-separated targets to profile with py-spy after the rounds (stacks and a "
                              "summary in bench/results/closed-loop-profile-<target>.*)")
@@ -470,13 +482,14 @@ def main(argv: list[str] | None = None) -> int:
             # rounds measure the steady state and not first reads (--viewers of them).
             warm = max(len(people), args.clients * 10, args.requests // 10)
             for target in targets:
-                run(app.port, tiers[label], target, warm, args.clients, people, 0)
+                run(app.port, tiers[label], target, warm, args.clients, people, 0, args.keepalive)
         for round_no in range(args.rounds):
             order = targets[round_no % len(targets):] + targets[: round_no % len(targets)]  # interleaved
             for target in order:
                 for label, app in apps.items():
                     key = f"{target}@{label}" if label else target
-                    result = run(app.port, tiers[label], target, args.requests, args.clients, people, round_no + 1)
+                    result = run(app.port, tiers[label], target, args.requests, args.clients, people, round_no + 1,
+                                 args.keepalive)
                     runs.setdefault(key, []).append(result)
                     s = result.summary()
                     cpu = s["cpu_ms_per_request"]
@@ -493,7 +506,8 @@ def main(argv: list[str] | None = None) -> int:
 
     result = {
         "meta": {"seeded_users": seeded, "viewers": len(people), "requests": args.requests, "clients": args.clients,
-                 "workers": args.workers, "rounds": args.rounds, "date": datetime.now(UTC).strftime("%Y-%m-%d"),
+                 "keepalive": args.keepalive, "workers": args.workers, "rounds": args.rounds,
+                 "date": datetime.now(UTC).strftime("%Y-%m-%d"),
                  "machine": f"{os.cpu_count()} vCPU {platform.machine()} ({platform.python_implementation()} "
                             f"{platform.python_version()})",
                  "load_before": round(load_before, 1), "load_after": round(os.getloadavg()[0], 1),

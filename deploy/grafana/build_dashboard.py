@@ -71,6 +71,9 @@ ROWS = [
         ("Cap evictions and closes", "short",
          [("sum(increase(crossings_ws_cap_evictions_total[10m]))", "evictions (4409)"),
           ("sum by (code) (increase(crossings_ws_closes_total[10m]))", "closed {{code}}")], 6),
+        ("GC pauses of the WebSocket processes (max over 5 min, by kind)", "s",
+         [("max by (kind) (histogram_quantile(1, sum by (le, kind) "
+           "(rate(crossings_ws_gc_pause_seconds_bucket[5m]))))", "{{kind}}")], 6),
     ]),
 ]
 
