@@ -284,6 +284,12 @@ def send_message(*, user_id, connection_id, body) -> Message:
         message = Message.objects.create(connection=locked, sender_id=user_id, body=body)
         recipient = locked.other(user_id)
         cachekeys.bump_on_commit([(UNREAD_NS, recipient)])
+        # In this transaction, with the text as stored: the WebSocket layer logs its events
+        # here (in a savepoint; they are published after commit). The row lock is held, so
+        # a removal waits for this commit and then redacts them with the chat.
+        signals.message_stored.send(sender=Message, message_id=message.pk, connection_id=locked.pk,
+                                    sender_id=user_id, recipient_id=recipient, body=message.body,
+                                    created_at=message.created_at)
         transaction.on_commit(lambda: signals.message_sent.send(
             sender=Message, message_id=message.pk, connection_id=locked.pk, sender_id=user_id,
             recipient_id=recipient))
@@ -321,12 +327,19 @@ def mark_read_up_to(*, user_id, connection_id, up_to) -> tuple[Message, bool]:
 
 
 def erase_messages_of(user_id) -> int:
-    """Blank the text of every message ``user_id`` sent (their account is being erased)."""
-    count = Message.objects.filter(sender_id=user_id).update(body="", erased=True)
+    """Blank the text of every message ``user_id`` sent (their account is being erased).
+
+    Their connections are locked first, in the erasure's transaction (connections' receiver
+    runs before realtime's, which deletes the user's event counter): a message being sent to
+    them, which holds its connection's lock and then takes both counters, finishes first, and
+    the erasure never waits for a counter while holding what such a send waits for.
+    """
     others: set[object] = set()
-    for low, high in Connection.objects.filter(
-            Q(user_low_id=user_id) | Q(user_high_id=user_id)).values_list("user_low_id", "user_high_id"):
-        others.update((low, high))
+    with transaction.atomic():
+        for low, high in Connection.objects.select_for_update().filter(
+                Q(user_low_id=user_id) | Q(user_high_id=user_id)).values_list("user_low_id", "user_high_id"):
+            others.update((low, high))
+        count = Message.objects.filter(sender_id=user_id).update(body="", erased=True)
     _invalidate(user_id, *others, unread=True)
     return count
 
