@@ -273,3 +273,16 @@ def test_pages_walk_both_ways_through_equal_times_as_the_queryset_did(chat):
     bad = b64encode(b"p=not-a-time").decode()
     response = ca.get(url(conn) + f"?cursor={bad}")
     assert response.status_code == 400, response.content
+
+
+def test_sending_pins_the_senders_next_reads_to_the_primary(chat):
+    """Read-your-writes: the message is stored by one SQL statement, routed as the ORM's write
+    would be, so the router remembers the write and the sender's next read skips the replicas."""
+    from django.core.cache import cache
+
+    from core.db import router as db_router
+
+    conn, a, _b, ca, _cb = chat
+    assert cache.get(db_router._marker_key(str(a.pk))) is None
+    assert send(ca, conn, "mine").status_code == 201
+    assert cache.get(db_router._marker_key(str(a.pk))) is not None
