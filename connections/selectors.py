@@ -7,9 +7,10 @@ Design: docs/subsystems/read-caches.md.
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 
 from django.conf import settings
-from django.db import DEFAULT_DB_ALIAS
+from django.db import DEFAULT_DB_ALIAS, connections, router
 from django.db.models import Count, F, Q
 
 from accounts import selectors as account_selectors
@@ -147,3 +148,83 @@ def messages_keyset(connection_id, after_id: uuid.UUID | None, size: int) -> tup
     (``services.chat_connection``)."""
     qs = Message.objects.filter(connection_id=connection_id).only("id", "sender_id", "body", "created_at")
     return _keyset_after(qs, after_id, size, "created_at")
+
+
+# ------------------------------------------------------------------ a chat page, compiled once
+
+MESSAGE_FIELDS = ("id", "sender_id", "body", "created_at")
+_CONNECTION_PLACEHOLDER = uuid.UUID(int=0xC4A7)
+_TIME_PLACEHOLDER = datetime(2001, 2, 3, 4, 5, 6, 789, tzinfo=UTC)
+_compiled_pages: dict[tuple[str, tuple[str, ...], str], tuple[str, list[str], list]] = {}
+
+
+def _compiled_page(alias: str, ordering: tuple[str, ...], bound: str) -> tuple[str, list[str], list]:
+    """The SQL of ``Message.objects.filter(connection_id=?[, created_at__<bound>=?]).order_by(*ordering)
+    .values(*MESSAGE_FIELDS)`` (with ``LIMIT %s OFFSET %s`` appended), its columns and converters, compiled
+    once per alias, ordering and bound (``""``, ``"lt"`` or ``"gt"``) by the ORM itself."""
+    key = (alias, ordering, bound)
+    compiled = _compiled_pages.get(key)
+    if compiled is None:
+        qs = Message.objects.using(alias).filter(connection_id=_CONNECTION_PLACEHOLDER)
+        expected: list = [_CONNECTION_PLACEHOLDER]
+        if bound:
+            qs = qs.filter(**{f"created_at__{bound}": _TIME_PLACEHOLDER})
+            expected.append(_TIME_PLACEHOLDER)
+        compiler = qs.order_by(*ordering).values(*MESSAGE_FIELDS).query.get_compiler(using=alias)
+        sql, params = compiler.as_sql()
+        if list(params) != expected:  # the ORM bound something else: this shortcut does not apply
+            raise ValueError(f"a chat page's query has parameters {params!r}")
+        columns = [col for col, _sql, _alias in compiler.select]
+        names = [col.target.attname for col in columns]
+        converters = [(i, convs, expr) for i, (convs, expr) in compiler.get_converters(columns).items()]
+        compiled = _compiled_pages[key] = (f"{sql} LIMIT %s OFFSET %s", names, converters)
+    return compiled
+
+
+class MessageRows:
+    """A conversation's messages as dicts of ``MESSAGE_FIELDS``, for ``CursorPagination``.
+
+    It answers what the paginator asks of a queryset (``order_by``, a ``created_at__lt`` /
+    ``__gt`` filter, one slice) with SQL the ORM compiled once (``_compiled_page``): the same
+    SELECT, values and routing (``router.db_for_read``) as the queryset, without compiling it
+    and building model instances on every request.  Check membership first
+    (``services.chat_connection``).
+    """
+
+    def __init__(self, connection_id, ordering: tuple[str, ...] = ("-created_at", "-id"), bound: str = "",
+                 position=None):
+        self.connection_id = connection_id
+        self.ordering = ordering
+        self.bound = bound
+        self.position = position
+
+    def order_by(self, *ordering: str) -> MessageRows:
+        return MessageRows(self.connection_id, tuple(ordering), self.bound, self.position)
+
+    def filter(self, **lookup) -> MessageRows:
+        [(name, value)] = lookup.items()
+        if self.bound or name not in ("created_at__lt", "created_at__gt"):
+            raise TypeError(f"MessageRows cannot filter on {name}")
+        # As the queryset's lookup would: a malformed time is Django's ValidationError (a 400).
+        value = Message._meta.get_field("created_at").get_prep_value(value)
+        return MessageRows(self.connection_id, self.ordering, name.rsplit("__", 1)[1], value)
+
+    def __getitem__(self, window: slice) -> list[dict]:
+        start, stop = window.start or 0, window.stop
+        if window.step is not None or stop is None or stop < start:
+            raise TypeError("MessageRows takes one bounded slice")
+        alias = router.db_for_read(Message) or DEFAULT_DB_ALIAS
+        sql, names, converters = _compiled_page(alias, self.ordering, self.bound)
+        connection = connections[alias]
+        params = [self.connection_id] + ([self.position] if self.bound else []) + [stop - start, start]
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            fetched = cursor.fetchall()
+        rows: list = fetched
+        if converters:
+            rows = [list(row) for row in fetched]
+            for row in rows:
+                for i, convs, expr in converters:
+                    for convert in convs:
+                        row[i] = convert(row[i], expr, connection)
+        return [dict(zip(names, row, strict=True)) for row in rows]

@@ -10,7 +10,7 @@ import uuid
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
+from django.db import connections, router, transaction
 from django.db.models import Q
 from django.http import Http404
 from django.utils import timezone
@@ -267,6 +267,13 @@ def _clean_body(body) -> str:
     return body
 
 
+_STORE_MESSAGE = (
+    f"INSERT INTO {Message._meta.db_table} (id, connection_id, sender_id, body, erased, created_at) "
+    f"SELECT %s, id, %s, %s, false, %s FROM {Connection._meta.db_table} WHERE id = %s AND status = %s "
+    "FOR NO KEY UPDATE"
+)
+
+
 def send_message(*, user_id, connection_id, body) -> Message:
     """Post a message; refused (and stored nowhere) unless both are still connected.  A
     deactivated sender gets a 403; a shadow-banned one a message that is never stored."""
@@ -276,16 +283,25 @@ def send_message(*, user_id, connection_id, body) -> Message:
         conn, _unread = _chat_connection(user_id, connection_id)
         if not delivered:  # shadow-banned: the answer of a sent message, and nothing stored
             return Message(connection_id=conn.pk, sender_id=user_id, body=body)
-        # Lock the row (key share): a concurrent removal waits, or we see it gone.
-        locked = Connection.objects.select_for_update(no_key=True).filter(
-            pk=conn.pk, status=ConnectionStatus.ACCEPTED).first()
-        if locked is None:
-            raise Http404
-        message = Message.objects.create(connection=locked, sender_id=user_id, body=body)
-        recipient = locked.other(user_id)
+        message = Message(connection_id=conn.pk, sender_id=user_id, body=body)
+        # One statement locks the connection's row (no key update: a concurrent removal
+        # waits, or we see it gone) and inserts the message if it is still accepted.  Routed
+        # as the ORM's write would be (the router remembers the write: read-your-writes).
+        with connections[router.db_for_write(Message, instance=message)].cursor() as cursor:
+            cursor.execute(_STORE_MESSAGE, [message.pk, uuid.UUID(str(user_id)), body, message.created_at, conn.pk,
+                                            ConnectionStatus.ACCEPTED.value])
+            if cursor.rowcount != 1:
+                raise Http404
+        recipient = conn.other(user_id)
         cachekeys.bump_on_commit([(UNREAD_NS, recipient)])
+        # In this transaction, with the text as stored: the WebSocket layer logs its events
+        # here (in a savepoint; they are published after commit). The row lock is held, so
+        # a removal waits for this commit and then redacts them with the chat.
+        signals.message_stored.send(sender=Message, message_id=message.pk, connection_id=conn.pk,
+                                    sender_id=user_id, recipient_id=recipient, body=message.body,
+                                    created_at=message.created_at)
         transaction.on_commit(lambda: signals.message_sent.send(
-            sender=Message, message_id=message.pk, connection_id=locked.pk, sender_id=user_id,
+            sender=Message, message_id=message.pk, connection_id=conn.pk, sender_id=user_id,
             recipient_id=recipient))
     return message
 
@@ -321,12 +337,19 @@ def mark_read_up_to(*, user_id, connection_id, up_to) -> tuple[Message, bool]:
 
 
 def erase_messages_of(user_id) -> int:
-    """Blank the text of every message ``user_id`` sent (their account is being erased)."""
-    count = Message.objects.filter(sender_id=user_id).update(body="", erased=True)
+    """Blank the text of every message ``user_id`` sent (their account is being erased).
+
+    Their connections are locked first, in the erasure's transaction (connections' receiver
+    runs before realtime's, which deletes the user's event counter): a message being sent to
+    them, which holds its connection's lock and then takes both counters, finishes first, and
+    the erasure never waits for a counter while holding what such a send waits for.
+    """
     others: set[object] = set()
-    for low, high in Connection.objects.filter(
-            Q(user_low_id=user_id) | Q(user_high_id=user_id)).values_list("user_low_id", "user_high_id"):
-        others.update((low, high))
+    with transaction.atomic():
+        for low, high in Connection.objects.select_for_update().filter(
+                Q(user_low_id=user_id) | Q(user_high_id=user_id)).values_list("user_low_id", "user_high_id"):
+            others.update((low, high))
+        count = Message.objects.filter(sender_id=user_id).update(body="", erased=True)
     _invalidate(user_id, *others, unread=True)
     return count
 

@@ -12,7 +12,7 @@ class RealtimeConfig(AppConfig):
         from realtime import metrics, receivers
         from stories import signals as story_signals
 
-        connection_signals.message_sent.connect(receivers.on_message_sent, dispatch_uid="realtime.message_sent")
+        connection_signals.message_stored.connect(receivers.on_message_stored, dispatch_uid="realtime.message_stored")
         connection_signals.messages_read.connect(receivers.on_messages_read, dispatch_uid="realtime.messages_read")
         connection_signals.connection_requested.connect(receivers.on_connection_requested,
                                                         dispatch_uid="realtime.connection_requested")

@@ -13,6 +13,7 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 
+import orjson
 from django.db import connections, transaction
 from django.utils import timezone
 
@@ -22,11 +23,22 @@ from realtime.models import Cursor, Event
 
 REDACTED = "redacted"
 
-_ALLOCATE = """
-INSERT INTO realtime_cursor (user_id, last_seq)
-SELECT u, n FROM unnest(%s::uuid[], %s::bigint[]) AS t(u, n) ORDER BY u
-ON CONFLICT (user_id) DO UPDATE SET last_seq = realtime_cursor.last_seq + EXCLUDED.last_seq
-RETURNING user_id, last_seq
+# One statement: bump each user's counter (rows locked in user order, held to commit) and
+# insert the events numbered from it; returns each user's new last seq.  ``later`` is how many
+# of the same user's events follow an event in the batch (its seq is last_seq - later).
+_RECORD = """
+WITH allocated AS (
+    INSERT INTO realtime_cursor (user_id, last_seq)
+    SELECT u, n FROM unnest(%s::uuid[], %s::bigint[]) AS t(u, n) ORDER BY u
+    ON CONFLICT (user_id) DO UPDATE SET last_seq = realtime_cursor.last_seq + EXCLUDED.last_seq
+    RETURNING user_id, last_seq
+), logged AS (
+    INSERT INTO realtime_event (user_id, seq, type, payload, peer_id, created_at)
+    SELECT e.u, a.last_seq - e.later, e.t, e.p::jsonb, e.peer::uuid, %s
+    FROM unnest(%s::uuid[], %s::bigint[], %s::text[], %s::text[], %s::text[]) AS e(u, later, t, p, peer)
+    JOIN allocated a ON a.user_id = e.u
+)
+SELECT user_id, last_seq FROM allocated
 """
 
 
@@ -47,31 +59,39 @@ def envelope(event_type: str, seq: int, payload: dict, at: datetime) -> dict:
     return {"type": event_type, "seq": seq, "data": payload, "at": at.isoformat()}
 
 
-def record(entries: list[Entry]) -> list[Event]:
-    """Append events to their users' logs and publish them once committed."""
+def record(entries: list[Entry]) -> list[tuple[uuid.UUID, int]]:
+    """Append events to their users' logs and publish them once committed; ``(user, seq)`` of each.
+
+    One statement in its own atomic block: inside a caller's transaction that block is a
+    savepoint, so a failure rolls back these events only (the caller decides what it means).
+    """
     if not entries:
         return []
     entries = [Entry(as_uuid(e.user_id), e.type, e.payload, as_uuid(e.peer_id) if e.peer_id else None)
                for e in entries]
     counts = Counter(e.user_id for e in entries)
     users = sorted(counts)  # rows are locked in one order: two batches cannot deadlock
+    seen: Counter[uuid.UUID] = Counter()
+    later = []
+    for e in entries:
+        seen[e.user_id] += 1
+        later.append(counts[e.user_id] - seen[e.user_id])
     now = timezone.now()
     with transaction.atomic(using="default"):
         with connections["default"].cursor() as cursor:
-            cursor.execute(_ALLOCATE, [users, [counts[u] for u in users]])
+            cursor.execute(_RECORD, [users, [counts[u] for u in users], now, [e.user_id for e in entries], later,
+                                     [e.type for e in entries],
+                                     [orjson.dumps(e.payload, option=orjson.OPT_NON_STR_KEYS).decode()
+                                      for e in entries],
+                                     [str(e.peer_id) if e.peer_id else None for e in entries]])
             last = {as_uuid(user): seq for user, seq in cursor.fetchall()}
-        following = {user: last[user] - counts[user] + 1 for user in users}
-        rows = []
-        for e in entries:
-            rows.append(Event(user_id=e.user_id, seq=following[e.user_id], type=e.type, payload=e.payload,
-                              peer_id=e.peer_id, created_at=now))
-            following[e.user_id] += 1
-        Event.objects.using("default").bulk_create(rows, batch_size=2000)
+        numbered = [(e.user_id, last[e.user_id] - n) for e, n in zip(entries, later, strict=True)]
         stamp = time.time()
-        messages = [(row.user_id, {"k": "ev", "t": stamp, "peer": str(row.peer_id) if row.peer_id else None,
-                                   **envelope(row.type, row.seq, row.payload, now)}) for row in rows]
+        messages = [(user, {"k": "ev", "t": stamp, "peer": str(e.peer_id) if e.peer_id else None,
+                            **envelope(e.type, seq, e.payload, now)})
+                    for e, (user, seq) in zip(entries, numbered, strict=True)]
         transaction.on_commit(lambda: bus.publish(messages), using="default")
-    return rows
+    return numbered
 
 
 def current_seq(user_id) -> int:

@@ -16,7 +16,6 @@ from django.db import transaction
 from accounts import selectors as account_selectors
 from accounts.models import User
 from connections import selectors as connection_selectors
-from connections.models import Message
 from core.db import router as db_router
 from crossings.models import Crossing
 from realtime import bus, events
@@ -48,19 +47,21 @@ def _in_savepoint(what: str, func: Callable[[], object]) -> None:
 # ------------------------------------------------------------------ chat and connections
 
 
-def on_message_sent(sender, message_id, connection_id, sender_id, recipient_id, **kwargs) -> None:
-    def run():
-        with db_router.use_primary():
-            row = Message.objects.filter(pk=message_id).values("body", "created_at").first()
-        if row is None:
-            return  # removed with its connection in the meantime
-        payload = {"message_id": str(message_id), "connection_id": str(connection_id),
-                   "sender_id": str(sender_id), "body": row["body"], "created_at": row["created_at"].isoformat()}
-        # The recipient, and the sender's other devices (the sending socket gets it too).
-        events.record([Entry(recipient_id, "message.new", payload, sender_id),
-                       Entry(sender_id, "message.new", payload, recipient_id)])
-
-    _safely("message_sent", run)
+def on_message_stored(sender, message_id, connection_id, sender_id, recipient_id, body, created_at,
+                      **kwargs) -> None:
+    """In the message's transaction, from the text and time it was stored with (no read-back,
+    no second transaction); published once it commits.  ``events.record``'s block is a
+    savepoint here: a failure rolls back the events only, never the message.  The sender
+    holds the connection's row lock, so a removal waits for the commit and redacts these."""
+    payload = {"message_id": str(message_id), "connection_id": str(connection_id), "sender_id": str(sender_id),
+               "body": body, "created_at": created_at.isoformat()}
+    # The recipient, and the sender's other devices (the sending socket gets it too).
+    entries = [Entry(recipient_id, "message.new", payload, sender_id),
+               Entry(sender_id, "message.new", payload, recipient_id)]
+    try:
+        events.record(entries)
+    except Exception:
+        logger.exception("realtime: could not handle %s", "message_stored")
 
 
 def on_messages_read(sender, connection_id, reader_id, sender_id, up_to, read_at, **kwargs) -> None:

@@ -60,6 +60,13 @@ def connection_row(conn, user_id) -> dict:
     }
 
 
+def message_row_out(row: dict) -> dict:
+    """``message_out`` of a row of ``selectors.MessageRows``."""
+    sender = row["sender_id"]
+    return {"id": str(row["id"]), "sender_id": str(sender) if sender else None, "body": row["body"],
+            "created_at": row["created_at"]}
+
+
 def message_out(message) -> dict:
     return {
         "id": str(message.id),

@@ -14,7 +14,6 @@ from rest_framework.views import APIView
 from accounts import selectors as account_selectors
 from connections import selectors, services
 from connections.api import serializers as s
-from connections.models import Message
 from core.api.http import conditional_json
 from core.api.rest import NewestFirstCursorPagination
 from core.cache import keys as cachekeys
@@ -141,12 +140,10 @@ class MessageListView(APIView):
         me = request.user.pk
         conn, unread = services.chat_connection(user_id=me, connection_id=connection_id, with_unread=True)
         paginator = MessagePagination()
-        page = paginator.paginate_queryset(
-            Message.objects.filter(connection_id=conn.pk).only("id", "sender_id", "body", "created_at"),
-            request, view=self)
+        page = paginator.paginate_queryset(selectors.MessageRows(conn.pk), request, view=self)
         if page and "cursor" not in request.query_params and unread.get(str(conn.pk)):
-            services.mark_read(user_id=me, connection=conn, until=page[0].created_at)
-        return paginator.get_paginated_response([s.message_out(m) for m in page])
+            services.mark_read(user_id=me, connection=conn, until=page[0]["created_at"])
+        return paginator.get_paginated_response([s.message_row_out(row) for row in page])
 
     @extend_schema(request=s.MessageIn, responses={201: s.MessageOut})
     def post(self, request, connection_id: uuid.UUID):

@@ -213,3 +213,76 @@ def test_a_read_receipt_is_refused_clearly(chat):
     # Not your chat: 404, like the chat itself.
     stranger = client_for(make_user())
     assert stranger.post(read_url(conn), {"up_to": mine["id"]}, format="json").status_code == 404
+
+
+
+def test_pages_walk_both_ways_through_equal_times_as_the_queryset_did(chat):
+    """The page query is compiled once (selectors.MessageRows): every page and cursor is the one
+    the ORM queryset gave the same paginator, ties in created_at included (offset cursors)."""
+    from base64 import b64encode
+    from datetime import datetime, timedelta
+
+    from django.utils import timezone
+    from rest_framework.request import Request
+    from rest_framework.test import APIRequestFactory
+
+    from connections.api.serializers import message_out, message_row_out
+    from connections.api.views import MessagePagination
+    from connections.selectors import MessageRows
+
+    conn, a, b, ca, _cb = chat
+    base = timezone.now() - timedelta(minutes=5)
+    offsets = [0, 1, 1, 1, 2, 2, 3]
+    Message.objects.bulk_create([Message(connection=conn, sender=(a if i % 2 else b), body=f"m{i}",
+                                         created_at=base + timedelta(seconds=s)) for i, s in enumerate(offsets)])
+
+    def both(link: str) -> tuple[str | None, str | None]:
+        request = Request(APIRequestFactory().get(link))
+        before, after = MessagePagination(), MessagePagination()
+        old = before.paginate_queryset(
+            Message.objects.filter(connection_id=conn.pk).only("id", "sender_id", "body", "created_at"), request)
+        new = after.paginate_queryset(MessageRows(conn.pk), request)
+        assert [message_row_out(row) for row in new] == [message_out(m) for m in old]
+        links = (after.get_next_link(), after.get_previous_link())
+        assert links == (before.get_next_link(), before.get_previous_link())
+        return links
+
+    seen, link = 0, "http://testserver" + url(conn) + "?page_size=2"
+    forward = [link]
+    while (link := both(link)[0]) is not None:
+        forward.append(link)
+        seen += 1
+    assert seen == 3  # 2 + 2 + 2 + 1
+    link = both(forward[-1])[1]
+    while link is not None:
+        following, link = both(link)
+        assert following is not None
+        both(following)  # and forward again from a reversed cursor
+
+    # The API walks the same way.
+    expected = [(str(m.id), m.body, m.created_at)
+                for m in Message.objects.filter(connection=conn).order_by("-created_at", "-id")]
+    got, link = [], url(conn) + "?page_size=2"
+    while link:
+        page = ca.get(link).json()
+        got += [(m["id"], m["body"], datetime.fromisoformat(m["created_at"])) for m in page["results"]]
+        link = page["next"]
+    assert got == expected
+
+    # A cursor whose position is not a time is refused clearly, never a 500.
+    bad = b64encode(b"p=not-a-time").decode()
+    response = ca.get(url(conn) + f"?cursor={bad}")
+    assert response.status_code == 400, response.content
+
+
+def test_sending_pins_the_senders_next_reads_to_the_primary(chat):
+    """Read-your-writes: the message is stored by one SQL statement, routed as the ORM's write
+    would be, so the router remembers the write and the sender's next read skips the replicas."""
+    from django.core.cache import cache
+
+    from core.db import router as db_router
+
+    conn, a, _b, ca, _cb = chat
+    assert cache.get(db_router._marker_key(str(a.pk))) is None
+    assert send(ca, conn, "mine").status_code == 201
+    assert cache.get(db_router._marker_key(str(a.pk))) is not None
