@@ -132,7 +132,7 @@ loadtest-ws: venv
 # The load model with events pushed over WebSockets instead of polling (after make loadtest-ws):
 # the polling and the push mix side by side; WRITE_DOCS=1 rewrites docs/BENCHMARKS.md's WebSocket block.
 bench-push: venv
-	$(PY) -m bench.scenarios.ws_push_model --rounds $(ROUNDS) --requests $(REQUESTS) \
+	$(PY) -m bench.scenarios.ws_push_model --rounds $(ROUNDS) --requests $(REQUESTS) $(if $(FROM_LAST),--from-last,) \
 		$(if $(WRITE_DOCS),--write-docs,)
 
 # The mix near saturation (closed loop) beside the floor views, on a seeded data set of SEEDED

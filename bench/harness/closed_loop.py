@@ -433,7 +433,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clients", type=int, default=8, help="client threads (closed loop)")
     parser.add_argument("--workers", type=int, default=4, help="gunicorn sync workers")
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--only", default="", help="comma-separated targets (default: floors, mix, every endpoint)")
+    parser.add_argument("--only", default="",
+                        help="comma-separated targets (default: floors, mix, push mix, every endpoint)")
     parser.add_argument("--no-seed", action="store_true", help="refuse instead of seeding a small data set")
     parser.add_argument("--write-docs", action="store_true", help="rewrite docs/BENCHMARKS.md's closed-loop table")
     parser.add_argument("--versus", default="",
@@ -463,7 +464,8 @@ def main(argv: list[str] | None = None) -> int:
 
     env = servers.env(BENCH_FLOOR_VIEWS="1", RATE_LIMIT_USER="100000000/minute", ACCESS_TOKEN_TTL_S=TOKEN_TTL_S,
                       WEB_CONCURRENCY=str(args.workers))
-    targets = [t.strip() for t in args.only.split(",") if t.strip()] or ["floor_django", "floor_drf", "mix", *ALONE]
+    targets = [t.strip() for t in args.only.split(",") if t.strip()] or ["floor_django", "floor_drf", "mix", "push",
+                                                                        *ALONE]
     unknown = set(targets) - {*FLOORS, "mix", "push", *MIX_PER_MINUTE}
     if unknown:
         parser.error(f"unknown targets: {', '.join(sorted(unknown))}")

@@ -3,9 +3,11 @@ requests, reads and CPU it removes.
 
     python -m bench.scenarios.ws_push_model [--rounds 3 --requests 3000] [--write-docs]   (make bench-push)
 
-One closed-loop run (bench/harness/closed_loop.py, same server, interleaved rounds) measures the
-polling mix (docs/load-model.md) and the push mix (closed_loop.PUSH_MIX_PER_MINUTE: lists read
-once per app session and when an event says they changed).  The sockets' side comes from the
+One closed-loop run (bench/harness/closed_loop.py, same server, interleaved rounds; or the last
+`make bench-closed`, with --from-last) measures the polling mix (docs/load-model.md), the push
+mix (closed_loop.PUSH_MIX_PER_MINUTE: lists read once per app session and when an event says
+they changed) and each endpoint alone; the model is computed both from the two mixes and from
+the endpoints weighted by each mix.  The sockets' side comes from the
 last `make loadtest-ws` result (bench/results/ws_delivery.json): ASGI CPU per delivered event
 and per idle socket.  Figures: docs/benchmarks/realtime.md, "Pushed events instead of polling".
 """
@@ -32,6 +34,17 @@ def per_user_minute(measured: dict, mix: dict[str, float], target: str) -> dict[
             "redis_ms": round(requests * cpu["redis"], 3)}
 
 
+def by_endpoint(measured: dict, mix: dict[str, float]) -> dict[str, float]:
+    """The same from each endpoint measured alone in the run (steadier than two mixes of a few
+    thousand requests each); connect and story, never run alone (1 % of the mix), at the
+    polling mix's cost per request."""
+    def cpu(endpoint: str, tier: str) -> float:
+        key = endpoint if endpoint in measured else "mix"
+        return measured[key]["cpu_ms_per_request"][tier]
+
+    return {tier + "_ms": round(sum(rate * cpu(e, tier) for e, rate in mix.items()), 2) for tier in ("app", "db")}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
@@ -40,15 +53,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ws-result", default="ws_delivery",
                         help="the ws_delivery result to read (bench/results/NAME.json; "
                              "make loadtest-ws writes the default)")
+    parser.add_argument("--from-last", action="store_true",
+                        help="use the last closed-loop result (make bench-closed measures the push mix too)")
     parser.add_argument("--write-docs", action="store_true",
                         help="rewrite docs/BENCHMARKS.md's WebSocket block from the newest ws_* results")
     args = parser.parse_args(argv)
     ws = read_result(args.ws_result)
     if ws is None:
         raise SystemExit(f"no bench/results/{args.ws_result}.json: run `make loadtest-ws` first (the sockets' CPU)")
-    closed_loop.main(["--users", str(args.users), "--rounds", str(args.rounds), "--requests", str(args.requests),
-                      "--only", "mix,push"])
-    loop = read_result("closed-loop")
+    targets = {"mix", "push", *closed_loop.ALONE}
+    loop = read_result("closed-loop") if args.from_last else None
+    if loop is None or not targets <= set(loop["figures"]["measured"]):
+        if args.from_last:
+            raise SystemExit("the last closed-loop result lacks the push mix or an endpoint: run `make bench-closed`")
+        closed_loop.main(["--users", str(args.users), "--rounds", str(args.rounds), "--requests", str(args.requests),
+                          "--only", ",".join(["mix", "push", *closed_loop.ALONE])])
+        loop = read_result("closed-loop")
     assert loop is not None
     measured = loop["figures"]["measured"]
     poll = per_user_minute(measured, closed_loop.MIX_PER_MINUTE, "mix")
@@ -59,8 +79,14 @@ def main(argv: list[str] | None = None) -> int:
     idle_ms_per_socket_minute = wsf["server_cpu_percent_idle"] / 100 * 60_000 / wsf["users_connected"]
     sockets_ms = round(closed_loop.PUSH_EVENTS_PER_MINUTE * event_ms + idle_ms_per_socket_minute, 3)
     push_total = round(push["app_ms"] + sockets_ms, 2)
+    poll_e, push_e = (by_endpoint(measured, closed_loop.MIX_PER_MINUTE),
+                      by_endpoint(measured, closed_loop.PUSH_MIX_PER_MINUTE))
     figures = {
-        "poll": poll, "push": {**push, "asgi_ms": sockets_ms, "app_plus_asgi_ms": push_total},
+        "poll": {**poll, "by_endpoint": poll_e},
+        "push": {**push, "asgi_ms": sockets_ms, "app_plus_asgi_ms": push_total, "by_endpoint": push_e},
+        "by_endpoint_app_cpu_removed_percent": round(
+            100 * (1 - (push_e["app_ms"] + sockets_ms) / poll_e["app_ms"]), 1),
+        "by_endpoint_db_cpu_removed_percent": round(100 * (1 - push_e["db_ms"] / poll_e["db_ms"]), 1),
         "events_per_user_minute": closed_loop.PUSH_EVENTS_PER_MINUTE, "asgi_ms_per_event": event_ms,
         "asgi_idle_ms_per_socket_minute": round(idle_ms_per_socket_minute, 3),
         "session_minutes": closed_loop.PUSH_SESSION_MIN,
@@ -71,7 +97,8 @@ def main(argv: list[str] | None = None) -> int:
         "closed_loop_meta": loop["figures"]["meta"], "ws_delivery_measured_at": ws["measured_at"],
     }
     how = ("CPU per user-minute = requests a minute (the mix's weights) x CPU ms per request of that mix, "
-           "both mixes measured in one closed-loop run (medians of interleaved rounds); the push side adds the "
+           "both mixes measured in one closed-loop run (medians of interleaved rounds); by_endpoint: the weights "
+           "x each endpoint measured alone in the same run; the push side adds the "
            "ASGI process's CPU per delivered event (net of idle) x events a minute, and its idle CPU per held "
            "socket, from the last ws_delivery run.")
     path = write_result("ws_push_model", figures, how, scale={"rounds": args.rounds, "requests": args.requests})

@@ -58,12 +58,15 @@ def test_the_push_model_combines_both_mixes_and_the_sockets_cpu(tmp_path, monkey
     monkeypatch.setattr(common, "RESULTS_DIR", tmp_path)
     common.write_result("ws_delivery", {"server_cpu_ms_per_event_net_of_idle": 0.1, "server_cpu_percent_idle": 10.0,
                                         "users_connected": 10_000}, "ws")
+    endpoints = {e: _cpu(1.0, 0.1) for e in closed_loop.ALONE}
+    endpoints["messages"] = _cpu(3.0, 0.4)
     common.write_result("closed-loop", {"meta": {"rounds": 3}, "measured": {"mix": _cpu(2.0, 0.2),
-                                                                            "push": _cpu(2.5, 0.2)}}, "loop")
+                                                                            "push": _cpu(2.5, 0.2), **endpoints}},
+                        "loop")
     ran = []
     monkeypatch.setattr(closed_loop, "main", lambda argv: ran.append(argv) or 0)
-    assert ws_push_model.main(["--rounds", "1"]) == 0
-    assert "mix,push" in ran[0]
+    assert ws_push_model.main(["--rounds", "1", "--from-last"]) == 0
+    assert ran == []  # the last run had every target: not run again
     f = common.read_result("ws_push_model")["figures"]
     poll_requests = sum(closed_loop.MIX_PER_MINUTE.values())
     push_requests = sum(closed_loop.PUSH_MIX_PER_MINUTE.values())
@@ -73,6 +76,34 @@ def test_the_push_model_combines_both_mixes_and_the_sockets_cpu(tmp_path, monkey
     expected = 1 - (push_requests * 2.5 + f["push"]["asgi_ms"]) / (poll_requests * 2.0)
     assert f["app_cpu_removed_percent"] == pytest.approx(100 * expected, abs=0.1)
     assert f["requests_removed_percent"] == pytest.approx(100 * (1 - push_requests / poll_requests), abs=0.1)
+    # From the endpoints: messages (3.0 ms) is read 0.5 a minute polling, 0.2 pushed; the rest 1.0 ms,
+    # connect and story (never run alone) at the polling mix's 2.0 ms.
+    poll, push = closed_loop.MIX_PER_MINUTE, closed_loop.PUSH_MIX_PER_MINUTE
+    def cost(mix):
+        return sum(rate * (3.0 if e == "messages" else 2.0 if e in ("connect", "story") else 1.0)
+                   for e, rate in mix.items())
+    assert f["poll"]["by_endpoint"]["app_ms"] == pytest.approx(cost(poll), abs=0.01)
+    assert f["push"]["by_endpoint"]["app_ms"] == pytest.approx(cost(push), abs=0.01)
+
+
+def test_the_push_model_runs_the_closed_loop_when_the_last_run_lacks_a_target(tmp_path, monkeypatch):
+    monkeypatch.setattr(common, "RESULTS_DIR", tmp_path)
+    common.write_result("ws_delivery", {"server_cpu_ms_per_event_net_of_idle": 0.1, "server_cpu_percent_idle": 10.0,
+                                        "users_connected": 10_000}, "ws")
+    measured = {t: _cpu(1.0, 0.1) for t in ("mix", "push", *closed_loop.ALONE)}
+    ran = []
+
+    def fake_run(argv):
+        ran.append(argv)
+        common.write_result("closed-loop", {"meta": {}, "measured": measured}, "loop")
+        return 0
+
+    monkeypatch.setattr(closed_loop, "main", fake_run)
+    with pytest.raises(SystemExit, match="make bench-closed"):
+        ws_push_model.main(["--from-last"])
+    assert ws_push_model.main([]) == 0
+    only = ran[0][ran[0].index("--only") + 1].split(",")
+    assert set(only) == {"mix", "push", *closed_loop.ALONE}
 
 
 def test_the_push_model_refuses_without_a_socket_measurement(tmp_path, monkeypatch):
