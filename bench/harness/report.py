@@ -332,6 +332,15 @@ def websockets_block() -> str:
             f"**{f['p99_ms']} ms** (goal p99 ≤ 100 ms), max {f['max_ms']} ms; server CPU "
             f"{f['server_cpu_ms_per_event_net_of_idle']} ms per delivered event net of idle; "
             f"{f['rss_per_socket_kb']} KB RSS per socket (goal ≤ 50 KB).")
+    idle = read_result("ws_sockets")
+    if idle and "idle_sockets_opened" in idle["figures"]:
+        f, latency = idle["figures"], idle["figures"].get("latency") or {}
+        lines.append(
+            f"- Idle sockets (bench/scenarios/ws_sockets.py; {idle['measured_at'][:16]}): "
+            f"{f['idle_sockets_opened']} held by one process ({f['connect_failures']} failures), "
+            f"{f['rss_per_socket_kb']} KB RSS each; REST POST → receiver's socket with them held: p50 "
+            f"{latency.get('p50_ms')} / p99 {latency.get('p99_ms')} ms. This machine's limit of 20 000 open files "
+            "per process stops a single process short of 20 000 sockets.")
     gc_run = read_result("ws_gc")
     if gc_run and {"python_default", "freeze"} <= set(gc_run["figures"]):
         d, z = gc_run["figures"]["python_default"], gc_run["figures"]["freeze"]

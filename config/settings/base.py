@@ -192,6 +192,9 @@ CACHALOT_ONLY_CACHABLE_TABLES = frozenset(
     {"locations_city", "django_content_type", "auth_group", "auth_permission", "auth_group_permissions"}
 )
 CACHALOT_TIMEOUT = 3600
+# Raw SQL writes invalidate those tables through core.cache.raw_writes, which looks for the
+# whitelisted tables only (cachalot's own hook scans every model's table on each raw write).
+CACHALOT_INVALIDATE_RAW = False
 # A write on the primary must invalidate what a replica alias cached (core.cache.cachalot_keys).
 CACHALOT_TABLE_KEYGEN = "core.cache.cachalot_keys.get_table_cache_key"
 # Decides "not cachable" from the query's tables before compiling its SQL (see there).
