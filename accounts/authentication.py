@@ -138,12 +138,13 @@ return n
 _check_script = None
 
 
-def _rate_counter(request, user_id) -> tuple[str, int, tuple[str, str]] | None:
+def _rate_counter(request, user_id, view=None) -> tuple[str, int, tuple[str, str]] | None:
     """(counter key, TTL, scope key) of the view's per-user rate limit, when it has one that is
     not counted yet for this request; counting it here saves the throttle its own round trip."""
     if not settings.RATE_LIMIT_ENABLED:
         return None
-    view = (getattr(request, "parser_context", None) or {}).get("view")
+    if view is None:
+        view = (getattr(request, "parser_context", None) or {}).get("view")
     if view is None or UserRateThrottle not in getattr(view, "throttle_classes", ()):
         return None
     scope_key = (UserRateThrottle.scope, str(user_id))
@@ -157,12 +158,13 @@ def _rate_counter(request, user_id) -> tuple[str, int, tuple[str, str]] | None:
     return key, ttl, scope_key
 
 
-def check_not_revoked(request, claims) -> None:
+def check_not_revoked(request, claims, *, view=None) -> None:
     """Refuse (401) a token whose session or user was revoked; see ``accounts.revocation``.
 
     Once per request: the response cache's lookup may check the markers for us (it is handed
     them in ``request.deferred_guards`` and reports ``request.guards_passed``); otherwise one
     round trip checks them and counts the user's rate limit; with Redis away, the database.
+    ``view``: whose rate limit to count, for a caller outside DRF (a DRF request names its view).
     """
     django_request = getattr(request, "_request", request)
     markers = revocation.token_markers(claims)
@@ -172,7 +174,7 @@ def check_not_revoked(request, claims) -> None:
     if isinstance(deferred, list):  # core.cache.response checks them in its lookup
         deferred.extend(markers)
         return
-    rate = _rate_counter(request, claims.user_id)
+    rate = _rate_counter(request, claims.user_id, view)
     if redis_breaker.available():
         try:
             result = _check_in_redis(markers, rate)

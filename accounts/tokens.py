@@ -59,7 +59,8 @@ def decode_access_token(token: str) -> AccessClaims:
         claims, expires = known
         if time.time() < expires:
             return claims
-        _VERIFIED.pop(memo_key, None)
+        # Kept (the memo is bounded anyway): a request may decode its token twice (the
+        # response cache's lookup, then DRF), and both must give the same answer.
         raise InvalidToken("Access token has expired.")
     claims, expires = _verify_access_token(token)
     if len(_VERIFIED) >= _VERIFIED_MAX:

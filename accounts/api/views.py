@@ -30,6 +30,7 @@ from core.api.client_ip import client_ip
 from core.api.http import conditional_json
 from core.api.rest import Conflict, OrjsonParser, PayloadTooLarge
 from core.api.throttling import IPRateThrottle, UserRateThrottle
+from core.cache import keys as cachekeys
 from core.cache import response as response_cache
 from core.db import router as db_router
 
@@ -206,9 +207,21 @@ class MeView(generics.GenericAPIView):
     # Multipart bodies hold the avatar; refuse anything far larger before parsing it.
     max_body_bytes = s.AVATAR_MAX_BYTES + 64 * 1024
 
+    # core.cache.response: GET is served from the stored answer while the user's profile
+    # version (``selectors.profile_key``) is unchanged; every write to the user's row bumps it
+    # after commit (``services.profile_changed``, erasure's ``invalidate_profiles``).
+    response_cache = True
+
     @extend_schema(responses={200: s.MeSerializer})
     def get(self, request):
-        return Response(s.me_out(load_user(request.user)))
+        # The version first, then the row from the primary: a write committed after the row
+        # was read bumps the version after its commit, so a stale answer is never kept under
+        # a current version (a lagging replica could give an old row under a new version).
+        cachekeys.read_entries([selectors.profile_key(request.user.pk)])
+        with db_router.use_primary():
+            user = load_user(request.user)
+        response_cache.cacheable(request)
+        return Response(s.me_out(user))
 
     @extend_schema(request={"multipart/form-data": s.MeUpdateSerializer}, responses={200: s.MeSerializer})
     def patch(self, request):
