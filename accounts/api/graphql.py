@@ -18,6 +18,7 @@ from accounts.authentication import load_user
 from accounts.visibility import can_view_profile
 from core.api import graphql as gql
 from core.cache import keys as cachekeys
+from core.db import router as db_router
 
 
 @strawberry.type(description="What anyone allowed to see a user sees (never a phone number).")
@@ -55,10 +56,14 @@ class BlockResult:
 
 
 def _me(info: strawberry.Info) -> Me | None:
-    user = load_user(gql.viewer(info))  # a deactivated or erased user is UNAUTHENTICATED, as in REST
+    viewer = gql.viewer(info)
     # Read for its version only: every change of the account bumps the profile's version
     # (services.profile_changed), so a whole answer cached with it (config/graphql.py) ends then.
-    cachekeys.read_entries([selectors.profile_key(user.pk)])
+    # The version first, then the row from the primary (as MeView): a write committed in between
+    # bumps the version again, so a stale row is never cached under the newer version.
+    cachekeys.read_entries([selectors.profile_key(viewer.pk)])
+    with db_router.use_primary():
+        user = load_user(viewer)  # a deactivated or erased user is UNAUTHENTICATED, as in REST
     return Me(id=strawberry.ID(str(user.pk)), phone=user.phone, display_name=user.display_name, bio=user.bio,
               avatar_url=selectors.avatar_url(user.avatar.name if user.avatar else ""),
               is_verified=user.is_verified, ghost_mode=user.ghost_mode,
