@@ -12,34 +12,13 @@ CPU time per request (no HTTP server, no client), median over the batches, and t
 from __future__ import annotations
 
 import argparse
-import io
 import os
-import statistics
 import sys
-import time
 from datetime import UTC, datetime, timedelta
 
 import orjson
 
-from bench.harness import servers
-
-
-def wsgi_environ(method: str, path: str, token: str, body: bytes = b"") -> dict:
-    query = ""
-    if "?" in path:
-        path, query = path.split("?", 1)
-    environ = {
-        "REQUEST_METHOD": method, "PATH_INFO": path, "QUERY_STRING": query, "SCRIPT_NAME": "",
-        "SERVER_NAME": "localhost", "SERVER_PORT": "80", "SERVER_PROTOCOL": "HTTP/1.1", "REMOTE_ADDR": "127.0.0.1",
-        "wsgi.url_scheme": "http", "wsgi.input": io.BytesIO(body), "wsgi.errors": sys.stderr,
-        "HTTP_ACCEPT_ENCODING": "gzip",
-    }
-    if token:
-        environ["HTTP_AUTHORIZATION"] = f"Bearer {token}"
-    if body:
-        environ["CONTENT_TYPE"] = "application/json"
-        environ["CONTENT_LENGTH"] = str(len(body))
-    return environ
+from bench.harness.in_process import alternate, django_on_bench, thread_ms, wsgi_environ
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -47,13 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batches", type=int, default=12, help="batches per handler and endpoint (alternating)")
     parser.add_argument("--batch", type=int, default=200, help="requests per batch")
     args = parser.parse_args(argv)
-    os.environ.setdefault("BENCH_INSTANCE", "harness")
-    servers.start()
-    servers.migrate()
-    os.environ.update(servers.env(BENCH_FLOOR_VIEWS="1", RATE_LIMIT_USER="100000000/minute"))
-    import django
-
-    django.setup()
+    django_on_bench(BENCH_FLOOR_VIEWS="1")
     from django.conf import settings
     from django.core.handlers.wsgi import WSGIHandler
     from django.test.utils import override_settings
@@ -88,30 +61,15 @@ def main(argv: list[str] | None = None) -> int:
                                                       ping_body()),
     }
 
-    def start_response(status, headers, exc_info=None):
-        if not status.startswith(("200", "201")):
-            raise RuntimeError(f"unexpected {status}")
-
     def batch(handler, make, n) -> float:
-        environs = [make(i) for i in range(n)]
-        t0 = time.thread_time()
-        for environ in environs:
-            response = handler(environ, start_response)
-            b"".join(response)
-            response.close()
-        return (time.thread_time() - t0) / n * 1000
+        return thread_ms(handler, [make(i) for i in range(n)])
 
     print(f"{len(users)} users; {args.batches} alternating batches of {args.batch} per handler and endpoint; "
           f"load average {os.getloadavg()[0]:.1f}", flush=True)
     rows = []
     for name, make in endpoints.items():
-        batch(lean, make, 50)
-        batch(before, make, 50)  # warm both
-        a, b = [], []
-        for _ in range(args.batches):
-            a.append(batch(lean, make, args.batch))
-            b.append(batch(before, make, args.batch))
-        ma, mb = statistics.median(a), statistics.median(b)
+        ma, mb = alternate(lambda make=make: batch(lean, make, args.batch),
+                           lambda make=make: batch(before, make, args.batch), args.batches)
         rows.append((name, ma, mb))
         print(f"{name:26} skip for API {ma:.3f} ms   every middleware {mb:.3f} ms   ratio {ma / mb:.3f}", flush=True)
     print("\n| endpoint | app CPU ms, API skips browser middleware | every middleware | ratio |")

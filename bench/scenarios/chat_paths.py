@@ -16,15 +16,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
 import time
 from collections import Counter
 
 import orjson
 
-from bench.harness import servers
-from bench.scenarios.api_middleware import wsgi_environ
+from bench.harness.in_process import alternate, chatting_users, django_on_bench, thread_ms, wsgi_environ
 
 OLD_ALLOCATE = """
 INSERT INTO realtime_cursor (user_id, last_seq)
@@ -112,25 +110,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batches", type=int, default=12, help="batches per code path and endpoint (alternating)")
     parser.add_argument("--batch", type=int, default=100, help="requests per batch")
     args = parser.parse_args(argv)
-    os.environ.setdefault("BENCH_INSTANCE", "harness")
-    servers.start()
-    servers.migrate()
-    os.environ.update(servers.env(RATE_LIMIT_USER="100000000/minute"))
-    import django
-
-    django.setup()
+    django_on_bench()
     from django.core.handlers.wsgi import WSGIHandler
 
-    from accounts import services
     from connections import signals
     from connections.api import views
-    from connections.models import Connection, ConnectionStatus
     from realtime import receivers
 
-    conns = list(Connection.objects.filter(status=ConnectionStatus.ACCEPTED).select_related("user_low")[:50])
-    if not conns:
-        raise SystemExit("the bench database has no connections: run `make bench-closed` (it seeds) first")
-    tokens = [services.open_session(c.user_low, user_agent="bench chat paths", ip="127.0.0.1")[1] for c in conns]
+    conns, tokens = chatting_users("bench chat paths")
     handler = WSGIHandler()
     old = old_paths()
     new = {"get": views.MessageListView.get, "post": views.MessageListView.post}
@@ -155,31 +142,16 @@ def main(argv: list[str] | None = None) -> int:
             "GET", f"/api/v1/connections/{conns[i % len(conns)].pk}/messages/", tokens[i % len(conns)]),
     }
 
-    def start_response(status, headers, exc_info=None):
-        if not status.startswith(("200", "201")):
-            raise RuntimeError(f"unexpected {status}")
-
     def batch(path, make, n) -> float:
         use(path)
-        environs = [make(i) for i in range(n)]
-        t0 = time.thread_time()
-        for environ in environs:
-            response = handler(environ, start_response)
-            b"".join(response)
-            response.close()
-        return (time.thread_time() - t0) / n * 1000
+        return thread_ms(handler, [make(i) for i in range(n)])
 
     print(f"{len(conns)} connections; {args.batches} alternating batches of {args.batch} per code path and "
           f"endpoint; load average {os.getloadavg()[0]:.1f}", flush=True)
     rows = []
     for name, make in endpoints.items():
-        batch("after", make, 50)
-        batch("before", make, 50)  # warm both
-        after, before = [], []
-        for _ in range(args.batches):
-            before.append(batch("before", make, args.batch))
-            after.append(batch("after", make, args.batch))
-        ma, mb = statistics.median(after), statistics.median(before)
+        mb, ma = alternate(lambda make=make: batch("before", make, args.batch),
+                           lambda make=make: batch("after", make, args.batch), args.batches)
         rows.append((name, mb, ma))
         print(f"{name:32} before {mb:.3f} ms   after {ma:.3f} ms   ratio {ma / mb:.3f}", flush=True)
     use("after")

@@ -22,8 +22,7 @@ from datetime import UTC, datetime
 
 import orjson
 
-from bench.harness import servers
-from bench.scenarios.api_middleware import wsgi_environ
+from bench.harness.in_process import chatting_users, django_on_bench, wsgi_environ
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -32,22 +31,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=300)
     parser.add_argument("--lines", type=int, default=45)
     args = parser.parse_args(argv)
-    os.environ.setdefault("BENCH_INSTANCE", "harness")
-    servers.start()
-    servers.migrate()
-    os.environ.update(servers.env(RATE_LIMIT_USER="100000000/minute"))
-    import django
-
-    django.setup()
+    django_on_bench()
     from django.core.handlers.wsgi import WSGIHandler
 
-    from accounts import services
-    from connections.models import Connection, ConnectionStatus
-
-    conns = list(Connection.objects.filter(status=ConnectionStatus.ACCEPTED).select_related("user_low")[:50])
-    if not conns:
-        raise SystemExit("the bench database has no connections: run `make bench-closed` (it seeds) first")
-    tokens = [services.open_session(c.user_low, user_agent="bench profile", ip="127.0.0.1")[1] for c in conns]
+    conns, tokens = chatting_users("bench profile")
     handler = WSGIHandler()
 
     def environ(i: int) -> dict:

@@ -18,15 +18,12 @@ from __future__ import annotations
 import argparse
 import itertools
 import os
-import statistics
 import sys
-import time
 from datetime import UTC, datetime, timedelta
 
 import orjson
 
-from bench.harness import servers
-from bench.scenarios.api_middleware import wsgi_environ
+from bench.harness.in_process import alternate, django_on_bench, thread_ms, wsgi_environ
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -35,13 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=200, help="requests per batch")
     parser.add_argument("--users", type=int, default=400, help="signed-in users (at least --batch for the miss row)")
     args = parser.parse_args(argv)
-    os.environ.setdefault("BENCH_INSTANCE", "harness")
-    servers.start()
-    servers.migrate()
-    os.environ.update(servers.env(RATE_LIMIT_USER="100000000/minute"))
-    import django
-
-    django.setup()
+    django_on_bench()
     from django.core.handlers.wsgi import WSGIHandler
     from django.db import connection
 
@@ -105,36 +96,20 @@ def main(argv: list[str] | None = None) -> int:
         "GET /api/v1/me/ (miss: version bumped)": (me, set_me, bump_all),
     }
 
-    def start_response(status, headers, exc_info=None):
-        if not status.startswith(("200", "201")):
-            raise RuntimeError(f"unexpected {status}")
-
-    def batch(make, n, before) -> float:
+    def batch(make, switch, before, on: bool) -> float:
+        switch(on)
         if before is not None:
             before()
-        environs = [make(i) for i in range(n)]
-        t0 = time.thread_time()
-        for environ in environs:
-            response = handler(environ, start_response)
-            b"".join(response)
-            response.close()
-        return (time.thread_time() - t0) / n * 1000
+        return thread_ms(handler, [make(i) for i in range(args.batch)])
 
     print(f"{len(users)} users; {args.batches} alternating batches of {args.batch} per path and endpoint; "
           f"load average {os.getloadavg()[0]:.1f}", flush=True)
     rows = []
     for name, (make, switch, before) in endpoints.items():
-        new, old = [], []
-        for on in (True, False):  # warm both
-            switch(on)
-            batch(make, 50, before)
-        for _ in range(args.batches):
-            switch(True)
-            new.append(batch(make, args.batch, before))
-            switch(False)
-            old.append(batch(make, args.batch, before))
+        mn, mo = alternate(lambda make=make, switch=switch, before=before: batch(make, switch, before, True),
+                           lambda make=make, switch=switch, before=before: batch(make, switch, before, False),
+                           args.batches)
         switch(True)
-        mn, mo = statistics.median(new), statistics.median(old)
         rows.append((name, mn, mo))
         print(f"{name:40} new {mn:.3f} ms   old {mo:.3f} ms   ratio {mn / mo:.3f}", flush=True)
     print("\n| endpoint | app CPU ms, new path | old path | ratio |")
