@@ -144,6 +144,25 @@ def test_crossing_makes_profile_visible(me):
     assert selectors.have_crossed(other.pk, me.pk)
 
 
+def test_a_crossing_never_shows_a_blocked_banned_or_deactivated_profile(me, django_capture_on_commit_callbacks):
+    """The crossing rule asks only about the crossing: blocks (either way), shadow bans and
+    deactivation are checked before it and win over it."""
+    blocker, blocked, banned, gone = make_user(), make_user(), make_user(), make_user()
+    for other in (blocker, blocked, banned, gone):
+        make_crossing(me, other)
+    with django_capture_on_commit_callbacks(execute=True):
+        account_services.block_user(blocker_id=blocker.pk, blocked_id=me.pk)
+        account_services.block_user(blocker_id=me.pk, blocked_id=blocked.pk)
+        account_services.set_shadow_ban([banned.pk], True)
+        account_services.deactivate_user(gone.pk)
+    client = client_for(me)
+    for other in (blocker, blocked, banned, gone):
+        assert client.get(f"/api/v1/users/{other.pk}/").status_code == 404
+    assert selectors.crossed_rule(me.pk, blocker.pk)  # the rule alone: yes, they crossed
+    assert not selectors.crossed_rule(me.pk, me.pk)
+    assert not selectors.crossed_rule(me.pk, make_user().pk)
+
+
 def test_first_page_is_cached_and_invalidated_on_change(me):
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
