@@ -10,13 +10,14 @@ import uuid
 from datetime import UTC, datetime
 
 from django.conf import settings
-from django.db import DEFAULT_DB_ALIAS, connections, router
+from django.db import DEFAULT_DB_ALIAS, router
 from django.db.models import Count, F, Q
 
 from accounts import selectors as account_selectors
 from connections.models import Connection, ConnectionStatus, Message
 from core.cache import keys as cachekeys
 from core.db import router as db_router
+from core.db.lookup import Compiled, compile_query, fetch_rows
 from core.ids import as_uuid
 
 CONN_NS = "conn"  # a user's connection index and list pages
@@ -155,29 +156,23 @@ def messages_keyset(connection_id, after_id: uuid.UUID | None, size: int) -> tup
 MESSAGE_FIELDS = ("id", "sender_id", "body", "created_at")
 _CONNECTION_PLACEHOLDER = uuid.UUID(int=0xC4A7)
 _TIME_PLACEHOLDER = datetime(2001, 2, 3, 4, 5, 6, 789, tzinfo=UTC)
-_compiled_pages: dict[tuple[str, tuple[str, ...], str], tuple[str, list[str], list]] = {}
+_compiled_pages: dict[tuple[str, tuple[str, ...], str], tuple[Compiled, str]] = {}
 
 
-def _compiled_page(alias: str, ordering: tuple[str, ...], bound: str) -> tuple[str, list[str], list]:
-    """The SQL of ``Message.objects.filter(connection_id=?[, created_at__<bound>=?]).order_by(*ordering)
-    .values(*MESSAGE_FIELDS)`` (with ``LIMIT %s OFFSET %s`` appended), its columns and converters, compiled
-    once per alias, ordering and bound (``""``, ``"lt"`` or ``"gt"``) by the ORM itself."""
+def _compiled_page(alias: str, ordering: tuple[str, ...], bound: str) -> tuple[Compiled, str]:
+    """``Message.objects.filter(connection_id=?[, created_at__<bound>=?]).order_by(*ordering)
+    .values(*MESSAGE_FIELDS)`` compiled once per alias, ordering and bound (``""``, ``"lt"`` or
+    ``"gt"``) by the ORM itself (core.db.lookup), and its SQL with ``LIMIT %s OFFSET %s``."""
     key = (alias, ordering, bound)
     compiled = _compiled_pages.get(key)
     if compiled is None:
         qs = Message.objects.using(alias).filter(connection_id=_CONNECTION_PLACEHOLDER)
-        expected: list = [_CONNECTION_PLACEHOLDER]
+        placeholders: list = [_CONNECTION_PLACEHOLDER]
         if bound:
             qs = qs.filter(**{f"created_at__{bound}": _TIME_PLACEHOLDER})
-            expected.append(_TIME_PLACEHOLDER)
-        compiler = qs.order_by(*ordering).values(*MESSAGE_FIELDS).query.get_compiler(using=alias)
-        sql, params = compiler.as_sql()
-        if list(params) != expected:  # the ORM bound something else: this shortcut does not apply
-            raise ValueError(f"a chat page's query has parameters {params!r}")
-        columns = [col for col, _sql, _alias in compiler.select]
-        names = [col.target.attname for col in columns]
-        converters = [(i, convs, expr) for i, (convs, expr) in compiler.get_converters(columns).items()]
-        compiled = _compiled_pages[key] = (f"{sql} LIMIT %s OFFSET %s", names, converters)
+            placeholders.append(_TIME_PLACEHOLDER)
+        query = compile_query(qs.order_by(*ordering).values(*MESSAGE_FIELDS), alias, placeholders)
+        compiled = _compiled_pages[key] = (query, f"{query.sql} LIMIT %s OFFSET %s")
     return compiled
 
 
@@ -214,17 +209,6 @@ class MessageRows:
         if window.step is not None or stop is None or stop < start:
             raise TypeError("MessageRows takes one bounded slice")
         alias = router.db_for_read(Message) or DEFAULT_DB_ALIAS
-        sql, names, converters = _compiled_page(alias, self.ordering, self.bound)
-        connection = connections[alias]
+        query, sql = _compiled_page(alias, self.ordering, self.bound)
         params = [self.connection_id] + ([self.position] if self.bound else []) + [stop - start, start]
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            fetched = cursor.fetchall()
-        rows: list = fetched
-        if converters:
-            rows = [list(row) for row in fetched]
-            for row in rows:
-                for i, convs, expr in converters:
-                    for convert in convs:
-                        row[i] = convert(row[i], expr, connection)
-        return [dict(zip(names, row, strict=True)) for row in rows]
+        return [dict(zip(query.attnames, row, strict=True)) for row in fetch_rows(query, alias, params, sql)]

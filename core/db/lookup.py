@@ -1,5 +1,5 @@
-"""One row by primary key with its SQL compiled once: the hottest ORM lookups without the
-ORM's per-call compilation.
+"""Hot ORM queries with their SQL compiled once: one row by primary key (``RowById``), or any
+queryset whose only parameters are placeholders (``compile_query`` / ``fetch_rows``).
 
 The ORM compiles every queryset on every call: for a wide model that is most of a single
 primary-key lookup's CPU (``as_sql`` and ``pre_sql_setup`` were 33 % of ``GET me/`` in the
@@ -25,10 +25,39 @@ def _placeholder(model):
 
 
 @dataclass(frozen=True)
-class _Compiled:
+class Compiled:
     sql: str
     attnames: list[str]
     converters: list[tuple[int, list, object]]
+
+
+def compile_query(queryset, alias: str, placeholders: list) -> Compiled:
+    """The SQL the ORM compiles for ``queryset`` on ``alias``, its columns' attribute names and the
+    converters the compiler chose; refused (ValueError) unless its parameters are exactly
+    ``placeholders`` (values the caller substitutes on each run, in order)."""
+    compiler = queryset.query.get_compiler(using=alias)
+    sql, params = compiler.as_sql()
+    if list(params) != placeholders:  # the ORM bound something else: not for this shortcut
+        raise ValueError(f"{queryset.model.__name__}: the query has parameters {params!r}")
+    columns = [col for col, _sql, _alias in compiler.select]
+    attnames = [col.target.attname for col in columns]
+    converters = [(i, convs, expr) for i, (convs, expr) in compiler.get_converters(columns).items()]
+    return Compiled(sql, attnames, converters)
+
+
+def fetch_rows(compiled: Compiled, alias: str, params: list, sql: str | None = None) -> list:
+    """Run ``compiled`` (or ``sql`` built from it) with ``params``; its rows, converted as the ORM would."""
+    connection = connections[alias]
+    with connection.cursor() as cursor:
+        cursor.execute(sql or compiled.sql, params)
+        rows: list = cursor.fetchall()
+    if compiled.converters:
+        rows = [list(row) for row in rows]
+        for row in rows:
+            for i, convs, expr in compiled.converters:
+                for convert in convs:
+                    row[i] = convert(row[i], expr, connection)
+    return rows
 
 
 class RowById:
@@ -37,36 +66,17 @@ class RowById:
 
     def __init__(self, model):
         self.model = model
-        self._compiled: dict[str, _Compiled] = {}
+        self._compiled: dict[str, Compiled] = {}
 
-    def _compile(self, alias: str) -> _Compiled:
+    def _compile(self, alias: str) -> Compiled:
         placeholder = _placeholder(self.model)
-        query = self.model._base_manager.using(alias).filter(pk=placeholder)[:1].query
-        compiler = query.get_compiler(using=alias)
-        sql, params = compiler.as_sql()
-        if list(params) != [placeholder]:  # a model whose query carries more parameters: not for this
-            raise ValueError(f"{self.model.__name__}: primary-key lookup has parameters {params!r}")
-        columns = [col for col, _sql, _alias in compiler.select]
-        attnames = [col.target.attname for col in columns]
-        converters = [(i, convs, expr) for i, (convs, expr) in compiler.get_converters(columns).items()]
-        return _Compiled(sql, attnames, converters)
+        return compile_query(self.model._base_manager.using(alias).filter(pk=placeholder)[:1], alias, [placeholder])
 
     def get(self, pk, using: str | None = None):
         alias = using or router.db_for_read(self.model) or "default"
         compiled = self._compiled.get(alias)
         if compiled is None:
             compiled = self._compiled[alias] = self._compile(alias)
-        connection = connections[alias]
-        key = self.model._meta.pk.get_db_prep_value(pk, connection)  # as the queryset's filter would
-        with connection.cursor() as cursor:
-            cursor.execute(compiled.sql, [key])
-            row = cursor.fetchone()
-        if row is None:
-            return None
-        if compiled.converters:
-            values = list(row)
-            for i, convs, expr in compiled.converters:
-                for convert in convs:
-                    values[i] = convert(values[i], expr, connection)
-            row = values
-        return self.model.from_db(alias, compiled.attnames, row)
+        key = self.model._meta.pk.get_db_prep_value(pk, connections[alias])  # as the queryset's filter would
+        rows = fetch_rows(compiled, alias, [key])
+        return self.model.from_db(alias, compiled.attnames, rows[0]) if rows else None
