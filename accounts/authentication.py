@@ -15,7 +15,7 @@ from django.utils.functional import LazyObject, empty
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
-from accounts import revocation
+from accounts import revocation, selectors
 from accounts.models import User
 from accounts.services import mark_active
 from accounts.tokens import InvalidToken, decode_access_token
@@ -95,6 +95,16 @@ def load_user(user):
             user._setup()
         return user._wrapped
     return user
+
+
+def load_user_for_cached_answer(user):
+    """The row behind ``user`` for an answer cached under their profile version (REST and
+    GraphQL ``me``): the version read first, then the row from the primary.  A write committed
+    in between bumps the version after its commit, so a stale row is never kept under a current
+    version (a lagging replica could give an old row under a new version)."""
+    cachekeys.read_entries([selectors.profile_key(user.pk)])
+    with db_router.use_primary():
+        return load_user(user)
 
 
 class AccessTokenAuthentication(authentication.BaseAuthentication):

@@ -14,11 +14,9 @@ from django.http import Http404
 
 from accounts import selectors, services
 from accounts.api import serializers as s
-from accounts.authentication import load_user
+from accounts.authentication import load_user_for_cached_answer
 from accounts.visibility import can_view_profile
 from core.api import graphql as gql
-from core.cache import keys as cachekeys
-from core.db import router as db_router
 
 
 @strawberry.type(description="What anyone allowed to see a user sees (never a phone number).")
@@ -56,14 +54,10 @@ class BlockResult:
 
 
 def _me(info: strawberry.Info) -> Me | None:
-    viewer = gql.viewer(info)
-    # Read for its version only: every change of the account bumps the profile's version
-    # (services.profile_changed), so a whole answer cached with it (config/graphql.py) ends then.
-    # The version first, then the row from the primary (as MeView): a write committed in between
-    # bumps the version again, so a stale row is never cached under the newer version.
-    cachekeys.read_entries([selectors.profile_key(viewer.pk)])
-    with db_router.use_primary():
-        user = load_user(viewer)  # a deactivated or erased user is UNAUTHENTICATED, as in REST
+    # Every change of the account bumps the profile's version (services.profile_changed), so a
+    # whole answer cached with it (config/graphql.py) ends then; a deactivated or erased user is
+    # UNAUTHENTICATED, as in REST.
+    user = load_user_for_cached_answer(gql.viewer(info))
     return Me(id=strawberry.ID(str(user.pk)), phone=user.phone, display_name=user.display_name, bio=user.bio,
               avatar_url=selectors.avatar_url(user.avatar.name if user.avatar else ""),
               is_verified=user.is_verified, ghost_mode=user.ghost_mode,

@@ -16,7 +16,7 @@ from rest_framework.throttling import BaseThrottle
 
 from accounts import report_targets, selectors, services
 from accounts.api import serializers as s
-from accounts.authentication import AnonymousEndpointAuthentication, load_user
+from accounts.authentication import AnonymousEndpointAuthentication, load_user, load_user_for_cached_answer
 from accounts.models import Block, User
 from accounts.throttling import (
     PhoneCodeRateThrottle,
@@ -30,7 +30,6 @@ from core.api.client_ip import client_ip
 from core.api.http import conditional_json
 from core.api.rest import Conflict, OrjsonParser, PayloadTooLarge
 from core.api.throttling import IPRateThrottle, UserRateThrottle
-from core.cache import keys as cachekeys
 from core.cache import response as response_cache
 from core.db import router as db_router
 
@@ -214,12 +213,7 @@ class MeView(generics.GenericAPIView):
 
     @extend_schema(responses={200: s.MeSerializer})
     def get(self, request):
-        # The version first, then the row from the primary: a write committed after the row
-        # was read bumps the version after its commit, so a stale answer is never kept under
-        # a current version (a lagging replica could give an old row under a new version).
-        cachekeys.read_entries([selectors.profile_key(request.user.pk)])
-        with db_router.use_primary():
-            user = load_user(request.user)
+        user = load_user_for_cached_answer(request.user)
         response_cache.cacheable(request)
         return Response(s.me_out(user))
 
