@@ -16,6 +16,7 @@ import argparse
 import os
 import random
 import sys
+import uuid
 
 from bench.harness.in_process import alternate, django_on_bench, thread_ms, wsgi_environ
 
@@ -29,9 +30,12 @@ def main(argv: list[str] | None = None) -> int:
     django_on_bench()
     from django.core.handlers.wsgi import WSGIHandler
 
+    from accounts import selectors as account_selectors
     from accounts import services, visibility
     from accounts.models import User
     from connections import receivers as connection_receivers
+    from core.ids import as_uuid
+    from crossings import cache as cx_cache
     from crossings import selectors
     from crossings.models import Crossing
 
@@ -53,7 +57,15 @@ def main(argv: list[str] | None = None) -> int:
     fresh = iter(pairs)
 
     def before(viewer_id, target_id) -> bool:
-        return selectors.have_crossed(viewer_id, target_id)
+        """The rule as it was: ``have_crossed`` of then (a UUID per cached id, then the viewer's
+        hidden set and the target's profile read again)."""
+        a, b = as_uuid(viewer_id), as_uuid(target_id)
+        if a is None or b is None or a == b:
+            return False
+        ids = cx_cache.cached(a, "ids", lambda: [str(value) for value in selectors.crossed_ids_from_db(a)])
+        if b not in {uuid.UUID(value) for value in ids}:
+            return False
+        return b in account_selectors.visible_profiles(a, [b])
 
     current = [selectors.crossed_rule]
 
