@@ -58,10 +58,7 @@ def on_message_stored(sender, message_id, connection_id, sender_id, recipient_id
     # The recipient, and the sender's other devices (the sending socket gets it too).
     entries = [Entry(recipient_id, "message.new", payload, sender_id),
                Entry(sender_id, "message.new", payload, recipient_id)]
-    try:
-        events.record(entries)
-    except Exception:
-        logger.exception("realtime: could not handle %s", "message_stored")
+    _safely("message_stored", lambda: events.record(entries))
 
 
 def on_messages_read(sender, connection_id, reader_id, sender_id, up_to, read_at, **kwargs) -> None:

@@ -147,24 +147,31 @@ def _someone_waits_for_a_lock() -> bool:
         return cursor.fetchone()[0] > 0
 
 
+def _racing(action, done: str) -> tuple[threading.Thread, list[object]]:
+    """A thread (not started) that runs ``action`` on its own database connection; ``outcome``
+    gets ``done``, or the exception it raised."""
+    outcome: list[object] = []
+
+    def run():
+        try:
+            action()
+            outcome.append(done)
+        except Exception as exc:  # pragma: no cover - reported by the caller's assertion
+            outcome.append(exc)
+        finally:
+            db_connections.close_all()
+
+    return threading.Thread(target=run), outcome
+
+
 def test_a_removal_racing_a_send_waits_for_it_and_redacts_its_events():
     """The send logs its events while it holds the connection's row lock: a removal that comes
     in the meantime waits for the commit, then deletes the message and redacts the events.
     No event is left about a message that does not exist (no read-back needed)."""
     alice, bob = make_user(), make_user()
     conn = make_connection(alice, bob)
-    outcome: list[object] = []
-
-    def remove():
-        try:
-            services.remove_connection(user_id=bob.pk, connection_id=conn.pk)
-            outcome.append("removed")
-        except Exception as exc:  # pragma: no cover - reported below
-            outcome.append(exc)
-        finally:
-            db_connections.close_all()
-
-    remover = threading.Thread(target=remove)
+    remover, outcome = _racing(lambda: services.remove_connection(user_id=bob.pk, connection_id=conn.pk),
+                               "removed")
 
     def while_sending(sender, **kwargs):  # after realtime's receiver: the events are logged
         remover.start()
@@ -190,18 +197,7 @@ def test_an_erasure_racing_a_send_to_that_user_waits_for_it_without_a_deadlock(c
     alice, bob = make_user(), make_user()
     conn = make_connection(alice, bob)
     events.record([Entry(bob.pk, "story.new", {"story_id": "earlier"}, alice.pk)])  # bob has a counter row
-    outcome: list[object] = []
-
-    def erase():
-        try:
-            account_services.erase_user(bob.pk)
-            outcome.append("erased")
-        except Exception as exc:  # pragma: no cover - reported below
-            outcome.append(exc)
-        finally:
-            db_connections.close_all()
-
-    eraser = threading.Thread(target=erase)
+    eraser, outcome = _racing(lambda: account_services.erase_user(bob.pk), "erased")
 
     def before_the_events(sender, **kwargs):
         eraser.start()
