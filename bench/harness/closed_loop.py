@@ -32,7 +32,7 @@ from pathlib import Path
 import orjson
 
 from bench.harness import servers
-from bench.harness.common import BASE_DIR, RESULTS_DIR, write_result
+from bench.harness.common import BASE_DIR, RESULTS_DIR, marked_block, replace_marked_block, write_result
 from bench.harness.cpu import Tiers
 from bench.harness.dataset import MIN_SEEDED, ensure_seeded
 
@@ -405,20 +405,13 @@ DOC = BASE_DIR / "docs" / "BENCHMARKS.md"
 
 def current_block() -> str:
     """The closed-loop table docs/BENCHMARKS.md holds now ('' if none)."""
-    doc = DOC.read_text() if DOC.exists() else ""
-    if BEGIN not in doc:
-        return ""
-    return doc.split(BEGIN, 1)[1].split(END, 1)[0].strip()
+    return marked_block(DOC, BEGIN, END)
 
 
 def write_docs(text: str) -> None:
     """Replace the closed-loop table in docs/BENCHMARKS.md (bench/harness/report.py keeps it)."""
-    doc = DOC.read_text()
-    if BEGIN not in doc:
+    if not replace_marked_block(DOC, BEGIN, END, text):
         raise SystemExit(f"{DOC} has no {BEGIN} marker: run `python -m bench.harness.report` first")
-    head, rest = doc.split(BEGIN, 1)
-    _old, tail = rest.split(END, 1)
-    DOC.write_text(f"{head}{BEGIN}\n{text}\n{END}{tail}")
 
 
 # -------------------------------------------------------------------------------- main

@@ -99,3 +99,22 @@ def ratio(a: float | None, b: float | None) -> float | None:
     if a is None or b is None or b == 0:
         return None
     return round(a / b, 2)
+
+
+def marked_block(path: Path, begin: str, end: str) -> str:
+    """The text a document holds between two markers ('' without them): a generated part of a
+    hand-kept page (docs/BENCHMARKS.md's closed-loop and WebSocket blocks)."""
+    doc = path.read_text() if path.exists() else ""
+    if begin not in doc:
+        return ""
+    return doc.split(begin, 1)[1].split(end, 1)[0].strip()
+
+
+def replace_marked_block(path: Path, begin: str, end: str, text: str) -> bool:
+    """Put ``text`` between the two markers of a document; False (nothing written) without them."""
+    doc = path.read_text()
+    if begin not in doc:
+        return False
+    head, rest = doc.split(begin, 1)
+    path.write_text(f"{head}{begin}\n{text}\n{end}{rest.split(end, 1)[1]}")
+    return True

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import sys
 
-from bench.harness.common import BASE_DIR, all_results, read_result
+from bench.harness.common import BASE_DIR, all_results, marked_block, read_result, replace_marked_block
 
 DOC = BASE_DIR / "docs" / "BENCHMARKS.md"
 OURS = ("loadtest-", "floor", "claim-", "capacity", "pooling-", "prepared-", "replicas-", "ratelimit-", "profile",
@@ -363,10 +363,7 @@ def websockets_block() -> str:
 
 
 def websockets_section() -> list[str]:
-    body = websockets_block()
-    if not body:
-        doc = DOC.read_text() if DOC.exists() else ""
-        body = doc.split(WS_BEGIN, 1)[1].split(WS_END, 1)[0].strip() if WS_BEGIN in doc else ""
+    body = websockets_block() or marked_block(DOC, WS_BEGIN, WS_END)
     if not body:
         return []
     return ["## WebSockets (docs/benchmarks/realtime.md)", "", WS_BEGIN, body, WS_END, ""]
@@ -376,15 +373,10 @@ def write_websockets_block() -> None:
     """Rewrite only the WebSocket block of docs/BENCHMARKS.md (added after the headline if missing)."""
     from bench.harness import closed_loop
 
-    body = websockets_block()
-    doc = DOC.read_text()
-    if WS_BEGIN in doc:
-        head, rest = doc.split(WS_BEGIN, 1)
-        doc = f"{head}{WS_BEGIN}\n{body}\n{WS_END}{rest.split(WS_END, 1)[1]}"
-    else:
-        head, tail = doc.split(closed_loop.END, 1)
-        doc = head + closed_loop.END + "\n\n" + "\n".join(websockets_section()).rstrip() + tail
-    DOC.write_text(doc)
+    if replace_marked_block(DOC, WS_BEGIN, WS_END, websockets_block()):
+        return
+    head, tail = DOC.read_text().split(closed_loop.END, 1)
+    DOC.write_text(head + closed_loop.END + "\n\n" + "\n".join(websockets_section()).rstrip() + tail)
 
 
 def build() -> str:
