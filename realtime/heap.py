@@ -38,8 +38,8 @@ def thaw_step() -> int:
     found = gc.collect()
     gc.freeze()
     GC_PAUSE_SECONDS.labels("thaw").observe(time.perf_counter() - started)
-    # Counting walks every frozen object (a linked list: ~0.1 s per million): done here only,
-    # beside the full walk, never on a freeze step.
+    # Counting walks every frozen object (a linked list): done here only, beside the full walk;
+    # on every freeze step it was itself the stall (docs/benchmarks/realtime.md).
     GC_FROZEN_OBJECTS.set(gc.get_freeze_count())
     return found
 
