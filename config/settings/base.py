@@ -57,7 +57,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    "core.observability.middleware.HttpMetricsMiddleware",  # the dashboards' request metrics
     "core.observability.middleware.RequestContextMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -66,7 +66,6 @@ MIDDLEWARE = [
     "core.api.middleware.WebOnlyRequestMiddleware",  # WEB_ONLY_MIDDLEWARE["request"]: not for /api/
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "core.cache.response.ResponseCacheMiddleware",
-    "core.observability.middleware.PrometheusAfterMiddleware",  # django-prometheus's, safe with a bad Content-Length
     "core.api.middleware.WebOnlyAdminMiddleware",  # WEB_ONLY_MIDDLEWARE["admin"], not for /api/
 ]
 # Middleware of browser pages (admin, GraphiQL, docs) that token-authenticated API requests do

@@ -113,3 +113,30 @@ def test_log_records_carry_the_client_address(api, caplog):
     with caplog.at_level(logging.WARNING, logger="django.request"):
         api.get("/api/v1/me/", REMOTE_ADDR="127.0.0.1", HTTP_X_FORWARDED_FOR="6.6.6.6, 198.51.100.4")
     assert [record.client_ip for record in caplog.records if record.name == "django.request"] == ["198.51.100.4"]
+
+
+@override_settings(NUM_PROXIES=1)
+def test_records_logged_while_a_request_is_served_carry_its_address(caplog):
+    """A record without the request (a service's warning in the middle of a view) gets the
+    address of the request being served; one logged outside any request gets "-"."""
+    import logging
+
+    from django.http import HttpResponse
+    from django.test import RequestFactory
+
+    from core.observability.middleware import RequestContextMiddleware, RequestIdLogFilter
+
+    logger = logging.getLogger("tests.client_ip")
+
+    def view(request):
+        logger.warning("inside the view")
+        return HttpResponse()
+
+    caplog.handler.addFilter(RequestIdLogFilter())
+    request = RequestFactory().get("/", REMOTE_ADDR="127.0.0.1", HTTP_X_FORWARDED_FOR="6.6.6.6, 198.51.100.5",
+                                   HTTP_X_REQUEST_ID="req-42")
+    with caplog.at_level(logging.WARNING, logger="tests.client_ip"):
+        RequestContextMiddleware(view)(request)
+        logger.warning("after the request")
+    assert [(r.getMessage(), r.request_id, r.client_ip) for r in caplog.records if r.name == "tests.client_ip"] == [
+        ("inside the view", "req-42", "198.51.100.5"), ("after the request", "-", "-")]

@@ -1,0 +1,60 @@
+"""App CPU per request of the request metrics: HttpMetricsMiddleware against django-prometheus's pair.
+
+    python -m bench.scenarios.http_metrics [--batches 15 --batch 300]
+
+Three Django WSGI handlers in one process on the harness's bench database, serving the floor
+views (no database, no cache): the project's middleware (core.observability.middleware's
+HttpMetricsMiddleware first), the same list with django-prometheus's Before/After pair where it
+stood before, and no middleware at all.  Batches alternate between the handlers, so a noisy
+machine slows each alike; the figure is thread CPU time per request, median over the batches.
+docs/benchmarks/performance.md, "The request metrics".
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+
+from bench.harness.in_process import django_on_bench, thread_ms, wsgi_environ
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batches", type=int, default=15)
+    parser.add_argument("--batch", type=int, default=300)
+    args = parser.parse_args(argv)
+    django_on_bench(BENCH_FLOOR_VIEWS="1")
+    from django.conf import settings
+    from django.core.handlers.wsgi import WSGIHandler
+    from django.test.utils import override_settings
+
+    ours = list(settings.MIDDLEWARE)
+    pair = ["django_prometheus.middleware.PrometheusBeforeMiddleware",
+            *[m for m in ours if m != "core.observability.middleware.HttpMetricsMiddleware"]]
+    pair.insert(pair.index("core.cache.response.ResponseCacheMiddleware") + 1,
+                "django_prometheus.middleware.PrometheusAfterMiddleware")
+    handlers = {}
+    for name, middleware in (("HttpMetricsMiddleware", ours), ("django-prometheus pair", pair), ("no middleware", [])):
+        with override_settings(MIDDLEWARE=middleware):
+            handlers[name] = WSGIHandler()
+            handlers[name].load_middleware()
+    print(f"{args.batches} alternating batches of {args.batch}; load average {os.getloadavg()[0]:.1f}", flush=True)
+    print("| path | " + " | ".join(handlers) + " | ours / pair |\n| --- |" + " ---: |" * (len(handlers) + 1))
+    for path in ("/bench/floor/drf/", "/bench/floor/django/"):
+        times: dict[str, list[float]] = {name: [] for name in handlers}
+        for round_ in range(args.batches + 1):
+            for name, handler in handlers.items():
+                ms = thread_ms(handler, [wsgi_environ("GET", path, "") for _ in range(args.batch)])
+                if round_:  # the first round warms up
+                    times[name].append(ms)
+        medians = {name: statistics.median(values) * 1000 for name, values in times.items()}
+        cells = " | ".join(f"{us:.1f} µs" for us in medians.values())
+        ratio = medians["HttpMetricsMiddleware"] / medians["django-prometheus pair"]
+        print(f"| GET {path} | {cells} | {ratio:.2f} |", flush=True)
+    print(f"\nload average after: {os.getloadavg()[0]:.1f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
