@@ -224,6 +224,7 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["core.api.rest.OrjsonRenderer"],
     # JSON only; the upload views (stories/, me/) add multipart themselves.
     "DEFAULT_PARSER_CLASSES": ["core.api.rest.OrjsonParser"],
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "core.api.rest.JsonFirstNegotiation",
     "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.authentication.AccessTokenAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PAGINATION_CLASS": "core.api.rest.NewestFirstCursorPagination",

@@ -1,13 +1,17 @@
-"""App CPU per request of the request metrics: HttpMetricsMiddleware against django-prometheus's pair.
+"""App CPU per request of the stack around every API view: the request metrics and DRF's negotiation.
 
-    python -m bench.scenarios.http_metrics [--batches 15 --batch 300]
+    python -m bench.scenarios.api_stack [--batches 15 --batch 300]
 
+The request metrics: HttpMetricsMiddleware against django-prometheus's pair.
 Three Django WSGI handlers in one process on the harness's bench database, serving the floor
 views (no database, no cache): the project's middleware (core.observability.middleware's
 HttpMetricsMiddleware first), the same list with django-prometheus's Before/After pair where it
 stood before, and no middleware at all.  Batches alternate between the handlers, so a noisy
 machine slows each alike; the figure is thread CPU time per request, median over the batches.
-docs/benchmarks/performance.md, "The request metrics".
+Content negotiation: the DRF floor view with core.api.rest.JsonFirstNegotiation and with
+DRF's DefaultContentNegotiation (swapped on APIView between batches), without an Accept header
+and with ``Accept: application/json``.  docs/benchmarks/performance.md, "The request metrics"
+and "DRF's content negotiation".
 """
 
 from __future__ import annotations
@@ -52,8 +56,41 @@ def main(argv: list[str] | None = None) -> int:
         cells = " | ".join(f"{us:.1f} µs" for us in medians.values())
         ratio = medians["HttpMetricsMiddleware"] / medians["django-prometheus pair"]
         print(f"| GET {path} | {cells} | {ratio:.2f} |", flush=True)
+    _negotiation(handlers["HttpMetricsMiddleware"], args)
     print(f"\nload average after: {os.getloadavg()[0]:.1f}")
     return 0
+
+
+def _negotiation(handler, args) -> None:
+    from rest_framework.negotiation import DefaultContentNegotiation
+    from rest_framework.views import APIView
+
+    from core.api.rest import JsonFirstNegotiation
+
+    classes = {"JsonFirstNegotiation": JsonFirstNegotiation,
+               "DRF's DefaultContentNegotiation": DefaultContentNegotiation}
+    print("\n| GET /bench/floor/drf/ | " + " | ".join(classes) + " | ratio |\n| --- | ---: | ---: | ---: |")
+    for accept in (None, "application/json"):
+        def environs(accept: str | None = accept) -> list[dict]:
+            made = [wsgi_environ("GET", "/bench/floor/drf/", "") for _ in range(args.batch)]
+            for environ in made:
+                if accept:
+                    environ["HTTP_ACCEPT"] = accept
+            return made
+
+        times: dict[str, list[float]] = {name: [] for name in classes}
+        try:
+            for round_ in range(args.batches + 1):
+                for name, cls in classes.items():
+                    APIView.content_negotiation_class = cls
+                    ms = thread_ms(handler, environs())
+                    if round_:
+                        times[name].append(ms)
+        finally:
+            APIView.content_negotiation_class = JsonFirstNegotiation
+        medians = [statistics.median(values) * 1000 for values in times.values()]
+        print(f"| Accept: {accept or '(none)'} | {medians[0]:.1f} µs | {medians[1]:.1f} µs | "
+              f"{medians[0] / medians[1]:.2f} |", flush=True)
 
 
 if __name__ == "__main__":
