@@ -3,17 +3,25 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from accounts.api import urls as accounts_urls
+from analytics.api import urls as analytics_urls
 from config.graphql import graphql_view
+from connections.api import urls as connections_urls
 from core.api import http
 from core.observability import health, metrics
+from crossings.api import urls as crossings_urls
+from locations.api import urls as locations_urls
+from stories.api import urls as stories_urls
 
+# One flat list under the v1 namespace (one level of resolvers less for every API request than
+# an include per app), the most requested first: pings are a third of all requests.
 api_v1 = [
-    path("", include("accounts.api.urls")),
-    path("", include("locations.api.urls")),
-    path("", include("crossings.api.urls")),
-    path("", include("connections.api.urls")),
-    path("", include("stories.api.urls")),
-    path("", include("analytics.api.urls")),
+    *locations_urls.urlpatterns,
+    *crossings_urls.urlpatterns,
+    *accounts_urls.urlpatterns,
+    *connections_urls.urlpatterns,
+    *stories_urls.urlpatterns,
+    *analytics_urls.urlpatterns,
 ]
 
 urlpatterns = [

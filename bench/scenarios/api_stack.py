@@ -11,7 +11,8 @@ machine slows each alike; the figure is thread CPU time per request, median over
 Content negotiation: the DRF floor view with core.api.rest.JsonFirstNegotiation and with
 DRF's DefaultContentNegotiation (swapped on APIView between batches), without an Accept header
 and with ``Accept: application/json``.  docs/benchmarks/performance.md, "The request metrics"
-and "DRF's content negotiation".
+and "DRF's content negotiation".  URL resolution: the hot API paths resolved by the flat v1 list of
+config/urls.py and by the list as it was (an include per app, accounts first).
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ import os
 import statistics
 
 from bench.harness.in_process import django_on_bench, thread_ms, wsgi_environ
+
+_ID = "0190e6a0-0000-7000-8000-000000000000"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -57,6 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         ratio = medians["HttpMetricsMiddleware"] / medians["django-prometheus pair"]
         print(f"| GET {path} | {cells} | {ratio:.2f} |", flush=True)
     _negotiation(handlers["HttpMetricsMiddleware"], args)
+    _resolution(args)
     print(f"\nload average after: {os.getloadavg()[0]:.1f}")
     return 0
 
@@ -91,6 +95,37 @@ def _negotiation(handler, args) -> None:
         medians = [statistics.median(values) * 1000 for values in times.values()]
         print(f"| Accept: {accept or '(none)'} | {medians[0]:.1f} µs | {medians[1]:.1f} µs | "
               f"{medians[0] / medians[1]:.2f} |", flush=True)
+
+
+HOT_PATHS = ["/api/v1/locations/", "/api/v1/crossings/", "/api/v1/stories/feed/", f"/api/v1/users/{_ID}/",
+             f"/api/v1/connections/{_ID}/messages/", "/api/v1/connections/", "/api/v1/me/"]
+
+
+def _resolution(args) -> None:
+    import time
+
+    from django.urls import URLResolver, get_resolver, include, path
+    from django.urls.resolvers import RegexPattern
+
+    import config.urls
+
+    apps = ["accounts", "locations", "crossings", "connections", "stories", "analytics"]
+    nested = [path("", include(f"{app}.api.urls")) for app in apps]
+    before = [path("api/v1/", include((nested, "api"), namespace="v1")) if str(p.pattern) == "api/v1/" else p
+              for p in config.urls.urlpatterns]
+    resolvers = {"flat, hot first": get_resolver(), "an include per app": URLResolver(RegexPattern(r"^/"), before)}
+    print("\n| path | " + " | ".join(resolvers) + " | ratio |\n| --- | ---: | ---: | ---: |")
+    for url in HOT_PATHS:
+        times: dict[str, list[float]] = {name: [] for name in resolvers}
+        for round_ in range(args.batches + 1):
+            for name, resolver in resolvers.items():
+                t0 = time.thread_time()
+                for _ in range(args.batch):
+                    resolver.resolve(url)
+                if round_:
+                    times[name].append((time.thread_time() - t0) / args.batch * 1e6)
+        a, b = (statistics.median(values) for values in times.values())
+        print(f"| {url} | {a:.1f} µs | {b:.1f} µs | {a / b:.2f} |", flush=True)
 
 
 if __name__ == "__main__":
