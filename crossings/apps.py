@@ -13,7 +13,7 @@ class CrossingsConfig(AppConfig):
         from crossings import receivers, selectors
         from locations.sweepers import register_sweeper
 
-        register_profile_visibility(selectors.crossed_rule)
+        register_profile_visibility(selectors.crossed_rule, entries=selectors.crossed_rule_entries)
         register_sweeper("crossings")(receivers.sweep)
         health.register_check("detector", receivers.detector_ready)
         account_signals.user_blocked.connect(receivers.on_block_changed, dispatch_uid="crossings.block")

@@ -48,6 +48,11 @@ def have_crossed(a_id, b_id) -> bool:
     return _crossed(a, b) and b in account_selectors.visible_profiles(a, [b])
 
 
+def crossed_rule_entries(viewer_id, target_id) -> list[tuple[str, str, str]]:
+    """The cached entry ``crossed_rule`` reads (for accounts.visibility.profile_reads)."""
+    return [(cx_cache.NAMESPACE, str(viewer_id), "ids")]
+
+
 def crossed_rule(viewer_id, target_id) -> bool:
     """Profile visibility rule registered with accounts: having crossed shows the profile.
 

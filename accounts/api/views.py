@@ -25,7 +25,7 @@ from accounts.throttling import (
     UserPhoneRateThrottle,
 )
 from accounts.tokens import InvalidToken
-from accounts.visibility import can_view_profile
+from accounts.visibility import can_view_profile, profile_reads
 from core.api.client_ip import client_ip
 from core.api.http import conditional_json
 from core.api.rest import Conflict, OrjsonParser, PayloadTooLarge
@@ -245,9 +245,12 @@ class UserDetailView(generics.GenericAPIView):
 
     def get(self, request, user_id: uuid.UUID):
         target = s.parse_uuid(user_id)
-        if target is None or not can_view_profile(request.user, target):
+        if target is None:
             raise Http404("No such user.")
-        profile = selectors.get_public_profile(target)
+        with profile_reads(request.user, target):  # the reads below in one Redis round trip
+            if not can_view_profile(request.user, target):
+                raise Http404("No such user.")
+            profile = selectors.get_public_profile(target)
         if profile is None:
             raise Http404("No such user.")
         response_cache.cacheable(request)

@@ -1,7 +1,9 @@
 """GET users/{id}/ first reads with the crossing visibility rule as it was (``have_crossed``:
-the block and profile checks again, a UUID per crossed id) and as it is (``crossed_rule``).
+the block and profile checks again, a UUID per crossed id) and as it is (``crossed_rule``);
+with ``--what prefetch``, with the view's cached reads one round trip each (as before) and
+prefetched in one (``accounts.visibility.profile_reads``).
 
-    python -m bench.scenarios.profile_rule [--batches 10 --batch 200]
+    python -m bench.scenarios.profile_rule [--what rule|prefetch] [--batches 10 --batch 200]
 
 In one process on the harness's seeded database (bench/harness/in_process.py): viewers with
 crossings read the profiles of people they crossed, each pair once (a first read: the response
@@ -26,6 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batches", type=int, default=10)
     parser.add_argument("--batch", type=int, default=200)
     parser.add_argument("--viewers", type=int, default=300)
+    parser.add_argument("--what", choices=["rule", "prefetch"], default="rule")
     args = parser.parse_args(argv)
     django_on_bench()
     from django.core.handlers.wsgi import WSGIHandler
@@ -85,11 +88,27 @@ def main(argv: list[str] | None = None) -> int:
             environs.append(wsgi_environ("GET", f"/api/v1/users/{target}/", tokens[viewer]))
         return thread_ms(handler, environs)
 
-    old, new = alternate(lambda: batch(before), lambda: batch(selectors.crossed_rule), args.batches)
+    if args.what == "prefetch":
+        import contextlib
+
+        from accounts.api import views as account_views
+
+        prefetching = account_views.profile_reads
+
+        def reads(prefetch: bool) -> float:
+            account_views.profile_reads = prefetching if prefetch else (lambda viewer, target: contextlib.nullcontext())
+            return batch(selectors.crossed_rule)
+
+        old, new = alternate(lambda: reads(False), lambda: reads(True), args.batches)
+        account_views.profile_reads = prefetching
+        what = "a round trip per cached read", "prefetched in one"
+    else:
+        old, new = alternate(lambda: batch(before), lambda: batch(selectors.crossed_rule), args.batches)
+        what = "the rule as it was", "now"
     use(selectors.crossed_rule)
     print(f"{len(viewers)} viewers, {len(pairs)} pairs; {args.batches} alternating batches of {args.batch} "
-          f"first reads per rule")
-    print(f"GET users/{{id}}/ first read: as it was {old:.3f} ms, now {new:.3f} ms, ratio {new / old:.3f}; "
+          f"first reads each")
+    print(f"GET users/{{id}}/ first read: {what[0]} {old:.3f} ms, {what[1]} {new:.3f} ms, ratio {new / old:.3f}; "
           f"load average {os.getloadavg()[0]:.1f}")
     return 0
 

@@ -7,11 +7,12 @@ Design, and the rules callers follow: docs/subsystems/caching.md.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import logging
 import pickle
 import time
-from collections.abc import Hashable, Iterable
+from collections.abc import Hashable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -139,6 +140,12 @@ class Batch:
     def fill(self, values: dict, timeout: float) -> None:
         """Remember ``values`` (id → value) for ids whose version is known; one round trip."""
         self.hits.update(values)
+        known = _prefetched.get()
+        if known is not None:  # later reads in the prefetch block see the value, as Redis would
+            for key, value in values.items():
+                entry = _entry_of(self, key)
+                if entry in known.pairs and self.versions.get(key) is not None:
+                    known.pairs[entry] = (known.pairs[entry][0], _encode(value))
         if not values or not redis_available():
             return
         try:
@@ -224,12 +231,62 @@ def _read_pipelined(client, entries: list[tuple]) -> tuple[str, list]:
     return epoch, pairs
 
 
+class _Prefetched:
+    """What ``prefetch`` read: the epoch and each entry's (version, raw value or None)."""
+
+    __slots__ = ("epoch", "pairs")
+
+    def __init__(self, epoch: str, pairs: dict):
+        self.epoch = epoch
+        self.pairs = pairs
+
+
+_prefetched: contextvars.ContextVar[_Prefetched | None] = contextvars.ContextVar("cachekeys_prefetched",
+                                                                                 default=None)
+
+
+def _entry_of(batch: Batch, key) -> tuple:
+    namespace, owner, suffix = batch.entries[key]
+    return (namespace, str(owner), suffix)
+
+
+@contextlib.contextmanager
+def prefetch(entries: Iterable[tuple[str, Hashable, str]]) -> Iterator[None]:
+    """Read ``entries`` (``(namespace, owner, suffix)``) in one round trip now; in the block, reads
+    of only those entries are answered from it (and from what the block fills) without Redis.
+
+    For a read-only stretch of one request whose reads are known up front (a profile and the
+    visibility checks before it): several round trips become one.  Values are decoded again on
+    each read, as from Redis; versions are recorded for ``collect_dependencies`` at the read,
+    as always.  A bump in the block ends the prefetch (later reads go to Redis).  Redis down or
+    a failed read: nothing is prefetched and every read goes its usual way.
+    """
+    ids = list(dict.fromkeys((ns, str(owner), suffix) for ns, owner, suffix in entries))
+    known = None
+    if ids and redis_available():
+        try:
+            redis = client()
+            read = _read_pipelined if is_cluster(redis) else _read_scripted
+            epoch, pairs = read(redis, ids)
+            known = _Prefetched(epoch, dict(zip(ids, pairs, strict=True)))
+        except Exception as exc:
+            _trip(exc, "prefetch")
+    token = _prefetched.set(known)
+    try:
+        yield
+    finally:
+        _prefetched.reset(token)
+
+
 def _read(batch: Batch) -> Batch:
     if not batch.ids:
         return batch
     namespaces = {batch.entries[key][0] for key in batch.ids}
     label = next(iter(namespaces)) if len(namespaces) == 1 else "mixed"
     deps = _dependencies.get()
+    known = _prefetched.get()
+    if known is not None and all(_entry_of(batch, key) in known.pairs for key in batch.ids):
+        return _apply(batch, label, deps, known.epoch, [known.pairs[_entry_of(batch, key)] for key in batch.ids])
     if not redis_available():
         READS.labels(label, "down").inc(len(batch.ids))
         if deps is not None:
@@ -246,6 +303,11 @@ def _read(batch: Batch) -> Batch:
         if deps is not None:
             deps.complete = False
         return batch
+    return _apply(batch, label, deps, epoch, pairs)
+
+
+def _apply(batch: Batch, label: str, deps: Dependencies | None, epoch: str, pairs: list) -> Batch:
+    """Fill ``batch`` from a read's epoch and (version, raw value) pairs; record the versions."""
     if deps is not None:
         deps.versions[_epoch_key()] = epoch
     for key, (version, raw) in zip(batch.ids, pairs, strict=True):
@@ -327,6 +389,9 @@ def bump_many(pairs: Iterable[tuple[str, Hashable]]) -> None:
     keys = list(dict.fromkeys(_version_key(ns, str(o)) for ns, o in pairs if o is not None))
     if not keys:
         return
+    known = _prefetched.get()
+    if known is not None:  # what was prefetched may be stale now: later reads go to Redis
+        known.pairs.clear()
     try:
         redis = client()
         if is_cluster(redis):  # a script cannot span slots: a pipeline, split by node

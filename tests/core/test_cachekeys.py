@@ -68,3 +68,58 @@ def test_cluster_path_reads_the_same_in_two_round_trips(monkeypatch, round_trips
     assert cachekeys.get_many_versioned("t", ["a", "b", "c"]).hits == {"a": 1, "b": 2, "c": 3}
     cachekeys.bump("t", "b")
     assert cachekeys.get_many_versioned("t", ["a", "b", "c"]).missing() == ["b"]
+
+
+def test_prefetched_reads_need_no_round_trip_and_give_fresh_values(round_trips):
+    cachekeys.read_entries([("t", "a", ""), ("u", "b", "p")]).fill({("t", "a", ""): {"n": 1}, ("u", "b", "p"): [2]}, 60)
+    round_trips.clear()
+    with cachekeys.prefetch([("t", "a", ""), ("u", "b", "p"), ("t", "c", "")]):
+        assert len(round_trips) == 1
+        first = cachekeys.get_many_versioned("t", ["a"]).hits["a"]
+        first["n"] = 99  # a caller that changes its copy changes nobody else's
+        assert cachekeys.get_many_versioned("t", ["a"]).hits == {"a": {"n": 1}}
+        assert cachekeys.read_entries([("u", "b", "p")]).hits == {("u", "b", "p"): [2]}
+        assert len(round_trips) == 1
+        missed = cachekeys.get_many_versioned("t", ["c"])
+        assert missed.missing() == ["c"] and len(round_trips) == 1
+        missed.fill({"c": "loaded"}, 60)  # one round trip to store it
+        stored = len(round_trips)
+        assert cachekeys.get_many_versioned("t", ["c"]).hits == {"c": "loaded"}  # seen without Redis
+        assert len(round_trips) == stored
+        cachekeys.get_many_versioned("t", ["z"])  # not prefetched: read from Redis as usual
+        assert len(round_trips) == stored + 1
+    assert cachekeys.get_many_versioned("t", ["c"]).hits == {"c": "loaded"}  # it was stored for real
+
+
+def test_a_bump_inside_a_prefetch_sends_later_reads_to_redis():
+    cachekeys.get_many_versioned("t", ["a"]).fill({"a": "old"}, 60)
+    with cachekeys.prefetch([("t", "a", "")]):
+        assert cachekeys.get_many_versioned("t", ["a"]).hits == {"a": "old"}
+        cachekeys.bump("t", "a")
+        assert cachekeys.get_many_versioned("t", ["a"]).missing() == ["a"]
+
+
+def test_prefetched_reads_record_their_versions_for_dependent_results():
+    """A result built from prefetched reads (a cached response) depends on the same versions as
+    one built from plain reads, so a bump still retires it."""
+    cachekeys.read_entries([("t", "a", ""), ("u", "b", "")]).fill({("t", "a", ""): 1, ("u", "b", ""): 2}, 60)
+    plain, token = cachekeys.collect_dependencies()
+    cachekeys.get_many_versioned("t", ["a"])
+    cachekeys.get_many_versioned("u", ["b"])
+    cachekeys.stop_collecting(token)
+    deps, token = cachekeys.collect_dependencies()
+    with cachekeys.prefetch([("t", "a", ""), ("u", "b", "")]):
+        cachekeys.get_many_versioned("t", ["a"])
+        cachekeys.get_many_versioned("u", ["b"])
+    cachekeys.stop_collecting(token)
+    assert deps.complete and deps.versions == plain.versions and len(deps.versions) == 3  # the epoch and two owners
+
+
+def test_prefetch_with_redis_down_leaves_reads_to_their_usual_path(monkeypatch):
+    cachekeys.get_many_versioned("t", ["a"]).fill({"a": 1}, 60)
+    monkeypatch.setattr(cachekeys, "redis_available", lambda: False)
+    with cachekeys.prefetch([("t", "a", "")]):
+        assert cachekeys.get_many_versioned("t", ["a"]).missing() == ["a"]  # down: a miss, as without prefetch
+    monkeypatch.undo()
+    with cachekeys.prefetch([("t", "a", "")]):
+        assert cachekeys.get_many_versioned("t", ["a"]).hits == {"a": 1}

@@ -176,3 +176,22 @@ def test_first_page_is_cached_and_invalidated_on_change(me):
     assert not [q for q in queries.captured_queries if "crossings" in q["sql"]]
     make_crossing(me, make_user())  # bumps both users' versions, as the detector does
     assert len(_feed(client)["results"]) == 2
+
+
+def test_a_crossed_profile_is_read_in_one_round_trip_besides_the_response_cache(me, round_trips):
+    """GET users/{id}/ of a crossed person, the response not stored yet: the target's profile, the
+    viewer's hidden set and crossed ids are read together (accounts.visibility.profile_reads),
+    not one round trip each; the response cache's lookup and store are the other two."""
+    first, second = make_user(display_name="First"), make_user(display_name="Second")
+    make_crossing(me, first)
+    make_crossing(me, second)
+    client = client_for(me)
+    assert len(_feed(client)["results"]) == 2  # caches both profiles and the viewer's hidden set
+    assert client.get(f"/api/v1/users/{first.pk}/").status_code == 200  # caches the viewer's crossed ids
+    round_trips.clear()
+    response = client.get(f"/api/v1/users/{second.pk}/")
+    assert response.status_code == 200 and response.json()["display_name"] == "Second"
+    assert len(round_trips) == 3
+    round_trips.clear()
+    assert client.get(f"/api/v1/users/{second.pk}/").json()["display_name"] == "Second"
+    assert len(round_trips) == 1  # stored: the lookup answers
