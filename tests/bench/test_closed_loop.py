@@ -40,7 +40,7 @@ def _viewer(db_user, other) -> closed_loop.Viewer:
     return closed_loop.Viewer(access, 52.52, 13.405, [str(conn.pk)], [str(other.pk)])
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, databases="__all__")  # reads may go to the replica, as in production
 def test_the_mix_runs_every_frequent_endpoint_without_errors(live_server, settings):
     settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {
         **settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], "user": "100000/minute"}}
