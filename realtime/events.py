@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 from django.db import connections, transaction
 from django.utils import timezone
+from psycopg import Pipeline
 from psycopg.pq import TransactionStatus
 
 from core.db import router as db_router
@@ -25,6 +26,7 @@ from realtime.models import Cursor, Event
 
 REDACTED = "redacted"
 INERROR = TransactionStatus.INERROR
+PIPELINE = Pipeline.is_supported()  # libpq 14 or later; else Django's atomic block (three round trips)
 
 # One statement: bump each user's counter (rows locked in user order, held to commit) and
 # insert the events numbered from it; returns each user's new last seq.  ``later`` is how many
@@ -83,13 +85,13 @@ def record(entries: list[Entry]) -> list[tuple[uuid.UUID, int]]:
         later.append(counts[e.user_id] - seen[e.user_id])
     now = timezone.now()
     params: list[Any] = [users, [counts[u] for u in users], now, [e.user_id for e in entries], later,
-              [e.type for e in entries],
-              [orjson.dumps(e.payload, option=orjson.OPT_NON_STR_KEYS).decode() for e in entries],
-              [str(e.peer_id) if e.peer_id else None for e in entries]]
+                         [e.type for e in entries],
+                         [orjson.dumps(e.payload, option=orjson.OPT_NON_STR_KEYS).decode() for e in entries],
+                         [str(e.peer_id) if e.peer_id else None for e in entries]]
     connection = connections["default"]
-    if connection.in_atomic_block:
+    if connection.in_atomic_block and PIPELINE:
         rows = _in_savepoint(connection, _RECORD, params)
-    else:
+    else:  # its own transaction, or a savepoint without pipeline mode
         with transaction.atomic(using="default"), connection.cursor() as cursor:
             cursor.execute(_RECORD, params)
             rows = cursor.fetchall()
