@@ -125,6 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batches", type=int, default=12, help="batches per code path and endpoint (alternating)")
     parser.add_argument("--batch", type=int, default=100, help="requests per batch")
+    parser.add_argument("--after-first", action="store_true", help="run each pair's 'after' batch first")
     args = parser.parse_args(argv)
     django_on_bench()
     from django.core.handlers.wsgi import WSGIHandler
@@ -160,11 +161,15 @@ def main(argv: list[str] | None = None) -> int:
         return thread_ms(handler, [make(i) for i in range(n)])
 
     print(f"{len(conns)} connections; {args.batches} alternating batches of {args.batch} per code path and "
-          f"endpoint; load average {os.getloadavg()[0]:.1f}", flush=True)
+          f"endpoint{' (after first)' if args.after_first else ''}; load average {os.getloadavg()[0]:.1f}", flush=True)
     rows = []
     for name, make in endpoints.items():
-        mb, ma = alternate(lambda make=make: batch("before", make, args.batch),
-                           lambda make=make: batch("after", make, args.batch), args.batches)
+        first, second = (lambda make=make: batch("before", make, args.batch),
+                         lambda make=make: batch("after", make, args.batch))
+        if args.after_first:
+            ma, mb = alternate(second, first, args.batches)
+        else:
+            mb, ma = alternate(first, second, args.batches)
         rows.append((name, mb, ma))
         print(f"{name:32} before {mb:.3f} ms   after {ma:.3f} ms   ratio {ma / mb:.3f}", flush=True)
     use("after")

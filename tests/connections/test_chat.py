@@ -80,7 +80,7 @@ BODIES = ["hi", "  trimmed\n", "\u00a0nbsp\u00a0", "x" * 2000, " " + "x" * 2000 
 def test_the_body_is_judged_as_the_serializer_judges_it(chat, body):
     from connections.api.serializers import MessageIn
 
-    conn, a, _b, ca, _cb = chat
+    conn, _a, _b, ca, _cb = chat
     serializer = MessageIn(data={"body": body})
     response = send(ca, conn, body)
     if serializer.is_valid():
