@@ -126,6 +126,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batches", type=int, default=12, help="batches per code path and endpoint (alternating)")
     parser.add_argument("--batch", type=int, default=100, help="requests per batch")
     parser.add_argument("--after-first", action="store_true", help="run each pair's 'after' batch first")
+    parser.add_argument("--old", default="get,post,send_message,record",
+                        help="which pieces 'before' takes from the old code (the rest from this checkout): "
+                             "one lever at a time, e.g. --old record")
     args = parser.parse_args(argv)
     django_on_bench()
     from django.core.handlers.wsgi import WSGIHandler
@@ -137,12 +140,13 @@ def main(argv: list[str] | None = None) -> int:
     conns, tokens = chatting_users("bench chat paths")
     handler = WSGIHandler()
     old = old_paths()
+    pieces = set(args.old.split(","))
     new = {"get": views.MessageListView.get, "post": views.MessageListView.post,
            "send_message": services.send_message, "record": events.record}
 
     def use(path: str) -> None:
         """Swap the view methods, the service and the event log's writer (outside the timed part)."""
-        code = old if path == "before" else new
+        code = {piece: (old if path == "before" and piece in pieces else new)[piece] for piece in new}
         views.MessageListView.get = code["get"]  # type: ignore[method-assign]
         views.MessageListView.post = code["post"]  # type: ignore[method-assign]
         services.send_message = code["send_message"]
@@ -161,7 +165,8 @@ def main(argv: list[str] | None = None) -> int:
         return thread_ms(handler, [make(i) for i in range(n)])
 
     print(f"{len(conns)} connections; {args.batches} alternating batches of {args.batch} per code path and "
-          f"endpoint{' (after first)' if args.after_first else ''}; load average {os.getloadavg()[0]:.1f}", flush=True)
+          f"endpoint{' (after first)' if args.after_first else ''}; old: {args.old}; "
+          f"load average {os.getloadavg()[0]:.1f}", flush=True)
     rows = []
     for name, make in endpoints.items():
         first, second = (lambda make=make: batch("before", make, args.batch),
