@@ -305,10 +305,10 @@ def send_message(*, user_id, connection_id, body) -> Message:
     """Post a message; refused (and stored nowhere) unless both are still connected.  A
     deactivated sender gets a 403; a shadow-banned one a message that is never stored."""
     body = _clean_body(body)
-    conn, delivered = _sender_chat(user_id, connection_id)
-    if not delivered:  # shadow-banned: the answer of a sent message, and nothing stored
-        return Message(connection_id=conn.pk, sender_id=user_id, body=body)
-    with transaction.atomic():
+    with transaction.atomic():  # a read of the database the cache sends us to goes to the primary
+        conn, delivered = _sender_chat(user_id, connection_id)
+        if not delivered:  # shadow-banned: the answer of a sent message, and nothing stored
+            return Message(connection_id=conn.pk, sender_id=user_id, body=body)
         message = Message(connection_id=conn.pk, sender_id=user_id, body=body)
         # One statement locks the connection's row (no key update: a concurrent removal
         # waits, or we see it gone) and inserts the message if it is still accepted.  Routed

@@ -24,25 +24,49 @@ import orjson
 
 from bench.harness.in_process import alternate, chatting_users, django_on_bench, thread_ms, wsgi_environ
 
+# Copies of main 0d4ff04's statements (realtime.events._RECORD, connections.services._STORE_MESSAGE).
+OLD_RECORD = """
+WITH allocated AS (
+    INSERT INTO realtime_cursor (user_id, last_seq)
+    SELECT u, n FROM unnest(%s::uuid[], %s::bigint[]) AS t(u, n) ORDER BY u
+    ON CONFLICT (user_id) DO UPDATE SET last_seq = realtime_cursor.last_seq + EXCLUDED.last_seq
+    RETURNING user_id, last_seq
+), logged AS (
+    INSERT INTO realtime_event (user_id, seq, type, payload, peer_id, created_at)
+    SELECT e.u, a.last_seq - e.later, e.t, e.p::jsonb, e.peer::uuid, %s
+    FROM unnest(%s::uuid[], %s::bigint[], %s::text[], %s::text[], %s::text[]) AS e(u, later, t, p, peer)
+    JOIN allocated a ON a.user_id = e.u
+)
+SELECT user_id, last_seq FROM allocated
+"""
+OLD_STORE_MESSAGE = (
+    "INSERT INTO messages (id, connection_id, sender_id, body, erased, created_at) "
+    "SELECT %s, id, %s, %s, false, %s FROM connections WHERE id = %s AND status = %s "
+    "FOR NO KEY UPDATE"
+)
+
 
 def old_paths():
     """The code before this round's change (main 0d4ff04), as functions to swap in."""
     import uuid
 
+    from django.conf import settings
+    from django.core.exceptions import PermissionDenied, ValidationError
     from django.db import connections, router, transaction
     from django.http import Http404
     from django.utils import timezone
     from rest_framework import status as http_status
     from rest_framework.response import Response
 
+    from accounts import selectors as account_selectors
     from connections import services, signals
     from connections.api import serializers as s
     from connections.api import views
-    from connections.models import ConnectionStatus, Message
-    from connections.selectors import UNREAD_NS
+    from connections.models import Connection, ConnectionStatus, Message
+    from connections.selectors import UNREAD_NS, cached_chat
     from core.cache import keys as cachekeys
     from realtime import bus, events
-    from realtime.events import _RECORD, Entry, as_uuid
+    from realtime.events import Entry, as_uuid
 
     def record(entries):
         """realtime.events.record: the statement in Django's atomic block (a savepoint: SAVEPOINT,
@@ -61,7 +85,7 @@ def old_paths():
         now = timezone.now()
         with transaction.atomic(using="default"):
             with connections["default"].cursor() as cursor:
-                cursor.execute(_RECORD, [users, [counts[u] for u in users], now, [e.user_id for e in entries],
+                cursor.execute(OLD_RECORD, [users, [counts[u] for u in users], now, [e.user_id for e in entries],
                                          later, [e.type for e in entries],
                                          [orjson.dumps(e.payload, option=orjson.OPT_NON_STR_KEYS).decode()
                                           for e in entries],
@@ -75,18 +99,55 @@ def old_paths():
             transaction.on_commit(lambda: bus.publish(messages), using="default")
         return numbered
 
+    def clean_body(body):
+        if not isinstance(body, str):
+            raise ValidationError({"body": ["Must be text."]})
+        body = body.strip()
+        if not body:
+            raise ValidationError({"body": ["A message cannot be empty."]})
+        limit = settings.CHAT_MAX_MESSAGE_CHARS
+        if len(body) > limit:
+            raise ValidationError({"body": [f"At most {limit} characters."]})
+        if "\x00" in body:
+            raise ValidationError({"body": ["Null characters are not allowed."]})
+        return body
+
+    def delivered_(sender_id):
+        active, shadow_banned = account_selectors.profile_flags([sender_id]).get(
+            uuid.UUID(str(sender_id)), (False, False))
+        if not active:
+            raise PermissionDenied(services.DEACTIVATED_SENDER)
+        return not shadow_banned
+
+    def chat_connection(user_id, connection_id):
+        try:
+            cid = uuid.UUID(str(connection_id))
+        except (TypeError, ValueError, AttributeError):
+            raise Http404 from None
+        known, unread = cached_chat(user_id, cid)
+        if known is not None:
+            return known, unread
+        conn = Connection.objects.filter(pk=cid).first()
+        if conn is None or not conn.is_member(user_id):
+            raise Http404
+        if account_selectors.is_blocked_between(conn.user_low_id, conn.user_high_id):
+            raise Http404
+        if conn.status != ConnectionStatus.ACCEPTED:
+            raise PermissionDenied("You can chat only with accepted connections.")
+        return conn, unread
+
     def send_message(*, user_id, connection_id, body):
         """connections.services.send_message: the sender's flags and the chat read in two round
         trips, the message_sent callback registered with no listener."""
-        body = services._clean_body(body)
-        delivered = services._delivered(user_id)
+        body = clean_body(body)
+        delivered = delivered_(user_id)
         with transaction.atomic():
-            conn, _unread = services._chat_connection(user_id, connection_id)
+            conn, _unread = chat_connection(user_id, connection_id)
             if not delivered:
                 return Message(connection_id=conn.pk, sender_id=user_id, body=body)
             message = Message(connection_id=conn.pk, sender_id=user_id, body=body)
             with connections[router.db_for_write(Message, instance=message)].cursor() as cursor:
-                cursor.execute(services._STORE_MESSAGE, [message.pk, uuid.UUID(str(user_id)), body,
+                cursor.execute(OLD_STORE_MESSAGE, [message.pk, uuid.UUID(str(user_id)), body,
                                                          message.created_at, conn.pk,
                                                          ConnectionStatus.ACCEPTED.value])
                 if cursor.rowcount != 1:
