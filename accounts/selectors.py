@@ -164,6 +164,13 @@ def profile_flags(user_ids: Iterable) -> dict[uuid.UUID, tuple[bool, bool]]:
     return {uid: (entry["_active"], entry["_sb"]) for uid, entry in _profile_entries(user_ids).items()}
 
 
+def flags_from(batch: cachekeys.Batch, user_id: uuid.UUID) -> tuple[bool, bool]:
+    """``profile_flags`` of one user from a batch that read ``profile_key(user_id)`` (to read it
+    in another app's batch, as ``hidden_from``); loaded (and filled) on a miss."""
+    entry = _profiles_from(batch, {user_id})[user_id]
+    return entry["_active"], entry["_sb"]
+
+
 def visible_profiles(viewer_id, user_ids: Iterable) -> dict[uuid.UUID, dict]:
     """Public profiles of ``user_ids`` that ``viewer_id`` may see in a list (crossings, connections).
 

@@ -7,6 +7,7 @@ Design: docs/subsystems/read-caches.md.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from django.conf import settings
@@ -88,25 +89,44 @@ def cached_chat(user_id, connection_id, *, with_unread: bool = False) -> tuple[C
     uid, cid = as_uuid(user_id), as_uuid(connection_id)
     if uid is None or cid is None:
         return None, {}
-    index_key, unread_key = (CONN_NS, str(uid), "idx"), (UNREAD_NS, str(uid), "")
-    batch = cachekeys.read_entries([index_key, account_selectors.hidden_key(uid)]
-                                   + ([unread_key] if with_unread else []))
+    unread_key = (UNREAD_NS, str(uid), "")
+    batch = _chat_batch(uid, {unread_key: lambda: load_unread(uid)} if with_unread else {})
+    return _chat_from(batch, uid, cid), batch.hits.get(unread_key, {})
+
+
+def cached_sender_chat(user_id: uuid.UUID, connection_id: uuid.UUID) -> tuple[tuple[bool, bool], Connection | None]:
+    """What sending a message checks, in the same round trip: the sender's ``(is_active,
+    is_shadow_banned)`` (accounts' profile cache) and ``cached_chat``'s connection (or None)."""
+    flags_key = account_selectors.profile_key(user_id)
+    batch = _chat_batch(user_id, {flags_key: None})
+    return account_selectors.flags_from(batch, user_id), _chat_from(batch, user_id, connection_id)
+
+
+def _chat_batch(uid: uuid.UUID, extra: dict[tuple[str, str, str], Callable[[], object] | None]) -> cachekeys.Batch:
+    """One read of the user's connection index, hidden set and ``extra`` entries; on a miss the
+    index and each extra entry with a loader are loaded and filled together (one more trip)."""
+    index_key = (CONN_NS, str(uid), "idx")
+    batch = cachekeys.read_entries([index_key, account_selectors.hidden_key(uid), *extra])
     fresh: dict[tuple[str, str, str], object] = {}
     if index_key not in batch.hits:
         fresh[index_key] = _load_index(uid)
-    if with_unread and unread_key not in batch.hits:
-        fresh[unread_key] = load_unread(uid)
+    for key, loader in extra.items():
+        if loader is not None and key not in batch.hits:
+            fresh[key] = loader()
     batch.fill(fresh, settings.CONNECTIONS_CACHE_S)
-    conn = None
-    for other, (conn_id, status, _kind) in batch.hits[index_key].items():
+    return batch
+
+
+def _chat_from(batch: cachekeys.Batch, uid: uuid.UUID, cid: uuid.UUID) -> Connection | None:
+    for other, (conn_id, status, _kind) in batch.hits[(CONN_NS, str(uid), "idx")].items():
         if conn_id == str(cid):
             other_id = uuid.UUID(other)
             if status == ConnectionStatus.ACCEPTED and other_id not in account_selectors.hidden_from(batch, uid):
                 low, high = sorted((uid, other_id))
-                conn = Connection.from_db(DEFAULT_DB_ALIAS, ["id", "user_low_id", "user_high_id", "status"],
+                return Connection.from_db(DEFAULT_DB_ALIAS, ["id", "user_low_id", "user_high_id", "status"],
                                           [cid, low, high, status])
             break
-    return conn, batch.hits.get(unread_key, {})
+    return None
 
 
 def load_unread(user_id) -> dict[str, int]:

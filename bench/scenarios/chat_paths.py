@@ -1,15 +1,15 @@
-"""App CPU per request of the chat endpoints, the code before issue 17's change and after, in one process.
+"""App CPU per request of the chat endpoints, the code before this round of issue 17 and after, in one process.
 
     python -m bench.scenarios.chat_paths [--batches 12 --batch 100]
 
 One Django WSGI handler on the harness's seeded bench database (no HTTP server, no client),
 signed in as users with an accepted connection.  POST and GET connections/{id}/messages/ run
 in batches that alternate between the two code paths, so a noisy machine slows both alike:
-"before" is a copy of the code at main bbcf8e1 (below: the view methods, and the real-time
-receiver that read the message back after commit and logged its events in a second
-transaction); "after" is the code of this checkout (events logged in the message's own
-transaction, the page read by SQL compiled once).  The figure is the thread CPU time per
-request, median over the batches, and the ratio.  Figures: docs/benchmarks/performance.md.
+"before" is a copy of the code at main 0d4ff04 (below: the view methods, the send service
+that read the sender's flags and the chat in two round trips, and the event log's writer
+in Django's atomic block); "after" is the code of this checkout.  The figure is the thread
+CPU time per request, median over the batches, and the ratio.  (The previous round compared
+against main bbcf8e1: this script's history.)  Figures: docs/benchmarks/performance.md.
 """
 
 from __future__ import annotations
@@ -24,115 +24,194 @@ import orjson
 
 from bench.harness.in_process import alternate, chatting_users, django_on_bench, thread_ms, wsgi_environ
 
-OLD_ALLOCATE = """
-INSERT INTO realtime_cursor (user_id, last_seq)
-SELECT u, n FROM unnest(%s::uuid[], %s::bigint[]) AS t(u, n) ORDER BY u
-ON CONFLICT (user_id) DO UPDATE SET last_seq = realtime_cursor.last_seq + EXCLUDED.last_seq
-RETURNING user_id, last_seq
+# Copies of main 0d4ff04's statements (realtime.events._RECORD, connections.services._STORE_MESSAGE).
+OLD_RECORD = """
+WITH allocated AS (
+    INSERT INTO realtime_cursor (user_id, last_seq)
+    SELECT u, n FROM unnest(%s::uuid[], %s::bigint[]) AS t(u, n) ORDER BY u
+    ON CONFLICT (user_id) DO UPDATE SET last_seq = realtime_cursor.last_seq + EXCLUDED.last_seq
+    RETURNING user_id, last_seq
+), logged AS (
+    INSERT INTO realtime_event (user_id, seq, type, payload, peer_id, created_at)
+    SELECT e.u, a.last_seq - e.later, e.t, e.p::jsonb, e.peer::uuid, %s
+    FROM unnest(%s::uuid[], %s::bigint[], %s::text[], %s::text[], %s::text[]) AS e(u, later, t, p, peer)
+    JOIN allocated a ON a.user_id = e.u
+)
+SELECT user_id, last_seq FROM allocated
 """
+OLD_STORE_MESSAGE = (
+    "INSERT INTO messages (id, connection_id, sender_id, body, erased, created_at) "
+    "SELECT %s, id, %s, %s, false, %s FROM connections WHERE id = %s AND status = %s "
+    "FOR NO KEY UPDATE"
+)
 
 
 def old_paths():
-    """The code before the change (main bbcf8e1), as functions to swap in."""
-    from django.db import connections, transaction
+    """The code before this round's change (main 0d4ff04), as functions to swap in."""
+    import uuid
+
+    from django.conf import settings
+    from django.core.exceptions import PermissionDenied, ValidationError
+    from django.db import connections, router, transaction
+    from django.http import Http404
     from django.utils import timezone
     from rest_framework import status as http_status
     from rest_framework.response import Response
 
-    from connections import services
+    from accounts import selectors as account_selectors
+    from connections import services, signals
     from connections.api import serializers as s
     from connections.api import views
-    from connections.models import Message
-    from core.db import router as db_router
+    from connections.models import Connection, ConnectionStatus, Message
+    from connections.selectors import UNREAD_NS, cached_chat
+    from core.cache import keys as cachekeys
     from realtime import bus, events
     from realtime.events import Entry, as_uuid
-    from realtime.models import Event
 
     def record(entries):
+        """realtime.events.record: the statement in Django's atomic block (a savepoint: SAVEPOINT,
+        the statement, RELEASE, each a round trip)."""
+        if not entries:
+            return []
         entries = [Entry(as_uuid(e.user_id), e.type, e.payload, as_uuid(e.peer_id) if e.peer_id else None)
                    for e in entries]
         counts = Counter(e.user_id for e in entries)
         users = sorted(counts)
+        seen: Counter = Counter()
+        later = []
+        for e in entries:
+            seen[e.user_id] += 1
+            later.append(counts[e.user_id] - seen[e.user_id])
         now = timezone.now()
         with transaction.atomic(using="default"):
             with connections["default"].cursor() as cursor:
-                cursor.execute(OLD_ALLOCATE, [users, [counts[u] for u in users]])
+                cursor.execute(OLD_RECORD, [users, [counts[u] for u in users], now, [e.user_id for e in entries],
+                                         later, [e.type for e in entries],
+                                         [orjson.dumps(e.payload, option=orjson.OPT_NON_STR_KEYS).decode()
+                                          for e in entries],
+                                         [str(e.peer_id) if e.peer_id else None for e in entries]])
                 last = {as_uuid(user): seq for user, seq in cursor.fetchall()}
-            following = {user: last[user] - counts[user] + 1 for user in users}
-            rows = []
-            for e in entries:
-                rows.append(Event(user_id=e.user_id, seq=following[e.user_id], type=e.type, payload=e.payload,
-                                  peer_id=e.peer_id, created_at=now))
-                following[e.user_id] += 1
-            Event.objects.using("default").bulk_create(rows, batch_size=2000)
+            numbered = [(e.user_id, last[e.user_id] - n) for e, n in zip(entries, later, strict=True)]
             stamp = time.time()
-            messages = [(row.user_id, {"k": "ev", "t": stamp, "peer": str(row.peer_id) if row.peer_id else None,
-                                       **events.envelope(row.type, row.seq, row.payload, now)}) for row in rows]
+            messages = [(user, {"k": "ev", "t": stamp, "peer": str(e.peer_id) if e.peer_id else None,
+                                **events.envelope(e.type, seq, e.payload, now)})
+                        for e, (user, seq) in zip(entries, numbered, strict=True)]
             transaction.on_commit(lambda: bus.publish(messages), using="default")
-        return rows
+        return numbered
 
-    def on_message_sent(sender, message_id, connection_id, sender_id, recipient_id, **kwargs):
+    def clean_body(body):
+        if not isinstance(body, str):
+            raise ValidationError({"body": ["Must be text."]})
+        body = body.strip()
+        if not body:
+            raise ValidationError({"body": ["A message cannot be empty."]})
+        limit = settings.CHAT_MAX_MESSAGE_CHARS
+        if len(body) > limit:
+            raise ValidationError({"body": [f"At most {limit} characters."]})
+        if "\x00" in body:
+            raise ValidationError({"body": ["Null characters are not allowed."]})
+        return body
+
+    def delivered_(sender_id):
+        active, shadow_banned = account_selectors.profile_flags([sender_id]).get(
+            uuid.UUID(str(sender_id)), (False, False))
+        if not active:
+            raise PermissionDenied(services.DEACTIVATED_SENDER)
+        return not shadow_banned
+
+    def chat_connection(user_id, connection_id):
         try:
-            with db_router.use_primary():
-                row = Message.objects.filter(pk=message_id).values("body", "created_at").first()
-            if row is None:
-                return
-            payload = {"message_id": str(message_id), "connection_id": str(connection_id),
-                       "sender_id": str(sender_id), "body": row["body"], "created_at": row["created_at"].isoformat()}
-            record([Entry(recipient_id, "message.new", payload, sender_id),
-                    Entry(sender_id, "message.new", payload, recipient_id)])
-        except Exception:
-            pass
+            cid = uuid.UUID(str(connection_id))
+        except (TypeError, ValueError, AttributeError):
+            raise Http404 from None
+        known, unread = cached_chat(user_id, cid)
+        if known is not None:
+            return known, unread
+        conn = Connection.objects.filter(pk=cid).first()
+        if conn is None or not conn.is_member(user_id):
+            raise Http404
+        if account_selectors.is_blocked_between(conn.user_low_id, conn.user_high_id):
+            raise Http404
+        if conn.status != ConnectionStatus.ACCEPTED:
+            raise PermissionDenied("You can chat only with accepted connections.")
+        return conn, unread
+
+    def send_message(*, user_id, connection_id, body):
+        """connections.services.send_message: the sender's flags and the chat read in two round
+        trips, the message_sent callback registered with no listener."""
+        body = clean_body(body)
+        delivered = delivered_(user_id)
+        with transaction.atomic():
+            conn, _unread = chat_connection(user_id, connection_id)
+            if not delivered:
+                return Message(connection_id=conn.pk, sender_id=user_id, body=body)
+            message = Message(connection_id=conn.pk, sender_id=user_id, body=body)
+            with connections[router.db_for_write(Message, instance=message)].cursor() as cursor:
+                cursor.execute(OLD_STORE_MESSAGE, [message.pk, uuid.UUID(str(user_id)), body,
+                                                         message.created_at, conn.pk,
+                                                         ConnectionStatus.ACCEPTED.value])
+                if cursor.rowcount != 1:
+                    raise Http404
+            recipient = conn.other(user_id)
+            cachekeys.bump_on_commit([(UNREAD_NS, recipient)])
+            signals.message_stored.send(sender=Message, message_id=message.pk, connection_id=conn.pk,
+                                        sender_id=user_id, recipient_id=recipient, body=message.body,
+                                        created_at=message.created_at)
+            transaction.on_commit(lambda: signals.message_sent.send(
+                sender=Message, message_id=message.pk, connection_id=conn.pk, sender_id=user_id,
+                recipient_id=recipient))
+        return message
 
     def get(self, request, connection_id):
         me = request.user.pk
         conn, unread = services.chat_connection(user_id=me, connection_id=connection_id, with_unread=True)
         paginator = views.MessagePagination()
-        page = paginator.paginate_queryset(
-            Message.objects.filter(connection_id=conn.pk).only("id", "sender_id", "body", "created_at"),
-            request, view=self)
+        page = paginator.paginate_queryset(views.selectors.MessageRows(conn.pk), request, view=self)
         if page and "cursor" not in request.query_params and unread.get(str(conn.pk)):
-            services.mark_read(user_id=me, connection=conn, until=page[0].created_at)
-        return paginator.get_paginated_response([s.message_out(m) for m in page])
+            services.mark_read(user_id=me, connection=conn, until=page[0]["created_at"])
+        return paginator.get_paginated_response([s.message_row_out(row) for row in page])
 
     def post(self, request, connection_id):
+        """The view: the body checked by DRF's serializer."""
         serializer = s.MessageIn(data=request.data)
         serializer.is_valid(raise_exception=True)
         message = services.send_message(user_id=request.user.pk, connection_id=connection_id,
                                         body=serializer.validated_data["body"])
         return Response(s.message_out(message), status=http_status.HTTP_201_CREATED)
 
-    return {"get": get, "post": post, "on_message_sent": on_message_sent}
+    return {"get": get, "post": post, "send_message": send_message, "record": record}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batches", type=int, default=12, help="batches per code path and endpoint (alternating)")
     parser.add_argument("--batch", type=int, default=100, help="requests per batch")
+    parser.add_argument("--after-first", action="store_true", help="run each pair's 'after' batch first")
+    parser.add_argument("--old", default="get,post,send_message,record",
+                        help="which pieces 'before' takes from the old code (the rest from this checkout): "
+                             "one lever at a time, e.g. --old record")
     args = parser.parse_args(argv)
     django_on_bench()
     from django.core.handlers.wsgi import WSGIHandler
 
-    from connections import signals
+    from connections import services
     from connections.api import views
-    from realtime import receivers
+    from realtime import events
 
     conns, tokens = chatting_users("bench chat paths")
     handler = WSGIHandler()
     old = old_paths()
-    new = {"get": views.MessageListView.get, "post": views.MessageListView.post}
+    pieces = set(args.old.split(","))
+    new = {"get": views.MessageListView.get, "post": views.MessageListView.post,
+           "send_message": services.send_message, "record": events.record}
 
     def use(path: str) -> None:
-        """Swap the view methods and the real-time receiver (outside the timed part)."""
-        code = old if path == "before" else new
+        """Swap the view methods, the service and the event log's writer (outside the timed part)."""
+        code = {piece: (old if path == "before" and piece in pieces else new)[piece] for piece in new}
         views.MessageListView.get = code["get"]  # type: ignore[method-assign]
         views.MessageListView.post = code["post"]  # type: ignore[method-assign]
-        if path == "before":
-            signals.message_stored.disconnect(dispatch_uid="realtime.message_stored")
-            signals.message_sent.connect(old["on_message_sent"], dispatch_uid="bench.old_message_sent")
-        else:
-            signals.message_sent.disconnect(dispatch_uid="bench.old_message_sent")
-            signals.message_stored.connect(receivers.on_message_stored, dispatch_uid="realtime.message_stored")
+        services.send_message = code["send_message"]
+        events.record = code["record"]
 
     body = orjson.dumps({"body": "see you there?"})
     endpoints = {
@@ -147,11 +226,16 @@ def main(argv: list[str] | None = None) -> int:
         return thread_ms(handler, [make(i) for i in range(n)])
 
     print(f"{len(conns)} connections; {args.batches} alternating batches of {args.batch} per code path and "
-          f"endpoint; load average {os.getloadavg()[0]:.1f}", flush=True)
+          f"endpoint{' (after first)' if args.after_first else ''}; old: {args.old}; "
+          f"load average {os.getloadavg()[0]:.1f}", flush=True)
     rows = []
     for name, make in endpoints.items():
-        mb, ma = alternate(lambda make=make: batch("before", make, args.batch),
-                           lambda make=make: batch("after", make, args.batch), args.batches)
+        first, second = (lambda make=make: batch("before", make, args.batch),
+                         lambda make=make: batch("after", make, args.batch))
+        if args.after_first:
+            ma, mb = alternate(second, first, args.batches)
+        else:
+            mb, ma = alternate(first, second, args.batches)
         rows.append((name, mb, ma))
         print(f"{name:32} before {mb:.3f} ms   after {ma:.3f} ms   ratio {ma / mb:.3f}", flush=True)
     use("after")

@@ -30,6 +30,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("endpoint", help="send (POST messages), read (GET messages), ping, or a GET path")
     parser.add_argument("--requests", type=int, default=300)
     parser.add_argument("--lines", type=int, default=45)
+    parser.add_argument("--sort", default="cumulative", help="pstats order: cumulative, tottime, ...")
+    parser.add_argument("--callers", default="", help="also print the callers of functions matching this")
     args = parser.parse_args(argv)
     django_on_bench()
     from django.core.handlers.wsgi import WSGIHandler
@@ -69,7 +71,10 @@ def main(argv: list[str] | None = None) -> int:
     run(args.requests)
     profiler.disable()
     out = io.StringIO()
-    pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(args.lines)
+    stats = pstats.Stats(profiler, stream=out).sort_stats(args.sort)
+    stats.print_stats(args.lines)
+    if args.callers:
+        stats.print_callers(args.callers)
     print(out.getvalue())
     return 0
 

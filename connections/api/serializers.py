@@ -11,10 +11,13 @@ class ConnectionRequestIn(StrictFieldsMixin, serializers.Serializer):
     user_id = StrictUUIDField()
 
 
+MESSAGE_MAX_CHARS = 2000
+
+
 class MessageIn(StrictFieldsMixin, serializers.Serializer):
     # The pattern only documents that blank bodies and NUL characters are refused (the field
     # refuses them before validators run).
-    body = StrictCharField(max_length=2000, allow_blank=False, trim_whitespace=True,
+    body = StrictCharField(max_length=MESSAGE_MAX_CHARS, allow_blank=False, trim_whitespace=True,
                            validators=[RegexValidator(r"^[^\x00]*[^\s\x00][^\x00]*$", "This field may not be blank.")])
 
 

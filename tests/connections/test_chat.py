@@ -56,6 +56,51 @@ def test_reading_a_conversation_checks_membership_from_the_cache(chat, round_tri
     assert len(round_trips) == 2  # the rate limit; the connection index, hidden set and unread counts
 
 
+def test_sending_reads_the_senders_flags_with_the_chat_in_one_round_trip(chat, round_trips,
+                                                                         django_capture_on_commit_callbacks):
+    conn, a, _b, ca, _cb = chat
+    with django_capture_on_commit_callbacks(execute=True):
+        send(ca, conn, "warm")  # every cache the send reads is warm now
+    round_trips.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        assert send(ca, conn, "hi").status_code == 201
+    # The rate limit; the sender's flags with the connection index and hidden set; the
+    # recipient's unread counts bumped before and after commit; the sender's read-your-writes
+    # marker; the events published.
+    assert len(round_trips) == 6
+    assert Message.objects.filter(sender=a, body="hi").exists()
+
+
+# What the serializer takes as it is (checked by hand in the view), and what it refuses.
+BODIES = ["hi", "  trimmed\n", "\u00a0nbsp\u00a0", "x" * 2000, " " + "x" * 2000 + " ", "emoji \U0001F600",
+          "", "   ", "\u2003", "x" * 2001, "a\x00b", None, 7, True, ["x"], {"a": 1}]
+
+
+@pytest.mark.parametrize("body", BODIES)
+def test_the_body_is_judged_as_the_serializer_judges_it(chat, body):
+    from connections.api.serializers import MessageIn
+
+    conn, _a, _b, ca, _cb = chat
+    serializer = MessageIn(data={"body": body})
+    response = send(ca, conn, body)
+    if serializer.is_valid():
+        assert response.status_code == 201, response.content
+        assert response.json()["body"] == serializer.validated_data["body"]
+        assert Message.objects.get(pk=response.json()["id"]).body == serializer.validated_data["body"]
+    else:
+        assert response.status_code == 400
+        assert response.json()["fields"] == {"body": [str(e) for e in serializer.errors["body"]]}, response.json()
+        assert not Message.objects.exists()
+
+
+@pytest.mark.parametrize("raw", [b'{"body": "hi", "extra": 1}', b'{}', b'["hi"]', b'"hi"', b'{"body": "\\ud800x"}'])
+def test_other_shapes_of_json_are_refused_by_the_serializer(chat, raw):
+    conn, _a, _b, ca, _cb = chat
+    response = ca.post(url(conn), raw, content_type="application/json")
+    assert response.status_code == 400, response.content
+    assert not Message.objects.exists()
+
+
 def test_a_stranger_guessing_a_connection_id_gets_404_from_the_database(chat, django_assert_max_num_queries):
     conn, _a, _b, _ca, _cb = chat
     stranger = client_for(make_user())

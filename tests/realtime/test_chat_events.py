@@ -13,7 +13,7 @@ import orjson
 import pytest
 import redis
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db import connections as db_connections
 
 from accounts import services as account_services
@@ -126,6 +126,26 @@ def test_a_failure_in_the_realtime_part_keeps_the_message(caplog):
     assert client_for(alice).post(url(conn), {"body": "next"}, format="json").status_code == 201
     assert [m["body"] for m in client_for(bob).get(url(conn)).json()["results"]] == ["next", "kept"]
     assert [(seq, t) for seq, t, _p in logged(bob)] == [(1, "story.new"), (2, "message.new")]
+
+
+def test_a_failed_record_in_a_transaction_rolls_back_its_own_events_only():
+    """Inside a caller's transaction the events are written in a savepoint: a failure is
+    Django's IntegrityError, undoes that batch alone, and the transaction goes on."""
+    alice, bob = make_user(), make_user()
+    # Bob's log holds seq 1 without a counter row: numbering an event of his collides with it.
+    Event.objects.create(user_id=bob.pk, seq=1, type="story.new", payload={}, peer_id=alice.pk)
+    with listening(alice, bob) as pubsub:
+        with transaction.atomic():
+            events.record([Entry(alice.pk, "story.new", {"n": 1}, bob.pk)])
+            with pytest.raises(IntegrityError):
+                events.record([Entry(alice.pk, "story.new", {"n": 2}, bob.pk),
+                               Entry(bob.pk, "story.new", {"n": 2}, alice.pk)])
+            events.record([Entry(alice.pk, "story.new", {"n": 3}, bob.pk)])
+            assert published(pubsub) == []
+        assert [(m["seq"], m["data"]) for m in published(pubsub)] == [(1, {"n": 1}), (2, {"n": 3})]
+    assert logged(alice) == [(1, "story.new", {"n": 1}), (2, "story.new", {"n": 3})]
+    assert logged(bob) == [(1, "story.new", {})]
+    assert not Cursor.objects.filter(user_id=bob.pk).exists()
 
 
 def test_a_shadow_banned_message_is_neither_stored_nor_announced():
