@@ -546,22 +546,24 @@ def _lock_pairs(cursor) -> int:
 
 _CAP_SQL = """
 WITH new_pairs AS (
-    SELECT c.user_low_id AS low, c.user_high_id AS high, c.first_crossed_at AS s
+    SELECT c.user_low_id AS low, c.user_high_id AS high, c.first_crossed_at AS s,
+           c.last_crossed_at > now() - interval '1 day' AND c.first_crossed_at > now() - interval '1 day' AS today
     FROM crossings_new n JOIN crossings c ON c.user_low_id = n.low AND c.user_high_id = n.high
 ), ends AS (
-    SELECT low AS u, low, high, s FROM new_pairs UNION ALL SELECT high, low, high, s FROM new_pairs
+    SELECT low AS u, low, high, s, today FROM new_pairs UNION ALL SELECT high, low, high, s, today FROM new_pairs
 ), ranked AS (
     SELECT u, low, high, row_number() OVER (PARTITION BY u ORDER BY s, low, high) AS r FROM ends
+), own AS (
+    SELECT u, count(*) FILTER (WHERE today) AS n FROM ends GROUP BY u
 ), used AS (
-    SELECT e.u,
-           (SELECT count(*) FROM crossings c WHERE c.user_low_id = e.u
-              AND c.last_crossed_at > now() - interval '1 day' AND c.first_crossed_at > now() - interval '1 day'
-              AND NOT EXISTS (SELECT 1 FROM crossings_new n WHERE n.low = c.user_low_id AND n.high = c.user_high_id))
-         + (SELECT count(*) FROM crossings c WHERE c.user_high_id = e.u
-              AND c.last_crossed_at > now() - interval '1 day' AND c.first_crossed_at > now() - interval '1 day'
-              AND NOT EXISTS (SELECT 1 FROM crossings_new n WHERE n.low = c.user_low_id AND n.high = c.user_high_id))
-           AS n
-    FROM (SELECT DISTINCT u FROM ends) e
+    -- People first crossed today, less this store's new pairs (ranked instead).
+    SELECT o.u,
+           (SELECT count(*) FROM crossings c WHERE c.user_low_id = o.u
+              AND c.last_crossed_at > now() - interval '1 day' AND c.first_crossed_at > now() - interval '1 day')
+         + (SELECT count(*) FROM crossings c WHERE c.user_high_id = o.u
+              AND c.last_crossed_at > now() - interval '1 day' AND c.first_crossed_at > now() - interval '1 day')
+         - o.n AS n
+    FROM own o
 ), over AS (
     SELECT DISTINCT r.low, r.high FROM ranked r JOIN used ON used.u = r.u WHERE r.r + used.n > %(cap)s
 )
@@ -661,6 +663,8 @@ def store_encounters(cursor, enc: Encounters, users: _Users, timings: dict | Non
     _drop_unrecordable(cursor)
     tick = time.perf_counter()
     new = _lock_pairs(cursor)  # from here to the commit, no other store changes these records
+    if new:
+        cursor.execute("ANALYZE crossings_new")
     if timings is not None:
         timings["store_rows_lock"] = time.perf_counter() - tick
     _bridge_lagging_ends(cursor)
