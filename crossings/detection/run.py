@@ -555,8 +555,8 @@ WITH new_pairs AS (
     SELECT u, low, high, row_number() OVER (PARTITION BY u ORDER BY s, low, high) AS r FROM ends
 ), own AS (
     SELECT u, count(*) FILTER (WHERE today) AS n FROM ends GROUP BY u
-), used AS (
-    -- People first crossed today, less this store's new pairs (ranked instead).
+), used AS MATERIALIZED (
+    -- People first crossed today, less this store's new pairs (ranked instead); once per user.
     SELECT o.u,
            (SELECT count(*) FROM crossings c WHERE c.user_low_id = o.u
               AND c.last_crossed_at > now() - interval '1 day' AND c.first_crossed_at > now() - interval '1 day')
