@@ -127,18 +127,24 @@ def test_a_store_of_other_pairs_is_not_held_up_by_an_open_one():
 
 @pytest.mark.parametrize("existing", [False, True], ids=["new pair", "existing pair"])
 def test_two_stores_of_one_pair_at_once_keep_both_intervals_in_one_record(existing):
-    """Two shards find the same pair (a border crossing) at once, each with its own encounter:
-    the second waits for the first's record, then merges into it; nothing lost, one record."""
+    """Two shards find the same pair (a border crossing) at once: the second waits for the
+    first's record, then merges into it; nothing lost, one record.  New pair: each store has
+    an encounter of its own.  Existing pair: the first only moves the end of the stored
+    encounter (a write that changes no indexed column), the second adds an encounter."""
     a, b = make_user(), make_user()
     now = epoch_us(timezone.now())
     if existing:
-        make_crossing(a, b, at=timezone.now() - timedelta(hours=10))
-    before = intervals_of(a, b) if existing else []
-    first = Store([(a, b, now - 200 * MIN, now - 190 * MIN)], hold=True)
+        at = Crossing.objects.get(pk=make_crossing(a, b, at=timezone.now() - timedelta(hours=10)).pk).encounter_ends[0]
+        firsts, kept = [(a, b, at + 10 * MIN, at + 40 * MIN)], (at, at + 40 * MIN)
+    else:
+        firsts = [(a, b, now - 200 * MIN, now - 190 * MIN)]
+        kept = firsts[0][2:]
+    first = Store(firsts, hold=True)
     second = Store([(a, b, now - 20 * MIN, now - 10 * MIN)])
     first.start()
     try:
         wait_until(first.stored.is_set, what="the first store stored")
+        assert first.error is None and len(first.changed) == 1
         second.start()
         wait_until(blocked_or_done(second), what="the second store blocked on the pair")
         assert not second.stored.is_set()  # it waits for the first's record
@@ -147,9 +153,9 @@ def test_two_stores_of_one_pair_at_once_keep_both_intervals_in_one_record(existi
     second.finish()
     assert first.error is None and second.error is None
     assert Crossing.objects.count() == 1
-    assert intervals_of(a, b) == [*before, (now - 200 * MIN, now - 190 * MIN), (now - 20 * MIN, now - 10 * MIN)]
+    assert intervals_of(a, b) == [kept, (now - 20 * MIN, now - 10 * MIN)]
     record = Crossing.objects.get()
-    assert record.times == len(before) + 2
+    assert record.times == 2
     assert epoch_us(record.last_crossed_at) == now - 20 * MIN
 
 
