@@ -405,7 +405,7 @@ _TS = "timestamptz 'epoch' + {} * interval '1 microsecond'"
 _MERGE_SQL = """
 WITH pairs AS (
     SELECT DISTINCT low, high FROM crossings_incoming
-), cur AS (
+), cur AS MATERIALIZED (  -- as before the stubs (then read twice): inlined, the update is planned badly
     SELECT c.id, c.user_low_id AS low, c.user_high_id AS high, c.first_crossed_at, c.last_crossed_at, c.times,
            c.encounter_ends[array_upper(c.encounter_ends, 1)] AS last_end
     FROM crossings c JOIN pairs p ON c.user_low_id = p.low AND c.user_high_id = p.high
