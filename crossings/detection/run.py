@@ -405,7 +405,7 @@ _TS = "timestamptz 'epoch' + {} * interval '1 microsecond'"
 _MERGE_SQL = """
 WITH pairs AS (
     SELECT DISTINCT low, high FROM crossings_incoming
-), cur AS MATERIALIZED (  -- as before the stubs (then read twice): inlined, the update is planned badly
+), cur AS MATERIALIZED (  -- read once; inlined into the update, it is planned badly
     SELECT c.id, c.user_low_id AS low, c.user_high_id AS high, c.first_crossed_at, c.last_crossed_at, c.times,
            c.encounter_ends[array_upper(c.encounter_ends, 1)] AS last_end
     FROM crossings c JOIN pairs p ON c.user_low_id = p.low AND c.user_high_id = p.high
@@ -432,22 +432,22 @@ WITH pairs AS (
            count(*) AS times, """ + _TS.format("min(s)") + """ AS first_at,
            """ + _TS.format("max(s)") + """ AS last_at, max(s) AS last_start, max(e) AS last_end
     FROM merged GROUP BY low, high
-), place AS (
-    -- Where the latest encounter started: the incoming interval that starts it, if any.
-    SELECT DISTINCT ON (i.low, i.high) i.low, i.high, i.place_lat, i.place_lng, to_hex(i.cell) AS cell,
-           nullif(i.city, 0) AS city
-    FROM crossings_incoming i JOIN agg a ON a.low = i.low AND a.high = i.high AND i.s = a.last_start
-    ORDER BY i.low, i.high, i.cell
 ), upd AS (
     UPDATE crossings c SET
         first_crossed_at = a.first_at, last_crossed_at = a.last_at, times = a.times,
         encounter_starts = a.starts, encounter_ends = a.ends,
         place_lat = coalesce(p.place_lat, c.place_lat), place_lng = coalesce(p.place_lng, c.place_lng),
         place_cell = coalesce(p.cell, c.place_cell),
-        city_id = CASE WHEN p.low IS NULL THEN c.city_id ELSE p.city END,
+        city_id = CASE WHEN p.found IS NULL THEN c.city_id ELSE p.city END,
         updated_at = now()
     FROM cur JOIN agg a ON a.low = cur.low AND a.high = cur.high
-         LEFT JOIN place p ON p.low = cur.low AND p.high = cur.high
+         LEFT JOIN LATERAL (
+             -- Where the latest encounter started: the incoming interval that starts it, if any
+             -- (looked up by the index on crossings_incoming, never a scan per record).
+             SELECT i.place_lat, i.place_lng, to_hex(i.cell) AS cell, nullif(i.city, 0) AS city, true AS found
+             FROM crossings_incoming i WHERE i.low = a.low AND i.high = a.high AND i.s = a.last_start
+             ORDER BY i.cell LIMIT 1
+         ) p ON true
     WHERE c.id = cur.id
       AND ((cur.first_crossed_at, cur.last_crossed_at, cur.times) IS DISTINCT FROM (a.first_at, a.last_at, a.times)
            OR a.last_end - cur.last_end > %(slack)s)
@@ -669,6 +669,7 @@ def store_encounters(cursor, enc: Encounters, users: _Users, timings: dict | Non
         timings["store_rows_lock"] = time.perf_counter() - tick
     _bridge_lagging_ends(cursor)
     _restore_settled(cursor)
+    cursor.execute("CREATE INDEX ON crossings_incoming (low, high, s)")
     cursor.execute("ANALYZE crossings_incoming")
     cursor.execute(_MERGE_SQL, params)
     changed = cursor.fetchall()
