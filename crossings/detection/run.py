@@ -38,8 +38,9 @@ logger = logging.getLogger(__name__)
 PG_EPOCH_US = 946_684_800_000_000  # 2000-01-01 in Unix microseconds (binary timestamptz origin)
 US = 1_000_000
 CLUSTER_SLACK_US = 5 * 60 * US  # time clusters closer than this are loaded together
-# pg_advisory_xact_lock keys.  STORE: held from the first read of the crossing records to the
-# commit, so shards store one at a time (and the expiry sweep never deletes under a merge).
+# pg_advisory_xact_lock keys.  STORE: the daily cap's lock, held from counting a run's new pairs
+# to the commit, so two shards never both admit a user's new people past the cap (the records
+# themselves are locked row by row, docs/subsystems/detection.md "Shards").
 # CONFIG: remaking the watermark rows when CROSSING_SHARDS changes.
 STORE_LOCK_ID = 7_261_934_101
 CONFIG_LOCK_ID = 7_261_934_102
@@ -158,8 +159,8 @@ def _reconfigure(count: int) -> None:
                            len(rows), count, watermark)
 
 
-def lock_records(cursor) -> None:
-    """Take the crossing records' lock until commit: one shard's store (or the expiry sweep) at a time."""
+def lock_cap(cursor) -> None:
+    """Take the daily cap's lock until commit: one store at a time counts and keeps new pairs."""
     cursor.execute("SELECT pg_advisory_xact_lock(%s)", [STORE_LOCK_ID])
 
 
@@ -397,11 +398,14 @@ _TS = "timestamptz 'epoch' + {} * interval '1 microsecond'"
 # Merge the incoming encounter intervals with each pair's stored ones (exact: two intervals are
 # one encounter when the later starts at most the repeat gap after the earlier ends), then
 # write a record only when what the API shows changes (a new pair, or a new encounter) or when
-# the stored end of the latest encounter lags the true one by more than the slack.
+# the stored end of the latest encounter lags the true one by more than the slack.  Every pair
+# of the batch has a record locked by this transaction by then (``_LOCK_SQL``; a new pair's is
+# a stub with no interval and ``times`` 0, so it is always written), so the merge reads the
+# latest version of each record and no other transaction changes one before the commit.
 _MERGE_SQL = """
 WITH pairs AS (
     SELECT DISTINCT low, high FROM crossings_incoming
-), cur AS (
+), cur AS MATERIALIZED (  -- read once; inlined into the update, it is planned badly
     SELECT c.id, c.user_low_id AS low, c.user_high_id AS high, c.first_crossed_at, c.last_crossed_at, c.times,
            c.encounter_ends[array_upper(c.encounter_ends, 1)] AS last_end
     FROM crossings c JOIN pairs p ON c.user_low_id = p.low AND c.user_high_id = p.high
@@ -428,47 +432,42 @@ WITH pairs AS (
            count(*) AS times, """ + _TS.format("min(s)") + """ AS first_at,
            """ + _TS.format("max(s)") + """ AS last_at, max(s) AS last_start, max(e) AS last_end
     FROM merged GROUP BY low, high
-), place AS (
-    -- Where the latest encounter started: the incoming interval that starts it, if any.
-    SELECT DISTINCT ON (i.low, i.high) i.low, i.high, i.place_lat, i.place_lng, to_hex(i.cell) AS cell,
-           nullif(i.city, 0) AS city
-    FROM crossings_incoming i JOIN agg a ON a.low = i.low AND a.high = i.high AND i.s = a.last_start
-    ORDER BY i.low, i.high, i.cell
 ), upd AS (
     UPDATE crossings c SET
         first_crossed_at = a.first_at, last_crossed_at = a.last_at, times = a.times,
         encounter_starts = a.starts, encounter_ends = a.ends,
         place_lat = coalesce(p.place_lat, c.place_lat), place_lng = coalesce(p.place_lng, c.place_lng),
         place_cell = coalesce(p.cell, c.place_cell),
-        city_id = CASE WHEN p.low IS NULL THEN c.city_id ELSE p.city END,
+        city_id = CASE WHEN p.found IS NULL THEN c.city_id ELSE p.city END,
         updated_at = now()
     FROM cur JOIN agg a ON a.low = cur.low AND a.high = cur.high
-         LEFT JOIN place p ON p.low = cur.low AND p.high = cur.high
+         LEFT JOIN LATERAL (
+             -- Where the latest encounter started: the incoming interval that starts it, if any
+             -- (looked up by the index on crossings_incoming, never a scan per record).
+             SELECT i.place_lat, i.place_lng, to_hex(i.cell) AS cell, nullif(i.city, 0) AS city, true AS found
+             FROM crossings_incoming i WHERE i.low = a.low AND i.high = a.high AND i.s = a.last_start
+             ORDER BY i.cell LIMIT 1
+         ) p ON true
     WHERE c.id = cur.id
       AND ((cur.first_crossed_at, cur.last_crossed_at, cur.times) IS DISTINCT FROM (a.first_at, a.last_at, a.times)
            OR a.last_end - cur.last_end > %(slack)s)
     RETURNING c.id::text, c.user_low_id::text, c.user_high_id::text,
               (cur.first_crossed_at, cur.last_crossed_at, cur.times) IS DISTINCT FROM (a.first_at, a.last_at, a.times)
-), ins AS (
-    INSERT INTO crossings (id, user_low_id, user_high_id, first_crossed_at, last_crossed_at, times,
-                           place_lat, place_lng, place_cell, city_id, encounter_starts, encounter_ends, updated_at)
-    SELECT """ + _UUID7_SQL + """, a.low, a.high, a.first_at, a.last_at, a.times,
-           p.place_lat, p.place_lng, p.cell, p.city, a.starts, a.ends, now()
-    FROM agg a JOIN place p ON p.low = a.low AND p.high = a.high
-    WHERE NOT EXISTS (SELECT 1 FROM cur WHERE cur.low = a.low AND cur.high = a.high)
-    ORDER BY a.low, a.high
-    RETURNING id::text, user_low_id::text, user_high_id::text, true
 )
-SELECT * FROM upd UNION ALL SELECT * FROM ins
+SELECT * FROM upd
 """
 
 
 _SETTLED_SQL = """
+WITH settled AS (
 DELETE FROM crossings_incoming i USING crossings c
 WHERE c.user_low_id = i.low AND c.user_high_id = i.high
   AND i.s >= c.encounter_starts[array_upper(c.encounter_starts, 1)]
   AND i.s - c.encounter_ends[array_upper(c.encounter_ends, 1)] <= %(gap)s
   AND i.e - c.encounter_ends[array_upper(c.encounter_ends, 1)] <= %(slack)s
+RETURNING i.*
+)
+INSERT INTO crossings_settled SELECT * FROM settled
 """
 
 
@@ -476,9 +475,22 @@ def _drop_settled(cursor, params: dict) -> int:
     """Leave out the intervals that change nothing to write: those inside the pair's latest
     encounter (after its start, within the repeat gap of its stored end) that move its end by
     no more than the slack.  Most of a batch is people still together; this keeps the merge
-    to the pairs that are new, start an encounter or need their end refreshed."""
+    to the pairs that are new, start an encounter or need their end refreshed.
+
+    Read without a lock: the intervals left out are kept in ``crossings_settled``, and
+    ``_restore_settled`` puts back those of the pairs that are written after all (another
+    shard may have changed their record since).  A pair left out whole is not touched: as if
+    this store ran before the other shard's."""
     cursor.execute(_SETTLED_SQL, params)
     return cursor.rowcount
+
+
+def _restore_settled(cursor) -> None:
+    """Put back the settled intervals of the pairs this store writes anyway: merged with the
+    record as it is now (locked), they are true intervals of the pair, so the merge stays exact
+    whatever another shard stored since ``_drop_settled`` read the record."""
+    cursor.execute("INSERT INTO crossings_incoming SELECT * FROM crossings_settled s "
+                   "WHERE (s.low, s.high) IN (SELECT low, high FROM crossings_incoming)")
 
 
 def _drop_unrecordable(cursor) -> None:
@@ -492,38 +504,94 @@ def _drop_unrecordable(cursor) -> None:
     metrics.count_skipped("user_gone", cursor.rowcount)
 
 
-_CAP_SQL = """
-WITH new_pairs AS (
-    SELECT i.low, i.high, min(i.s) AS s FROM crossings_incoming i
-    WHERE NOT EXISTS (SELECT 1 FROM crossings c WHERE c.user_low_id = i.low AND c.user_high_id = i.high)
-    GROUP BY i.low, i.high
-), ends AS (
-    SELECT low AS u, low, high, s FROM new_pairs UNION ALL SELECT high, low, high, s FROM new_pairs
-), ranked AS (
-    SELECT u, low, high, row_number() OVER (PARTITION BY u ORDER BY s, low, high) AS r FROM ends
-), used AS (
-    SELECT e.u,
-           (SELECT count(*) FROM crossings c WHERE c.user_low_id = e.u
-              AND c.last_crossed_at > now() - interval '1 day' AND c.first_crossed_at > now() - interval '1 day')
-         + (SELECT count(*) FROM crossings c WHERE c.user_high_id = e.u
-              AND c.last_crossed_at > now() - interval '1 day' AND c.first_crossed_at > now() - interval '1 day')
-           AS n
-    FROM (SELECT DISTINCT u FROM ends) e
-), over AS (
-    SELECT DISTINCT r.low, r.high FROM ranked r JOIN used ON used.u = r.u WHERE r.r + used.n > %(cap)s
+# Lock (or create) the record of every pair of the batch, in key order: an existing record is
+# locked FOR NO KEY UPDATE by the no-op DO UPDATE (its WHERE false writes nothing but still
+# locks); a missing one is inserted as a stub (no interval, ``times`` 0) that the merge fills
+# in.  Another store's uncommitted stub of the same pair makes the insert wait for that
+# transaction, then lock its record (or insert, if it rolled back or dropped the pair).  Every
+# store takes its pairs in the same order in one statement, so two stores never deadlock.
+# The pairs inserted (new for this store) go to ``crossings_new``.
+_LOCK_SQL = """
+WITH ins AS (
+    INSERT INTO crossings (id, user_low_id, user_high_id, first_crossed_at, last_crossed_at, times,
+                           place_lat, place_lng, place_cell, city_id, encounter_starts, encounter_ends, updated_at)
+    SELECT """ + _UUID7_SQL + """, low, high, """ + _TS.format("s") + """, """ + _TS.format("s") + """, 0,
+           0, 0, '', NULL, '{}', '{}', now()
+    FROM (SELECT low, high, min(s) AS s FROM crossings_incoming GROUP BY low, high) p
+    ORDER BY low, high
+    ON CONFLICT (user_low_id, user_high_id) DO UPDATE SET times = crossings.times WHERE false
+    RETURNING user_low_id, user_high_id
 )
-DELETE FROM crossings_incoming i USING over o WHERE i.low = o.low AND i.high = o.high
-RETURNING i.low, i.high
+INSERT INTO crossings_new SELECT * FROM ins
 """
 
 
-def _drop_over_cap(cursor) -> None:
-    """New pairs beyond CROSSINGS_NEW_PER_DAY for either user (new people crossed in the last
-    24 h, counted by first crossing) are dropped, earliest matches first kept."""
+def _lock_pairs(cursor) -> int:
+    """Lock the batch's records, inserting stubs for new pairs (``_LOCK_SQL``); returns how many
+    pairs are new.  A user erased at this very moment fails the foreign key of a stub: the
+    filter runs again and the lock is retried (``store_retried``), so no user state stops the
+    batch."""
+    for attempt in range(3):
+        try:
+            with transaction.atomic():  # a savepoint: its row locks go with it on a failure
+                cursor.execute(_LOCK_SQL)
+                return cursor.rowcount
+        except IntegrityError:
+            logger.warning("storing crossings failed on a vanished user (attempt %d); retrying without it",
+                           attempt + 1, exc_info=True)
+            metrics.count_skipped("store_retried")
+            _drop_unrecordable(cursor)
+    raise RuntimeError("could not store the batch's crossings three times in a row")
+
+
+_CAP_SQL = """
+WITH new_pairs AS (
+    SELECT c.user_low_id AS low, c.user_high_id AS high, c.first_crossed_at AS s,
+           c.last_crossed_at > now() - interval '1 day' AND c.first_crossed_at > now() - interval '1 day' AS today
+    FROM crossings_new n JOIN crossings c ON c.user_low_id = n.low AND c.user_high_id = n.high
+), ends AS (
+    SELECT low AS u, low, high, s, today FROM new_pairs UNION ALL SELECT high, low, high, s, today FROM new_pairs
+), ranked AS (
+    SELECT u, low, high, row_number() OVER (PARTITION BY u ORDER BY s, low, high) AS r FROM ends
+), own AS (
+    SELECT u, count(*) FILTER (WHERE today) AS n FROM ends GROUP BY u
+), used AS MATERIALIZED (
+    -- People first crossed today, less this store's new pairs (ranked instead); once per user.
+    SELECT o.u,
+           (SELECT count(*) FROM crossings c WHERE c.user_low_id = o.u
+              AND c.last_crossed_at > now() - interval '1 day' AND c.first_crossed_at > now() - interval '1 day')
+         + (SELECT count(*) FROM crossings c WHERE c.user_high_id = o.u
+              AND c.last_crossed_at > now() - interval '1 day' AND c.first_crossed_at > now() - interval '1 day')
+         - o.n AS n
+    FROM own o
+), over AS (
+    SELECT DISTINCT r.low, r.high FROM ranked r JOIN used ON used.u = r.u WHERE r.r + used.n > %(cap)s
+)
+DELETE FROM crossings c USING over o WHERE c.user_low_id = o.low AND c.user_high_id = o.high
+RETURNING c.id::text
+"""
+
+
+def _drop_over_cap(cursor, timings: dict | None = None) -> set[str]:
+    """Delete this store's new records beyond CROSSINGS_NEW_PER_DAY for either user (new people
+    crossed in the last 24 h, counted by first crossing; this store's new pairs ranked by their
+    first match, earliest kept); returns their ids.
+
+    Under the cap's lock (``lock_cap``) to the commit: the count sees every new pair other
+    stores kept (they committed before releasing it), and no other store counts this store's
+    until it commits.  Only the count and the delete run one store at a time."""
+    tick = time.perf_counter()
+    lock_cap(cursor)
+    if timings is not None:
+        timings["store_lock_wait"] = time.perf_counter() - tick
+    tick = time.perf_counter()
     cursor.execute(_CAP_SQL, {"cap": int(settings.CROSSINGS_NEW_PER_DAY)})
-    dropped = {tuple(row) for row in cursor.fetchall()}
+    dropped = {row[0] for row in cursor.fetchall()}
+    if timings is not None:
+        timings["store_cap"] = time.perf_counter() - tick
     if dropped:
         metrics.NEW_PAIRS_CAPPED.inc(len(dropped))
+    return dropped
 
 
 def _bridge_lagging_ends(cursor) -> None:
@@ -576,7 +644,8 @@ def store_encounters(cursor, enc: Encounters, users: _Users, timings: dict | Non
     Returns (id, low, high, visible) of the records written; ``visible`` is whether what the
     API shows changed (a new pair or a new encounter).  A pair that cannot be recorded (a
     block, a user erased meanwhile) is left out and counted; the rest of the batch goes on.
-    Holds the records' lock (``lock_records``) from its first read of them to the commit.
+    Shards store in parallel: each locks the records of its pairs in key order (``_LOCK_SQL``)
+    and only the daily cap's count runs one store at a time (``_drop_over_cap``).
     """
     if len(enc.low) == 0:
         return []
@@ -584,33 +653,31 @@ def store_encounters(cursor, enc: Encounters, users: _Users, timings: dict | Non
         "CREATE TEMP TABLE crossings_incoming (low uuid, high uuid, s bigint, e bigint, place_lat float8, "
         "place_lng float8, cell bigint, city integer) ON COMMIT DROP"
     )
+    cursor.execute("CREATE TEMP TABLE crossings_settled (LIKE crossings_incoming) ON COMMIT DROP")
+    cursor.execute("CREATE TEMP TABLE crossings_new (low uuid, high uuid) ON COMMIT DROP")
     with cursor.connection.cursor().copy("COPY crossings_incoming FROM STDIN (FORMAT BINARY)") as copy:
         copy.write(encounter_rows(enc, users))
     params = {"gap": int(settings.CROSSING_REPEAT_GAP_S) * US, "slack": int(settings.CROSSING_END_SLACK_S) * US}
     cursor.execute("ANALYZE crossings_incoming")
-    tick = time.perf_counter()
-    lock_records(cursor)  # from here to the commit, no other shard reads or writes the records
-    if timings is not None:
-        timings["store_lock_wait"] = time.perf_counter() - tick
     _drop_settled(cursor, params)
     _drop_unrecordable(cursor)
-    _drop_over_cap(cursor)
+    tick = time.perf_counter()
+    new = _lock_pairs(cursor)  # from here to the commit, no other store changes these records
+    if new:
+        cursor.execute("ANALYZE crossings_new")
+    if timings is not None:
+        timings["store_rows_lock"] = time.perf_counter() - tick
     _bridge_lagging_ends(cursor)
+    _restore_settled(cursor)
+    cursor.execute("CREATE INDEX ON crossings_incoming (low, high, s)")
     cursor.execute("ANALYZE crossings_incoming")
-    for attempt in range(3):
-        try:
-            with transaction.atomic():  # a savepoint: a user erased at this very moment fails the key check
-                cursor.execute(_MERGE_SQL, params)
-                changed = cursor.fetchall()
-            break
-        except IntegrityError:
-            logger.warning("storing crossings failed on a vanished user (attempt %d); retrying without it",
-                           attempt + 1, exc_info=True)
-            metrics.count_skipped("store_retried")
-            _drop_unrecordable(cursor)
-    else:
-        raise RuntimeError("could not store the batch's crossings three times in a row")
-    cursor.execute("DROP TABLE crossings_incoming")
+    cursor.execute(_MERGE_SQL, params)
+    changed = cursor.fetchall()
+    if new:
+        dropped = _drop_over_cap(cursor, timings)
+        if dropped:
+            changed = [row for row in changed if row[0] not in dropped]
+    cursor.execute("DROP TABLE crossings_incoming, crossings_settled, crossings_new")
     return changed
 
 
@@ -735,6 +802,9 @@ def run_detection(*, wait: bool = True, dry_run: bool = False, progress=None,
             )
             if changed:
                 transaction.on_commit(lambda: _after_commit(changed))
+            tick = time.perf_counter()
+    if not dry_run:  # the watermark's update and the commit (under the cap's lock, if taken)
+        result.timings["commit"] = time.perf_counter() - tick
     result.seconds = time.perf_counter() - started
     logger.info("detect_crossings: %s", result.summary(), extra={"timings": result.timings})
     return result
