@@ -34,15 +34,24 @@ def free_port() -> int:
 
 
 class Gunicorn:
-    """gunicorn with the project's config file, on a free port, with the given environment."""
+    """gunicorn with the project's config file, on a free port, with the given environment.
+
+    ``BENCH_CODE_DIR`` in the environment serves another checkout's code (say, a ``git worktree``
+    of an earlier commit) on the same servers: ``closed_loop --versus BENCH_CODE_DIR=...`` runs
+    two versions of the code side by side."""
 
     def __init__(self, env: dict[str, str], workers: int):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        if env.get("BENCH_CODE_DIR") and not env.get("SECRET_KEY"):
+            from devtools import embedded
+
+            env = {**env, "SECRET_KEY": embedded.dev_secret_key()}  # the tokens signed here must verify there
         cmd = [PY, "-m", "gunicorn", "config.wsgi:application", "-c", "deploy/gunicorn.conf.py",
                "--bind", f"127.0.0.1:{self.port}", "--workers", str(workers)]
         self.log = tempfile.NamedTemporaryFile(prefix="bench-gunicorn-", suffix=".log", delete=False)
-        self.proc = subprocess.Popen(cmd, cwd=BASE_DIR, env=env, stdout=self.log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(cmd, cwd=env.get("BENCH_CODE_DIR") or BASE_DIR, env=env, stdout=self.log,
+                                     stderr=subprocess.STDOUT)
         self._wait_ready()
 
     def _wait_ready(self, timeout: float = 60) -> None:
