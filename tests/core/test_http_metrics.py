@@ -24,6 +24,10 @@ def _value(samples, name: str, **labels) -> float:
     return samples.get((name, tuple(sorted(labels.items()))), 0.0)
 
 
+def _delta(before, after, name: str, **labels) -> float:
+    return _value(after, name, **labels) - _value(before, name, **labels)
+
+
 @pytest.mark.django_db(transaction=True, databases="__all__")
 def test_each_request_is_counted_once_by_view_status_and_latency_stored_answers_included(api):
     """A read answered from the response cache is counted like a fresh one (django-prometheus's
@@ -36,14 +40,10 @@ def test_each_request_is_counted_once_by_view_status_and_latency_stored_answers_
     for _ in range(3):  # stored answers
         assert client.get(f"/api/v1/users/{user.pk}/").status_code == 200
     after = _samples(api)
-    assert _value(after, f"{REQUESTS}_total", view=view, transport="http", method="GET") - _value(
-        before, f"{REQUESTS}_total", view=view, transport="http", method="GET") == 3
-    assert _value(after, f"{RESPONSES}_total", view=view, status="200", method="GET") - _value(
-        before, f"{RESPONSES}_total", view=view, status="200", method="GET") == 3
-    assert _value(after, f"{LATENCY}_count", view=view, method="GET") - _value(
-        before, f"{LATENCY}_count", view=view, method="GET") == 3
-    assert _value(after, f"{LATENCY}_bucket", view=view, method="GET", le="+Inf") - _value(
-        before, f"{LATENCY}_bucket", view=view, method="GET", le="+Inf") == 3
+    assert _delta(before, after, f"{REQUESTS}_total", view=view, transport="http", method="GET") == 3
+    assert _delta(before, after, f"{RESPONSES}_total", view=view, status="200", method="GET") == 3
+    assert _delta(before, after, f"{LATENCY}_count", view=view, method="GET") == 3
+    assert _delta(before, after, f"{LATENCY}_bucket", view=view, method="GET", le="+Inf") == 3
 
 
 @pytest.mark.django_db(transaction=True, databases="__all__")
@@ -53,10 +53,8 @@ def test_refusals_are_counted_by_status_and_odd_methods_under_one_label(api):
     assert api.generic("BREW", "/api/v1/me/").status_code == 401  # refused before the method is looked at
     after = _samples(api)
     view = "v1:me"
-    assert _value(after, f"{RESPONSES}_total", view=view, status="401", method="GET") - _value(
-        before, f"{RESPONSES}_total", view=view, status="401", method="GET") == 1
-    assert _value(after, f"{RESPONSES}_total", view=view, status="401", method="<invalid method>") - _value(
-        before, f"{RESPONSES}_total", view=view, status="401", method="<invalid method>") == 1
+    assert _delta(before, after, f"{RESPONSES}_total", view=view, status="401", method="GET") == 1
+    assert _delta(before, after, f"{RESPONSES}_total", view=view, status="401", method="<invalid method>") == 1
 
 
 @pytest.mark.django_db(transaction=True, databases="__all__")
@@ -64,5 +62,4 @@ def test_a_path_that_matches_no_view_is_counted_unnamed(api):
     before = _samples(api)
     assert api.get("/api/v1/no-such-thing/").status_code == 404
     after = _samples(api)
-    assert _value(after, f"{RESPONSES}_total", view="<unnamed view>", status="404", method="GET") - _value(
-        before, f"{RESPONSES}_total", view="<unnamed view>", status="404", method="GET") == 1
+    assert _delta(before, after, f"{RESPONSES}_total", view="<unnamed view>", status="404", method="GET") == 1
