@@ -23,6 +23,7 @@ from connections.selectors import CONN_NS, UNREAD_NS, cached_chat, cached_sender
 from connections.signals import connection_removed
 from core.api.rest import Conflict
 from core.cache import keys as cachekeys
+from core.ids import as_uuid
 from crossings import selectors as crossing_selectors
 
 
@@ -225,13 +226,6 @@ def remove_pair(a_id, b_id) -> None:
 # ------------------------------------------------------------------------------ chat
 
 
-def _connection_id(connection_id) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(str(connection_id))
-    except (TypeError, ValueError, AttributeError):
-        return None
-
-
 def _chat_connection(user_id, connection_id, *, with_unread: bool = False) -> tuple[Connection, dict[str, int]]:
     """The accepted connection to chat in (and, ``with_unread``, the user's unread counts);
     404 if absent or not yours, 403 if not accepted.
@@ -239,7 +233,7 @@ def _chat_connection(user_id, connection_id, *, with_unread: bool = False) -> tu
     From the cached connection index and hidden set when they say so (no query, one round
     trip with the counts); otherwise the database decides, and says why not.
     """
-    cid = _connection_id(connection_id)
+    cid = as_uuid(connection_id)
     if cid is None:
         raise Http404
     known, unread = cached_chat(user_id, cid, with_unread=with_unread)
@@ -265,7 +259,7 @@ def _sender_chat(user_id, connection_id) -> tuple[Connection, bool]:
     (403 for a deactivated sender first), from one cache round trip: the sender's flags are
     read in the batch of the chat's connection index and hidden set.  ``(connection,
     delivered)``."""
-    cid = _connection_id(connection_id)
+    cid = as_uuid(connection_id)
     if cid is None:
         _delivered(user_id)
         raise Http404
@@ -326,7 +320,7 @@ def send_message(*, user_id, connection_id, body) -> Message:
         signals.message_stored.send(sender=Message, message_id=message.pk, connection_id=conn.pk,
                                     sender_id=user_id, recipient_id=recipient, body=message.body,
                                     created_at=message.created_at)
-        if signals.message_sent.receivers:  # none in the project now: no callback to run at commit
+        if signals.message_sent.has_listeners(Message):  # none in the project now: no callback at commit
             transaction.on_commit(lambda: signals.message_sent.send(
                 sender=Message, message_id=message.pk, connection_id=conn.pk, sender_id=user_id,
                 recipient_id=recipient))
