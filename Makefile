@@ -6,11 +6,12 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: run test test-all test-cluster test-browser cluster cluster-stop setup venv migrate stop demo lint format clean-data help loadtest loadtest-ws bench bench-closed bench-push capacity
+.PHONY: run test test-slow test-all test-cluster test-browser cluster cluster-stop setup venv migrate stop demo lint format clean-data help loadtest loadtest-ws bench bench-closed bench-push capacity
 
 help:
 	@echo "make run     - set up everything and serve the app with its Celery worker and beat"
 	@echo "make test    - set up everything and run the test suite"
+	@echo "make test-slow - the long end-to-end suites: attacks on the crossings, Schemathesis (CI runs it)"
 	@echo "make stop    - stop the embedded PostgreSQL and Redis"
 	@echo "make demo    - load demo data (users, pings, crossings, stories)"
 	@echo "make lint    - ruff and mypy (django-stubs, djangorestframework-stubs)"
@@ -51,7 +52,13 @@ run: venv
 
 test: venv
 	$(PY) -m devtools.embedded start
-	$(PY) -m pytest -m "not cluster and not browser" $(PYTEST_ARGS)
+	$(PY) -m pytest -m "not cluster and not browser and not slow" $(PYTEST_ARGS)
+
+# The long end-to-end suites (marker `slow`, ~6 min): the attacks on the crossings through the
+# live API (tests/security/test_attacks.py) and Schemathesis against the served schema.
+test-slow: venv
+	$(PY) -m devtools.embedded start
+	$(PY) -m pytest -m "slow and not cluster and not browser" $(PYTEST_ARGS)
 
 test-all: venv
 	$(PY) -m devtools.embedded start

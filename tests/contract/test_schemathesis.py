@@ -58,6 +58,7 @@ def config() -> SchemathesisConfig:
 
 
 @pytest.mark.django_db(transaction=True, databases="__all__")
+@pytest.mark.slow
 def test_every_operation_honours_the_schema(live_api, staff_headers):
     schema = schemathesis.openapi.from_url(f"{live_api}/api/schema/", config=config())
 

@@ -43,6 +43,7 @@ def victim_at(point, at=None):
     return victim
 
 
+@pytest.mark.slow
 def test_unverified_accounts_learn_nothing(attacker):
     """The bisection attack with 100 throw-away accounts and no SIM: no crossing at all."""
     victim = victim_at(BERLIN)
@@ -59,6 +60,7 @@ def test_unverified_accounts_learn_nothing(attacker):
     assert victim.pk
 
 
+@pytest.mark.slow
 def test_verified_accounts_locate_nobody_better_than_their_cell(attacker):
     """The same attack with verified accounts (SIMs): over victims at random positions the
     median error is at least a quarter of a cell, and moving a victim inside its cell changes
@@ -80,6 +82,7 @@ def test_verified_accounts_locate_nobody_better_than_their_cell(attacker):
     assert statistics.median(errors) >= cell / 4
 
 
+@pytest.mark.slow
 def test_the_attacker_cannot_tell_two_positions_in_one_cell_apart(attacker):
     cells = Cells(settings.CROSSING_CELL_M)
 
