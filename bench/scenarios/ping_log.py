@@ -78,6 +78,15 @@ def start_log_redis(directory: Path, fsync: str = "always") -> redis.Redis:
                 raise RuntimeError(f"the log redis-server did not start: see {directory / 'redis.log'}")
             time.sleep(0.02)
     client = redis.Redis(unix_socket_path=str(sock))
+    deadline = time.monotonic() + 30
+    while True:  # a restarted server answers LOADING until it has read its AOF back
+        try:
+            client.ping()
+            break
+        except (redis.BusyLoadingError, redis.ResponseError, redis.ConnectionError):
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
     client.config_set("appendfsync", fsync)
     return client
 
@@ -409,7 +418,7 @@ def summarise(samples: list[Sample], round_trips: list[float] | None = None) -> 
 
 def measure(*, log_client: redis.Redis, log_pid: int | None, user_ids: list, rounds: int, batch: int,
             counts: list[int], synchronous_commit: str = "on", cache_pid: int | None = None,
-            postmaster: int | None = None, progress=None) -> dict:
+            postmaster: int | None = None, progress=None, clocks: Clocks | None = None) -> dict:
     """The side-by-side run (Django set up, cities and partitions made); its figures."""
     from django.db import connections
     from django.utils import timezone
@@ -424,7 +433,7 @@ def measure(*, log_client: redis.Redis, log_pid: int | None, user_ids: list, rou
     log = LogPath(log_client)
     meter = Meter({"pg_backend_request": request_backend, "pg_backend_drain": drain.backend_pid,
                    "redis_cache": cache_pid, "redis_log": log_pid}, postmaster)
-    clocks = Clocks(user_ids, timezone.now() - timedelta(seconds=500))
+    clocks = clocks or Clocks(user_ids, timezone.now() - timedelta(seconds=500))
 
     def current(user_id, ping):
         services.ingest_pings(user_id, [ping])
@@ -484,6 +493,76 @@ def measure(*, log_client: redis.Redis, log_pid: int | None, user_ids: list, rou
     return figures
 
 
+def measure_concurrent(*, log_client: redis.Redis, log_pid: int | None, clocks: Clocks, rounds: int, batch: int,
+                       clients: int, synchronous_commit: str = "on", cache_pid: int | None = None,
+                       postmaster: int | None = None) -> dict:
+    """A, B and C again with ``clients`` threads calling at once (each user on one thread), as
+    a server's workers would: both servers then fsync several callers' writes at once (group
+    commit).  CPU per ping: the callers' threads, the whole PostgreSQL cluster, each Redis.
+    Run after ``measure`` (same users, their clocks going on); the drain runs unmeasured."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connections
+
+    from locations import services
+
+    reset_stream(log_client)
+    drain = Drain(log_client, _pg_params(), synchronous_commit)
+    log = LogPath(log_client)
+    meter = Meter({"redis_cache": cache_pid, "redis_log": log_pid}, postmaster)
+    slot = {u: i % clients for i, u in enumerate(clocks.user_ids)}
+
+    def current(user_id, ping):
+        services.ingest_pings(user_id, [ping])
+
+    opened: dict[int, object] = {}
+
+    def work(call, pings) -> tuple[float, list[float]]:
+        conn = connections["default"]  # this thread's own, kept (warm) for the whole phase
+        if id(conn) not in opened:
+            conn.inc_thread_sharing()  # closed from the main thread at the end
+            opened[id(conn)] = conn
+        with conn.cursor() as cursor:  # outside the clock
+            cursor.execute(f"SET synchronous_commit = {synchronous_commit}")
+        latencies = []
+        t0 = time.thread_time()
+        for user_id, ping in pings:
+            s = time.perf_counter()
+            call(user_id, ping)
+            latencies.append((time.perf_counter() - s) * 1000)
+        return (time.thread_time() - t0) * 1000, latencies
+
+    variants = {"A": (current, None), "B": (log.ingest, "always"), "C": (log.ingest, "everysec")}
+    samples: dict[str, list[Sample]] = {k: [] for k in variants}
+    order = list(variants)
+    pool = ThreadPoolExecutor(max_workers=clients)
+    try:
+        for r in range(rounds + 1):
+            for key in order[r % 3:] + order[:r % 3]:
+                call, fsync = variants[key]
+                if fsync:
+                    log_client.config_set("appendfsync", fsync)
+                pings = [clocks.next() for _ in range(batch)]
+                parts = [[p for p in pings if slot[p[0]] == j] for j in range(clients)]
+                before, w0 = meter.sample(), time.perf_counter()
+                done = list(pool.map(lambda part, call=call: work(call, part), parts))
+                wall, after = time.perf_counter() - w0, meter.sample()
+                if fsync:
+                    log_client.config_set("appendfsync", "always")
+                    drain.run(500)
+                if r:
+                    samples[key].append(Sample(batch, sum(t for t, _ in done), wall * 1000,
+                                               [x for _, lat in done for x in lat],
+                                               {k: (after[k] - before[k]) * 1000 for k in after}))
+    finally:
+        pool.shutdown(wait=True)
+        drain.close()
+        for conn in opened.values():
+            conn.close()  # type: ignore[attr-defined]
+    return {"clients": clients,
+            "paths": {key: summarise(samples[key]) for key in variants}}
+
+
 def _ratios(figures: dict) -> dict:
     a, b, c = (figures["paths"][k] for k in "ABC")
     out = {
@@ -513,6 +592,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--counts", default="100,500", help="XREADGROUP COUNT of the drain, alternating by round")
     parser.add_argument("--synchronous-commit", default="on", choices=["on", "off"],
                         help="PostgreSQL synchronous_commit of the measured connections (production: on)")
+    parser.add_argument("--clients", type=int, default=8,
+                        help="threads calling at once in a second phase (group commit); 1 skips it")
     args = parser.parse_args(argv)
     counts = [int(c) for c in args.counts.split(",") if c]
     os.environ.setdefault("BENCH_INSTANCE", "pinglog")
@@ -525,6 +606,8 @@ def main(argv: list[str] | None = None) -> int:
 
     _ensure_cities()
     log_dir = servers.redis_dir().parent / "log-redis"
+    stop_log_redis(log_dir)
+    (log_dir / "log.aof").unlink(missing_ok=True)  # a fresh log each run
     log_client = start_log_redis(log_dir)
     started = datetime.now(UTC).replace(microsecond=0).isoformat()
     load_before = os.getloadavg()
@@ -535,19 +618,28 @@ def main(argv: list[str] | None = None) -> int:
         forget_last_pings([redis_client(), log_client], user_ids)
         print(f"{len(user_ids)} users; {args.rounds} rounds of {args.batch} pings per path; drain COUNT {counts}; "
               f"load average {load_before[0]:.2f} {load_before[1]:.2f}; {started}", flush=True)
+        from django.utils import timezone
+
+        clocks = Clocks(user_ids, timezone.now() - timedelta(seconds=500))
         figures = measure(log_client=log_client, log_pid=log_redis_pid(log_dir), user_ids=user_ids,
                           rounds=args.rounds, batch=args.batch, counts=counts,
                           synchronous_commit=args.synchronous_commit, cache_pid=servers.redis_pid(),
-                          postmaster=servers.postmaster_pid(),
+                          postmaster=servers.postmaster_pid(), clocks=clocks,
                           progress=lambda r, n: print(f"round {r}/{n} load {os.getloadavg()[0]:.2f}", flush=True))
+        if args.clients > 1:
+            figures["concurrent"] = measure_concurrent(
+                log_client=log_client, log_pid=log_redis_pid(log_dir), clocks=clocks, rounds=args.rounds,
+                batch=args.batch, clients=args.clients, synchronous_commit=args.synchronous_commit,
+                cache_pid=servers.redis_pid(), postmaster=servers.postmaster_pid())
         ensure_users(args.users)  # deletes this run's pings
     finally:
         stop_log_redis(log_dir)
     figures["load_average_before_after"] = [round(load_before[0], 2), round(os.getloadavg()[0], 2)]
     figures["started_utc"] = started
     how = (f"python -m bench.scenarios.ping_log --rounds {args.rounds} --batch {args.batch} --users {args.users} "
-           f"--counts {args.counts} --synchronous-commit {args.synchronous_commit}")
-    path = write_result("ping-log", figures, how, {"rounds": args.rounds, "batch": args.batch, "users": args.users})
+           f"--counts {args.counts} --synchronous-commit {args.synchronous_commit} --clients {args.clients}")
+    path = write_result("ping-log", figures, how, {"rounds": args.rounds, "batch": args.batch, "users": args.users,
+                                                        "clients": args.clients})
     print(json.dumps(figures, indent=2))
     print(f"written to {path}")
     return 0

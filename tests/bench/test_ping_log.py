@@ -110,3 +110,15 @@ def test_a_short_side_by_side_run_produces_every_figure_and_stores_every_ping(lo
     # the unmeasured first round and the measured ones; nothing is left in the log.
     assert Ping.objects.using("default").filter(user_id__in=users).count() == 2 * len(users) + 3 * batch * (rounds + 1)
     assert client.xlen(ping_log.STREAM) == 0
+
+    # The concurrent phase: the same users, their clocks going on, three threads at once.
+    clocks = ping_log.Clocks(users, timezone.now() - timedelta(seconds=100))
+    concurrent = ping_log.measure_concurrent(log_client=client, log_pid=ping_log.log_redis_pid(directory),
+                                             clocks=clocks, rounds=rounds, batch=batch, clients=3)
+    for key in "ABC":
+        row = concurrent["paths"][key]
+        assert row["pings"] == rounds * batch and row["app_thread_cpu_us_per_ping"] > 0
+    assert concurrent["paths"]["B"]["redis_log_cpu_us_per_ping"] > 0
+    assert Ping.objects.using("default").filter(user_id__in=users).count() == (
+        2 * len(users) + 6 * batch * (rounds + 1))
+    assert client.xlen(ping_log.STREAM) == 0
