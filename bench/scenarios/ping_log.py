@@ -407,6 +407,7 @@ def summarise(samples: list[Sample], round_trips: list[float] | None = None) -> 
            "app_thread_cpu_us_per_ping": per_ping(lambda s: s.thread_ms),
            "wall_us_per_ping": per_ping(lambda s: s.wall_ms),
            **{f"{tier}_cpu_us_per_ping": per_ping(lambda s, t=tier: s.cpu_ms[t]) for tier in tiers}}
+    out["app_thread_cpu_us_per_ping_by_batch"] = [round(s.thread_ms / s.pings * 1000, 1) for s in samples if s.pings]
     latencies = [x for s in samples for x in s.latencies_ms]
     if latencies:
         out["call_p50_ms"], out["call_p99_ms"] = round(_quantile(latencies, 50), 3), round(_quantile(latencies, 99), 3)
@@ -559,8 +560,17 @@ def measure_concurrent(*, log_client: redis.Redis, log_pid: int | None, clocks: 
         drain.close()
         for conn in opened.values():
             conn.close()  # type: ignore[attr-defined]
-    return {"clients": clients,
-            "paths": {key: summarise(samples[key]) for key in variants}}
+    paths = {key: summarise(samples[key]) for key in variants}
+    return {"clients": clients, "paths": paths,
+            "request_app_cpu_ratio_log_over_today_paired_median": paired(paths["A"], paths["B"]),
+            "request_app_cpu_ratio_everysec_over_always_paired_median": paired(paths["B"], paths["C"])}
+
+
+def paired(old: dict, new: dict) -> float | None:
+    """Median over the rounds of new / old app CPU per ping (None without batches)."""
+    pairs = list(zip(old["app_thread_cpu_us_per_ping_by_batch"], new["app_thread_cpu_us_per_ping_by_batch"],
+                     strict=True))
+    return round(statistics.median(n / o for o, n in pairs), 3) if pairs else None
 
 
 def _ratios(figures: dict) -> dict:
@@ -573,6 +583,9 @@ def _ratios(figures: dict) -> dict:
         "log_redis_cpu_us_per_ping_always_vs_everysec": [b.get("redis_log_cpu_us_per_ping"),
                                                          c.get("redis_log_cpu_us_per_ping")],
     }
+    # Round by round (the batches of one round ran back to back, under the same load).
+    out["request_app_cpu_ratio_log_over_today_paired_median"] = paired(a, b)
+    out["request_app_cpu_ratio_everysec_over_always_paired_median"] = paired(b, c)
     for count, d in figures["drain"].items():
         if d["batches"]:
             out[f"drain_{count}_app_plus_pg_backend_us_per_ping"] = round(
