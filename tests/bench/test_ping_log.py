@@ -67,7 +67,7 @@ def test_logged_pings_survive_a_crash_of_the_log_redis_and_the_drain_writes_what
 
     drain = ping_log.Drain(client, ping_log._pg_params())
     try:
-        assert drain.run(count=2) == len(statuses)
+        assert drain.run(count=100) == len(statuses)  # one read: judged from the entries, not the database
     finally:
         drain.close()
     assert client.xlen(ping_log.STREAM) == 0
