@@ -1,6 +1,7 @@
 """App CPU per request of the chat endpoints, the code before this round of issue 17 and after, in one process.
 
     python -m bench.scenarios.chat_paths [--batches 12 --batch 100]
+    python -m bench.scenarios.chat_paths --lean [--batches 12 --batch 100] [--after-first]
 
 One Django WSGI handler on the harness's seeded bench database (no HTTP server, no client),
 signed in as users with an accepted connection.  POST and GET connections/{id}/messages/ run
@@ -9,7 +10,9 @@ in batches that alternate between the two code paths, so a noisy machine slows b
 that read the sender's flags and the chat in two round trips, and the event log's writer
 in Django's atomic block); "after" is the code of this checkout.  The figure is the thread
 CPU time per request, median over the batches, and the ratio.  (The previous round compared
-against main bbcf8e1: this script's history.)  Figures: docs/benchmarks/performance.md.
+against main bbcf8e1: this script's history.)  ``--lean``: GET only, DRF's path ("before",
+``MessageListView.lean_get = False``) against the lean one ("after"), the rest of the code this
+checkout's.  Figures: docs/benchmarks/performance.md.
 """
 
 from __future__ import annotations
@@ -190,6 +193,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--old", default="get,post,send_message,record",
                         help="which pieces 'before' takes from the old code (the rest from this checkout): "
                              "one lever at a time, e.g. --old record")
+    parser.add_argument("--lean", action="store_true",
+                        help="GET only: DRF's path (before) against the lean path (after)")
     args = parser.parse_args(argv)
     django_on_bench()
     from django.core.handlers.wsgi import WSGIHandler
@@ -201,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
     conns, tokens = chatting_users("bench chat paths")
     handler = WSGIHandler()
     old = old_paths()
-    pieces = set(args.old.split(","))
+    pieces = set() if args.lean else set(args.old.split(","))
     new = {"get": views.MessageListView.get, "post": views.MessageListView.post,
            "send_message": services.send_message, "record": events.record}
 
@@ -212,6 +217,8 @@ def main(argv: list[str] | None = None) -> int:
         views.MessageListView.post = code["post"]  # type: ignore[method-assign]
         services.send_message = code["send_message"]
         events.record = code["record"]
+        # The lean read is this checkout's: off for "before" when it takes the old view (or --lean).
+        views.MessageListView.lean_get = not (path == "before" and (args.lean or "get" in pieces))
 
     body = orjson.dumps({"body": "see you there?"})
     endpoints = {
@@ -221,12 +228,16 @@ def main(argv: list[str] | None = None) -> int:
             "GET", f"/api/v1/connections/{conns[i % len(conns)].pk}/messages/", tokens[i % len(conns)]),
     }
 
+    if args.lean:
+        del endpoints["POST connections/{id}/messages/"]
+
     def batch(path, make, n) -> float:
         use(path)
         return thread_ms(handler, [make(i) for i in range(n)])
 
     print(f"{len(conns)} connections; {args.batches} alternating batches of {args.batch} per code path and "
-          f"endpoint{' (after first)' if args.after_first else ''}; old: {args.old}; "
+          f"endpoint{' (after first)' if args.after_first else ''}; "
+          f"{'DRF against the lean path' if args.lean else f'old: {args.old}'}; "
           f"load average {os.getloadavg()[0]:.1f}", flush=True)
     rows = []
     for name, make in endpoints.items():

@@ -1,4 +1,10 @@
-"""Connections and chat endpoints (docs/api.md): thin views over services and selectors."""
+"""Connections and chat endpoints (docs/api.md): thin views over services and selectors.
+
+``GET connections/{id}/messages/`` answers a well-formed read of a chat the caches vouch for on
+a lean path outside DRF (same token check, rate limit, membership checks and JSON bytes;
+``MessageListView.lean_get``); everything else, every refusal included, goes through DRF.
+Design and figures: docs/benchmarks/performance.md ("Chat").
+"""
 
 from __future__ import annotations
 
@@ -6,17 +12,23 @@ import re
 import uuid
 
 from django.conf import settings
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import HttpResponse
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status as http_status
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import AuthenticationFailed, NotFound, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts import selectors as account_selectors
+from accounts.authentication import AccessTokenAuthentication, check_not_revoked
+from accounts.services import mark_active
+from accounts.tokens import InvalidToken, decode_access_token
 from connections import selectors, services
 from connections.api import serializers as s
 from core.api.http import conditional_json
-from core.api.rest import NewestFirstCursorPagination
+from core.api.rest import NewestFirstCursorPagination, dumps
+from core.api.throttling import UserRateThrottle
 from core.cache import keys as cachekeys
 from core.cache import response as response_cache
 from core.db import router as db_router
@@ -150,7 +162,85 @@ class ConnectionDeclineView(APIView):
         return Response(_one(request.user.pk, conn))
 
 
+_JSON = "application/json"
+_PLAIN_ACCEPT = frozenset({"*/*", _JSON})  # what core.api.rest.JsonFirstNegotiation answers at once
+_PAGE_PARAMS = frozenset({"cursor", "page_size"})
+
+
+class _PageRequest:
+    """What DRF's cursor paginator reads of a request (``query_params``, ``build_absolute_uri``),
+    from Django's request: DRF's ``Request.query_params`` is Django's ``GET``."""
+
+    __slots__ = ("build_absolute_uri", "query_params")
+
+    def __init__(self, request):
+        self.query_params = request.GET
+        self.build_absolute_uri = request.build_absolute_uri
+
+
 class MessageListView(APIView):
+    #: Answer well-formed GETs of a chat the caches vouch for on the lean path (``False``: DRF
+    #: answers every one, as before; bench/scenarios/chat_paths.py and the tests compare the two).
+    lean_get = True
+
+    def dispatch(self, request, *args, **kwargs):
+        if request.method == "GET" and self.lean_get and type(request.META.get("HTTP_AUTHORIZATION")) is str:
+            response = self._lean_get(request, kwargs.get("connection_id"))
+            if response is not None:
+                return response
+        return super().dispatch(request, *args, **kwargs)
+
+    def _lean_get(self, request, connection_id) -> HttpResponse | None:
+        """The 200 of a chat page for a live token within its rate limit, when the cached
+        connection index and hidden set say the chat is the caller's and accepted, without DRF's
+        request wrapping, negotiation and rendering; None when DRF must answer.
+
+        As ``locations.api.views.LocationsView._lean_post``: it gives up before any side effect
+        but the revocation check and the rate count, which are remembered on the request
+        (``guards_passed``, ``rate_counted``) so that DRF does not repeat them, and the activity
+        mark (at most once a minute per user, as DRF's authentication would make it).  Cached
+        reads (the chat, the unread counts) may be filled on the way; the read marker moves only
+        for a page answered here.  So every refusal (401, 403, 404, 400, 406, 429) is DRF's own.
+        """
+        meta = request.META
+        if meta.get("HTTP_ACCEPT", "*/*").strip() not in _PLAIN_ACCEPT:
+            return None
+        query = request.GET
+        if query and not _PAGE_PARAMS.issuperset(query):
+            return None  # ?format= and the like: DRF's
+        parts = meta["HTTP_AUTHORIZATION"].split()
+        if len(parts) != 2 or parts[0].lower() != AccessTokenAuthentication.keyword.lower() or not parts[1].isascii():
+            return None
+        try:
+            claims = decode_access_token(parts[1])
+            check_not_revoked(request, claims, view=self)
+        except (InvalidToken, AuthenticationFailed):
+            return None
+        if settings.RATE_LIMIT_ENABLED:
+            throttle = UserRateThrottle()
+            if throttle.rate is not None:
+                count = (getattr(request, "rate_counted", None) or {}).get((throttle.scope, str(claims.user_id)))
+                if count is None or count > throttle.num_requests:
+                    return None  # not counted (Redis away: DRF's throttle counts) or over the limit (429)
+        me = claims.user_id
+        db_router.set_user(me)
+        mark_active(me)
+        conn, unread = selectors.cached_chat(me, connection_id, with_unread=True)
+        if conn is None:
+            return None  # not in the cached index, not accepted, hidden: the database says why (DRF)
+        paginator = MessagePagination()
+        try:
+            page = paginator.paginate_queryset(selectors.MessageRows(conn.pk), _PageRequest(request), view=self)
+        except (NotFound, ValidationError, DjangoValidationError):
+            return None  # a bad cursor or page size: DRF's 404 or 400
+        if page and "cursor" not in query and unread.get(str(conn.pk)):
+            services.mark_read(user_id=me, connection=conn, until=page[0]["created_at"])
+        response = HttpResponse(dumps({"next": paginator.get_next_link(), "previous": paginator.get_previous_link(),
+                                       "results": [s.message_row_out(row) for row in page]}), content_type=_JSON)
+        for name, value in self.default_response_headers.items():  # as APIView.finalize_response
+            response[name] = value
+        return response
+
     @extend_schema(operation_id="connections_messages_list",
                    parameters=[OpenApiParameter("cursor", str), OpenApiParameter("page_size", int)],
                    responses=s.MessagePageOut)
