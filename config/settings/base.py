@@ -137,7 +137,7 @@ DB_STATEMENT_TIMEOUT_MS = env_int("DB_STATEMENT_TIMEOUT_MS", 30_000)
 
 def _database(url: str) -> dict:
     config: dict = dict(dj_database_url.parse(url, conn_max_age=0, conn_health_checks=False))
-    config["ENGINE"] = "django_prometheus.db.backends.postgresql"
+    config["ENGINE"] = "core.db.backend"  # django-prometheus's database metrics, cheaper per request
     options = config.setdefault("OPTIONS", {})
     if DB_POOL_ENABLED:
         options["pool"] = dict(DB_POOL)
@@ -191,6 +191,9 @@ CACHALOT_ONLY_CACHABLE_TABLES = frozenset(
     {"locations_city", "django_content_type", "auth_group", "auth_permission", "auth_group_permissions"}
 )
 CACHALOT_TIMEOUT = 3600
+# cachalot serves the engines it knows by name: the project's (core.db.backend, Django's
+# PostgreSQL engine with the metrics) is one of those.
+CACHALOT_ADDITIONAL_SUPPORTED_DATABASES = {"core.db.backend"}
 # Raw SQL writes invalidate those tables through core.cache.raw_writes, which looks for the
 # whitelisted tables only (cachalot's own hook scans every model's table on each raw write).
 CACHALOT_INVALIDATE_RAW = False

@@ -1,0 +1,1 @@
+"""The project's PostgreSQL engine (``ENGINE = "core.db.backend"``): see ``base``."""
