@@ -205,6 +205,38 @@ def check_not_revoked(request, claims, *, view=None) -> None:
     django_request.guards_passed = frozenset(markers)
 
 
+def lean_claims(request, view):
+    """The claims of the live bearer token of a request answered outside DRF (a lean path:
+    ``LocationsView``'s ping, ``MessageListView``'s chat page), within its user's rate limit for
+    ``view``; None when DRF must answer (no or a malformed token, an ended session, over the
+    limit, or a count Redis could not make, which DRF's throttle then makes).
+
+    The side effects are the ones DRF does not repeat: the revocation check and the rate count
+    are remembered on the request (``guards_passed``, ``rate_counted``).  On success the user's
+    reads are routed and the user marked active, as ``AccessTokenAuthentication`` does.
+    """
+    header = request.META.get("HTTP_AUTHORIZATION")
+    if type(header) is not str:
+        return None
+    parts = header.split()
+    if len(parts) != 2 or parts[0].lower() != AccessTokenAuthentication.keyword.lower() or not parts[1].isascii():
+        return None
+    try:
+        claims = decode_access_token(parts[1])
+        check_not_revoked(request, claims, view=view)
+    except (InvalidToken, exceptions.AuthenticationFailed):
+        return None
+    if settings.RATE_LIMIT_ENABLED:
+        throttle = UserRateThrottle()
+        if throttle.rate is not None:
+            count = (getattr(request, "rate_counted", None) or {}).get((throttle.scope, str(claims.user_id)))
+            if count is None or count > throttle.num_requests:
+                return None  # not counted (Redis away: DRF's throttle counts) or over the limit (429)
+    db_router.set_user(claims.user_id)
+    mark_active(claims.user_id)
+    return claims
+
+
 def _check_in_redis(markers, rate) -> int:
     global _check_script
     client = redis_client()

@@ -16,12 +16,8 @@ from rest_framework import generics, status
 from rest_framework.exceptions import AuthenticationFailed, ValidationError
 from rest_framework.response import Response
 
-from accounts.authentication import AccessTokenAuthentication, check_not_revoked
-from accounts.services import mark_active
-from accounts.tokens import InvalidToken, decode_access_token
+from accounts.authentication import lean_claims
 from core.api.rest import NewestFirstCursorPagination
-from core.api.throttling import UserRateThrottle
-from core.db import router as db_router
 from locations import selectors, services
 from locations.api import serializers as s
 from locations.validation import PingsInvalid, clean_pings
@@ -48,7 +44,7 @@ class LocationsView(generics.GenericAPIView):
     lean_post = True
 
     def dispatch(self, request, *args, **kwargs):
-        if request.method == "POST" and self.lean_post and type(request.META.get("HTTP_AUTHORIZATION")) is str:
+        if request.method == "POST" and self.lean_post:
             response = self._lean_post(request)
             if response is not None:
                 return response
@@ -67,22 +63,9 @@ class LocationsView(generics.GenericAPIView):
         meta = request.META
         if meta.get("QUERY_STRING") or not self._negotiable(meta):
             return None
-        parts = meta["HTTP_AUTHORIZATION"].split()
-        if len(parts) != 2 or parts[0].lower() != AccessTokenAuthentication.keyword.lower() or not parts[1].isascii():
+        claims = lean_claims(request, self)
+        if claims is None:
             return None
-        try:
-            claims = decode_access_token(parts[1])
-            check_not_revoked(request, claims, view=self)
-        except (InvalidToken, AuthenticationFailed):
-            return None
-        if settings.RATE_LIMIT_ENABLED:
-            throttle = UserRateThrottle()
-            if throttle.rate is not None:
-                count = (getattr(request, "rate_counted", None) or {}).get((throttle.scope, str(claims.user_id)))
-                if count is None or count > throttle.num_requests:
-                    return None  # not counted (Redis away: DRF's throttle counts) or over the limit (429)
-        db_router.set_user(claims.user_id)
-        mark_active(claims.user_id)
         pings = self._lean_pings(request)
         if pings is None:
             return None
