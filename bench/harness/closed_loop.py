@@ -431,8 +431,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-seed", action="store_true", help="refuse instead of seeding a small data set")
     parser.add_argument("--write-docs", action="store_true", help="rewrite docs/BENCHMARKS.md's closed-loop table")
     parser.add_argument("--versus", default="",
-                        help="KEY=VALUE: a second app server with this environment setting, measured side by "
-                             "side (e.g. BENCH_FLAT_MIDDLEWARE=1, the middleware before API requests skipped some)")
+                        help="KEY=VALUE (several separated by spaces): a second app server with these environment "
+                             "settings, measured side by side (e.g. BENCH_FLAT_MIDDLEWARE=1, the middleware before "
+                             "API requests skipped some)")
     parser.add_argument("--keepalive", action="store_true",
                         help="each client thread keeps its HTTP connection open (as nginx's upstream keepalive "
                              "does); a sync worker still closes it after every response, a gthread worker keeps it")
@@ -462,11 +463,11 @@ def main(argv: list[str] | None = None) -> int:
     unknown = set(targets) - {*FLOORS, "mix", "push", *MIX_PER_MINUTE}
     if unknown:
         parser.error(f"unknown targets: {', '.join(sorted(unknown))}")
-    # One app server, or two side by side (--versus KEY=VALUE: the second with that setting).
+    # One app server, or two side by side (--versus KEY=VALUE ...: the second with those settings).
     apps = {"": Gunicorn(env, args.workers)}
     if args.versus:
-        key, _, value = args.versus.partition("=")
-        apps["versus"] = Gunicorn({**env, key: value}, args.workers)
+        changed = dict(setting.partition("=")[::2] for setting in args.versus.split())
+        apps["versus"] = Gunicorn({**env, **changed}, args.workers)
     load_before = os.getloadavg()[0]
     runs: dict[str, list[RunResult]] = {}
     try:
@@ -480,8 +481,11 @@ def main(argv: list[str] | None = None) -> int:
                 run(app.port, tiers[label], target, warm, args.clients, people, 0, args.keepalive)
         for round_no in range(args.rounds):
             order = targets[round_no % len(targets):] + targets[: round_no % len(targets)]  # interleaved
+            # Which server goes first alternates too: a read right after the other side's run
+            # finds the state that run left (chats it marked read, caches it filled).
+            sides = list(apps.items()) if round_no % 2 == 0 else list(apps.items())[::-1]
             for target in order:
-                for label, app in apps.items():
+                for label, app in sides:
                     key = f"{target}@{label}" if label else target
                     result = run(app.port, tiers[label], target, args.requests, args.clients, people, round_no + 1,
                                  args.keepalive)
