@@ -433,7 +433,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--versus", default="",
                         help="KEY=VALUE (several separated by spaces): a second app server with these environment "
                              "settings, measured side by side (e.g. BENCH_FLAT_MIDDLEWARE=1, the middleware before "
-                             "API requests skipped some)")
+                             "API requests skipped some); the servers take turns going first, so give an even "
+                             "--rounds")
     parser.add_argument("--keepalive", action="store_true",
                         help="each client thread keeps its HTTP connection open (as nginx's upstream keepalive "
                              "does); a sync worker still closes it after every response, a gthread worker keeps it")
