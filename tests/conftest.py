@@ -151,6 +151,20 @@ def round_trips(monkeypatch):
     return sent
 
 
+def drf_initial_calls(monkeypatch, view_class) -> list[str]:
+    """The methods of the requests that reach DRF's ``initial`` on ``view_class`` (a lean path
+    that answers outside DRF leaves the list empty); every call passes through."""
+    calls: list[str] = []
+    original = view_class.initial
+
+    def counted(self, request, *args, **kwargs):
+        calls.append(request.method)
+        return original(self, request, *args, **kwargs)
+
+    monkeypatch.setattr(view_class, "initial", counted)
+    return calls
+
+
 @pytest.fixture
 def low_rates(settings):
     """Apply ``rates`` (scope -> "n/period") for the test; per hour so a window edge cannot reset them."""

@@ -24,7 +24,7 @@ from core.api.throttling import UserRateThrottle
 from core.cache import breaker as redis_breaker
 from core.cache import keys as cachekeys
 from core.cache.client import redis_client
-from tests.conftest import client_for
+from tests.conftest import client_for, drf_initial_calls
 from tests.factories import make_connection, make_user
 
 pytestmark = pytest.mark.django_db
@@ -215,14 +215,7 @@ def test_refusals_after_a_change_are_drfs(change, monkeypatch, django_capture_on
 
 def test_a_well_formed_read_skips_drf(chat, monkeypatch):
     conn, empty, _a, _b, ca, _cb = chat
-    calls = []
-    original = MessageListView.initial
-
-    def counted(self, request, *args, **kwargs):
-        calls.append(request.method)
-        return original(self, request, *args, **kwargs)
-
-    monkeypatch.setattr(MessageListView, "initial", counted)
+    calls = drf_initial_calls(monkeypatch, MessageListView)
     first = ca.get(url(conn.pk, page_size=5))
     assert first.status_code == 200 and len(first.json()["results"]) == 5
     assert ca.get(first.json()["next"]).status_code == 200

@@ -20,7 +20,7 @@ from core.cache import breaker as redis_breaker
 from core.cache.client import redis_client
 from locations.api.views import LocationsView
 from locations.models import Ping
-from tests.conftest import client_for
+from tests.conftest import client_for, drf_initial_calls
 from tests.factories import make_verified_user
 
 URL = "/api/v1/locations/"
@@ -116,14 +116,7 @@ def test_the_lean_path_answers_as_drf_does(case, berlin, monkeypatch, django_cap
 
 
 def test_a_well_formed_ping_skips_drf(berlin, monkeypatch):
-    calls = []
-    original = LocationsView.initial
-
-    def counted(self, request, *args, **kwargs):
-        calls.append(request.method)
-        return original(self, request, *args, **kwargs)
-
-    monkeypatch.setattr(LocationsView, "initial", counted)
+    calls = drf_initial_calls(monkeypatch, LocationsView)
     client = client_for(make_verified_user())
     response = client.post(URL, _body(30), content_type="application/json")
     assert response.status_code == 201 and response.json() == {"accepted": 1, "implausible": 0}
