@@ -397,11 +397,11 @@ _TS = "timestamptz 'epoch' + {} * interval '1 microsecond'"
 
 # Merge the incoming encounter intervals with each pair's stored ones (exact: two intervals are
 # one encounter when the later starts at most the repeat gap after the earlier ends), then
-# write a record only when what the API shows changes (a new pair, or a new encounter) or when
-# the stored end of the latest encounter lags the true one by more than the slack.  Every pair
-# of the batch has a record locked by this transaction by then (``_LOCK_SQL``; a new pair's is
-# a stub with no interval and ``times`` 0, so it is always written), so the merge reads the
-# latest version of each record and no other transaction changes one before the commit.
+# write a record only when what the API shows changes (a new encounter) or when the stored end
+# of the latest encounter lags the true one by more than the slack.  Only the pairs that had a
+# record run through it: each is locked by this transaction by then (``_LOCK_SQL``, which wrote
+# the new pairs' records whole and took them out of ``crossings_incoming``), so the merge reads
+# the latest version of each record and no other transaction changes one before the commit.
 _MERGE_SQL = """
 WITH pairs AS (
     SELECT DISTINCT low, high FROM crossings_incoming
@@ -504,37 +504,67 @@ def _drop_unrecordable(cursor) -> None:
     metrics.count_skipped("user_gone", cursor.rowcount)
 
 
-# Lock (or create) the record of every pair of the batch, in key order: an existing record is
-# locked FOR NO KEY UPDATE by the no-op DO UPDATE (its WHERE false writes nothing but still
-# locks); a missing one is inserted as a stub (no interval, ``times`` 0) that the merge fills
-# in.  Another store's uncommitted stub of the same pair makes the insert wait for that
-# transaction, then lock its record (or insert, if it rolled back or dropped the pair).  Every
-# store takes its pairs in the same order in one statement, so two stores never deadlock.
-# The pairs inserted (new for this store) go to ``crossings_new``.
+# Lock the record of every pair of the batch, or create it with its final values, in key
+# order, in one statement.  A new pair's values are its incoming intervals merged (those of
+# ``crossings_settled`` too, left out of a record that vanished since: a sweep), as the merge
+# would make them, with the place where its latest encounter started: written once, no stub.
+# An existing record conflicts and is locked FOR NO KEY UPDATE by the no-op DO UPDATE (its
+# WHERE false writes nothing but still locks); ``_MERGE_SQL`` then merges into it.  Another
+# store's uncommitted insert of the same pair makes the insert wait for that transaction,
+# then lock its record (or insert, if it rolled back or dropped the pair).  Every store takes
+# its pairs in the same order in one statement, so two stores never deadlock.  The pairs
+# inserted (new for this store) go to ``crossings_new`` with their ids.
 _LOCK_SQL = """
-WITH ins AS (
+WITH src AS (
+    SELECT low, high, s, e, place_lat, place_lng, cell, city FROM crossings_incoming
+    UNION ALL
+    SELECT low, high, s, e, place_lat, place_lng, cell, city FROM crossings_settled
+    WHERE (low, high) IN (SELECT low, high FROM crossings_incoming)
+), ordered AS (
+    SELECT src.*, max(e) OVER (PARTITION BY low, high ORDER BY s, e
+                               ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS prev_end
+    FROM src
+), grouped AS (
+    SELECT ordered.*, count(*) FILTER (WHERE prev_end IS NULL OR s - prev_end > %(gap)s)
+               OVER (PARTITION BY low, high ORDER BY s, e ROWS UNBOUNDED PRECEDING) AS g
+    FROM ordered
+), merged AS (
+    -- One encounter: where it started is its first interval's place (the lowest cell on a tie).
+    SELECT low, high, min(s) AS s, max(e) AS e,
+           (array_agg(place_lat ORDER BY s, cell))[1] AS place_lat,
+           (array_agg(place_lng ORDER BY s, cell))[1] AS place_lng,
+           (array_agg(cell ORDER BY s, cell))[1] AS cell, (array_agg(city ORDER BY s, cell))[1] AS city
+    FROM grouped GROUP BY low, high, g
+), agg AS (
+    SELECT low, high, array_agg(s ORDER BY s) AS starts, array_agg(e ORDER BY s) AS ends, count(*) AS times,
+           min(s) AS first_s, max(s) AS last_s,
+           (array_agg(place_lat ORDER BY s DESC))[1] AS place_lat,
+           (array_agg(place_lng ORDER BY s DESC))[1] AS place_lng,
+           (array_agg(cell ORDER BY s DESC))[1] AS cell, (array_agg(city ORDER BY s DESC))[1] AS city
+    FROM merged GROUP BY low, high
+), ins AS (
     INSERT INTO crossings (id, user_low_id, user_high_id, first_crossed_at, last_crossed_at, times,
                            place_lat, place_lng, place_cell, city_id, encounter_starts, encounter_ends, updated_at)
-    SELECT """ + _UUID7_SQL + """, low, high, """ + _TS.format("s") + """, """ + _TS.format("s") + """, 0,
-           0, 0, '', NULL, '{}', '{}', now()
-    FROM (SELECT low, high, min(s) AS s FROM crossings_incoming GROUP BY low, high) p
+    SELECT """ + _UUID7_SQL + """, low, high, """ + _TS.format("first_s") + """, """ + _TS.format("last_s") + """,
+           times, place_lat, place_lng, to_hex(cell), nullif(city, 0), starts, ends, now()
+    FROM agg
     ORDER BY low, high
     ON CONFLICT (user_low_id, user_high_id) DO UPDATE SET times = crossings.times WHERE false
-    RETURNING user_low_id, user_high_id
+    RETURNING id, user_low_id, user_high_id
 )
 INSERT INTO crossings_new SELECT * FROM ins
 """
 
 
-def _lock_pairs(cursor) -> int:
-    """Lock the batch's records, inserting stubs for new pairs (``_LOCK_SQL``); returns how many
-    pairs are new.  A user erased at this very moment fails the foreign key of a stub: the
-    filter runs again and the lock is retried (``store_retried``), so no user state stops the
-    batch."""
+def _lock_pairs(cursor, params: dict) -> int:
+    """Lock the batch's records, inserting the new pairs' records with their final values
+    (``_LOCK_SQL``); returns how many pairs are new.  A user erased at this very moment fails
+    the foreign key of a new record: the filter runs again and the lock is retried
+    (``store_retried``), so no user state stops the batch."""
     for attempt in range(3):
         try:
             with transaction.atomic():  # a savepoint: its row locks go with it on a failure
-                cursor.execute(_LOCK_SQL)
+                cursor.execute(_LOCK_SQL, params)
                 return cursor.rowcount
         except IntegrityError:
             logger.warning("storing crossings failed on a vanished user (attempt %d); retrying without it",
@@ -654,7 +684,7 @@ def store_encounters(cursor, enc: Encounters, users: _Users, timings: dict | Non
         "place_lng float8, cell bigint, city integer) ON COMMIT DROP"
     )
     cursor.execute("CREATE TEMP TABLE crossings_settled (LIKE crossings_incoming) ON COMMIT DROP")
-    cursor.execute("CREATE TEMP TABLE crossings_new (low uuid, high uuid) ON COMMIT DROP")
+    cursor.execute("CREATE TEMP TABLE crossings_new (id uuid, low uuid, high uuid) ON COMMIT DROP")
     with cursor.connection.cursor().copy("COPY crossings_incoming FROM STDIN (FORMAT BINARY)") as copy:
         copy.write(encounter_rows(enc, users))
     params = {"gap": int(settings.CROSSING_REPEAT_GAP_S) * US, "slack": int(settings.CROSSING_END_SLACK_S) * US}
@@ -662,9 +692,14 @@ def store_encounters(cursor, enc: Encounters, users: _Users, timings: dict | Non
     _drop_settled(cursor, params)
     _drop_unrecordable(cursor)
     tick = time.perf_counter()
-    new = _lock_pairs(cursor)  # from here to the commit, no other store changes these records
+    new = _lock_pairs(cursor, params)  # from here to the commit, no other store changes these records
+    changed = []
     if new:
         cursor.execute("ANALYZE crossings_new")
+        # Written whole by the lock: out of the merge.
+        cursor.execute("DELETE FROM crossings_incoming i USING crossings_new n WHERE i.low = n.low AND i.high = n.high")
+        cursor.execute("SELECT id::text, low::text, high::text, true FROM crossings_new")
+        changed = cursor.fetchall()
     if timings is not None:
         timings["store_rows_lock"] = time.perf_counter() - tick
     _bridge_lagging_ends(cursor)
@@ -672,7 +707,7 @@ def store_encounters(cursor, enc: Encounters, users: _Users, timings: dict | Non
     cursor.execute("CREATE INDEX ON crossings_incoming (low, high, s)")
     cursor.execute("ANALYZE crossings_incoming")
     cursor.execute(_MERGE_SQL, params)
-    changed = cursor.fetchall()
+    changed += cursor.fetchall()
     if new:
         dropped = _drop_over_cap(cursor, timings)
         if dropped:

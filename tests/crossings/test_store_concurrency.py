@@ -248,3 +248,30 @@ def test_the_expiry_sweep_never_deletes_a_record_a_store_is_merging_into(setting
     kept = Crossing.objects.get(pk=old.pk)
     assert (now - 3 * MIN, now - 2 * MIN) in intervals_of(a, b)
     assert epoch_us(kept.last_crossed_at) == now - 3 * MIN
+
+
+def test_a_new_pair_is_written_once_with_its_final_values():
+    """A new pair's record is inserted whole (no stub inserted, then updated by the merge): a
+    store of three new pairs and one existing pair met again inserts 3 rows and updates 1."""
+    a, b, c, d, e, f, g, h = (make_user() for _ in range(8))
+    make_crossing(g, h, at=timezone.now() - timedelta(hours=10))
+    now = epoch_us(timezone.now())
+    intervals = [(a, b, now - 300 * MIN, now - 290 * MIN), (a, b, now - 100 * MIN, now - 95 * MIN),
+                 (c, d, now - 50 * MIN, now - 40 * MIN), (e, f, now - 30 * MIN, now - 29 * MIN),
+                 (g, h, now - 20 * MIN, now - 10 * MIN)]
+    enc, users = encounters(sorted(intervals, key=lambda iv: tuple(sorted((iv[0].pk.int, iv[1].pk.int)))))
+    stats = "SELECT n_tup_ins, n_tup_upd FROM pg_stat_xact_user_tables WHERE relname = 'crossings'"
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(stats)
+        before = cursor.fetchone()
+        changed = store_encounters(cursor, enc, users)
+        cursor.execute(stats)
+        after = cursor.fetchone()
+    assert (after[0] - before[0], after[1] - before[1]) == (3, 1), (before, after)
+    assert len(changed) == 4 and all(row[3] for row in changed)
+    assert intervals_of(a, b) == [(now - 300 * MIN, now - 290 * MIN), (now - 100 * MIN, now - 95 * MIN)]
+    record = Crossing.objects.get(pk=next(row[0] for row in changed if {row[1], row[2]} == {str(a.pk), str(b.pk)}))
+    assert record.times == 2
+    assert (epoch_us(record.first_crossed_at), epoch_us(record.last_crossed_at)) == (now - 300 * MIN, now - 100 * MIN)
+    assert (record.place_lat, record.place_lng) != (0, 0) and record.place_cell
+    assert intervals_of(g, h)[-1] == (now - 20 * MIN, now - 10 * MIN)
