@@ -337,6 +337,7 @@ def median_of(runs: list[RunResult]) -> dict:
         "rounds": len(runs),
         "cpu_ms_per_request": {t: round(statistics.median(r.cpu_ms[t] for r in runs), 3) for t in tiers},
         "cpu_ms_spread": {t: [min(r.cpu_ms[t] for r in runs), max(r.cpu_ms[t] for r in runs)] for t in tiers},
+        "app_ms_by_round": [round(r.cpu_ms["app"], 3) for r in runs],
         "req_per_s": round(statistics.median(r.requests / r.seconds for r in runs)),
         "requests": sum(r.requests for r in runs),
         "errors": {k: sum(r.errors.get(k, 0) for r in runs) for k in {k for r in runs for k in r.errors}},
@@ -383,10 +384,14 @@ def markdown(result: dict) -> str:
 
 
 def versus_table(measured: dict, versus: str) -> str:
-    """App CPU per request of each target on both servers, and their ratio (same run, interleaved)."""
+    """App CPU per request of each target on both servers, the ratio of the medians, and the
+    ratio round by round (the two servers ran the target one after the other in each round, so
+    a round's ratio is the pair least disturbed by the machine's load moving; their median is
+    the figure to quote, their spread what this run can resolve)."""
     lines = ["", f"Side by side: this code against the same with {versus}.", "",
-             f"| target | app ms | app ms with {versus} | ratio | db ms | db ms with {versus} |",
-             "| --- | ---: | ---: | ---: | ---: | ---: |"]
+             f"| target | app ms | app ms with {versus} | ratio | round by round (median) | db ms | "
+             f"db ms with {versus} |",
+             "| --- | ---: | ---: | ---: | --- | ---: | ---: |"]
     for key, figures in measured.items():
         if "@" in key:
             continue
@@ -394,8 +399,11 @@ def versus_table(measured: dict, versus: str) -> str:
         if other is None:
             continue
         a, b = figures["cpu_ms_per_request"], other["cpu_ms_per_request"]
-        lines.append(f"| {key} | {a['app']:.3f} | {b['app']:.3f} | {a['app'] / b['app']:.2f} | {a['db']:.3f} | "
-                     f"{b['db']:.3f} |")
+        rounds = [x / y for x, y in zip(figures.get("app_ms_by_round", []), other.get("app_ms_by_round", []),
+                                        strict=False) if y]
+        paired = (" ".join(f"{r:.2f}" for r in rounds) + f" ({statistics.median(rounds):.2f})") if rounds else ""
+        lines.append(f"| {key} | {a['app']:.3f} | {b['app']:.3f} | {a['app'] / b['app']:.2f} | {paired} | "
+                     f"{a['db']:.3f} | {b['db']:.3f} |")
     return "\n".join(lines)
 
 

@@ -84,6 +84,17 @@ def test_figures_are_medians_of_the_rounds_and_the_table_compares_with_the_drf_f
     assert "| 2.00 | 0.10 | 0.05 | 4.00 |" in mix_row  # app 2.0 ms is 4x the DRF floor's 0.5
 
 
+def test_a_side_by_side_run_gives_each_rounds_ratio_and_their_median():
+    """The ratio of two medians can pair one server's quiet round with the other's busy one;
+    each round's two runs are back to back, so their ratio is the steadier figure."""
+    measured = {"mix": closed_loop.median_of([_result("mix", a) for a in (2.0, 4.0, 1.0, 3.0)]),
+                "mix@versus": closed_loop.median_of([_result("mix", b) for b in (2.5, 5.0, 1.0, 6.0)])}
+    assert measured["mix"]["app_ms_by_round"] == [2.0, 4.0, 1.0, 3.0]
+    row = next(line for line in closed_loop.versus_table(measured, "X=1").splitlines() if line.startswith("| mix"))
+    # medians 2.5 and 3.75 (0.67); rounds 0.80 0.80 1.00 0.50, their median 0.80
+    assert "| 0.67 | 0.80 0.80 1.00 0.50 (0.80) |" in row
+
+
 def test_a_thin_database_is_refused_with_what_is_missing(monkeypatch):
     monkeypatch.setattr(dataset, "counts", lambda: {"seeded_users": 0, "crossings": 0, "accepted_connections": 0})
     with pytest.raises(SystemExit) as exc:
