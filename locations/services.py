@@ -539,3 +539,18 @@ def _delete_expired(table: str, now: datetime) -> int:
         total += deleted
         if deleted < DELETE_BATCH:
             return total
+
+
+class IngestSteps:
+    """The steps of ``ingest_pings`` for a benchmark of another way to store pings
+    (bench/scenarios/ping_log.py: the pings through a durable log, measured and not built;
+    docs/benchmarks/locations.md section 3).  Not an API for the app: ``ingest_pings`` is."""
+
+    last_ping_key = staticmethod(_last_ping_key)
+    Anchor = _Anchor
+    Last = _Last
+    anchor = staticmethod(_anchor)
+    stored_neighbours = staticmethod(_stored_neighbours)
+    judge = staticmethod(_judge)
+    newest = staticmethod(_newest)
+    array = staticmethod(_array)

@@ -40,7 +40,7 @@ def _setup_django():
     django.setup()
 
 
-def _ensure_cities():
+def ensure_cities():
     from locations import services
     from locations.models import City
 
@@ -101,7 +101,7 @@ def bulk_worker(batches_count: int) -> dict:
     from locations import services
     from locations.models import Ping, PingStatus
 
-    _ensure_cities()
+    ensure_cities()
     tiers = Tiers({"db": [servers.postmaster_pid()]})
     warm = _batches(30, per_user=1)
     for user_id, pings in warm:
