@@ -295,10 +295,13 @@ def _array(values) -> str:
     return "{" + ",".join(map(str, values)) + "}"
 
 
-def _insert_sql() -> str:
+def _insert_sql(*, many_users: bool = False) -> str:
     # The user's state is read inside the INSERT: no extra round trip, and the state in force
     # at ingest is the one that counts (verifying later does not make old pings match).  A
     # user that no longer exists (erased while its token was still valid) inserts nothing.
+    # ``many_users``: the pings of several users in one statement, a user id per ping as the
+    # first array instead of one id last (the drain of bench/scenarios/ping_log.py).
+    ids, id_column, user = ("%s::text::uuid[], ", "user_id, ", "u.user_id") if many_users else ("", "", "%s::uuid")
     return f"""
     INSERT INTO {Ping._meta.db_table} (user_id, city_id, recorded_at, lat, lng, accuracy_m, status, expires_at)
     SELECT g.id, u.city_id, u.recorded_at, u.lat, u.lng, u.accuracy_m,
@@ -307,10 +310,10 @@ def _insert_sql() -> str:
                 WHEN NOT g.is_verified THEN {int(PingStatus.UNVERIFIED)}
                 ELSE u.status END,
            u.recorded_at + %s::interval
-    FROM unnest(%s::text::integer[], %s::text::timestamptz[], %s::text::float8[], %s::text::float8[],
+    FROM unnest({ids}%s::text::integer[], %s::text::timestamptz[], %s::text::float8[], %s::text::float8[],
                 %s::text::real[], %s::text::smallint[])
-         AS u(city_id, recorded_at, lat, lng, accuracy_m, status)
-    JOIN {User._meta.db_table} g ON g.id = %s::uuid
+         AS u({id_column}city_id, recorded_at, lat, lng, accuracy_m, status)
+    JOIN {User._meta.db_table} g ON g.id = {user}
     """
 
 
@@ -554,3 +557,4 @@ class IngestSteps:
     judge = staticmethod(_judge)
     newest = staticmethod(_newest)
     array = staticmethod(_array)
+    insert_sql = staticmethod(_insert_sql)

@@ -209,26 +209,6 @@ class LogPath:
         return status
 
 
-def _drain_sql() -> str:
-    from accounts.models import User
-    from locations.models import Ping, PingStatus
-
-    # As services._insert_sql, many users per statement: the user's state is read at drain time.
-    return f"""
-    INSERT INTO {Ping._meta.db_table} (user_id, city_id, recorded_at, lat, lng, accuracy_m, status, expires_at)
-    SELECT g.id, u.city_id, u.recorded_at, u.lat, u.lng, u.accuracy_m,
-           CASE WHEN u.status <> {int(PingStatus.MATCHABLE)} THEN u.status
-                WHEN g.ghost_mode THEN {int(PingStatus.GHOST)}
-                WHEN NOT g.is_verified THEN {int(PingStatus.UNVERIFIED)}
-                ELSE u.status END,
-           u.recorded_at + %s::interval
-    FROM unnest(%s::text::uuid[], %s::text::integer[], %s::text::timestamptz[], %s::text::float8[],
-                %s::text::float8[], %s::text::real[], %s::text::smallint[])
-         AS u(user_id, city_id, recorded_at, lat, lng, accuracy_m, status)
-    JOIN {User._meta.db_table} g ON g.id = u.user_id
-    """
-
-
 class Drain:
     """The consumer: reads the stream in batches, judges each ping again from its entry, writes
     each batch with one INSERT on its own PostgreSQL connection, commits, then acknowledges."""
@@ -236,13 +216,15 @@ class Drain:
     def __init__(self, client: redis.Redis, pg_params: dict, synchronous_commit: str = "on"):
         import psycopg
 
+        from locations import services
+
         self.client = client
         self.conn = psycopg.connect(**pg_params)
         with self.conn.cursor() as cursor:
             cursor.execute(f"SET synchronous_commit = {synchronous_commit}")
             self.backend_pid = backend_pid(cursor)
         self.conn.commit()
-        self.sql = _drain_sql()
+        self.sql = services.IngestSteps.insert_sql(many_users=True)  # one statement for many users' pings
 
     def close(self) -> None:
         self.conn.close()
