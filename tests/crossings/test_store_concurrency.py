@@ -97,6 +97,24 @@ def blocked_or_done(store: Store):
     return lambda: store.pid is not None and (store.stored.is_set() or waiting_for_a_lock(store))
 
 
+def second_beside_open_first(first: Store, second: Store, *, first_changed: int, second_waits: str,
+                             while_open=None) -> None:
+    """``first`` stores and keeps its transaction open; then ``second`` starts and runs until it
+    waits for a lock or is done (``second_waits`` says which the test expects), ``while_open``
+    checks that moment; then ``first`` commits and ``second`` finishes."""
+    first.start()
+    try:
+        wait_until(first.stored.is_set, what="the first store stored")
+        assert first.error is None and len(first.changed) == first_changed
+        second.start()
+        wait_until(blocked_or_done(second), what=second_waits)
+        if while_open is not None:
+            while_open()
+    finally:
+        first.finish()
+    second.finish()
+
+
 def intervals_of(a, b) -> list[tuple[int, int]]:
     low, high = sorted([a.pk, b.pk])
     c = Crossing.objects.get(user_low_id=low, user_high_id=high)
@@ -141,16 +159,12 @@ def test_two_stores_of_one_pair_at_once_keep_both_intervals_in_one_record(existi
         kept = firsts[0][2:]
     first = Store(firsts, hold=True)
     second = Store([(a, b, now - 20 * MIN, now - 10 * MIN)])
-    first.start()
-    try:
-        wait_until(first.stored.is_set, what="the first store stored")
-        assert first.error is None and len(first.changed) == 1
-        second.start()
-        wait_until(blocked_or_done(second), what="the second store blocked on the pair")
-        assert not second.stored.is_set()  # it waits for the first's record
-    finally:
-        first.finish()
-    second.finish()
+
+    def second_waits_for_the_first_record():
+        assert not second.stored.is_set()
+
+    second_beside_open_first(first, second, first_changed=1, second_waits="the second store blocked on the pair",
+                             while_open=second_waits_for_the_first_record)
     assert first.error is None and second.error is None
     assert Crossing.objects.count() == 1
     assert intervals_of(a, b) == [kept, (now - 20 * MIN, now - 10 * MIN)]
@@ -172,15 +186,7 @@ def test_the_daily_cap_holds_when_two_stores_add_new_people_to_one_user_at_once(
                    (walker, others[1], now - 28 * MIN, now - 27 * MIN)], hold=True)
     second = Store([(walker, others[2], now - 40 * MIN, now - 39 * MIN),
                     (walker, others[3], now - 38 * MIN, now - 37 * MIN)])
-    first.start()
-    try:
-        wait_until(first.stored.is_set, what="the first store stored")
-        assert first.error is None and len(first.changed) == 2
-        second.start()
-        wait_until(blocked_or_done(second), what="the second store counted or waits to")
-    finally:
-        first.finish()
-    second.finish()
+    second_beside_open_first(first, second, first_changed=2, second_waits="the second store counted or waits to")
     assert second.error is None
     met = {str(c.user_high_id if c.user_low_id == walker.pk else c.user_low_id)
            for c in Crossing.objects.filter(first_crossed_at__gt=timezone.now() - timedelta(days=1))}
