@@ -25,7 +25,7 @@ from accounts.authentication import lean_claims
 from connections import selectors, services
 from connections.api import serializers as s
 from core.api.http import conditional_json
-from core.api.rest import NewestFirstCursorPagination, dumps
+from core.api.rest import NewestFirstCursorPagination, accepts_plain_json, dumps
 from core.cache import keys as cachekeys
 from core.cache import response as response_cache
 from core.db import router as db_router
@@ -160,7 +160,6 @@ class ConnectionDeclineView(APIView):
 
 
 _JSON = "application/json"
-_PLAIN_ACCEPT = frozenset({"*/*", _JSON})  # what core.api.rest.JsonFirstNegotiation answers at once
 _PAGE_PARAMS = frozenset({"cursor", "page_size"})
 
 
@@ -199,8 +198,7 @@ class MessageListView(APIView):
         reads (the chat, the unread counts) may be filled on the way; the read marker moves only
         for a page answered here.  So every refusal (401, 403, 404, 400, 406, 429) is DRF's own.
         """
-        meta = request.META
-        if meta.get("HTTP_ACCEPT", "*/*").strip() not in _PLAIN_ACCEPT:
+        if not accepts_plain_json(request.META):
             return None
         query = request.GET
         if query and not _PAGE_PARAMS.issuperset(query):

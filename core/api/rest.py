@@ -58,6 +58,15 @@ class OrjsonRenderer(BaseRenderer):
         return dumps(data)
 
 
+_PLAIN_ACCEPT = frozenset({"*/*", "application/json"})  # an empty header is DRF's 406
+
+
+def accepts_plain_json(meta) -> bool:
+    """No ``Accept`` header, or exactly ``*/*`` or ``application/json``: a request whose answer
+    is JSON without DRF's negotiation (JsonFirstNegotiation, the lean paths outside DRF)."""
+    return meta.get("HTTP_ACCEPT", "*/*").strip() in _PLAIN_ACCEPT
+
+
 class JsonFirstNegotiation(DefaultContentNegotiation):
     """DRF's content negotiation, answered at once for what API clients send.
 
@@ -68,12 +77,10 @@ class JsonFirstNegotiation(DefaultContentNegotiation):
     types, quality values, several types) goes through DRF's unchanged, 406 included.
     """
 
-    _PLAIN = frozenset({"*/*", "application/json"})  # an empty header is DRF's 406
-
     def select_renderer(self, request, renderers, format_suffix=None):
         override = self.settings.URL_FORMAT_OVERRIDE
         if (format_suffix is None and renderers and renderers[0].media_type == "application/json"
-                and request.META.get("HTTP_ACCEPT", "*/*").strip() in self._PLAIN
+                and accepts_plain_json(request.META)
                 and (not override or override not in request.META.get("QUERY_STRING", ""))):
             return renderers[0], "application/json"
         return super().select_renderer(request, renderers, format_suffix)
