@@ -77,15 +77,22 @@ def _build(cursor_class: type, alias: str, vendor: str) -> type:
 
 
 class DatabaseWrapper(base.DatabaseWrapper):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # With a pool Django connects on every request that uses the database: counted by
+        # label children bound once per wrapper (one wrapper per alias and thread).
+        self._connects = connections_total.labels(self.alias, self.vendor)
+        self._connect_errors = connection_errors_total.labels(self.alias, self.vendor)
+
     def get_connection_params(self):
         params = super().get_connection_params()
         params["cursor_factory"] = instrumented(params["cursor_factory"], self.alias, self.vendor)
         return params
 
     def get_new_connection(self, conn_params):
-        connections_total.labels(self.alias, self.vendor).inc()
+        self._connects.inc()
         try:
             return super().get_new_connection(conn_params)
         except Exception:
-            connection_errors_total.labels(self.alias, self.vendor).inc()
+            self._connect_errors.inc()
             raise
