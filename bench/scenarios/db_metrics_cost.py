@@ -2,13 +2,15 @@
 
     python -m bench.scenarios.db_metrics_cost [--batches 20 --batch 300]
 
-One process on the harness's bench database, three aliases of the same database, each with its
-own psycopg pool: ``default`` with the project's engine (core.db.backend: django-prometheus's
-metrics, one cursor class per alias), ``prometheus`` with django-prometheus's engine
-(django_prometheus.db.backends.postgresql, the engine before; it builds a cursor class on every
-connect) and ``stock`` with Django's own (no metrics).  A "request" is what Django does around a
-view that touches the database: request_started, one to four statements through a cursor (the
-connection taken from the pool for the first), request_finished (the connection given back).
+One process on the harness's bench database, four aliases of the same database: ``default``
+with the project's engine (core.db.backend: django-prometheus's metrics, one cursor class per
+alias), ``prometheus`` with django-prometheus's engine (django_prometheus.db.backends.postgresql,
+the engine before; it builds a cursor class on every connect) and ``stock`` with Django's own
+(no metrics), each with its own psycopg pool; and ``persistent``, the project's engine with a
+connection the worker keeps instead of the pool (``DB_POOL=0 DB_CONN_MAX_AGE=600``).  A
+"request" is what Django does around a view that touches the database: request_started, one to
+four statements through a cursor (the connection taken from the pool for the first),
+request_finished (the connection given back).
 Batches rotate between the aliases, so a noisy machine slows each alike; the figure is thread
 CPU time per request, median over the batches.  How it compares: docs/benchmarks/README.md;
 figures: docs/benchmarks/performance.md ("The database engine").
@@ -28,6 +30,7 @@ ENGINES = {
     "core.db.backend": "default",
     "django-prometheus": "prometheus",
     "Django (no metrics)": "stock",
+    "core.db.backend, no pool": "persistent",
 }
 
 
@@ -44,6 +47,10 @@ def main(argv: list[str] | None = None) -> int:
     for alias, engine in (("prometheus", "django_prometheus.db.backends.postgresql"),
                           ("stock", "django.db.backends.postgresql")):
         connections.settings[alias] = {**copy.deepcopy(connections.settings["default"]), "ENGINE": engine}
+    # A persistent connection kept by the worker instead of the pool (DB_POOL=0 DB_CONN_MAX_AGE=600).
+    persistent = copy.deepcopy(connections.settings["default"])
+    persistent["OPTIONS"].pop("pool", None)
+    connections.settings["persistent"] = {**persistent, "CONN_MAX_AGE": 600}
 
     def batch(alias: str, statements: int) -> float:
         t0 = time.thread_time()
@@ -63,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     for statements in (1, 2, 4):
         times: dict[str, list[float]] = {name: [] for name in ENGINES}
         for round_ in range(args.batches + 1):
-            for name in names[round_ % 3:] + names[:round_ % 3]:
+            for name in names[round_ % len(names):] + names[:round_ % len(names)]:
                 us = batch(ENGINES[name], statements)
                 if round_:  # the first round warms up (the pools open, statements prepared)
                     times[name].append(us)
