@@ -395,6 +395,23 @@ _UUID7_SQL = (
 
 _TS = "timestamptz 'epoch' + {} * interval '1 microsecond'"
 
+def _encounter_groups(source: str, columns: str) -> str:
+    """CTEs ``ordered`` and ``grouped`` over the intervals of ``source`` (``columns``: ``low,
+    high, s, e`` and any carried along): ``g`` numbers each pair's encounters, two intervals
+    being one encounter when the later starts at most the repeat gap (``%(gap)s``) after the
+    earlier ones end.  The one merge rule of the store, for new pairs (``_LOCK_SQL``) and
+    stored ones (``_MERGE_SQL``) alike."""
+    return f"""ordered AS (
+    SELECT {columns}, max(e) OVER (PARTITION BY low, high ORDER BY s, e
+                                   ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS prev_end
+    FROM {source}
+), grouped AS (
+    SELECT {columns}, count(*) FILTER (WHERE prev_end IS NULL OR s - prev_end > %(gap)s)
+               OVER (PARTITION BY low, high ORDER BY s, e ROWS UNBOUNDED PRECEDING) AS g
+    FROM ordered
+)"""
+
+
 # Merge the incoming encounter intervals with each pair's stored ones (exact: two intervals are
 # one encounter when the later starts at most the repeat gap after the earlier ends), then
 # write a record only when what the API shows changes (a new encounter) or when the stored end
@@ -416,16 +433,7 @@ WITH pairs AS (
     FROM crossings c
     JOIN pairs p ON c.user_low_id = p.low AND c.user_high_id = p.high,
     unnest(c.encounter_starts, c.encounter_ends) AS u(s, e)
-), ordered AS (
-    SELECT low, high, s, e, max(e) OVER (PARTITION BY low, high ORDER BY s, e
-                                         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS prev_end
-    FROM iv
-), grouped AS (
-    SELECT low, high, s, e,
-           count(*) FILTER (WHERE prev_end IS NULL OR s - prev_end > %(gap)s)
-               OVER (PARTITION BY low, high ORDER BY s, e ROWS UNBOUNDED PRECEDING) AS g
-    FROM ordered
-), merged AS (
+), """ + _encounter_groups("iv", "low, high, s, e") + """, merged AS (
     SELECT low, high, min(s) AS s, max(e) AS e FROM grouped GROUP BY low, high, g
 ), agg AS (
     SELECT low, high, array_agg(s ORDER BY s) AS starts, array_agg(e ORDER BY s) AS ends,
@@ -520,15 +528,7 @@ WITH src AS (
     UNION ALL
     SELECT low, high, s, e, place_lat, place_lng, cell, city FROM crossings_settled
     WHERE (low, high) IN (SELECT low, high FROM crossings_incoming)
-), ordered AS (
-    SELECT src.*, max(e) OVER (PARTITION BY low, high ORDER BY s, e
-                               ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS prev_end
-    FROM src
-), grouped AS (
-    SELECT ordered.*, count(*) FILTER (WHERE prev_end IS NULL OR s - prev_end > %(gap)s)
-               OVER (PARTITION BY low, high ORDER BY s, e ROWS UNBOUNDED PRECEDING) AS g
-    FROM ordered
-), merged AS (
+), """ + _encounter_groups("src", "low, high, s, e, place_lat, place_lng, cell, city") + """, merged AS (
     -- One encounter: where it started is its first interval's place (the lowest cell on a tie).
     SELECT low, high, min(s) AS s, max(e) AS e,
            (array_agg(place_lat ORDER BY s, cell))[1] AS place_lat,
