@@ -310,6 +310,7 @@ def profile(gunicorn, tiers: Tiers, target: str, args, people: list[Viewer]) -> 
 
     from bench.harness.profile import aggregate
 
+    Path(RESULTS_DIR).mkdir(parents=True, exist_ok=True)  # a fresh checkout has none: py-spy writes no file there
     raw = Path(RESULTS_DIR) / f"closed-loop-profile-{target}.txt"
     spy = subprocess.Popen([str(Path(sys.executable).with_name("py-spy")), "record", "--subprocesses", "--rate", "250",
                             "--gil", "--format", "raw", "--nonblocking", "-o", str(raw), "-p", str(gunicorn.proc.pid)],
