@@ -1,9 +1,15 @@
-"""The user row behind a token: the ORM's lookup against the same SQL compiled once (core/db/lookup.py).
+"""Hot queries: the ORM's compilation on every call against the same SQL compiled once (core/db/lookup.py).
 
-    python -m bench.scenarios.orm_lookup [--rounds 10 --users 200]
+    python -m bench.scenarios.orm_lookup [--what user|unread] [--rounds 10 --users 200]
 
-In one process on the harness's bench database: alternating rounds of ``User.objects.filter(pk=)
-.first()`` and ``RowById(User).get()`` over the same users; thread CPU time per lookup, median.
+In one process on the harness's bench database, alternating rounds over the same users, thread
+CPU time per call, median:
+
+- ``user``: the user row behind a token, ``User.objects.filter(pk=).first()`` against
+  ``RowById(User).get()``;
+- ``unread``: a user's unread counts per chat, the ORM's aggregate
+  (``connections.selectors.unread_queryset``) against ``load_unread``, which runs its SQL
+  compiled once.
 """
 
 from __future__ import annotations
@@ -17,8 +23,32 @@ import time
 from bench.harness import servers
 
 
+def _pairs(what: str, users: int) -> tuple[list, str, object, str, object]:
+    """The ids to call with, and the two ways (label, function) to compare."""
+    if what == "user":
+        from accounts.models import User
+        from core.db.lookup import RowById
+
+        compiled = RowById(User)
+        return (list(User.objects.values_list("pk", flat=True)[:users]),
+                "ORM filter(pk=).first()", lambda pk: User.objects.filter(pk=pk).first(),
+                "RowById.get", compiled.get)
+    from connections.models import Connection, ConnectionStatus
+    from connections.selectors import load_unread, unread_queryset
+    from core.db import router
+
+    def orm(pk) -> dict:
+        with router.use_primary():
+            return {str(cid): n for cid, n in unread_queryset(pk)}
+
+    return (list(Connection.objects.filter(status=ConnectionStatus.ACCEPTED)
+                 .values_list("user_low_id", flat=True)[:users]),
+            "ORM unread aggregate", orm, "load_unread (compiled once)", load_unread)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--what", choices=("user", "unread"), default="user")
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--users", type=int, default=200)
     args = parser.parse_args(argv)
@@ -29,27 +59,25 @@ def main(argv: list[str] | None = None) -> int:
     import django
 
     django.setup()
-    from accounts.models import User
-    from core.db.lookup import RowById
-
-    ids = list(User.objects.values_list("pk", flat=True)[: args.users])
+    ids, orm_label, orm, fast_label, fast = _pairs(args.what, args.users)
     if not ids:
-        raise SystemExit("the bench database has no users: run `make bench-closed` (it seeds) first")
-    compiled = RowById(User)
+        raise SystemExit("the bench database has no seeded data: run `make bench-closed` (it seeds) first")
+    if args.what == "unread":
+        assert all(orm(pk) == fast(pk) for pk in ids[:20]), "the compiled statement disagrees with the ORM's"
 
-    def per_lookup(load) -> float:
+    def per_call(load) -> float:
         t0 = time.thread_time()
         for pk in ids:
             load(pk)
         return (time.thread_time() - t0) / len(ids) * 1000
 
-    orm, fast = [], []
+    slow_ms, fast_ms = [], []
     for _ in range(args.rounds):
-        orm.append(per_lookup(lambda pk: User.objects.filter(pk=pk).first()))
-        fast.append(per_lookup(compiled.get))
-    a, b = statistics.median(orm), statistics.median(fast)
+        slow_ms.append(per_call(orm))
+        fast_ms.append(per_call(fast))
+    a, b = statistics.median(slow_ms), statistics.median(fast_ms)
     print(f"{len(ids)} users x {args.rounds} alternating rounds, load average {os.getloadavg()[0]:.1f}")
-    print(f"ORM filter(pk=).first(): {a:.3f} ms   RowById.get: {b:.3f} ms   ratio {b / a:.2f}")
+    print(f"{orm_label}: {a:.3f} ms   {fast_label}: {b:.3f} ms   ratio {b / a:.2f}")
     return 0
 
 

@@ -40,7 +40,8 @@ def compile_query(queryset, alias: str, placeholders: list) -> Compiled:
     if list(params) != placeholders:  # the ORM bound something else: not for this shortcut
         raise ValueError(f"{queryset.model.__name__}: the query has parameters {params!r}")
     columns = [col for col, _sql, _alias in compiler.select]
-    attnames = [col.target.attname for col in columns]
+    # A column by its field's attribute name, an annotation (an aggregate) by its alias.
+    attnames = [col.target.attname if hasattr(col, "target") else alias for col, _sql, alias in compiler.select]
     converters = [(i, convs, expr) for i, (convs, expr) in compiler.get_converters(columns).items()]
     return Compiled(sql, attnames, converters)
 

@@ -331,3 +331,45 @@ def test_sending_pins_the_senders_next_reads_to_the_primary(chat):
     assert cache.get(db_router._marker_key(str(a.pk))) is None
     assert send(ca, conn, "mine").status_code == 201
     assert cache.get(db_router._marker_key(str(a.pk))) is not None
+
+
+def test_unread_counts_from_the_aggregate_compiled_once():
+    """``load_unread`` runs SQL the ORM compiled once: each call binds its own user, and every
+    rule of the count holds whichever side of the pair the reader is on."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from connections.selectors import load_unread
+
+    me, low_peer, high_peer, stranger = make_user(), make_user(), make_user(), make_user()
+    t0 = timezone.now() - timedelta(hours=1)
+    # One conversation where I am the low side and one where I am the high side.
+    as_low = make_connection(me, low_peer)
+    as_high = make_connection(high_peer, me)
+    for conn in (as_low, as_high):
+        conn.refresh_from_db()
+    pending = make_connection(stranger, me, status="pending")
+
+    def message(conn, sender, minutes):
+        return Message.objects.create(connection=conn, sender=sender, body="x",
+                                      created_at=t0 + timedelta(minutes=minutes))
+
+    mine_low = str(me.pk) == str(as_low.user_low_id)
+    peer_of = {as_low.pk: low_peer, as_high.pk: high_peer}
+    for conn in (as_low, as_high):
+        message(conn, peer_of[conn.pk], 1)
+        message(conn, peer_of[conn.pk], 10)
+        message(conn, me, 11)  # my own: never unread
+    message(pending, stranger, 5)  # a pending request's chat: not counted
+    message(as_low, None, 12)  # a sender since erased (SET_NULL): not counted
+    assert load_unread(me.pk) == {str(as_low.pk): 2, str(as_high.pk): 2}
+
+    # Read up to minute 5 in the first conversation, on my side of the pair only.
+    mine = "low_last_read_at" if mine_low else "high_last_read_at"
+    type(as_low).objects.filter(pk=as_low.pk).update(**{mine: t0 + timedelta(minutes=5)})
+    assert load_unread(me.pk) == {str(as_low.pk): 1, str(as_high.pk): 2}
+    # The peers see their own unread messages, bound to their ids by the same statement.
+    assert load_unread(low_peer.pk) == {str(as_low.pk): 1}
+    assert load_unread(high_peer.pk) == {str(as_high.pk): 1}
+    assert load_unread(stranger.pk) == {}
