@@ -1,6 +1,6 @@
 """Hot queries: the ORM's compilation on every call against the same SQL compiled once (core/db/lookup.py).
 
-    python -m bench.scenarios.orm_lookup [--what user|unread] [--rounds 10 --users 200]
+    python -m bench.scenarios.orm_lookup [--what user|unread|mark_read] [--rounds 10 --users 200]
 
 In one process on the harness's bench database, alternating rounds over the same users, thread
 CPU time per call, median:
@@ -9,7 +9,10 @@ CPU time per call, median:
   ``RowById(User).get()``;
 - ``unread``: a user's unread counts per chat, the ORM's aggregate
   (``connections.selectors.unread_queryset``) against ``load_unread``, which runs its SQL
-  compiled once.
+  compiled once;
+- ``mark_read``: moving a reader's marker, the queryset's conditional ``update()`` against
+  ``connections.services.mark_read``'s UPDATE written once (each round in a transaction
+  rolled back, so every call moves the marker).
 """
 
 from __future__ import annotations
@@ -37,6 +40,9 @@ def _pairs(what: str, users: int) -> tuple[list, str, object, str, object]:
     from connections.selectors import load_unread, unread_queryset
     from core.db import router
 
+    if what == "mark_read":
+        return _mark_read_pairs(users)
+
     def orm(pk) -> dict:
         with router.use_primary():
             return {str(cid): n for cid, n in unread_queryset(pk)}
@@ -46,9 +52,28 @@ def _pairs(what: str, users: int) -> tuple[list, str, object, str, object]:
             "ORM unread aggregate", orm, "load_unread (compiled once)", load_unread)
 
 
+def _mark_read_pairs(users: int) -> tuple[list, str, object, str, object]:
+    from django.db.models import Q
+    from django.utils import timezone
+
+    from connections import services
+    from connections.models import Connection, ConnectionStatus
+
+    conns = {c.user_low_id: c for c in Connection.objects.filter(status=ConnectionStatus.ACCEPTED)[:users]}
+    until = timezone.now()
+
+    def orm(pk) -> int:  # what mark_read ran before
+        field = "low_last_read_at"
+        return Connection.objects.filter(pk=conns[pk].pk).filter(
+            Q(**{f"{field}__isnull": True}) | Q(**{f"{field}__lt": until})).update(**{field: until})
+
+    return (list(conns), "ORM conditional update()", orm, "mark_read (UPDATE written once)",
+            lambda pk: services.mark_read(user_id=pk, connection=conns[pk], until=until))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--what", choices=("user", "unread"), default="user")
+    parser.add_argument("--what", choices=("user", "unread", "mark_read"), default="user")
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--users", type=int, default=200)
     args = parser.parse_args(argv)
@@ -65,11 +90,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.what == "unread":
         assert all(orm(pk) == fast(pk) for pk in ids[:20]), "the compiled statement disagrees with the ORM's"
 
+    from django.db import transaction
+
     def per_call(load) -> float:
-        t0 = time.thread_time()
-        for pk in ids:
-            load(pk)
-        return (time.thread_time() - t0) / len(ids) * 1000
+        with transaction.atomic():  # rolled back: the next round finds the markers where they were
+            t0 = time.thread_time()
+            for pk in ids:
+                load(pk)
+            spent = time.thread_time() - t0
+            transaction.set_rollback(True)
+        return spent / len(ids) * 1000
 
     slow_ms, fast_ms = [], []
     for _ in range(args.rounds):
