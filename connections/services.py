@@ -328,7 +328,7 @@ def send_message(*, user_id, connection_id, body) -> Message:
 
 
 def _mark_read_sql(field: str) -> str:
-    column = Connection._meta.get_field(field).column
+    column = next(f.column for f in Connection._meta.concrete_fields if f.name == field)
     return (f"UPDATE {Connection._meta.db_table} SET {column} = %s "
             f"WHERE id = %s AND ({column} IS NULL OR {column} < %s)")
 
