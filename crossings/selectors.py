@@ -10,9 +10,11 @@ import uuid
 from datetime import datetime
 
 from django.conf import settings
+from django.db import DEFAULT_DB_ALIAS, router
 from django.db.models import Q, QuerySet
 
 from accounts import selectors as account_selectors
+from core.db.lookup import Compiled, compile_query, fetch_rows
 from core.ids import as_uuid
 from crossings import cache as cx_cache
 from crossings.models import Crossing, DetectorState
@@ -65,7 +67,11 @@ def crossed_rule(viewer_id, target_id) -> bool:
 def visible_crossings(user_id) -> QuerySet[Crossing]:
     """The user's crossings that they may see, for the feed (order it yourself)."""
     uid = as_uuid(user_id)
-    hidden = account_selectors.hidden_user_ids(uid)
+    return _visible(uid, account_selectors.hidden_user_ids(uid))
+
+
+def _visible(uid: uuid.UUID | None, hidden) -> QuerySet[Crossing]:
+    """``visible_crossings`` with the user's hidden set given."""
     as_low = Q(user_low_id=uid, user_high__is_active=True) & (
         Q(user_high__is_shadow_banned=False)
     )
@@ -90,18 +96,25 @@ def _minute(value: datetime) -> datetime:
 
 def crossing_row(crossing: Crossing, viewer_id) -> dict:
     """What may be shown of a crossing to ``viewer_id`` (no profile yet): coarse place and times."""
+    return _shown(crossing.pk, crossing.user_low_id, crossing.user_high_id, crossing.first_crossed_at,
+                  crossing.last_crossed_at, crossing.times, crossing.place_lat, crossing.place_lng,
+                  crossing.place_cell, crossing.city.name if crossing.city_id and crossing.city else None,
+                  viewer_id=viewer_id)
+
+
+# ``_shown``'s arguments as columns of a query (the city by name), in this order.
+_ROW_COLUMNS = ("id", "user_low_id", "user_high_id", "first_crossed_at", "last_crossed_at", "times", "place_lat",
+                "place_lng", "place_cell", "city__name")
+
+
+def _shown(pk, low, high, first_crossed_at, last_crossed_at, times, lat, lng, cell, city, *, viewer_id) -> dict:
     return {
-        "id": str(crossing.pk),
-        "user_id": str(crossing.other_user_id(viewer_id)),
-        "first_crossed_at": _minute(crossing.first_crossed_at),
-        "last_crossed_at": _minute(crossing.last_crossed_at),
-        "times": crossing.times,
-        "place": {
-            "lat": round(crossing.place_lat, 5),
-            "lng": round(crossing.place_lng, 5),
-            "cell": crossing.place_cell,
-            "city": crossing.city.name if crossing.city_id and crossing.city else None,
-        },
+        "id": str(pk),
+        "user_id": str(high if str(low) == str(viewer_id) else low),
+        "first_crossed_at": _minute(first_crossed_at),
+        "last_crossed_at": _minute(last_crossed_at),
+        "times": times,
+        "place": {"lat": round(lat, 5), "lng": round(lng, 5), "cell": cell, "city": city},
     }
 
 
@@ -128,14 +141,38 @@ def crossings_page(user_id, cursor: tuple[str, uuid.UUID] | None, size: int) -> 
     time).  The first page is cached under the user's crossings version.
     """
     if cursor is None:
-        first = cx_cache.cached(user_id, f"page:{size}", lambda: _first_rows(user_id, size))
+        first = cx_cache.cached(user_id, f"page:{size}", lambda: first_page(user_id, size))
         return first["rows"], first["next"], False
     return _rows_after(user_id, cursor, size)
 
 
-def _first_rows(user_id, size: int) -> dict:
-    page = list(visible_crossings(user_id).order_by("-last_crossed_at", "-id")[: size + 1])
-    return {"rows": [crossing_row(c, user_id) for c in page[:size]], "next": len(page) > size}
+_NEWEST_FIRST = ("-last_crossed_at", "-id")
+_USER_PLACEHOLDER = uuid.UUID(int=0xC0FFEE)
+_compiled_first: dict[str, tuple[Compiled, str]] = {}
+
+
+def _first_page_sql(alias: str) -> tuple[Compiled, str]:
+    """The first page's SELECT for a user who hides no one, compiled by the ORM once per alias,
+    with ``LIMIT %s``: building and compiling it was 0.64 of a cache miss's 1.5 ms."""
+    compiled = _compiled_first.get(alias)
+    if compiled is None:
+        qs = _visible(_USER_PLACEHOLDER, set()).using(alias).order_by(*_NEWEST_FIRST).values_list(*_ROW_COLUMNS)
+        query = compile_query(qs, alias, [_USER_PLACEHOLDER, _USER_PLACEHOLDER])
+        compiled = _compiled_first[alias] = (query, f"{query.sql} LIMIT %s")
+    return compiled
+
+
+def first_page(user_id, size: int) -> dict:
+    """The first page of ``crossings_page`` as it is cached (``{"rows", "next"}``), read now."""
+    uid = as_uuid(user_id)
+    hidden = account_selectors.hidden_user_ids(uid)
+    if hidden:  # NOT IN takes a parameter per hidden user: the ORM compiles this one
+        rows = list(_visible(uid, hidden).order_by(*_NEWEST_FIRST).values_list(*_ROW_COLUMNS)[: size + 1])
+    else:
+        alias = router.db_for_read(Crossing) or DEFAULT_DB_ALIAS
+        query, sql = _first_page_sql(alias)
+        rows = fetch_rows(query, alias, [uid, uid, size + 1], sql)
+    return {"rows": [_shown(*row, viewer_id=uid) for row in rows[:size]], "next": len(rows) > size}
 
 
 def _rows_after(user_id, cursor: tuple[str, uuid.UUID], size: int) -> tuple[list[dict], bool, bool] | None:

@@ -1,6 +1,6 @@
 """Hot queries: the ORM's compilation on every call against the same SQL compiled once (core/db/lookup.py).
 
-    python -m bench.scenarios.orm_lookup [--what user|unread|mark_read] [--rounds 10 --users 200]
+    python -m bench.scenarios.orm_lookup [--what user|unread|mark_read|crossings] [--rounds 10 --users 200]
 
 In one process on the harness's bench database, alternating rounds over the same users, thread
 CPU time per call, median:
@@ -12,7 +12,10 @@ CPU time per call, median:
   compiled once;
 - ``mark_read``: moving a reader's marker, the queryset's conditional ``update()`` against
   ``connections.services.mark_read``'s UPDATE written once (each round in a transaction
-  rolled back, so every call moves the marker).
+  rolled back, so every call moves the marker);
+- ``crossings``: the first page of a user's crossings as a cache miss reads it, model
+  instances of ``visible_crossings`` against ``crossings.selectors.first_page``, which runs
+  the page's SELECT compiled once (for users who hide no one).
 """
 
 from __future__ import annotations
@@ -42,6 +45,8 @@ def _pairs(what: str, users: int) -> tuple[list, str, object, str, object]:
 
     if what == "mark_read":
         return _mark_read_pairs(users)
+    if what == "crossings":
+        return _crossings_pairs(users)
 
     def orm(pk) -> dict:
         with router.use_primary():
@@ -71,9 +76,24 @@ def _mark_read_pairs(users: int) -> tuple[list, str, object, str, object]:
             lambda pk: services.mark_read(user_id=pk, connection=conns[pk], until=until))
 
 
+def _crossings_pairs(users: int) -> tuple[list, str, object, str, object]:
+    from crossings.models import Crossing
+    from crossings.selectors import crossing_row, first_page, visible_crossings
+
+    def orm(pk) -> dict:  # what a miss read before
+        page = list(visible_crossings(pk).order_by("-last_crossed_at", "-id")[:21])
+        return {"rows": [crossing_row(c, pk) for c in page[:20]], "next": len(page) > 20}
+
+    def compiled(pk) -> dict:
+        return first_page(pk, 20)
+
+    ids = list(Crossing.objects.order_by("user_low_id").values_list("user_low_id", flat=True).distinct()[:users])
+    return ids, "ORM page of model instances", orm, "first_page (compiled once)", compiled
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--what", choices=("user", "unread", "mark_read"), default="user")
+    parser.add_argument("--what", choices=("user", "unread", "mark_read", "crossings"), default="user")
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--users", type=int, default=200)
     args = parser.parse_args(argv)
@@ -87,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     ids, orm_label, orm, fast_label, fast = _pairs(args.what, args.users)
     if not ids:
         raise SystemExit("the bench database has no seeded data: run `make bench-closed` (it seeds) first")
-    if args.what == "unread":
+    if args.what in ("unread", "crossings"):
         assert all(orm(pk) == fast(pk) for pk in ids[:20]), "the compiled statement disagrees with the ORM's"
 
     from django.db import transaction

@@ -195,3 +195,39 @@ def test_a_crossed_profile_is_read_in_one_round_trip_besides_the_response_cache(
     round_trips.clear()
     assert client.get(f"/api/v1/users/{second.pk}/").json()["display_name"] == "Second"
     assert len(round_trips) == 1  # stored: the lookup answers
+
+
+def test_the_first_page_compiled_once_shows_what_the_model_rows_show(me, django_capture_on_commit_callbacks):
+    """``first_page`` (the page a cache miss reads) runs SQL compiled once for users who hide
+    no one, and the ORM's query for those who do: both give what ``crossing_row`` makes of
+    the visible crossings, whichever side of each pair the viewer is on, city or no city."""
+    from locations.models import City
+
+    def by_models(user, size):
+        page = list(selectors.visible_crossings(user.pk).order_by("-last_crossed_at", "-id")[: size + 1])
+        return {"rows": [selectors.crossing_row(c, user.pk) for c in page[:size]], "next": len(page) > size}
+
+    now = timezone.now()
+    others = [make_user() for _ in range(5)]
+    city = City.objects.create(slug="testville", name="Testville", lat=52.5, lng=13.4, radius_km=30)
+    for i, other in enumerate(others):
+        crossing = make_crossing(me, other, at=now - timedelta(minutes=i), times=i + 1)
+        if i % 2:
+            type(crossing).objects.filter(pk=crossing.pk).update(city=city)
+    banned = others[4]
+    with django_capture_on_commit_callbacks(execute=True):
+        account_services.set_shadow_ban([banned.pk], True)
+    for size in (2, 10):
+        page = selectors.first_page(me.pk, size)
+        assert page == by_models(me, size)
+    assert [row["place"]["city"] for row in selectors.first_page(me.pk, 10)["rows"]] == [
+        None, "Testville", None, "Testville"]
+    assert selectors.first_page(me.pk, 2)["next"] is True
+    # The others are the high side of their pairs with me (ids grow with time): the other side.
+    assert sorted([me.pk, others[1].pk])[1] == others[1].pk
+    assert selectors.first_page(others[1].pk, 10) == by_models(others[1], 10) != {"rows": [], "next": False}
+    with django_capture_on_commit_callbacks(execute=True):
+        account_services.block_user(blocker_id=me.pk, blocked_id=others[0].pk)
+    hidden_page = selectors.first_page(me.pk, 10)  # the ORM's query: NOT IN the hidden set
+    assert hidden_page == by_models(me, 10)
+    assert [row["user_id"] for row in hidden_page["rows"]] == [str(o.pk) for o in others[1:4]]
