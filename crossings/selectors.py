@@ -29,11 +29,21 @@ def pair(a_id, b_id) -> tuple[uuid.UUID, uuid.UUID]:
     return (a, b) if a < b else (b, a)
 
 
+_USER_PLACEHOLDER = uuid.UUID(int=0xC0FFEE)
+_compiled_pairs: dict[str, Compiled] = {}
+
+
 def crossed_ids_from_db(user_id: uuid.UUID) -> set[uuid.UUID]:
-    rows = Crossing.objects.filter(Q(user_low_id=user_id) | Q(user_high_id=user_id)).values_list(
-        "user_low_id", "user_high_id"
-    )
-    return {high if low == user_id else low for low, high in rows}
+    """Everyone ``user_id`` has a crossing record with: the pairs' SELECT compiled by the ORM
+    once per alias (compiling it was half of its 0.3 ms)."""
+    alias = router.db_for_read(Crossing) or DEFAULT_DB_ALIAS
+    compiled = _compiled_pairs.get(alias)
+    if compiled is None:
+        qs = Crossing.objects.using(alias).filter(Q(user_low_id=_USER_PLACEHOLDER) | Q(user_high_id=_USER_PLACEHOLDER))
+        compiled = _compiled_pairs[alias] = compile_query(qs.values_list("user_low_id", "user_high_id"), alias,
+                                                          [_USER_PLACEHOLDER, _USER_PLACEHOLDER])
+    uid = as_uuid(user_id)
+    return {high if low == uid else low for low, high in fetch_rows(compiled, alias, [uid, uid])}
 
 
 def _crossed(a: uuid.UUID | None, b: uuid.UUID | None) -> bool:
@@ -147,7 +157,6 @@ def crossings_page(user_id, cursor: tuple[str, uuid.UUID] | None, size: int) -> 
 
 
 _NEWEST_FIRST = ("-last_crossed_at", "-id")
-_USER_PLACEHOLDER = uuid.UUID(int=0xC0FFEE)
 _compiled_first: dict[str, tuple[Compiled, str]] = {}
 
 

@@ -1,6 +1,6 @@
 """Hot queries: the ORM's compilation on every call against the same SQL compiled once (core/db/lookup.py).
 
-    python -m bench.scenarios.orm_lookup [--what user|unread|mark_read|crossings] [--rounds 10 --users 200]
+    python -m bench.scenarios.orm_lookup [--what user|unread|mark_read|crossings|crossed_ids] [--rounds 10 --users 200]
 
 In one process on the harness's bench database, alternating rounds over the same users, thread
 CPU time per call, median:
@@ -15,7 +15,9 @@ CPU time per call, median:
   rolled back, so every call moves the marker);
 - ``crossings``: the first page of a user's crossings as a cache miss reads it, model
   instances of ``visible_crossings`` against ``crossings.selectors.first_page``, which runs
-  the page's SELECT compiled once (for users who hide no one).
+  the page's SELECT compiled once (for users who hide no one);
+- ``crossed_ids``: everyone a user has a crossing with (what the crossing rule of profile
+  visibility caches), the ORM's query against ``crossed_ids_from_db``'s compiled once.
 """
 
 from __future__ import annotations
@@ -47,6 +49,8 @@ def _pairs(what: str, users: int) -> tuple[list, str, object, str, object]:
         return _mark_read_pairs(users)
     if what == "crossings":
         return _crossings_pairs(users)
+    if what == "crossed_ids":
+        return _crossed_ids_pairs(users)
 
     def orm(pk) -> dict:
         with router.use_primary():
@@ -91,9 +95,24 @@ def _crossings_pairs(users: int) -> tuple[list, str, object, str, object]:
     return ids, "ORM page of model instances", orm, "first_page (compiled once)", compiled
 
 
+def _crossed_ids_pairs(users: int) -> tuple[list, str, object, str, object]:
+    from django.db.models import Q
+
+    from crossings.models import Crossing
+    from crossings.selectors import crossed_ids_from_db
+
+    def orm(pk) -> set:  # what it ran before
+        rows = Crossing.objects.filter(Q(user_low_id=pk) | Q(user_high_id=pk)).values_list("user_low_id",
+                                                                                           "user_high_id")
+        return {high if low == pk else low for low, high in rows}
+
+    ids = list(Crossing.objects.order_by("user_high_id").values_list("user_high_id", flat=True).distinct()[:users])
+    return ids, "ORM query", orm, "crossed_ids_from_db (compiled once)", crossed_ids_from_db
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--what", choices=("user", "unread", "mark_read", "crossings"), default="user")
+    parser.add_argument("--what", choices=("user", "unread", "mark_read", "crossings", "crossed_ids"), default="user")
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--users", type=int, default=200)
     args = parser.parse_args(argv)
@@ -107,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     ids, orm_label, orm, fast_label, fast = _pairs(args.what, args.users)
     if not ids:
         raise SystemExit("the bench database has no seeded data: run `make bench-closed` (it seeds) first")
-    if args.what in ("unread", "crossings"):
+    if args.what in ("unread", "crossings", "crossed_ids"):
         assert all(orm(pk) == fast(pk) for pk in ids[:20]), "the compiled statement disagrees with the ORM's"
 
     from django.db import transaction
