@@ -564,9 +564,10 @@ def _delete_expired(table: str, now: datetime) -> int:
 
 
 class IngestSteps:
-    """The steps of ``ingest_pings`` for a benchmark of another way to store pings
+    """The steps of ``ingest_pings`` for benchmarks of other ways to store pings
     (bench/scenarios/ping_log.py: the pings through a durable log, measured and not built;
-    docs/benchmarks/locations.md section 3).  Not an API for the app: ``ingest_pings`` is."""
+    docs/benchmarks/locations.md section 3; bench/scenarios/ping_insert.py: the INSERT's
+    statements and table layouts, section 4).  Not an API for the app: ``ingest_pings`` is."""
 
     last_ping_key = staticmethod(_last_ping_key)
     Anchor = _Anchor
