@@ -295,13 +295,22 @@ def _array(values) -> str:
     return "{" + ",".join(map(str, values)) + "}"
 
 
-def _insert_sql(*, many_users: bool = False) -> str:
+def _insert_sql(*, many_users: bool = False, one_ping: bool = False) -> str:
     # The user's state is read inside the INSERT: no extra round trip, and the state in force
     # at ingest is the one that counts (verifying later does not make old pings match).  A
     # user that no longer exists (erased while its token was still valid) inserts nothing.
     # ``many_users``: the pings of several users in one statement, a user id per ping as the
     # first array instead of one id last (the drain of bench/scenarios/ping_log.py).
+    # ``one_ping``: one row of typed parameters instead of arrays, for the single ping a phone
+    # sends every 30 s: unnest's six array literals and its function scan were a third of the
+    # statement's PostgreSQL CPU and a quarter of its app CPU (docs/benchmarks/locations.md
+    # section 4).
     ids, id_column, user = ("%s::text::uuid[], ", "user_id, ", "u.user_id") if many_users else ("", "", "%s::uuid")
+    if one_ping:
+        rows = "(VALUES (%s::integer, %s::timestamptz, %s::float8, %s::float8, %s::real, %s::smallint))"
+    else:
+        rows = (f"unnest({ids}%s::text::integer[], %s::text::timestamptz[], %s::text::float8[], %s::text::float8[],"
+                f"\n                %s::text::real[], %s::text::smallint[])")
     return f"""
     INSERT INTO {Ping._meta.db_table} (user_id, city_id, recorded_at, lat, lng, accuracy_m, status, expires_at)
     SELECT g.id, u.city_id, u.recorded_at, u.lat, u.lng, u.accuracy_m,
@@ -310,14 +319,17 @@ def _insert_sql(*, many_users: bool = False) -> str:
                 WHEN NOT g.is_verified THEN {int(PingStatus.UNVERIFIED)}
                 ELSE u.status END,
            u.recorded_at + %s::interval
-    FROM unnest({ids}%s::text::integer[], %s::text::timestamptz[], %s::text::float8[], %s::text::float8[],
-                %s::text::real[], %s::text::smallint[])
+    FROM {rows}
          AS u({id_column}city_id, recorded_at, lat, lng, accuracy_m, status)
     JOIN {User._meta.db_table} g ON g.id = {user}
     """
 
 
 _INSERT_SQL = _insert_sql()
+_INSERT_ONE_SQL = _insert_sql(one_ping=True)
+#: Store a single ping with ``_INSERT_ONE_SQL`` (``False``: as a batch of one, through the arrays,
+#: as before; bench/scenarios/ping_me_paths.py compares the two).
+ONE_PING_ROW = True
 
 
 class UserGone(Exception):
@@ -377,7 +389,8 @@ def _newest(anchors: list[_Anchor], previous: _Last | None) -> _Last | None:
 
 
 def _insert(user_id, batch: list[PingIn], statuses: list[int], last: _LastPing) -> None:
-    """One INSERT of the whole batch into the city partitions.
+    """One INSERT of the whole batch into the city partitions (a single ping: one row of
+    parameters, ``_INSERT_ONE_SQL``; more: arrays, ``_INSERT_SQL``).
 
     On the primary, but not through the router: a ping must not pin the user's reads to the
     primary for REPLICA_PIN_SECONDS (with a ping every 30 s that would be a sixth of their
@@ -387,14 +400,20 @@ def _insert(user_id, batch: list[PingIn], statuses: list[int], last: _LastPing) 
     never caches.
     """
     city_ids = selectors.city_ids_for_points((p.lat, p.lng) for p in batch)
+    if len(batch) == 1 and ONE_PING_ROW:
+        ping = batch[0]
+        sql, params = _INSERT_ONE_SQL, [retention(), city_ids[0], ping.recorded_at, ping.lat, ping.lng,
+                                        ping.accuracy_m, int(statuses[0]), user_id]
+    else:
+        sql, params = _INSERT_SQL, [
+            retention(), _array(city_ids), _array([p.recorded_at.isoformat() for p in batch]),
+            _array([repr(p.lat) for p in batch]), _array([repr(p.lng) for p in batch]),
+            _array(["NULL" if p.accuracy_m is None else repr(p.accuracy_m) for p in batch]),
+            _array([int(s) for s in statuses]), user_id,
+        ]
     try:
         with connections[PRIMARY].cursor() as cursor:
-            cursor.cursor.execute(_INSERT_SQL, [
-                retention(), _array(city_ids), _array([p.recorded_at.isoformat() for p in batch]),
-                _array([repr(p.lat) for p in batch]), _array([repr(p.lng) for p in batch]),
-                _array(["NULL" if p.accuracy_m is None else repr(p.accuracy_m) for p in batch]),
-                _array([int(s) for s in statuses]), user_id,
-            ])
+            cursor.cursor.execute(sql, params)
             inserted = cursor.cursor.rowcount
     except BaseException:
         last.settle(last.previous)  # nothing was stored: put the previous value back
@@ -545,9 +564,10 @@ def _delete_expired(table: str, now: datetime) -> int:
 
 
 class IngestSteps:
-    """The steps of ``ingest_pings`` for a benchmark of another way to store pings
+    """The steps of ``ingest_pings`` for benchmarks of other ways to store pings
     (bench/scenarios/ping_log.py: the pings through a durable log, measured and not built;
-    docs/benchmarks/locations.md section 3).  Not an API for the app: ``ingest_pings`` is."""
+    docs/benchmarks/locations.md section 3; bench/scenarios/ping_insert.py: the INSERT's
+    statements and table layouts, section 4).  Not an API for the app: ``ingest_pings`` is."""
 
     last_ping_key = staticmethod(_last_ping_key)
     Anchor = _Anchor

@@ -86,7 +86,11 @@ class Viewer:
 # the last one "dense" (stored, never matched, and a second Redis write).  A closed loop sends
 # far more pings per user than that, so each user's pings carry their own clock, PING_STEP
 # apart, starting in the past but within CROSSING_LIVE_S (600 s) of now: every ping is judged
-# as a live phone's would be, as long as the run has enough users (--viewers).
+# as a live phone's would be, as long as the run has enough users (--viewers).  The clock goes
+# on from the user's newest stored ping (the seed's, or an earlier run's): a ping older than
+# that one is a late batch to the server, which reads the user's stored pings around it (a
+# query per ping) instead of the cached last ping, and measures a phone's rare path instead of
+# its every-30-s one.  When no room is left before now, pings are sent at now: dense, not late.
 PING_STEP = timedelta(seconds=21)
 PING_BACKLOG = timedelta(seconds=560)
 
@@ -121,7 +125,7 @@ def viewers(count: int) -> list[Viewer]:
 
     from accounts import services
     from accounts.models import User
-    from bench.harness.prepare import last_positions
+    from bench.harness.prepare import last_pings
     from connections.models import Connection, ConnectionStatus
     from crossings.models import Crossing
 
@@ -145,13 +149,13 @@ def viewers(count: int) -> list[Viewer]:
         for me, other in ((low, high), (high, low)):
             if me in pks and len(crossed[me]) < 20:
                 crossed[me].append(str(other))
-    positions = last_positions(list(pks))
+    last = last_pings(list(pks))
     out = []
     for user in chosen:
-        lat, lng = positions.get(str(user.pk), (52.52, 13.405))
+        lat, lng, at = last.get(str(user.pk), (52.52, 13.405, None))
         _session, access, _refresh = services.open_session(user, user_agent="bench closed loop", ip="127.0.0.1")
         out.append(Viewer(access, lat, lng, conns[user.pk],
-                          crossed[user.pk] or [str(c) for c in ids[:5] if c != user.pk]))
+                          crossed[user.pk] or [str(c) for c in ids[:5] if c != user.pk], clock=at))
     return out
 
 

@@ -46,22 +46,25 @@ def ensure_users(count: int) -> int:
     return len(rows)
 
 
-def last_positions(user_ids: list) -> dict:
-    """Latest ping position per user, where the locations app keeps them (best effort)."""
+def last_pings(user_ids: list) -> dict:
+    """Latest ping per user as ``(lat, lng, recorded_at)``, where the locations app keeps them (best effort)."""
     from django.db import connection
 
-    positions = {}
     try:
         with connection.cursor() as cur:
             cur.execute(
-                "SELECT DISTINCT ON (user_id) user_id::text, lat, lng FROM locations_ping "
+                "SELECT DISTINCT ON (user_id) user_id::text, lat, lng, recorded_at FROM locations_ping "
                 "WHERE user_id = ANY(%s) ORDER BY user_id, recorded_at DESC",
                 [[str(u) for u in user_ids]],
             )
-            positions = {row[0]: (float(row[1]), float(row[2])) for row in cur.fetchall()}
+            return {row[0]: (float(row[1]), float(row[2]), row[3]) for row in cur.fetchall()}
     except Exception:  # another table layout, or no pings yet: the city centres below
-        positions = {}
-    return positions
+        return {}
+
+
+def last_positions(user_ids: list) -> dict:
+    """Latest ping position per user (best effort)."""
+    return {user_id: (lat, lng) for user_id, (lat, lng, _at) in last_pings(user_ids).items()}
 
 
 def _city_centres() -> list[tuple[float, float]]:

@@ -139,6 +139,29 @@ def test_each_users_pings_are_spaced_like_a_phones_and_live():
     assert all(t <= now for t in times)  # never from the future
 
 
+@pytest.mark.django_db(transaction=True)
+def test_each_users_clock_goes_on_from_their_newest_stored_ping():
+    """A ping older than the user's stored ones is a late batch (the server then reads the stored
+    pings around it): the run must send what a phone sends, the next ping after the last."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from tests.factories import make_ping
+
+    user, other = make_verified_user(), make_verified_user()
+    make_connection(user, other)
+    make_crossing(user, other)
+    newest = timezone.now() - timedelta(seconds=100)
+    make_ping(user, recorded_at=newest - timedelta(seconds=30))
+    make_ping(user, recorded_at=newest)
+    viewer = next(v for v in closed_loop.viewers(10) if v.clock is not None)
+    assert viewer.clock == newest
+    times = [closed_loop._ping_time(viewer) for _ in range(3)]
+    assert times[0] == newest + closed_loop.PING_STEP
+    assert times[1] - times[0] == closed_loop.PING_STEP
+
+
 def test_capacity_is_computed_from_the_closed_loop_mix_when_there_is_one(tmp_path, monkeypatch):
     from bench.harness import capacity
 

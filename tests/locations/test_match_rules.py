@@ -136,3 +136,20 @@ def test_ingest_refuses_a_user_erased_after_authentication(now):
     with pytest.raises(UserGone):
         ingest(gone_id, (*BERLIN, now), now=now)
     assert Ping.objects.count() == 0
+
+
+STORED = ("city_id", "recorded_at", "lat", "lng", "accuracy_m", "status", "expires_at")
+
+
+@pytest.mark.parametrize("state", [{}, {"ghost_mode": True}, {"is_verified": False}])
+@pytest.mark.parametrize("accuracy", [None, 7.25])
+def test_a_single_ping_is_stored_as_the_same_ping_in_a_batch(berlin, now, state, accuracy):
+    """One ping goes in as a row of parameters, a batch as arrays (services._insert): same row."""
+    alone, batched = make_user(**state), make_user(**state)
+    ping = (*north_of(BERLIN, 30), now, accuracy)
+    ingest(alone, ping, now=now)
+    ingest(batched, (*BERLIN, now - timedelta(seconds=30)), ping, now=now)
+    mine = Ping.objects.filter(recorded_at=now)
+    assert mine.get(user_id=alone.pk).city_id == berlin.id
+    assert (list(mine.filter(user_id=alone.pk).values_list(*STORED))
+            == list(mine.filter(user_id=batched.pk).values_list(*STORED)))
